@@ -1,0 +1,1 @@
+"""Human review of clip pairs in Label Studio, and the gate that decides what reaches training."""

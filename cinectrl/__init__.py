@@ -1,0 +1,1 @@
+"""The command-line front door: wires rigs, capture, annotate and train together; holds no logic."""

@@ -1,0 +1,41 @@
+"""Helpers every command group shares: the catalog option, and turning known errors into one-line exits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_CATALOG = Path("lab/catalog.db")
+
+
+def default_catalog() -> Path:
+    return Path(os.environ.get("CINECTRL_CATALOG", DEFAULT_CATALOG))
+
+
+CatalogOption = typer.Option(
+    None, "--catalog", help="Catalog file (default: $CINECTRL_CATALOG or ./lab/catalog.db).",
+    show_default=False,
+)
+
+
+def resolve_catalog(path: Path | None) -> Path:
+    return path if path is not None else default_catalog()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line (no traceback) and exit."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def not_yet(group: str) -> NoReturn:
+    """An unfinished command says so in one line and exits 2; it never pretends to work."""
+    err_console.print(f"cinectrl {group}: not available yet in this version.", highlight=False)
+    raise typer.Exit(2)

@@ -1,0 +1,9 @@
+"""`cinectrl rig slider ...` and `cinectrl rig emulate-slider`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

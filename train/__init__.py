@@ -1,0 +1,1 @@
+"""The CineCtrl model: effect simulator, data, model, pipeline, fine-tuning, evaluation, serving."""
