@@ -1,15 +1,11 @@
-"""`cinectrl train`."""
+"""`cinectrl train`: model commands (synth, edit) live in train_model; fine-tuning/eval in train_finetune."""
 
 from __future__ import annotations
 
 import typer
 
-from ._common import not_yet
+from . import train_finetune, train_model
 
-app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
-
-
-@app.callback()
-def _unfinished(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand is None:
-        not_yet("train")
+app = typer.Typer(no_args_is_help=True)
+train_model.register(app)
+train_finetune.register(app)

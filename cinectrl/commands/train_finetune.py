@@ -1,0 +1,9 @@
+"""Commands registered on `cinectrl train`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
