@@ -14,4 +14,5 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 else SUDO=""; fi
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+echo "installing system packages: ${need[*]}"
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
