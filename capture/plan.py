@@ -37,6 +37,16 @@ MODES = ("stills", "passes")
 SLIDER_AXIS = "slider"
 REQUIRED_SESSION_KEYS = ("scene", "operator")
 EXPOSURE_ROLES = (APERTURE, SHUTTER, ISO)
+# Offline previews (no camera opened) compensate with a typical body's 1/3-stop ladders; a real run
+# always uses the connected camera's own choices.
+TYPICAL_CHOICES = {
+    SHUTTER: ["1/8000", "1/6400", "1/5000", "1/4000", "1/3200", "1/2500", "1/2000", "1/1600", "1/1250",
+              "1/1000", "1/800", "1/640", "1/500", "1/400", "1/320", "1/250", "1/200", "1/160", "1/125",
+              "1/100", "1/80", "1/60", "1/50", "1/40", "1/30", "1/25", "1/20", "1/15", "1/13", "1/10", "1/8",
+              "1/6", "1/5", "1/4", "0.3", "0.4", "0.5", "0.6", "0.8", "1", "1.3", "1.6", "2", "2.5", "3.2", "4"],
+    ISO: ["50", "64", "80", "100", "125", "160", "200", "250", "320", "400", "500", "640", "800", "1000",
+          "1250", "1600", "2000", "2500", "3200", "4000", "5000", "6400", "8000", "10000", "12800"],
+}
 _PARSERS = {
     APERTURE: values.parse_aperture, SHUTTER: values.parse_shutter, ISO: values.parse_iso,
     KELVIN: values.parse_kelvin, FOCUS: values.parse_metres, FOCAL: values.parse_mm,
@@ -456,11 +466,11 @@ def check_plan(plan: Plan, *, choices: Mapping[str, list[str]] | None,
                 offered = choices.get(role) or []
                 if role in plan.exposure.compensate and offered and match_choice(role, label, offered) is None:
                     problem("exposure.reference", f"{camera_label} does not offer reference {role} {label!r}")
-            if not problems:
-                try:
-                    compensated_settings(plan, choices)
-                except PlanError as exc:
-                    problems.extend(exc.problems)
+    if plan.exposure and not problems:
+        try:
+            compensated_settings(plan, choices)
+        except PlanError as exc:
+            problems.extend(exc.problems)
     if travel is not None:
         low, high = travel
         for pos in plan.positions:
@@ -533,13 +543,13 @@ def compensated_settings(plan: Plan, choices: Mapping[str, list[str]] | None) ->
             candidates = []
             pools = []
             for role in rule.compensate:
-                offered = (choices or {}).get(role) or plan.axes.get(role) or [rule.reference[role]]
+                offered = (choices or {}).get(role) if choices is not None else TYPICAL_CHOICES[role]
                 pools.append([c for c in offered if _parses(role, c)])
             for picks in itertools.product(*pools):
                 trial = dict(fixed, **dict(zip(rule.compensate, picks)))
                 error = abs(exposure_stops(trial, rule.reference))
                 moved = tuple(abs(math.log2(float(_PARSERS[r](trial[r])) / float(_PARSERS[r](rule.reference[r]))))
-                              for r in reversed(rule.compensate))  # later roles moved = worse
+                              for r in reversed(rule.compensate[1:]))  # moving a later role = worse
                 candidates.append((error > rule.tolerance_stops + 1e-6, moved, error, trial))
             if not candidates:
                 problems.append(Problem("exposure.compensate", "no camera values to compensate with",

@@ -1,0 +1,157 @@
+"""Frames -> H.264 clips and review proxies, and the automatic quality checks a pair carries.
+
+Clips are H.264 in MP4 (PyAV/libx264), yuv420p, constant frame rate, even width and height: what every
+browser and every training loader plays. Proxies are the same at a small width, for side-by-side review.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import av
+import cv2
+import numpy as np
+from PIL import Image
+
+PROXY_WIDTH = 480
+
+
+def _even(n: int) -> int:
+    return max(2, n - (n % 2))
+
+
+def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    if frame.shape[1] != width or frame.shape[0] != height:
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(frame)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def write_mp4(frames: Iterable[np.ndarray], out: Path, *, fps: float, width: int | None = None,
+              crf: int = 20) -> Path:
+    """Encode RGB frames as H.264 yuv420p CFR MP4; written to a temp name and renamed (atomic)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    rate = Fraction(fps).limit_denominator(1001)
+    container = av.open(str(tmp), mode="w", format="mp4")
+    stream = None
+    try:
+        for rgb in frames:
+            if stream is None:
+                h, w = rgb.shape[:2]
+                if width is not None and w > width:
+                    h, w = round(h * width / w), width
+                w, h = _even(w), _even(h)
+                stream = container.add_stream("libx264", rate=rate)
+                stream.width, stream.height = w, h
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+            frame = av.VideoFrame.from_ndarray(_fit(rgb, stream.width, stream.height), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        if stream is None:
+            raise ValueError(f"no frames to encode into {out}")
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    os.replace(tmp, out)
+    return out
+
+
+def stills_to_clip(paths: Sequence[Path], out: Path, *, fps: float, width: int | None = None) -> Path:
+    return write_mp4((load_rgb(p) for p in paths), out, fps=fps, width=width)
+
+
+def read_video(path: Path, *, limit: int | None = None) -> list[np.ndarray]:
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if limit is not None and len(frames) >= limit:
+                break
+    return frames
+
+
+def transcode_proxy(src: Path, out: Path, *, width: int = PROXY_WIDTH) -> Path:
+    """A browser-playable small H.264 copy of any clip PyAV can decode, at its own frame rate."""
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 24)
+    return write_mp4(read_video(src), out, fps=fps, width=width)
+
+
+def probe(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = stream.frames or sum(1 for _ in container.decode(video=0))
+        return {"width": stream.codec_context.width, "height": stream.codec_context.height,
+                "fps": float(stream.average_rate or 0), "frames": int(frames), "codec": stream.codec_context.name,
+                "pix_fmt": stream.codec_context.pix_fmt}
+
+
+# --------------------------------------------------------------------------------------------- QC
+
+@dataclass(frozen=True)
+class PairQuality:
+    alignment_px: float        # mean |shift| between matching frames (phase correlation); ~0 = registered
+    clipped_fraction: float    # share of pixels at 0/255 in either clip (worst of the two)
+    sharpness_ratio: float     # variance of Laplacian, target / reference
+    frames: int
+
+    @property
+    def flags(self) -> list[str]:
+        flags = []
+        if self.alignment_px > 2.0:
+            flags.append(f"misaligned by {self.alignment_px:.1f} px")
+        if self.clipped_fraction > 0.05:
+            flags.append(f"{self.clipped_fraction:.0%} clipped")
+        return flags
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _normalised(gray: np.ndarray) -> np.ndarray:
+    """Zero-mean, unit-variance: exposure differences must not read as misalignment."""
+    return (gray - gray.mean()) / (gray.std() + 1e-6)
+
+
+def alignment_error(a: np.ndarray, b: np.ndarray) -> float:
+    ga, gb = _normalised(_gray(a)), _normalised(_gray(b))
+    if ga.shape != gb.shape:
+        gb = cv2.resize(gb, (ga.shape[1], ga.shape[0]))
+    window = cv2.createHanningWindow((ga.shape[1], ga.shape[0]), cv2.CV_32F)
+    (dx, dy), _response = cv2.phaseCorrelate(ga, gb, window)
+    return float(np.hypot(dx, dy))
+
+
+def clipped_fraction(rgb: np.ndarray) -> float:
+    return float(np.mean((rgb.max(axis=2) >= 255) | (rgb.max(axis=2) <= 0)))
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    return float(cv2.Laplacian(_gray(rgb), cv2.CV_32F).var())
+
+
+def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray]) -> PairQuality:
+    n = min(len(reference), len(target))
+    if n == 0:
+        raise ValueError("a pair needs frames on both sides")
+    picks = sorted({0, n // 2, n - 1})
+    align = float(np.mean([alignment_error(reference[i], target[i]) for i in picks]))
+    clipped = max(float(np.mean([clipped_fraction(reference[i]) for i in picks])),
+                  float(np.mean([clipped_fraction(target[i]) for i in picks])))
+    sharp_ref = float(np.mean([sharpness(reference[i]) for i in picks]))
+    sharp_tgt = float(np.mean([sharpness(target[i]) for i in picks]))
+    return PairQuality(align, clipped, sharp_tgt / sharp_ref if sharp_ref > 0 else 0.0, n)

@@ -1,0 +1,150 @@
+"""Pairs: one reference setting against every other setting, along the same camera path.
+
+Each pair carries the physical deltas (stops of exposure, f-number ratio, ...) and the normalised CineCtrl
+controls from `rigs.optics` when that module offers the mapping, plus the automatic quality check from
+`capture.clips` so reviewers see problems first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from rigs.camera import values
+from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER
+
+from .plan import match_choice
+
+_NUMERIC = {
+    APERTURE: values.parse_aperture, SHUTTER: lambda s: float(values.parse_shutter(s)), ISO: values.parse_iso,
+    KELVIN: values.parse_kelvin, FOCUS: values.parse_metres, FOCAL: values.parse_mm,
+}
+
+
+@dataclass
+class PairSpec:
+    reference: int                 # combo id of the reference clip
+    target: int
+    reference_settings: dict[str, str]
+    target_settings: dict[str, str]
+    deltas: dict[str, float]
+    controls: dict[str, float] = field(default_factory=dict)
+    controls_source: str = ""
+
+
+def numeric(settings: Mapping[str, str]) -> dict[str, float]:
+    out = {}
+    for role, label in settings.items():
+        parse = _NUMERIC.get(role)
+        if parse is None:
+            continue
+        try:
+            out[role] = float(parse(label))
+        except ValueError:
+            continue
+    return out
+
+
+def choose_reference(combos: Mapping[int, Mapping[str, str]], wanted: Mapping[str, str]) -> int:
+    """The combo matching `wanted` (numerically); by default the deepest depth of field at base ISO."""
+    ids = sorted(combos)
+    if wanted:
+        for cid in ids:
+            if all(match_choice(role, label, [combos[cid].get(role, "")]) for role, label in wanted.items()):
+                return cid
+    def depth_key(cid: int) -> tuple:
+        n = numeric(combos[cid])
+        return (n.get(ISO, 0.0), -n.get(APERTURE, 0.0), n.get(SHUTTER, 0.0), cid)
+    return min(ids, key=depth_key)
+
+
+def physical_deltas(ref: Mapping[str, str], tgt: Mapping[str, str]) -> dict[str, float]:
+    a, b = numeric(ref), numeric(tgt)
+    deltas: dict[str, float] = {}
+    if APERTURE in a and APERTURE in b:
+        deltas["aperture_stops"] = 2 * math.log2(b[APERTURE] / a[APERTURE])   # + = smaller opening
+        deltas["f_number_ratio"] = b[APERTURE] / a[APERTURE]
+    if SHUTTER in a and SHUTTER in b:
+        deltas["shutter_stops"] = math.log2(b[SHUTTER] / a[SHUTTER])
+    if ISO in a and ISO in b:
+        deltas["iso_stops"] = math.log2(b[ISO] / a[ISO])
+    if all(r in a and r in b for r in (APERTURE, SHUTTER, ISO)):
+        deltas["exposure_ev"] = deltas["shutter_stops"] + deltas["iso_stops"] - deltas["aperture_stops"]
+    if KELVIN in a and KELVIN in b:
+        deltas["mired_shift"] = 1e6 / b[KELVIN] - 1e6 / a[KELVIN]
+    if FOCUS in a and FOCUS in b:
+        deltas["focus_m"] = b[FOCUS] - a[FOCUS]
+    if FOCAL in a and FOCAL in b:
+        deltas["focal_ratio"] = b[FOCAL] / a[FOCAL]
+    return deltas
+
+
+def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str]) -> tuple[dict[str, float], str]:
+    """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping)."""
+    try:
+        from rigs import optics  # noqa: PLC0415 - optional until the optics module is installed
+    except ImportError:
+        return {}, "rigs.optics not available"
+    a, b = numeric(ref), numeric(tgt)
+    for name in ("controls_from_settings", "physical_to_controls", "to_controls", "normalised_controls"):
+        fn = getattr(optics, name, None)
+        if fn is None:
+            continue
+        try:
+            controls = fn(_physical(b), reference=_physical(a))
+        except TypeError:
+            try:
+                controls = fn(_physical(b), _physical(a))
+            except Exception as exc:  # noqa: BLE001 - mapping errors must not lose the pair
+                return {}, f"rigs.optics.{name} failed: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            return {}, f"rigs.optics.{name} failed: {exc}"
+        return _as_dict(controls), f"rigs.optics.{name}"
+    return {}, "rigs.optics has no settings->controls function"
+
+
+def _physical(n: Mapping[str, float]) -> dict[str, float]:
+    out = {}
+    if APERTURE in n:
+        out["f_number"] = n[APERTURE]
+    if SHUTTER in n:
+        out["exposure_s"] = n[SHUTTER]
+    if ISO in n:
+        out["iso"] = n[ISO]
+    if KELVIN in n:
+        out["kelvin"] = n[KELVIN]
+    if FOCUS in n:
+        out["focus_m"] = n[FOCUS]
+    if FOCAL in n:
+        out["focal_mm"] = n[FOCAL]
+    return out
+
+
+def _as_dict(controls: Any) -> dict[str, float]:
+    if isinstance(controls, Mapping):
+        items = controls.items()
+    elif hasattr(controls, "__dataclass_fields__"):
+        items = ((k, getattr(controls, k)) for k in controls.__dataclass_fields__)
+    else:
+        items = getattr(controls, "_asdict", lambda: {})().items()
+    return {str(k): float(v) for k, v in items if isinstance(v, (int, float)) and v is not None}
+
+
+def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str]) -> list[PairSpec]:
+    if len(combos) < 2:
+        return []
+    ref = choose_reference(combos, wanted_reference)
+    pairs = []
+    for cid in sorted(combos):
+        if cid == ref:
+            continue
+        controls, source = normalised_controls(combos[ref], combos[cid])
+        pairs.append(PairSpec(ref, cid, dict(combos[ref]), dict(combos[cid]),
+                              physical_deltas(combos[ref], combos[cid]), controls, source))
+    return pairs
+
+
+def describe(settings: Mapping[str, str], roles: Sequence[str] | None = None) -> str:
+    roles = roles or list(settings)
+    return " ".join(settings[r] for r in roles if r in settings)

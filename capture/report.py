@@ -1,0 +1,154 @@
+"""End-of-session outputs: clips + proxies, pairs with quality checks, a contact sheet PNG, an HTML report."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from . import clips as clipkit
+from .ledger import Ledger
+from .pairs import describe, form_pairs
+from .plan import Plan, format_duration
+
+THUMB_WIDTH = 160
+SHEET_COLUMNS = 6
+
+
+@dataclass
+class SessionOutputs:
+    clips: dict[int, Path] = field(default_factory=dict)        # combo -> clip (stills) or recorded clip
+    proxies: dict[int, Path] = field(default_factory=dict)
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+    contact_sheet: Path | None = None
+    report: Path | None = None
+
+
+def _combos(frames: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for f in frames:
+        if f["kind"] in ("still", "clip"):
+            grouped[f["combo"]].append(f)
+    for rows in grouped.values():
+        rows.sort(key=lambda r: r["frame_index"])
+    return dict(grouped)
+
+
+def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> SessionOutputs:
+    out = SessionOutputs()
+    root = ledger.data_root
+    session_dir = ledger.session_dir(session_id)
+    outputs_dir = session_dir / "outputs"
+    outputs_dir.mkdir(parents=True, exist_ok=True)
+    grouped = _combos(ledger.frames(session_id))
+    settings = {cid: json.loads(rows[0]["requested_json"]) for cid, rows in grouped.items()}
+    sequences: dict[int, list[np.ndarray]] = {}
+
+    for cid, rows in grouped.items():
+        paths = [root / r["path"] for r in rows]
+        if plan.mode == "stills":
+            fps = float(plan.session.get("fps", 6))
+            clip = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.mp4", fps=fps)
+            proxy = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.proxy.mp4", fps=fps,
+                                           width=clipkit.PROXY_WIDTH)
+            sequences[cid] = [clipkit.load_rgb(p) for p in paths]
+        else:
+            clip = next((p for p in paths if p.suffix.lower() in (".mp4", ".mov")), paths[0])
+            proxy = clipkit.transcode_proxy(clip, outputs_dir / f"combo{cid:03d}.proxy.mp4")
+            sequences[cid] = clipkit.read_video(clip)
+        out.clips[cid], out.proxies[cid] = clip, proxy
+        ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]))
+
+    for spec in form_pairs(settings, plan.pair_reference):
+        quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target])
+        record = {
+            "reference_combo": spec.reference, "target_combo": spec.target,
+            "reference_clip": ledger.relative(out.clips[spec.reference]),
+            "target_clip": ledger.relative(out.clips[spec.target]),
+            "reference_proxy": ledger.relative(out.proxies[spec.reference]),
+            "target_proxy": ledger.relative(out.proxies[spec.target]),
+            "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
+            "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
+            "quality": {"alignment_px": quality.alignment_px, "clipped_fraction": quality.clipped_fraction,
+                        "sharpness_ratio": quality.sharpness_ratio, "frames": quality.frames,
+                        "flags": quality.flags},
+        }
+        record["pair_id"] = ledger.add_pair(session_id, record)
+        out.pairs.append(record)
+
+    out.contact_sheet = contact_sheet(sequences, settings, outputs_dir / "contact-sheet.png")
+    out.report = write_report(ledger, session_id, plan, out, session_dir / "report.html")
+    return out
+
+
+def contact_sheet(sequences: dict[int, list[np.ndarray]], settings: dict[int, dict[str, str]], out: Path) -> Path:
+    """Rows: settings combinations (sorted by setting); columns: frames sampled along the camera path."""
+    swept = [r for r in next(iter(settings.values()), {}) if len({s.get(r) for s in settings.values()}) > 1]
+    order = sorted(settings, key=lambda c: tuple(settings[c].get(r, "") for r in swept))
+    label_w, pad = 150, 4
+    first = next(iter(sequences.values()))[0]
+    th = round(first.shape[0] * THUMB_WIDTH / first.shape[1])
+    ncols = min(SHEET_COLUMNS, max(len(s) for s in sequences.values()))
+    sheet = Image.new("RGB", (label_w + ncols * (THUMB_WIDTH + pad) + pad, len(order) * (th + pad) + pad + 18),
+                      "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((pad, 2), "rows: " + (", ".join(swept) or "setting") + "   columns: position along the path",
+              fill="black")
+    for row, cid in enumerate(order):
+        y = 18 + pad + row * (th + pad)
+        draw.text((pad, y + th // 2 - 6), describe(settings[cid], swept or None), fill="black")
+        seq = sequences[cid]
+        picks = np.linspace(0, len(seq) - 1, num=min(ncols, len(seq))).round().astype(int)
+        for col, i in enumerate(picks):
+            thumb = Image.fromarray(seq[i]).resize((THUMB_WIDTH, th))
+            sheet.paste(thumb, (label_w + pad + col * (THUMB_WIDTH + pad), y))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    sheet.save(tmp, format="PNG")
+    tmp.replace(out)
+    return out
+
+
+def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOutputs, out: Path) -> Path:
+    session = ledger.session(session_id)
+    events = ledger.events(session_id)
+    frames = ledger.frames(session_id)
+    faults = Counter(e["kind"] for e in events if e["kind"] not in ("resume", "stopped"))
+    resumes = sum(e["kind"] == "resume" for e in events)
+    seconds = (session.get("stopped_at") or time.time()) - (session.get("created_at") or time.time())
+    esc = html.escape
+    rel = lambda p: esc(str(Path(p).relative_to(out.parent)) if Path(p).is_relative_to(out.parent) else str(p))
+    rows = "".join(
+        f"<tr><td>{p['pair_id']}</td><td>{esc(describe(p['reference_settings']))}</td>"
+        f"<td>{esc(describe(p['target_settings']))}</td>"
+        f"<td>{esc(', '.join(f'{k} {v:+.2f}' for k, v in p['deltas'].items()))}</td>"
+        f"<td>{esc(', '.join(f'{k} {v:.3f}' for k, v in p['controls'].items()) or p['controls_source'])}</td>"
+        f"<td>{p['quality']['alignment_px']:.2f}</td><td>{p['quality']['clipped_fraction']:.3f}</td>"
+        f"<td>{p['quality']['sharpness_ratio']:.2f}</td><td>{esc('; '.join(p['quality']['flags']) or 'ok')}</td></tr>"
+        for p in outputs.pairs)
+    fault_text = ", ".join(f"{k} x{v}" for k, v in sorted(faults.items())) or "none"
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(session['name'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:3px 6px}}
+table{{border-collapse:collapse}}pre{{background:#f4f4f4;padding:1em}}</style></head><body>
+<h1>Session {session_id}: {esc(session['name'])}</h1>
+<p>Scene <b>{esc(session['scene'])}</b>, operator <b>{esc(session['operator'])}</b>, mode {esc(session['mode'])},
+status <b>{esc(session['status'])}</b>. {esc(session.get('notes') or '')}</p>
+<h2>Timing</h2><p>{len(frames)} files for {ledger.done_count(session_id)} points in {format_duration(seconds)}
+(wall time since planning, resumes included: {resumes}).</p>
+<h2>Faults survived</h2><p>{esc(fault_text)}</p>
+<h2>Pairs ({len(outputs.pairs)})</h2>
+<table><tr><th>pair</th><th>reference</th><th>target</th><th>physical deltas</th><th>controls</th>
+<th>align px</th><th>clipped</th><th>sharpness</th><th>QC</th></tr>{rows}</table>
+<h2>Contact sheet</h2><img src="{rel(outputs.contact_sheet)}" style="max-width:100%">
+<h2>Plan</h2><pre>{esc(plan.text)}</pre></body></html>"""
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(out)
+    return out

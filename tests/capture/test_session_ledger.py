@@ -1,0 +1,120 @@
+"""Runner + ledger on an in-process fake camera (see fakes.py for why a fake here): resume, partial files,
+the fault ladder and the disk suspender, without device start-up costs."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fakes import FakeCamera  # noqa: E402
+
+from capture.plan import parse_plan  # noqa: E402
+from capture.session import RunnerOptions, SessionRunner  # noqa: E402
+from rigs.camera.protocol import CameraBusy, CameraDisconnected, CameraTimeout  # noqa: E402
+
+PLAN = """
+[session]
+scene = "fake scene"
+operator = "test"
+
+[rig]
+camera = "sim"
+slider = "none"
+
+[axes]
+aperture = ["f/2.8", "f/5.6", "f/11"]
+shutter = ["1/60", "1/125"]
+iso = ["100", "400"]
+"""
+
+
+def run(tmp_path, camera_factory, plan_text=PLAN, **options):
+    plan = parse_plan(plan_text)
+    opts = RunnerOptions(busy_backoff_s=0.0, camera_poll_s=0.0, camera_wait_s=1.0, build_outputs=False,
+                         **options)
+    return SessionRunner(plan, tmp_path / "catalog.db", camera_factory=camera_factory,
+                         slider_factory=lambda: None, options=opts, sleep=lambda s: None).run()
+
+
+def assert_every_point_once(tmp_path, session_id=1, total=12):
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    statuses = db.execute("SELECT status, count(*) FROM capture_points WHERE session_id=? GROUP BY status",
+                          (session_id,)).fetchall()
+    assert statuses == [("done", total)]
+    rows = db.execute("SELECT point_key, path, sha256 FROM capture_frames WHERE session_id=?", (session_id,)).fetchall()
+    assert len(rows) == total and len({r[0] for r in rows}) == total
+    for _key, path, sha in rows:
+        assert hashlib.sha256((tmp_path / path).read_bytes()).hexdigest() == sha
+    files = [p for p in (tmp_path / "sessions").rglob("*.jpg")]
+    assert len(files) == total     # no orphan, no duplicate
+
+
+def test_complete_session(tmp_path):
+    result = run(tmp_path, FakeCamera)
+    assert (result.status, result.done, result.total) == ("complete", 12, 12)
+    assert_every_point_once(tmp_path)
+
+
+def test_stop_and_resume_does_only_missing_points(tmp_path):
+    cameras = []
+
+    def factory():
+        cameras.append(FakeCamera())
+        return cameras[-1]
+
+    first = run(tmp_path, factory, stop_after=5)
+    assert (first.status, first.done) == ("paused", 5)
+    second = run(tmp_path, factory)
+    assert second.resumed and second.status == "complete"
+    assert cameras[-1].captures == 7
+    assert_every_point_once(tmp_path)
+
+
+def test_partial_and_uncommitted_files_are_redone(tmp_path):
+    run(tmp_path, FakeCamera, stop_after=4)
+    db = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
+    # simulate a crash after the file was written but before its commit, and a torn write of another
+    (key,) = db.execute("SELECT key FROM capture_points WHERE status='pending' ORDER BY idx LIMIT 1").fetchone()
+    db.execute("UPDATE capture_points SET status='running' WHERE key=?", (key,))
+    session_dir = next((tmp_path / "sessions").iterdir())
+    (session_dir / f"c000_f0000_{key}.jpg").write_bytes(b"\xff\xd8 torn")
+    (session_dir / "c009_f0000_p0011.jpg.tmp").write_bytes(b"partial")
+    db.close()
+    result = run(tmp_path, FakeCamera)
+    assert result.status == "complete"
+    assert not list(session_dir.glob("*.tmp"))
+    assert_every_point_once(tmp_path)
+
+
+@pytest.mark.parametrize("fault", [CameraBusy, CameraTimeout, CameraDisconnected])
+def test_camera_faults_climb_the_ladder_and_lose_nothing(tmp_path, fault):
+    script = {3: fault, 7: fault, 8: fault}   # shared across reopened cameras: capture counts restart
+    opened = []
+
+    def factory():
+        opened.append(FakeCamera(faults=script))
+        return opened[-1]
+
+    result = run(tmp_path, factory)
+    assert result.status == "complete"
+    assert sum(result.faults.values()) >= 1
+    if fault is not CameraBusy:
+        assert len(opened) > 1 and all(c.closed for c in opened[:-1])   # reopened, old one closed
+    assert_every_point_once(tmp_path)
+
+
+def test_disk_quota_stops_cleanly_and_resumes(tmp_path):
+    probe = FakeCamera()
+    size = probe.capture_still(tmp_path / "probe", stem="x")[0].bytes
+    plan = PLAN + f"\n[costs]\nbytes_per_still = {size}\n"   # the estimate before the first frame is measured
+    first = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 5)
+    assert first.status == "suspended" and 0 < first.done < 12
+    assert "rerun to resume" in first.message
+    second = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 100)
+    assert second.status == "complete"
+    assert_every_point_once(tmp_path)
