@@ -277,6 +277,21 @@ class Ledger:
                               (session_id,))
         return [dict(at=a, kind=k, message=m) for a, k, m in cur]
 
+    def summaries(self) -> list[dict[str, Any]]:
+        """One line per session for `cinectrl capture status`: points, files, bytes, clips, pairs."""
+        cur = self.db.execute(
+            "SELECT s.id, s.name, s.mode, s.status, s.dir, "
+            "(SELECT count(*) FROM capture_points p WHERE p.session_id = s.id), "
+            "(SELECT count(*) FROM capture_points p WHERE p.session_id = s.id AND p.status = 'done'), "
+            "(SELECT count(*) FROM capture_frames f WHERE f.session_id = s.id), "
+            "(SELECT coalesce(sum(bytes), 0) FROM capture_frames f WHERE f.session_id = s.id), "
+            "(SELECT count(*) FROM capture_clips c WHERE c.session_id = s.id), "
+            "(SELECT count(*) FROM capture_pairs c WHERE c.session_id = s.id), "
+            "(SELECT count(*) FROM capture_events e WHERE e.session_id = s.id AND e.kind NOT IN ('resume', 'stopped')) "
+            "FROM capture_sessions s ORDER BY s.id")
+        keys = ("id", "name", "mode", "status", "dir", "points", "done", "files", "bytes", "clips", "pairs", "faults")
+        return [dict(zip(keys, row)) for row in cur]
+
     def session(self, session_id: int) -> dict[str, Any]:
         cur = self.db.execute("SELECT * FROM capture_sessions WHERE id = ?", (session_id,))
         names = [d[0] for d in cur.description]

@@ -35,6 +35,7 @@ from rigs.camera.protocol import (
 
 MODES = ("stills", "passes")
 SLIDER_AXIS = "slider"
+REPEAT_AXIS = "repeat"     # [order] repeat = N: N frames of every combination at every position
 REQUIRED_SESSION_KEYS = ("scene", "operator")
 EXPOSURE_ROLES = (APERTURE, SHUTTER, ISO)
 # Offline previews (no camera opened) compensate with a typical body's 1/3-stop ladders; a real run
@@ -182,6 +183,7 @@ class Plan:
     pair_reference: dict[str, str]
     costs: Costs
     lines: _Lines = field(repr=False)
+    repeat: int = 1
 
     @property
     def swept_roles(self) -> list[str]:
@@ -369,13 +371,21 @@ def parse_plan(text: str, *, source: str = "plan") -> Plan:
     loop_axes = [r for r in ROLES if len(axes.get(r, ())) > 1 and not (exposure and r in exposure.compensate)]
     if mode == "stills" and positions:
         loop_axes = [SLIDER_AXIS, *loop_axes]
+    repeat = _number(order, "repeat", "order.repeat", problem, default=1, positive=True)
+    if repeat is not None and int(repeat) != repeat:
+        problem("order.repeat", f"repeat must be a whole number of frames, got {repeat}")
+    repeat = int(repeat or 1)
+    if repeat > 1:
+        if mode != "stills":
+            problem("order.repeat", "repeat is for stills; a pass already records [trajectory] frames")
+        loop_axes.append(REPEAT_AXIS)
     loop = list(loop_axes)
     if "loop" in order:
         requested = []
         for item in _as_list(order["loop"]):
             name = str(item).strip().lower()
             try:
-                name = SLIDER_AXIS if name in (SLIDER_AXIS, "slider_mm") else role_of(name)
+                name = name if name in (SLIDER_AXIS, REPEAT_AXIS) else role_of(name)
             except UnknownSetting as exc:
                 problem("order.loop", str(exc))
                 continue
@@ -399,8 +409,8 @@ def parse_plan(text: str, *, source: str = "plan") -> Plan:
         else:
             snake.add(name)
     for key in order:
-        if key not in {"mode", "loop", "snake"}:
-            problem(f"order.{key}", f"unknown order key {key!r}; use mode, loop, snake")
+        if key not in {"mode", "loop", "snake", "repeat"}:
+            problem(f"order.{key}", f"unknown order key {key!r}; use mode, loop, snake, repeat")
 
     # [pairs]
     pair_reference: dict[str, str] = {}
@@ -433,6 +443,7 @@ def parse_plan(text: str, *, source: str = "plan") -> Plan:
     return Plan(text=text, source=source, session=session, camera=camera or "sim", slider=slider or "none",
                 speed=float(speed or 1.0), camera_options=camera_options, slider_options=slider_options,
                 mode=mode, axes=axes, positions=positions, trajectory=trajectory, loop=loop, snake=snake,
+                repeat=repeat,
                 exposure=exposure, pair_reference=pair_reference, costs=costs, lines=lines)
 
 
@@ -577,6 +588,8 @@ def expand(plan: Plan, choices: Mapping[str, list[str]] | None = None) -> list[P
     lists: dict[str, list] = {r: list(plan.axes[r]) for r in looped if r in plan.loop}
     if SLIDER_AXIS in plan.loop:
         lists[SLIDER_AXIS] = list(plan.positions)
+    if REPEAT_AXIS in plan.loop:
+        lists[REPEAT_AXIS] = list(range(plan.repeat))
     starts = {axis: 0 for axis in plan.loop}
     points: list[Point] = []
 
@@ -590,6 +603,7 @@ def expand(plan: Plan, choices: Mapping[str, list[str]] | None = None) -> list[P
             slider_mm = chosen.get(SLIDER_AXIS)
             if plan.mode == "stills":
                 frame = plan.positions.index(slider_mm) if slider_mm is not None else 0
+                frame = frame * plan.repeat + chosen.get(REPEAT_AXIS, 0)
                 points.append(Point(index, f"p{index:04d}", settings, slider_mm, "still", combo_ids[combo], frame))
             else:
                 points.append(Point(index, f"p{index:04d}", settings, None, "clip", combo_ids[combo], 0))

@@ -162,6 +162,32 @@ def run_command(
         raise typer.Exit(3 if result.status in ("paused", "suspended") else 1)
 
 
+@app.command("status")
+def status_command(catalog: Path = CatalogOption) -> None:
+    """Sessions in a catalog: points done, files, clips, pairs, faults survived, contact sheet."""
+    from capture.ledger import Ledger
+    from capture.plan import format_bytes
+
+    catalog_path = resolve_catalog(catalog)
+    if not catalog_path.exists():
+        fail(f"no catalog at {catalog_path}; run `cinectrl capture run PLAN.toml --catalog {catalog_path}` first")
+    ledger = Ledger(catalog_path)
+    try:
+        rows = ledger.summaries()
+    finally:
+        ledger.close()
+    if not rows:
+        console.print(f"{catalog_path}: no capture sessions yet", highlight=False)
+    for row in rows:
+        sheet = catalog_path.parent / row["dir"] / "outputs" / "contact-sheet.png"
+        console.print(f"session {row['id']} {row['name']!r} ({row['mode']}): {row['status']}, "
+                      f"{row['done']}/{row['points']} points, {row['files']} files ({format_bytes(row['bytes'])}), "
+                      f"{row['clips']} clips, {row['pairs']} pairs, {row['faults']} faults survived", highlight=False)
+        if sheet.exists():
+            console.print(f"  contact sheet {sheet}", highlight=False)
+            console.print(f"  report        {sheet.parent.parent / 'report.html'}", highlight=False)
+
+
 def _rig_for(plan):
     from capture.rig import Rig
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job, simulated end to end: a sweep plan runs on the simulated camera and the GRBL emulator
+# (on a pty), every frame lands in ./lab/catalog.db, then the catalog summary and contact sheet are shown.
+# Usage: bash scripts/demo.sh [PLAN.toml]   (default: examples/aperture-sweep.toml; rerun = resume/no-op)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PLAN="${1:-examples/aperture-sweep.toml}"
+CATALOG="${CINECTRL_CATALOG:-lab/catalog.db}"
+if [ ! -x .venv/bin/cinectrl ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    # Capture needs no torch: the core install is enough for the demo.
+    .venv/bin/pip install -q --disable-pip-version-check -e .
+fi
+export LANG=C LC_ALL=C
+echo "== checking the plan against the rig (nothing moves) =="
+.venv/bin/cinectrl capture plan "$PLAN" --catalog "$CATALOG" --show 6
+echo
+echo "== running the session =="
+.venv/bin/cinectrl capture run "$PLAN" --catalog "$CATALOG"
+echo
+echo "== catalog =="
+if .venv/bin/cinectrl catalog stats --help >/dev/null 2>&1; then
+    .venv/bin/cinectrl catalog stats --catalog "$CATALOG"
+else
+    .venv/bin/cinectrl capture status --catalog "$CATALOG"
+fi
