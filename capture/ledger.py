@@ -139,12 +139,12 @@ class Ledger:
     # ------------------------------------------------------------------------------------------ sessions
 
     def open_session(self, plan: Plan, points: list[Point], *, camera: CameraIdentity,
-                     slider: SliderInfo | None) -> tuple[int, bool]:
-        """The unfinished session of this plan (resume), or a new one with every point as a ledger row."""
+                     slider: SliderInfo | None, new: bool = False) -> tuple[int, bool]:
+        """The latest session of this same plan (resume; a finished one is left as it is), or a new one with
+        every point as a ledger row (`new=True` always starts another take)."""
         fingerprint = plan_fingerprint(plan, points)
-        row = self.db.execute(
-            "SELECT id FROM capture_sessions WHERE plan_sha256 = ? AND status != 'complete' ORDER BY id DESC "
-            "LIMIT 1", (fingerprint,)).fetchone()
+        row = None if new else self.db.execute(
+            "SELECT id FROM capture_sessions WHERE plan_sha256 = ? ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
         if row:
             return int(row[0]), True
         name = plan.session.get("name") or plan.session["scene"]

@@ -59,6 +59,7 @@ class RunnerOptions:
     fsync: bool = True
     build_outputs: bool = True            # clips, pairs, contact sheet, report at the end
     stop_after: int | None = None         # stop cleanly after this many frames (tests, benchmarks)
+    new_session: bool = False             # start another take even if this plan already has a session
 
 
 @dataclass
@@ -151,9 +152,17 @@ class SessionRunner:
             raise PlanError(problems, self.plan.source)
         points = expand(self.plan, choices)
         session_id, resumed = ledger.open_session(self.plan, points, camera=camera.identity,
-                                                  slider=self.slider.info if self.slider else None)
+                                                  slider=self.slider.info if self.slider else None,
+                                                  new=self.options.new_session)
         self.session_id = session_id
         session_dir = ledger.session_dir(session_id)
+        if resumed and ledger.session(session_id)["status"] == "complete":
+            total, done = ledger.progress(session_id)
+            sheet = session_dir / "outputs" / "contact-sheet.png"
+            return SessionResult(session_id, "complete", done, total, True, time.monotonic() - started,
+                                 Counter(), session_dir, sheet if sheet.exists() else None,
+                                 session_dir / "report.html" if sheet.exists() else None,
+                                 message="already complete; nothing to do (use --new for another take)")
         session_dir.mkdir(parents=True, exist_ok=True)
         rows = ledger.points(session_id)
         if resumed:

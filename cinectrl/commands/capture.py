@@ -111,6 +111,7 @@ def run_command(
     quota_mb: float = typer.Option(None, "--quota-mb", help="Disk space this session may use (MB): the disk-low "
                                                              "suspender treats it as the free space."),
     quiet: bool = typer.Option(False, "--quiet", help="No live display."),
+    new: bool = typer.Option(False, "--new", help="Start another take even if this plan already ran."),
     stop_after: int = typer.Option(None, "--stop-after", help="Stop cleanly after N frames (rerun resumes).",
                                    hidden=True),
 ) -> None:
@@ -136,7 +137,8 @@ def run_command(
         return "resume" if Prompt.ask(reason, choices=["resume", "abort"], default="resume",
                                       console=err_console) == "resume" else "abort"
 
-    options = RunnerOptions(disk_quota_bytes=int(quota_mb * 1e6) if quota_mb else None, stop_after=stop_after)
+    options = RunnerOptions(disk_quota_bytes=int(quota_mb * 1e6) if quota_mb else None, stop_after=stop_after,
+                            new_session=new)
     runner = SessionRunner(plan, catalog_path, camera_factory=rig.open_camera, slider_factory=rig.open_slider,
                            display=QuietDisplay() if quiet else LiveDisplay(err_console), decide=decide,
                            options=options)
@@ -150,6 +152,8 @@ def run_command(
         fail(f"rig {plan.camera!r}/{plan.slider!r} needs a driver this version lacks: {exc}")
     faults = ", ".join(f"{k} x{v}" for k, v in sorted(result.faults.items())) or "none"
     verb = "resumed" if result.resumed else "ran"
+    if result.message.startswith("already complete"):
+        verb = "already ran"
     console.print(f"session {result.session_id} {verb}: {result.status}, {result.done}/{result.total} points done "
                   f"in {result.seconds:.1f} s; faults survived: {faults}", highlight=False)
     console.print(f"catalog   {catalog_path}", highlight=False)
@@ -157,6 +161,8 @@ def run_command(
     if result.contact_sheet:
         console.print(f"contact sheet {result.contact_sheet}", highlight=False)
         console.print(f"report    {result.report}", highlight=False)
+    if result.message and result.status == "complete":
+        console.print(result.message, highlight=False)
     if result.status != "complete":
         err_console.print(f"[yellow]{result.message}[/]", highlight=False)
         raise typer.Exit(3 if result.status in ("paused", "suspended") else 1)

@@ -1,0 +1,106 @@
+"""Plans for the simulated rig (SimCamera + GRBL emulator on a pty), sized to keep the suite fast."""
+
+from __future__ import annotations
+
+import sqlite3
+import hashlib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+STILLS_PLAN = """
+[session]
+name = "e2e-stills"
+scene = "test scene"
+operator = "pytest"
+
+[rig]
+camera = "sim"
+slider = "emulator"
+speed = {speed}
+{camera_options}
+
+[axes]
+aperture = ["f/2.8", "f/8"]
+shutter = ["1/60"]
+iso = ["100"]
+slider_mm = [100, 110, 120, 130]
+
+[order]
+mode = "stills"
+loop = ["slider", "aperture"]
+snake = ["aperture"]
+
+[exposure]
+constant = true
+compensate = ["shutter", "iso"]
+"""
+
+PASSES_PLAN = """
+[session]
+name = "e2e-passes"
+scene = "test scene"
+operator = "pytest"
+
+[rig]
+camera = "sim"
+slider = "emulator"
+speed = {speed}
+{camera_options}
+
+[axes]
+aperture = ["f/2.8", "f/8"]
+shutter = ["1/60"]
+iso = ["200"]
+
+[trajectory]
+start_mm = 100
+end_mm = 140
+speed_mm_s = 40
+frames = 6
+fps = 6
+
+[order]
+mode = "passes"
+"""
+
+
+def write_plan(tmp_path: Path, template: str, *, speed: float = 50, camera_options: str = "",
+               name: str = "plan.toml", extra: str = "") -> Path:
+    path = tmp_path / name
+    path.write_text(template.format(speed=speed, camera_options=camera_options) + extra)
+    return path
+
+
+def ledger_check(catalog: Path) -> dict:
+    """Every planned point done exactly once, every file's hash matches the catalog, no orphan files."""
+    db = sqlite3.connect(catalog)
+    try:
+        points = db.execute("SELECT session_id, key, status FROM capture_points").fetchall()
+        frames = db.execute("SELECT session_id, point_key, path, sha256 FROM capture_frames").fetchall()
+    finally:
+        db.close()
+    assert points and all(status == "done" for _, _, status in points), points
+    per_point: dict[tuple, int] = {}
+    for sid, key, path, sha in frames:
+        per_point[(sid, key)] = per_point.get((sid, key), 0) + 1
+        assert hashlib.sha256((catalog.parent / path).read_bytes()).hexdigest() == sha, path
+    assert set(per_point) == {(sid, key) for sid, key, _ in points}
+    kinds = {}
+    for sid, key, path, _ in frames:
+        kinds.setdefault((sid, key), set()).add(Path(path).suffix)
+    assert all(len(v) == per_point[k] for k, v in kinds.items()), "a point has two files of one kind"
+    referenced = {str((catalog.parent / p).resolve()) for *_, p, _ in frames}
+    on_disk = {str(p.resolve()) for p in (catalog.parent / "sessions").rglob("*")
+               if p.is_file() and "outputs" not in p.parts and p.name != "report.html"}
+    assert on_disk == referenced, on_disk ^ referenced
+    return {"points": len(points), "frames": len(frames)}
+
+
+@pytest.fixture
+def plan_factory(tmp_path):
+    def make(template: str = STILLS_PLAN, **kw) -> Path:
+        return write_plan(tmp_path, template, **kw)
+    return make

@@ -1,0 +1,67 @@
+"""kill -9 at random points of a session, ten times in a row, then resume: every planned point done exactly
+once and every file's hash matches the catalog. Real processes, SimCamera + GRBL emulator on a pty."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, STILLS_PLAN, ledger_check, write_plan
+
+pytestmark = [pytest.mark.slow]
+
+
+def _done(catalog: Path) -> int:
+    if not catalog.exists():
+        return 0
+    try:
+        db = sqlite3.connect(catalog, timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM capture_points WHERE status = 'done'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _run_cmd(plan: Path, catalog: Path) -> list[str]:
+    return [sys.executable, "-m", "cinectrl.main", "capture", "run", str(plan), "--catalog", str(catalog), "--quiet"]
+
+
+@pytest.mark.timeout(240)
+def test_kill_minus_nine_ten_times_then_resume(tmp_path):
+    plan = write_plan(tmp_path, STILLS_PLAN.replace("[100, 110, 120, 130]", "[100, 105, 110, 115, 120, 125, 130, 135]"))
+    catalog = tmp_path / "lab" / "catalog.db"
+    rng = random.Random(1234)
+    env = dict(os.environ, LANG="C", LC_ALL="C")
+    kills = 0
+    for _ in range(10):
+        before = _done(catalog)
+        proc = subprocess.Popen(_run_cmd(plan, catalog), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None and _done(catalog) == before:
+                time.sleep(0.01)       # wait until this run commits a frame, then kill at a random instant
+            time.sleep(rng.uniform(0.0, 0.15))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        finally:
+            proc.wait(timeout=30)
+        if proc.returncode == 0:
+            break      # the session finished before the kill landed
+    assert kills >= 5
+    final = subprocess.run(_run_cmd(plan, catalog), cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert final.returncode == 0, final.stderr
+    counts = ledger_check(catalog)
+    assert counts["points"] == 16
