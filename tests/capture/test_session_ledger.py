@@ -118,3 +118,39 @@ def test_disk_quota_stops_cleanly_and_resumes(tmp_path):
     second = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 100)
     assert second.status == "complete"
     assert_every_point_once(tmp_path)
+
+
+class _SigintCamera(FakeCamera):
+    """Delivers a real SIGINT to this process during capture N, as a technician's Ctrl-C would."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def capture_still(self, dest_dir, *, stem):
+        import os
+        import signal
+
+        files = super().capture_still(dest_dir, stem=stem)
+        if self.captures == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return files
+
+
+@pytest.mark.parametrize("answer", ["resume", "abort"])
+def test_ctrl_c_pauses_at_the_next_safe_point_and_asks(tmp_path, answer):
+    asked = []
+    camera = _SigintCamera(at=4)
+    plan = parse_plan(PLAN)
+    runner = SessionRunner(plan, tmp_path / "catalog.db", camera_factory=lambda: camera,
+                           slider_factory=lambda: None, options=RunnerOptions(build_outputs=False),
+                           decide=lambda reason: asked.append(reason) or answer)
+    result = runner.run()
+    assert len(asked) == 1 and "resume or abort" in asked[0]
+    if answer == "resume":
+        assert result.status == "complete"
+        assert camera.sets > 3          # every setting re-applied after the pause
+    else:
+        assert (result.status, result.done) == ("paused", 4)     # the frame in flight was finished, not lost
+        assert run(tmp_path, FakeCamera).status == "complete"
+    assert_every_point_once(tmp_path)
