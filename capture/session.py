@@ -52,7 +52,7 @@ class RunnerOptions:
     busy_backoff_s: float = 0.2           # doubled per retry
     camera_wait_s: float = 300.0          # how long a disconnected camera may take to come back
     camera_poll_s: float = 2.0
-    disk_wait_s: float = 0.0              # 0: stop cleanly at once when the disk is low (rerun resumes)
+    disk_wait_s: float = 300.0            # how long the disk suspender waits for space before stopping cleanly
     disk_poll_s: float = 5.0
     disk_quota_bytes: int | None = None
     settle_s: float = 0.0                 # extra settle after a move, on top of the driver's own
@@ -75,6 +75,10 @@ class SessionResult:
     contact_sheet: Path | None = None
     report: Path | None = None
     message: str = ""
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
 def sha256_file(path: Path) -> str:
@@ -457,22 +461,29 @@ class SessionRunner:
         self.display.start(*self.ledger.progress(self.session_id), "resumed")
 
     def _wait_for_disk(self, guard: DiskGuard, *, remaining: int) -> None:
+        """Suspender: free space must hold every remaining point; wait for it to clear, else stop cleanly."""
         per_frame = (sum(self.frame_bytes) / len(self.frame_bytes)) if self.frame_bytes else (
             self.plan.costs.bytes_per_still if self.plan.mode == "stills"
             else self.plan.costs.bytes_per_clip_frame * (self.plan.trajectory.frames if self.plan.trajectory else 1))
-        need = per_frame * 2  # the next frame with a margin; the whole remainder is reported, not required
+        need = per_frame * (remaining + 1)   # one frame of margin
+        try:
+            guard.check(need)
+            return
+        except DiskLow as exc:
+            self._fault("disk low", exc)
+            self.display.message(f"suspended: {exc}")
         deadline = time.monotonic() + self.options.disk_wait_s
-        while True:
+        while time.monotonic() < deadline:
+            self.sleep(self.options.disk_poll_s)
             try:
                 guard.check(need)
-                return
-            except DiskLow as exc:
-                self._fault("disk low", exc)
-                if time.monotonic() >= deadline:
-                    raise SessionStopped(f"{exc} ({remaining} frames, about {remaining * per_frame / 1e6:.0f} MB, "
-                                         "still to do); rerun to resume", status="suspended") from None
-                self.display.message(f"suspended: {exc}")
-                self.sleep(self.options.disk_poll_s)
+            except DiskLow:
+                continue
+            self.display.message("disk space back: resuming, settings re-applied")
+            self.applied.clear()
+            return
+        raise SessionStopped(f"{_mb(guard.free())} free, {remaining} frames still need about {_mb(need)}; "
+                             "free space (or raise the quota) and rerun to resume", status="suspended")
 
     def _fault(self, kind: str, exc: Exception) -> None:
         self.faults[kind] += 1

@@ -108,15 +108,42 @@ def test_camera_faults_climb_the_ladder_and_lose_nothing(tmp_path, fault):
     assert_every_point_once(tmp_path)
 
 
-def test_disk_quota_stops_cleanly_and_resumes(tmp_path):
-    probe = FakeCamera()
-    size = probe.capture_still(tmp_path / "probe", stem="x")[0].bytes
+def test_disk_quota_too_small_stops_cleanly_and_resumes(tmp_path):
+    size = FakeCamera().capture_still(tmp_path / "probe", stem="x")[0].bytes
     plan = PLAN + f"\n[costs]\nbytes_per_still = {size}\n"   # the estimate before the first frame is measured
-    first = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 5)
-    assert first.status == "suspended" and 0 < first.done < 12
-    assert "rerun to resume" in first.message
+    first = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 5, disk_wait_s=0)
+    assert first.status == "suspended" and first.done == 0
+    assert "rerun to resume" in first.message and first.faults["disk low"] == 1
     second = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 100)
     assert second.status == "complete"
+    assert_every_point_once(tmp_path)
+
+
+class _BallastCamera(FakeCamera):
+    """Something else fills the disk mid-session: a ballast file appears after capture 5."""
+
+    def capture_still(self, dest_dir, *, stem):
+        files = super().capture_still(dest_dir, stem=stem)
+        if self.captures == 5:
+            (dest_dir / "ballast.bin").write_bytes(b"\0" * 200_000)
+        return files
+
+
+def test_disk_suspender_pauses_and_resumes_when_space_comes_back(tmp_path):
+    size = FakeCamera().capture_still(tmp_path / "probe", stem="x")[0].bytes
+    plan = parse_plan(PLAN + f"\n[costs]\nbytes_per_still = {size}\n")
+    waits = []
+
+    def sleep(seconds):           # the operator frees space while the session is suspended
+        waits.append(seconds)
+        if len(waits) == 3:
+            next((tmp_path / "sessions").rglob("ballast.bin")).unlink()
+
+    camera = _BallastCamera()
+    result = SessionRunner(plan, tmp_path / "catalog.db", camera_factory=lambda: camera, slider_factory=lambda: None,
+                           options=RunnerOptions(disk_quota_bytes=size * 40 + 100_000, disk_poll_s=1.0,
+                                                 disk_wait_s=60, build_outputs=False), sleep=sleep).run()
+    assert result.status == "complete" and result.faults["disk low"] == 1 and len(waits) == 3
     assert_every_point_once(tmp_path)
 
 
