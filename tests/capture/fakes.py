@@ -73,3 +73,72 @@ class FakeCamera:
 
     def close(self):
         self.closed = True
+
+
+class FakeSlider:
+    """Slider protocol in-process with an alarm script (move number -> SliderAlarm), same caveat as above."""
+
+    def __init__(self, alarms: set[int] | None = None) -> None:
+        from rigs.slider.protocol import SliderInfo
+
+        self.alarms = alarms if alarms is not None else set()
+        self.position = 0.0
+        self.moves = 0
+        self.homes = 0
+        self.alarmed = False
+        self.held = False
+        self._info = SliderInfo("Grbl 1.1h (fake)", port="fake", travel_mm=(0.0, 600.0))
+
+    @property
+    def info(self):
+        return self._info
+
+    def status(self):
+        from rigs.slider.protocol import SliderStatus
+
+        return SliderStatus("Alarm" if self.alarmed else "Idle", self.position)
+
+    def home(self, *, timeout=120.0):
+        self.homes += 1
+        self.alarmed = False
+        self.position = 0.0
+        return self.status()
+
+    def check_target(self, mm):
+        from rigs.slider.protocol import TravelError
+
+        if not 0 <= mm <= 600:
+            raise TravelError(f"{mm} outside travel")
+
+    def move_to(self, mm, *, feed_mm_min=None):
+        from rigs.slider.protocol import MoveResult, SliderAlarm
+
+        self.check_target(mm)
+        if self.alarmed:
+            raise SliderAlarm("ALARM: re-home first", code=3)
+        self.moves += 1
+        if self.moves in self.alarms:
+            self.alarmed = True
+            self.position = mm / 2          # position lost mid-move
+            raise SliderAlarm("ALARM:1 hard limit (injected)", code=1)
+        t = time.time()
+        self.position = mm
+        return MoveResult(mm, mm, t, time.time())
+
+    def run_trajectory(self, *a, **k):
+        raise NotImplementedError
+
+    def wait_idle(self, *, timeout=60.0):
+        return self.status()
+
+    def hold(self):
+        self.held = True
+
+    def resume(self):
+        self.held = False
+
+    def reset(self):
+        self.alarmed = True
+
+    def close(self):
+        pass

@@ -1,0 +1,59 @@
+"""Stills with slider positions on in-process fakes (see fakes.py): slider alarm recovery, and the outputs
+(clips, pairs with QC, contact sheet, report) built from committed frames only."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fakes import FakeCamera, FakeSlider  # noqa: E402
+
+from capture.plan import parse_plan  # noqa: E402
+from capture.session import RunnerOptions, SessionRunner  # noqa: E402
+
+PLAN = """
+[session]
+name = "fake stills"
+scene = "fake scene"
+operator = "test"
+
+[rig]
+camera = "sim"
+slider = "emulator"
+
+[axes]
+aperture = ["f/2.8", "f/8"]
+shutter = ["1/60"]
+iso = ["100"]
+slider_mm = [10, 20, 30, 40, 50]
+
+[order]
+snake = ["aperture"]
+
+[exposure]
+compensate = ["shutter"]
+reference = { aperture = "f/8", shutter = "1/60", iso = "100" }
+"""
+
+
+def test_slider_alarm_rehomes_and_outputs_are_built(tmp_path):
+    slider = FakeSlider(alarms={3})
+    camera = FakeCamera(position=lambda: slider.position)
+    result = SessionRunner(parse_plan(PLAN), tmp_path / "catalog.db", camera_factory=lambda: camera,
+                           slider_factory=lambda: slider, options=RunnerOptions()).run()
+    assert (result.status, result.done) == ("complete", 10)
+    assert result.faults["slider alarm"] == 1 and slider.homes == 2     # homed at start, re-homed after alarm
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    positions = db.execute("SELECT slider_mm, slider_target_mm FROM capture_frames").fetchall()
+    assert all(a == b for a, b in positions)                            # every frame at its position
+    (record,) = [json.loads(r[0]) for r in db.execute("SELECT record_json FROM capture_pairs")]
+    assert record["reference_settings"]["aperture"] == "f/8"
+    assert record["target_settings"]["shutter"] == "1/500"               # f/2.8 compensated from 1/60 at f/8
+    assert record["quality"]["alignment_px"] < 1.0 and record["quality"]["frames"] == 5
+    assert abs(record["deltas"]["exposure_ev"]) < 1 / 3
+    assert result.contact_sheet.stat().st_size > 0
+    report = result.report.read_text()
+    assert "slider alarm x1" in report and "f/2.8" in report
