@@ -1,0 +1,622 @@
+"""The SQLite catalog every stage reads and writes: sessions, the point ledger, assets and their settings,
+EXIF, clips, pairs, reviews and training runs.
+
+One `Catalog` object per process. Open it, write inside `with catalog.transaction():` when several rows
+must land together (a frame: asset + settings + slider + EXIF + point status), read with the query helpers
+or plain SQL through `catalog.db` (a `sqlite_utils.Database`). Helpers never commit on their own inside an
+open transaction; outside one, each helper is its own small transaction.
+
+The file is in WAL mode, so readers (datasette, `cinectrl catalog show`, a second process) browse while a
+session writes. Paths are stored relative to the catalog's data root (the folder holding the .db file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import sqlite_utils
+
+from rigs.camera import values as _values
+
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+ROLES = ("aperture", "shutter", "iso", "white_balance", "kelvin", "focus", "focal")
+ASSET_KINDS = ("still", "clip", "proxy", "raw", "depth", "sidecar", "other")
+SESSION_STATUSES = ("planned", "running", "paused", "done", "failed", "aborted")
+POINT_STATUSES = ("pending", "running", "done", "failed")
+REVIEW_STATES = ("unreviewed", "in_review", "accepted", "rejected", "disputed")
+
+
+class CatalogError(Exception):
+    """A catalog that cannot be used as asked; the message says which file, why, and what to do."""
+
+
+class CatalogVersionError(CatalogError):
+    """The file was written by a newer cinectrl than this one."""
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+_PARSERS = {
+    "aperture": _values.parse_aperture,
+    "shutter": _values.shutter_seconds,
+    "iso": _values.parse_iso,
+    "kelvin": _values.parse_kelvin,
+    "focus": _values.parse_metres,
+    "focal": _values.parse_mm,
+}
+
+
+def setting_number(role: str, value: Any) -> float | None:
+    """The number a setting label stands for ('f/5.6' -> 5.6, '1/400' -> 0.0025), or None (e.g. 'Daylight')."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    parser = _PARSERS.get(role)
+    if parser is None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    try:
+        return float(parser(str(value)))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+
+
+# Prepared statements for the per-frame path: fixed text, so sqlite3's statement cache reuses them.
+_INSERT_ASSET = (
+    "INSERT INTO assets (path, sha256, bytes, kind, format, width, height, frames, fps, session_id, point_id, "
+    "frame_index, metadata_status, metadata_source, error, mtime, created_at, updated_at) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPSERT_SETTING = (
+    "INSERT INTO asset_settings (asset_id, role, requested_text, requested_value, readback_text, readback_value, "
+    "exif_text, exif_value) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (asset_id, role) DO UPDATE SET "
+    "requested_text = coalesce(excluded.requested_text, requested_text), "
+    "requested_value = coalesce(excluded.requested_value, requested_value), "
+    "readback_text = coalesce(excluded.readback_text, readback_text), "
+    "readback_value = coalesce(excluded.readback_value, readback_value), "
+    "exif_text = coalesce(excluded.exif_text, exif_text), "
+    "exif_value = coalesce(excluded.exif_value, exif_value)"
+)
+_UPSERT_SLIDER = (
+    "INSERT OR REPLACE INTO slider_positions (asset_id, target_mm, position_mm, at, move_started_at, "
+    "move_finished_at) VALUES (?,?,?,?,?,?)"
+)
+EXIF_COLUMNS = ("source", "make", "model", "lens", "serial", "f_number", "exposure_s", "exposure_text", "iso",
+                "iso_source", "focal_mm", "focal_35mm", "white_balance", "kelvin", "orientation", "width", "height",
+                "datetime_original", "duration_s", "tags_json")
+_UPSERT_EXIF = (
+    f"INSERT OR REPLACE INTO exif (asset_id, {', '.join(EXIF_COLUMNS)}) "
+    f"VALUES (?, {', '.join('?' * len(EXIF_COLUMNS))})"
+)
+
+
+class Catalog:
+    """An open catalog file. `Catalog(path)` creates it if missing and upgrades an older one in place."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, durable: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise CatalogError(f"no catalog at {self.path}: create one with `cinectrl catalog ingest "
+                                   f"--catalog {self.path} FILES...` or pass the right --catalog")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif self.path.is_dir():
+            raise CatalogError(f"catalog path {self.path} is a folder: pass a file such as {self.path / 'catalog.db'}")
+        self.data_root = self.path.parent.resolve()
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
+                                        check_same_thread=False, cached_statements=256)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{self.path} is not a cinectrl catalog (SQLite said: {exc}); "
+                               "pass the catalog's .db file with --catalog") from None
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        # FULL: a committed frame survives a power cut, not only a process crash.
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.db = sqlite_utils.Database(self.conn)
+        self._depth = 0
+        self._migrate()
+        self.station_id = self._info("station_id")
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise CatalogVersionError(
+                f"catalog {self.path} has schema version {current}, but this cinectrl understands versions up "
+                f"to {SCHEMA_VERSION}: upgrade cinectrl-toolkit (pip install -U cinectrl-toolkit) to open it; "
+                "the file was left untouched")
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self.transaction():
+                # Another process may have migrated while we waited for the write lock.
+                if self.schema_version >= migration.version:
+                    continue
+                for statement in _statements(migration.sql):
+                    self.conn.execute(statement)
+                self.conn.execute("INSERT INTO schema_migrations (version, description, applied_at) "
+                                  "VALUES (?,?,?)", (migration.version, migration.description, time.time()))
+                if migration.version == 1:
+                    self.conn.execute("INSERT INTO catalog_info (key, value) VALUES ('station_id', ?)",
+                                      (uuid.uuid4().hex[:12],))
+                self.conn.execute(f"PRAGMA user_version = {migration.version}")
+
+    def _info(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM catalog_info WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    # ----------------------------------------------------------------------------------------- transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Catalog"]:
+        """All writes inside commit together or not at all. Nests (inner blocks are savepoints).
+
+        The outermost block takes the write lock at once (BEGIN IMMEDIATE), so two writers queue instead of
+        deadlocking on a lock upgrade; readers are never blocked (WAL)."""
+        if self._depth:
+            name = f"sp{self._depth}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.conn.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    # ----------------------------------------------------------------------------------------- paths
+
+    def relpath(self, path: str | os.PathLike[str]) -> str:
+        """How a file is stored: relative to the data root, POSIX separators ('../' when outside it)."""
+        return Path(os.path.relpath(Path(path).resolve(), self.data_root)).as_posix()
+
+    def abspath(self, stored: str) -> Path:
+        return (self.data_root / stored).resolve()
+
+    # ----------------------------------------------------------------------------------------- sessions
+
+    def create_session(self, name: str, *, scene: str | None = None, operator: str | None = None,
+                       mode: str = "stills", plan_toml: str | None = None, plan_sha256: str | None = None,
+                       notes: str | None = None, rig: Mapping[str, Any] | None = None,
+                       data_dir: str | None = None, status: str = "planned", uid: str | None = None,
+                       station_id: str | None = None, created_at: float | None = None) -> int:
+        """A new session row; `plan_sha256` defaults to the sha256 of `plan_toml`."""
+        if plan_sha256 is None and plan_toml is not None:
+            plan_sha256 = hashlib.sha256(plan_toml.encode()).hexdigest()
+        cur = self.conn.execute(
+            "INSERT INTO sessions (uid, station_id, name, scene, operator, notes, plan_toml, plan_sha256, mode, "
+            "rig_json, status, data_dir, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (uid or uuid.uuid4().hex, station_id or self.station_id, name, scene, operator, notes, plan_toml,
+             plan_sha256, mode, _dumps(rig), status, data_dir, created_at or time.time()))
+        return int(cur.lastrowid)
+
+    def set_session_status(self, session_id: int, status: str) -> None:
+        """'running' stamps started_at (first time only); done/failed/aborted/paused stamp stopped_at."""
+        now = time.time()
+        if status == "running":
+            sql = ("UPDATE sessions SET status = ?, started_at = coalesce(started_at, ?), stopped_at = NULL "
+                   "WHERE id = ?")
+        elif status == "planned":
+            self.conn.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
+            return
+        elif status in SESSION_STATUSES:
+            sql = "UPDATE sessions SET status = ?, stopped_at = ? WHERE id = ?"
+        else:
+            raise ValueError(f"session status {status!r} is not one of {', '.join(SESSION_STATUSES)}")
+        self.conn.execute(sql, (status, now, session_id))
+
+    def session(self, session_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM sessions ORDER BY id")
+
+    def find_session(self, *, plan_sha256: str) -> dict[str, Any] | None:
+        """The latest session of this plan (a rerun resumes it)."""
+        return self._one("SELECT * FROM sessions WHERE plan_sha256 = ? ORDER BY id DESC LIMIT 1", (plan_sha256,))
+
+    # ----------------------------------------------------------------------------------------- devices
+
+    def add_device(self, kind: str, *, make: str | None = None, model: str | None = None,
+                   serial: str | None = None, lens: str | None = None, firmware: str | None = None,
+                   settings: Mapping[str, Any] | None = None) -> int:
+        """Get-or-create: the same device in the same setup is one row however many sessions use it."""
+        fields = (kind, make, model, serial, lens, firmware, _dumps(settings))
+        identity = hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+        self.conn.execute(
+            "INSERT INTO devices (kind, make, model, serial, lens, firmware, settings_json, identity) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (identity) DO NOTHING", (*fields, identity))
+        return int(self.conn.execute("SELECT id FROM devices WHERE identity = ?", (identity,)).fetchone()[0])
+
+    def link_device(self, session_id: int, device_id: int, role: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO session_devices (session_id, device_id, role) VALUES (?,?,?)",
+                          (session_id, device_id, role))
+
+    def session_devices(self, session_id: int) -> list[dict[str, Any]]:
+        return self.rows("SELECT d.*, sd.role FROM session_devices sd JOIN devices d ON d.id = sd.device_id "
+                         "WHERE sd.session_id = ? ORDER BY sd.role", (session_id,))
+
+    # ----------------------------------------------------------------------------------------- points (ledger)
+
+    def add_points(self, session_id: int, points: Iterable[Mapping[str, Any]]) -> int:
+        """One ledger row per planned point. Each mapping: ordinal (required), combination_key, frame_index,
+        settings (role -> label), slider_target_mm. Returns how many were added."""
+        now = time.time()
+        rows = [(session_id, int(p["ordinal"]), p.get("combination_key"), p.get("frame_index"),
+                 json.dumps(dict(p.get("settings") or {}), sort_keys=True), p.get("slider_target_mm"), now)
+                for p in points]
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO points (session_id, ordinal, combination_key, frame_index, settings_json, "
+                "slider_target_mm, created_at) VALUES (?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    def points(self, session_id: int, status: str | None = None) -> list[dict[str, Any]]:
+        if status is None:
+            return self.rows("SELECT * FROM points WHERE session_id = ? ORDER BY ordinal", (session_id,))
+        return self.rows("SELECT * FROM points WHERE session_id = ? AND status = ? ORDER BY ordinal",
+                         (session_id, status))
+
+    def point_id(self, session_id: int, ordinal: int) -> int | None:
+        row = self.conn.execute("SELECT id FROM points WHERE session_id = ? AND ordinal = ?",
+                                (session_id, ordinal)).fetchone()
+        return int(row[0]) if row else None
+
+    def mark_point(self, point_id: int, status: str, error: str | None = None) -> None:
+        """running: attempts + 1 and started_at; done: error cleared, finished_at; failed: error kept."""
+        now = time.time()
+        if status == "running":
+            self.conn.execute("UPDATE points SET status = 'running', attempts = attempts + 1, started_at = ? "
+                              "WHERE id = ?", (now, point_id))
+        elif status == "done":
+            self.conn.execute("UPDATE points SET status = 'done', error = NULL, finished_at = ? WHERE id = ?",
+                              (now, point_id))
+        elif status in ("failed", "pending"):
+            self.conn.execute("UPDATE points SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                              (status, error, now if status == "failed" else None, point_id))
+        else:
+            raise ValueError(f"point status {status!r} is not one of {', '.join(POINT_STATUSES)}")
+
+    def reset_interrupted(self, session_id: int) -> int:
+        """After a crash: points left 'running' go back to 'pending'. Returns how many."""
+        return self.conn.execute("UPDATE points SET status = 'pending' WHERE session_id = ? AND status = 'running'",
+                                 (session_id,)).rowcount
+
+    def progress(self, session_id: int) -> dict[str, int]:
+        counts = {s: 0 for s in POINT_STATUSES}
+        for status, n in self.conn.execute("SELECT status, count(*) FROM points WHERE session_id = ? "
+                                           "GROUP BY status", (session_id,)):
+            counts[status] = n
+        counts["total"] = sum(counts[s] for s in POINT_STATUSES)
+        return counts
+
+    # ----------------------------------------------------------------------------------------- assets
+
+    def add_asset(self, path: str | os.PathLike[str], *, sha256: str | None, bytes: int | None,
+                  kind: str = "still", metadata_status: str = "unparsed", metadata_source: str | None = None,
+                  error: str | None = None, width: int | None = None, height: int | None = None,
+                  frames: int | None = None, fps: float | None = None, session_id: int | None = None,
+                  point_id: int | None = None, frame_index: int | None = None, mtime: float | None = None,
+                  stored_path: str | None = None) -> int:
+        """Insert one asset row and return its id. `path` is a real file path (stored relative to the data
+        root) unless `stored_path` gives the stored form directly. Raises sqlite3.IntegrityError on a
+        sha256 already catalogued (see `asset_by_sha256`)."""
+        stored = stored_path if stored_path is not None else self.relpath(path)
+        fmt = Path(stored).suffix.lower().lstrip(".") or None
+        now = time.time()
+        cur = self.conn.execute(_INSERT_ASSET, (stored, sha256, bytes, kind, fmt, width, height, frames, fps,
+                                                session_id, point_id, frame_index, metadata_status,
+                                                metadata_source, error, mtime, now, now))
+        return int(cur.lastrowid)
+
+    def asset(self, asset_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
+
+    def asset_by_sha256(self, sha256: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM assets WHERE sha256 = ?", (sha256,))
+
+    def asset_by_path(self, path: str | os.PathLike[str]) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM assets WHERE path = ? ORDER BY id DESC LIMIT 1", (self.relpath(path),))
+
+    def move_asset(self, asset_id: int, path: str | os.PathLike[str]) -> None:
+        """The same bytes now live elsewhere (file moved or renamed)."""
+        self.conn.execute("UPDATE assets SET path = ?, updated_at = ? WHERE id = ?",
+                          (self.relpath(path), time.time(), asset_id))
+
+    def attach_asset(self, asset_id: int, *, session_id: int | None = None, point_id: int | None = None,
+                     frame_index: int | None = None, kind: str | None = None) -> None:
+        """Link an already catalogued asset to a session / point (fields left None are kept)."""
+        self.conn.execute("UPDATE assets SET session_id = coalesce(?, session_id), point_id = coalesce(?, point_id), "
+                          "frame_index = coalesce(?, frame_index), kind = coalesce(?, kind), updated_at = ? "
+                          "WHERE id = ?", (session_id, point_id, frame_index, kind, time.time(), asset_id))
+
+    def assets(self, *, session_id: int | None = None, point_id: int | None = None) -> list[dict[str, Any]]:
+        if point_id is not None:
+            return self.rows("SELECT * FROM assets WHERE point_id = ? ORDER BY id", (point_id,))
+        if session_id is not None:
+            return self.rows("SELECT * FROM assets WHERE session_id = ? ORDER BY frame_index, id", (session_id,))
+        return self.rows("SELECT * FROM assets ORDER BY id")
+
+    def set_settings(self, asset_id: int, *, requested: Mapping[str, Any] | None = None,
+                     readback: Mapping[str, Any] | None = None, exif: Mapping[str, Any] | None = None) -> None:
+        """Per role: the value asked for, the value the camera reported, and the value EXIF recorded.
+        Labels are kept as text and parsed to numbers ('f/5.6' -> 5.6, '1/400' -> 0.0025 s, focus in m,
+        focal in mm). Merges with what is already there (a later EXIF pass keeps the read-back)."""
+        requested, readback, exif = requested or {}, readback or {}, exif or {}
+        rows = []
+        for role in ROLES:
+            if role not in requested and role not in readback and role not in exif:
+                continue
+            r, b, e = requested.get(role), readback.get(role), exif.get(role)
+            rows.append((asset_id, role,
+                         None if r is None else str(r), setting_number(role, r),
+                         None if b is None else str(b), setting_number(role, b),
+                         None if e is None else str(e), setting_number(role, e)))
+        unknown = (set(requested) | set(readback) | set(exif)) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown setting role(s) {sorted(unknown)}: use {', '.join(ROLES)}")
+        if rows:
+            self.conn.executemany(_UPSERT_SETTING, rows)
+
+    def settings(self, asset_id: int) -> dict[str, dict[str, Any]]:
+        out = {}
+        for row in self.rows("SELECT * FROM asset_settings WHERE asset_id = ?", (asset_id,)):
+            del row["asset_id"]
+            out[row.pop("role")] = row
+        return out
+
+    def set_slider(self, asset_id: int, *, target_mm: float | None, position_mm: float | None,
+                   at: float | None = None, move_started_at: float | None = None,
+                   move_finished_at: float | None = None) -> None:
+        self.conn.execute(_UPSERT_SLIDER, (asset_id, target_mm, position_mm, at if at is not None else time.time(),
+                                           move_started_at, move_finished_at))
+
+    def put_exif(self, asset_id: int, fields: Mapping[str, Any]) -> None:
+        """Normalised EXIF (keys of EXIF_COLUMNS; `tags` or `tags_json` holds the full tag set)."""
+        values = dict(fields)
+        if "tags_json" not in values:
+            values["tags_json"] = json.dumps(values.pop("tags", {}), sort_keys=True, default=str)
+        self.conn.execute(_UPSERT_EXIF, (asset_id, *(values.get(c) for c in EXIF_COLUMNS)))
+
+    def exif(self, asset_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM exif WHERE asset_id = ?", (asset_id,))
+
+    # ----------------------------------------------------------------------------------------- clips, pairs
+
+    def add_clip(self, session_id: int, combination_key: str, *, asset_id: int | None = None,
+                 proxy_asset_id: int | None = None, frames: int | None = None, fps: float | None = None,
+                 settings: Mapping[str, Any] | None = None) -> int:
+        """Idempotent per (session, combination): rebuilding a clip updates its row."""
+        self.conn.execute(
+            "INSERT INTO clips (session_id, combination_key, asset_id, proxy_asset_id, frames, fps, settings_json, "
+            "created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (session_id, combination_key) DO UPDATE SET "
+            "asset_id = excluded.asset_id, proxy_asset_id = excluded.proxy_asset_id, frames = excluded.frames, "
+            "fps = excluded.fps, settings_json = excluded.settings_json",
+            (session_id, combination_key, asset_id, proxy_asset_id, frames, fps,
+             json.dumps(dict(settings or {}), sort_keys=True), time.time()))
+        return int(self.conn.execute("SELECT id FROM clips WHERE session_id = ? AND combination_key = ?",
+                                     (session_id, combination_key)).fetchone()[0])
+
+    def clips(self, session_id: int) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM clips WHERE session_id = ? ORDER BY id", (session_id,))
+
+    def add_pair(self, session_id: int, reference_clip_id: int, other_clip_id: int, *,
+                 deltas: Mapping[str, Any] | None = None, controls: Mapping[str, Any] | None = None,
+                 qc: Mapping[str, Any] | None = None) -> int:
+        """Idempotent per (session, reference, other): a rebuild refreshes deltas/controls/QC and keeps the
+        review state and train_ready flag."""
+        now = time.time()
+        self.conn.execute(
+            "INSERT INTO pairs (session_id, reference_clip_id, other_clip_id, deltas_json, controls_json, qc_json, "
+            "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (session_id, reference_clip_id, other_clip_id) DO UPDATE SET "
+            "deltas_json = excluded.deltas_json, controls_json = excluded.controls_json, qc_json = excluded.qc_json, "
+            "updated_at = excluded.updated_at",
+            (session_id, reference_clip_id, other_clip_id, _dumps(dict(deltas or {})), _dumps(dict(controls or {})),
+             _dumps(dict(qc or {})), now, now))
+        return int(self.conn.execute(
+            "SELECT id FROM pairs WHERE session_id = ? AND reference_clip_id = ? AND other_clip_id = ?",
+            (session_id, reference_clip_id, other_clip_id)).fetchone()[0])
+
+    def set_pair_state(self, pair_id: int, *, review_state: str | None = None,
+                       train_ready: bool | None = None) -> None:
+        self.conn.execute("UPDATE pairs SET review_state = coalesce(?, review_state), "
+                          "train_ready = coalesce(?, train_ready), updated_at = ? WHERE id = ?",
+                          (review_state, None if train_ready is None else int(train_ready), time.time(), pair_id))
+
+    def pairs(self, *, session_id: int | None = None, review_state: str | None = None,
+              train_ready: bool | None = None) -> list[dict[str, Any]]:
+        """Pairs with both clips' paths and settings (JSON columns decoded)."""
+        where, args = [], []
+        if session_id is not None:
+            where.append("p.session_id = ?"), args.append(session_id)
+        if review_state is not None:
+            where.append("p.review_state = ?"), args.append(review_state)
+        if train_ready is not None:
+            where.append("p.train_ready = ?"), args.append(int(train_ready))
+        sql = PAIRS_QUERY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY p.id"
+        out = []
+        for row in self.rows(sql, args):
+            for key in ("deltas", "controls", "qc", "reference_settings", "other_settings"):
+                row[key] = _loads(row.pop(key + "_json"))
+            row["train_ready"] = bool(row["train_ready"])
+            out.append(row)
+        return out
+
+    # ----------------------------------------------------------------------------------------- reviews
+
+    def add_review(self, pair_id: int, *, annotator: str, verdict: str, reasons: Iterable[str] = (),
+                   rating: float | None = None, defects: Iterable[Iterable[int]] = (), notes: str | None = None,
+                   external_id: str | None = None, created_at: float | None = None) -> tuple[int, bool]:
+        """Record one verdict. With `external_id` (e.g. the Label Studio annotation id) a repeated pull
+        updates the same row instead of adding one. Returns (review id, created)."""
+        now = time.time()
+        args = (pair_id, annotator, created_at or now, verdict, json.dumps(list(reasons)), rating,
+                json.dumps([list(r) for r in defects]), notes, external_id, now)
+        if external_id is not None:
+            existing = self.conn.execute("SELECT id FROM reviews WHERE external_id = ?", (external_id,)).fetchone()
+            if existing:
+                self.conn.execute("UPDATE reviews SET pair_id = ?, annotator = ?, created_at = ?, verdict = ?, "
+                                  "reasons_json = ?, rating = ?, defects_json = ?, notes = ?, imported_at = ? "
+                                  "WHERE id = ?", (*args[:8], now, existing[0]))
+                return int(existing[0]), False
+        cur = self.conn.execute("INSERT INTO reviews (pair_id, annotator, created_at, verdict, reasons_json, rating, "
+                                "defects_json, notes, external_id, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?)", args)
+        return int(cur.lastrowid), True
+
+    def reviews(self, pair_id: int) -> list[dict[str, Any]]:
+        out = self.rows("SELECT * FROM reviews WHERE pair_id = ? ORDER BY created_at, id", (pair_id,))
+        for row in out:
+            row["reasons"] = _loads(row.pop("reasons_json"))
+            row["defects"] = _loads(row.pop("defects_json"))
+        return out
+
+    # ----------------------------------------------------------------------------------------- training runs
+
+    def start_training_run(self, name: str, *, config: Mapping[str, Any], code_version: str | None = None,
+                           data_snapshot: str | None = None, output_dir: str | None = None,
+                           pair_ids: Mapping[int, str] | Iterable[int] = ()) -> int:
+        """A run row (status running) and the pairs it trains on (`{pair_id: split}` or ids = 'train')."""
+        splits = dict(pair_ids) if isinstance(pair_ids, Mapping) else {int(p): "train" for p in pair_ids}
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO training_runs (name, config_json, code_version, data_snapshot, output_dir, status, "
+                "created_at) VALUES (?,?,?,?,?,'running',?)",
+                (name, _dumps(dict(config)), code_version, data_snapshot, output_dir, time.time()))
+            run_id = int(cur.lastrowid)
+            self.conn.executemany("INSERT INTO training_run_pairs (run_id, pair_id, split) VALUES (?,?,?)",
+                                  [(run_id, p, s) for p, s in splits.items()])
+        return run_id
+
+    def update_training_run(self, run_id: int, *, status: str | None = None,
+                            metrics: Mapping[str, Any] | None = None,
+                            checkpoints: Iterable[Any] | None = None) -> None:
+        """Merge metrics, replace the checkpoint list, set status (a final status stamps finished_at)."""
+        with self.transaction():
+            row = self._one("SELECT metrics_json FROM training_runs WHERE id = ?", (run_id,))
+            if row is None:
+                raise CatalogError(f"no training run {run_id} in {self.path}")
+            merged = {**_loads(row["metrics_json"]), **dict(metrics or {})}
+            finished = time.time() if status in ("done", "failed", "aborted") else None
+            self.conn.execute(
+                "UPDATE training_runs SET metrics_json = ?, checkpoints_json = coalesce(?, checkpoints_json), "
+                "status = coalesce(?, status), finished_at = coalesce(?, finished_at) WHERE id = ?",
+                (_dumps(merged), None if checkpoints is None else _dumps(list(checkpoints)), status, finished,
+                 run_id))
+
+    def training_run(self, run_id: int) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM training_runs WHERE id = ?", (run_id,))
+        if row:
+            for key in ("config", "metrics", "checkpoints"):
+                row[key] = _loads(row.pop(key + "_json"))
+            row["pairs"] = dict(self.conn.execute("SELECT pair_id, split FROM training_run_pairs WHERE run_id = ?",
+                                                  (run_id,)).fetchall())
+        return row
+
+    # ----------------------------------------------------------------------------------------- reading
+
+    def rows(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params if isinstance(params, Mapping) else tuple(params))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur]
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (the catalog's own tables only)."""
+        tables = ("sessions", "devices", "points", "assets", "asset_settings", "slider_positions", "exif", "clips",
+                  "pairs", "reviews", "training_runs")
+        return {t: int(self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+PAIRS_QUERY = """
+SELECT p.id AS pair_id, p.session_id, p.review_state, p.train_ready, p.deltas_json, p.controls_json, p.qc_json,
+       p.reference_clip_id, rc.combination_key AS reference_combination, ra.path AS reference_path,
+       rp.path AS reference_proxy_path, rc.settings_json AS reference_settings_json,
+       p.other_clip_id, oc.combination_key AS other_combination, oa.path AS other_path,
+       op.path AS other_proxy_path, oc.settings_json AS other_settings_json
+FROM pairs p
+JOIN clips rc ON rc.id = p.reference_clip_id
+JOIN clips oc ON oc.id = p.other_clip_id
+LEFT JOIN assets ra ON ra.id = rc.asset_id
+LEFT JOIN assets rp ON rp.id = rc.proxy_asset_id
+LEFT JOIN assets oa ON oa.id = oc.asset_id
+LEFT JOIN assets op ON op.id = oc.proxy_asset_id
+"""
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (so they all run inside one transaction)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:80]}")
+    return out
+
+
+def open_catalog(path: str | os.PathLike[str], *, create: bool = True, durable: bool = True) -> Catalog:
+    return Catalog(path, create=create, durable=durable)
