@@ -584,9 +584,81 @@ class Catalog:
                   "pairs", "reviews", "training_runs")
         return {t: int(self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
 
+    def export_assets(self) -> Iterator[dict[str, Any]]:
+        """One flat record per asset for analysis (pandas, spreadsheets): file, EXIF, session/point,
+        requested and read-back settings, slider position. Absent values are None."""
+        cur = self.conn.execute(EXPORT_ASSETS_QUERY)
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row))
+
+    def export_pairs(self) -> Iterator[dict[str, Any]]:
+        """One record per pair: both clips' paths and settings, normalised controls, QC, review state."""
+        yield from self.pairs()
+
+    def summary(self) -> dict[str, Any]:
+        """What `cinectrl catalog stats` prints."""
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(k): int(n) for k, n in self.conn.execute(sql)}
+        return {
+            "catalog": str(self.path), "schema_version": self.schema_version, "station_id": self.station_id,
+            "rows": self.counts(),
+            "bytes": int(self.conn.execute("SELECT coalesce(sum(bytes), 0) FROM assets").fetchone()[0]),
+            "assets_by_status": grouped("SELECT metadata_status, count(*) FROM assets GROUP BY 1 ORDER BY 1"),
+            "assets_by_kind": grouped("SELECT kind, count(*) FROM assets GROUP BY 1 ORDER BY 2 DESC"),
+            "assets_by_format": grouped("SELECT coalesce(format, '?'), count(*) FROM assets GROUP BY 1 "
+                                        "ORDER BY 2 DESC"),
+            "cameras": grouped("SELECT coalesce(make, '?') || ' ' || coalesce(model, '?'), count(*) FROM exif "
+                               "GROUP BY 1 ORDER BY 2 DESC LIMIT 10"),
+            "sessions_by_status": grouped("SELECT status, count(*) FROM sessions GROUP BY 1"),
+            "points_by_status": grouped("SELECT status, count(*) FROM points GROUP BY 1"),
+            "pairs_by_review_state": grouped("SELECT review_state, count(*) FROM pairs GROUP BY 1"),
+            "train_ready_pairs": int(self.conn.execute("SELECT count(*) FROM pairs WHERE train_ready = 1")
+                                     .fetchone()[0]),
+        }
+
+    def find_asset(self, ref: str) -> dict[str, Any] | None:
+        """An asset by id, sha256 (or a unique prefix of 8+ hex digits) or file path."""
+        if ref.isdigit():
+            found = self.asset(int(ref))
+            if found:
+                return found
+        if len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref.lower()):
+            rows = self.rows("SELECT * FROM assets WHERE sha256 LIKE ? LIMIT 2", (ref.lower() + "%",))
+            if len(rows) == 1:
+                return rows[0]
+        if Path(ref).exists():
+            return self.asset_by_path(ref)
+        return self._one("SELECT * FROM assets WHERE path = ? OR path LIKE ? ORDER BY id DESC LIMIT 1",
+                         (ref, "%/" + ref))
+
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
+
+EXPORT_FIELDS = (
+    "path", "sha256", "bytes", "kind", "make", "model", "lens", "serial", "f_number", "exposure_s",
+    "exposure_text", "iso", "focal_mm", "focal_35mm", "white_balance", "kelvin", "datetime_original", "width",
+    "height", "orientation", "metadata_status", "error", "session_id", "point_id", "frame_index",
+    "requested_f_number", "requested_exposure_s", "requested_iso", "requested_kelvin", "requested_focus_m",
+    "requested_focal_mm", "readback_f_number", "readback_exposure_s", "readback_iso", "readback_kelvin",
+    "readback_focus_m", "readback_focal_mm", "slider_mm", "asset_id",
+)
+_ROLE_COLUMNS = (("aperture", "f_number"), ("shutter", "exposure_s"), ("iso", "iso"), ("kelvin", "kelvin"),
+                 ("focus", "focus_m"), ("focal", "focal_mm"))
+EXPORT_ASSETS_QUERY = (
+    "SELECT a.path, a.sha256, a.bytes, a.kind, e.make, e.model, e.lens, e.serial, e.f_number, e.exposure_s, "
+    "e.exposure_text, e.iso, e.focal_mm, e.focal_35mm, e.white_balance, e.kelvin, e.datetime_original, "
+    "coalesce(a.width, e.width) AS width, coalesce(a.height, e.height) AS height, e.orientation, "
+    "a.metadata_status, a.error, a.session_id, a.point_id, a.frame_index, "
+    + ", ".join(f"max(CASE WHEN st.role = '{role}' THEN st.requested_value END) AS requested_{name}"
+                for role, name in _ROLE_COLUMNS) + ", "
+    + ", ".join(f"max(CASE WHEN st.role = '{role}' THEN st.readback_value END) AS readback_{name}"
+                for role, name in _ROLE_COLUMNS)
+    + ", sp.position_mm AS slider_mm, a.id AS asset_id "
+    "FROM assets a LEFT JOIN exif e ON e.asset_id = a.id LEFT JOIN slider_positions sp ON sp.asset_id = a.id "
+    "LEFT JOIN asset_settings st ON st.asset_id = a.id GROUP BY a.id ORDER BY a.id"
+)
 
 PAIRS_QUERY = """
 SELECT p.id AS pair_id, p.session_id, p.review_state, p.train_ready, p.deltas_json, p.controls_json, p.qc_json,

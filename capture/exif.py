@@ -1,0 +1,436 @@
+"""Read a file's photographic metadata into one normalised record.
+
+exifread reads what it can (JPEG, TIFF-based RAWs such as DNG/NEF/ARW/CR2, HEIC). What it cannot read
+(CR3, RAF, MOV/MP4 and other containers: it returns `{}`) goes to one long-lived `exiftool -stay_open`
+process (pyexiftool) when exiftool is installed; when it is not, the file is recorded as *unparsed* with
+the reason ("metadata not parsed: exiftool needed for CR3"), never as "no metadata".
+
+Bad input never raises: empty, truncated, corrupt and non-image files come back with status "error" and
+a reason in words.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import logging
+import shutil
+import struct
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import exifread
+
+# exifread logs "File format not recognized" and decode warnings; we report outcomes ourselves.
+logging.getLogger("exifread").setLevel(logging.CRITICAL)
+
+PARSED, UNPARSED, ERROR = "parsed", "unparsed", "error"
+
+# Formats exifread reads (it may still find nothing in a given file).
+EXIFREAD_FORMATS = {"jpeg", "tiff", "heic", "png", "webp"}
+# Formats whose metadata only exiftool reads here; the name goes into the "exiftool needed for X" reason.
+RAW_FORMATS = {"cr3", "raf", "crw", "mrw", "x3f", "kyocera-raw", "tiff"}
+VIDEO_FORMATS = {"mov", "mp4", "avi", "m2ts"}
+
+
+@dataclass
+class Metadata:
+    """What was learnt about one file. `fields` uses the exif table's column names."""
+
+    status: str                          # parsed | unparsed | error
+    format: str | None = None            # sniffed container: jpeg, tiff, cr3, mov, ...
+    source: str | None = None            # exifread | exiftool
+    error: str | None = None             # why unparsed / error
+    fields: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    width: int | None = None
+    height: int | None = None
+    frames: int | None = None
+    fps: float | None = None
+
+    @property
+    def format_label(self) -> str:
+        return (self.format or "this format").upper()
+
+
+# ------------------------------------------------------------------------------------------------ sniffing
+
+def sniff(head: bytes) -> str | None:
+    """The container a file really is, from its first bytes (extensions lie: a .jpg may be HEIC)."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"crx ":
+            return "cr3"
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif", b"hevc"):
+            return "heic"
+        if brand == b"qt  ":
+            return "mov"
+        return "mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):
+        return "mov"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"IIU\x00", b"IIRO", b"IIRS"):
+        return "tiff"
+    if head[:15] == b"FUJIFILMCCD-RAW":
+        return "raf"
+    if head[6:14] == b"HEAPCCDR":
+        return "crw"
+    if head[:4] == b"\x00MRM":
+        return "mrw"
+    if head[:4] == b"FOVb":
+        return "x3f"
+    if head[1:10] == b"70.1 .reV" or head[:7] == b"ARECOYK":
+        return "kyocera-raw"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if len(head) > 4 and head[4] == 0x47 and (len(head) < 197 or head[196] == 0x47):
+        return "m2ts"
+    if head[:1] == b"\x47" and (len(head) < 189 or head[188] == 0x47):
+        return "m2ts"
+    return None
+
+
+def jpeg_structure(data: bytes) -> tuple[str | None, int | None, int | None]:
+    """Walk a JPEG's marker segments up to the scan: (problem or None, width, height). Cheap (headers only)
+    and catches truncated and corrupt files that an EXIF reader happily half-reads."""
+    n, i = len(data), 2
+    width = height = None
+    while i < n:
+        if data[i] != 0xFF:
+            return f"corrupt JPEG: expected a marker at byte {i}, found 0x{data[i]:02x}", width, height
+        marker = data[i + 1] if i + 1 < n else None
+        if marker is None:
+            break
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            i += 2
+            continue
+        if marker == 0xD9:
+            return "corrupt JPEG: end-of-image marker before any image data", width, height
+        if i + 4 > n:
+            break
+        length = struct.unpack_from(">H", data, i + 2)[0]
+        if length < 2:
+            return f"corrupt JPEG: segment 0x{marker:02x} at byte {i} has length {length}", width, height
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= n:
+            height, width = struct.unpack_from(">HH", data, i + 5)
+        if marker == 0xDA:
+            if width is None:
+                return "corrupt JPEG: image data without a frame header (no SOF marker)", width, height
+            if data.rfind(b"\xff\xd9", max(i, n - 65536)) < 0:
+                return (f"truncated JPEG: {n} bytes and no end-of-image marker (the file was cut short; "
+                        "copy it again from the card)"), width, height
+            return None, width, height
+        i += 2 + length
+    return (f"truncated JPEG: the file ends after {n} bytes, inside its headers (copy it again from the card)",
+            width, height)
+
+
+# ------------------------------------------------------------------------------------------------ exiftool
+
+class ExifTool:
+    """One long-lived `exiftool -stay_open` process for the whole run (Perl start-up costs ~100 ms a call)."""
+
+    _instance: "ExifTool | None" = None
+
+    def __init__(self) -> None:
+        import exiftool  # pyexiftool
+
+        self._helper = exiftool.ExifToolHelper(common_args=["-G", "-n"], check_execute=False)
+        self._helper.run()
+
+    @classmethod
+    def available(cls) -> bool:
+        return shutil.which("exiftool") is not None
+
+    @classmethod
+    def shared(cls) -> "ExifTool":
+        if cls._instance is None:
+            cls._instance = ExifTool()
+            atexit.register(cls.close_shared)
+        return cls._instance
+
+    @classmethod
+    def close_shared(cls) -> None:
+        if cls._instance is not None:
+            try:
+                cls._instance._helper.terminate()
+            except Exception:  # already gone: nothing to stop
+                pass
+            cls._instance = None
+
+    def read(self, path: Path) -> dict[str, Any]:
+        result = self._helper.get_metadata(str(path))
+        return result[0] if result else {}
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+def read_metadata(data: bytes, path: Path, *, maker_notes: bool = True,
+                  use_exiftool: bool | None = None) -> Metadata:
+    """Metadata of one file whose bytes are `data` (already read for hashing; `path` is used for exiftool and
+    messages). `use_exiftool=None` means: when it is installed."""
+    if not data:
+        return Metadata(ERROR, error="empty file (0 bytes): nothing to read; re-copy it from the camera")
+    fmt = sniff(data[:256])
+    meta = Metadata(UNPARSED, format=fmt)
+    if fmt == "jpeg":
+        problem, meta.width, meta.height = jpeg_structure(data)
+        if problem:
+            meta.status, meta.error = ERROR, problem
+            return meta
+    if fmt in EXIFREAD_FORMATS:
+        try:
+            tags = exifread.process_file(io.BytesIO(data), details=maker_notes, extract_thumbnail=False)
+        except Exception as exc:  # exifread raises assorted errors on malformed files
+            meta.status = ERROR
+            meta.error = f"EXIF unreadable: exifread {type(exc).__name__}: {exc}"[:500]
+            return meta
+        if tags:
+            _from_exifread(meta, tags)
+            return meta
+    if use_exiftool is None:
+        use_exiftool = ExifTool.available()
+    if use_exiftool:
+        return _from_exiftool(meta, path)
+    if fmt is None:
+        meta.status = ERROR
+        meta.error = (f"not an image or video file cinectrl recognises (starts with {data[:8].hex()}); "
+                      "install exiftool (apt-get install libimage-exiftool-perl) to try harder")
+    elif fmt in EXIFREAD_FORMATS:
+        meta.error = (f"metadata not parsed: exifread found no EXIF in this {meta.format_label}; "
+                      "exiftool needed to read its other metadata")
+    else:
+        meta.error = f"metadata not parsed: exiftool needed for {meta.format_label}"
+    return meta
+
+
+def _from_exiftool(meta: Metadata, path: Path) -> Metadata:
+    try:
+        tags = ExifTool.shared().read(path)
+    except Exception as exc:  # exiftool died or could not be started
+        ExifTool.close_shared()
+        meta.status = ERROR
+        meta.error = f"exiftool failed on this file: {type(exc).__name__}: {exc}"[:500]
+        return meta
+    error = tags.get("ExifTool:Error")
+    if error:
+        meta.status = ERROR
+        what = "not an image or video file" if meta.format is None else f"unreadable {meta.format_label}"
+        meta.error = f"{what}: exiftool says {error!r}"
+        return meta
+    mime = str(tags.get("File:MIMEType", ""))
+    if meta.format is None and not mime.startswith(("image/", "video/", "audio/")):
+        meta.status = ERROR
+        meta.error = (f"not an image or video file: exiftool reads it as {tags.get('File:FileType', 'unknown')}"
+                      f" ({mime or 'no MIME type'})")
+        return meta
+    meta.format = meta.format or str(tags.get("File:FileType", "")).lower() or None
+    _normalise_exiftool(meta, tags)
+    useful = [k for k in tags if not k.startswith(("File:", "ExifTool:", "SourceFile", "Composite:"))]
+    if useful or meta.width:
+        meta.status, meta.source, meta.error = PARSED, "exiftool", None
+    else:
+        meta.status = UNPARSED
+        meta.error = f"metadata not parsed: no metadata tags found in this {meta.format_label} (exifread, exiftool)"
+    return meta
+
+
+# ------------------------------------------------------------------------------------------------ normalising
+
+def _num(value: Any) -> float | None:
+    """Ratio / int / float / '11/2' -> float; 0 and junk -> None (manual lenses record 0)."""
+    try:
+        if hasattr(value, "num") and hasattr(value, "den"):
+            out = float(value.num) / float(value.den) if value.den else None
+        else:
+            out = float(Fraction(str(value)))
+    except (ValueError, ZeroDivisionError, TypeError, OverflowError):
+        return None
+    return out if out else None
+
+
+def _first(tags: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        tag = tags.get(key)
+        if tag is not None:
+            return tag
+    return None
+
+
+def _text(tag: Any) -> str | None:
+    if tag is None:
+        return None
+    text = str(getattr(tag, "printable", tag)).strip().strip("\x00").strip()
+    return text or None
+
+
+def _name(value: Any) -> str | None:
+    """A make / model / lens / serial as text; vendor code numbers and placeholders ('6', 'n/a') -> None."""
+    text = _text(value)
+    if text is None or text.lower() in ("n/a", "none", "unknown", "----") or text.replace(" ", "").isdigit():
+        return None
+    return text
+
+
+def _serial(value: Any) -> str | None:
+    text = _text(value)
+    return None if text is None or set(text) <= {"0", " "} else text
+
+
+def _value(tag: Any) -> Any:
+    if tag is None:
+        return None
+    values = getattr(tag, "values", tag)
+    if isinstance(values, (list, tuple)):
+        return values[0] if values else None
+    return values
+
+
+def _int(value: Any) -> int | None:
+    number = _num(value)
+    return int(round(number)) if number is not None else None
+
+
+def _datetime(stamp: str | None, subsec: str | None, offset: str | None) -> str | None:
+    """'2008:05:30 15:56:01' + '21' + '+02:00' -> '2008-05-30T15:56:01.21+02:00'."""
+    if not stamp or len(stamp) < 19 or stamp.startswith("0000"):
+        return None
+    text = stamp[:10].replace(":", "-") + "T" + stamp[11:19]
+    if subsec and subsec.strip().isdigit():
+        text += "." + subsec.strip()
+    if offset and len(offset.strip()) == 6 and offset.strip()[0] in "+-":
+        text += offset.strip()
+    return text
+
+
+def _kelvin(value: Any) -> int | None:
+    number = _num(value)
+    return int(round(number)) if number and 1000 <= number <= 50000 else None
+
+
+_SKIP = ("JPEGThumbnail", "TIFFThumbnail", "Thumbnail JPEGInterchangeFormat", "MakerNote Tag 0x")
+
+
+def _from_exifread(meta: Metadata, tags: dict[str, Any]) -> None:
+    f: dict[str, Any] = {}
+    f["make"] = _name(tags.get("Image Make"))
+    f["model"] = _name(tags.get("Image Model"))
+    f["lens"] = _name(_first(tags, "EXIF LensModel", "MakerNote LensModel", "MakerNote LensType"))
+    f["serial"] = _serial(_first(tags, "EXIF BodySerialNumber", "MakerNote SerialNumber",
+                               "MakerNote InternalSerialNumber"))
+    f["f_number"] = _num(_value(tags.get("EXIF FNumber")))
+    exposure = tags.get("EXIF ExposureTime")
+    f["exposure_s"] = _num(_value(exposure))
+    f["exposure_text"] = _text(exposure) if f["exposure_s"] else None
+    iso, source = _int(_value(tags.get("EXIF ISOSpeedRatings"))), "ISOSpeedRatings"
+    if iso is None or iso >= 65535:   # the SHORT field saturates: the real value is elsewhere
+        for key in ("EXIF RecommendedExposureIndex", "EXIF ISOSpeed", "EXIF StandardOutputSensitivity"):
+            better = _int(_value(tags.get(key)))
+            if better:
+                iso, source = better, key.split(" ", 1)[1]
+                break
+    f["iso"], f["iso_source"] = iso, source if iso else None
+    f["focal_mm"] = _num(_value(tags.get("EXIF FocalLength")))
+    f["focal_35mm"] = _num(_value(tags.get("EXIF FocalLengthIn35mmFilm")))
+    f["white_balance"] = _text(_first(tags, "MakerNote WhiteBalance", "EXIF WhiteBalance"))
+    f["kelvin"] = _kelvin(_value(_first(tags, "MakerNote ColorTemperature", "MakerNote ColorTemperatureAuto",
+                                        "MakerNote WBColorTemp")))
+    f["orientation"] = _int(_value(tags.get("Image Orientation")))
+    f["width"] = _int(_value(_first(tags, "EXIF ExifImageWidth", "Image ImageWidth")))
+    f["height"] = _int(_value(_first(tags, "EXIF ExifImageLength", "Image ImageLength")))
+    f["datetime_original"] = _datetime(_text(tags.get("EXIF DateTimeOriginal")),
+                                       _text(tags.get("EXIF SubSecTimeOriginal")),
+                                       _text(tags.get("EXIF OffsetTimeOriginal")))
+    f["source"] = "exifread"
+    meta.fields = f
+    meta.tags = {k: _text(v) for k, v in tags.items() if not k.startswith(_SKIP)}
+    meta.width = meta.width or f["width"]
+    meta.height = meta.height or f["height"]
+    meta.status, meta.source = PARSED, "exifread"
+
+
+_GROUPS = ("EXIF", "MakerNotes", "XMP", "QuickTime", "RIFF", "M2TS", "H264", "File", "Composite")
+
+
+def _pick(tags: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        for group in _GROUPS:
+            value = tags.get(f"{group}:{name}")
+            if value not in (None, ""):
+                return value
+    return None
+
+
+def _fraction_text(seconds: float | None) -> str | None:
+    if not seconds:
+        return None
+    if seconds < 1:
+        inverse = 1 / seconds
+        if abs(inverse - round(inverse)) < 1e-3 * inverse:
+            return f"1/{round(inverse)}"
+    return f"{seconds:g}"
+
+
+_WB_CODES = {0: "Auto", 1: "Manual"}
+
+
+def _normalise_exiftool(meta: Metadata, tags: dict[str, Any]) -> None:
+    f: dict[str, Any] = {}
+    f["make"] = _name(_pick(tags, "Make"))
+    f["model"] = _name(_pick(tags, "Model", "CanonImageType"))
+    f["lens"] = _name(_pick(tags, "LensModel", "Lens", "LensID"))
+    f["serial"] = _serial(_pick(tags, "SerialNumber", "BodySerialNumber", "InternalSerialNumber"))
+    f["f_number"] = _num(_pick(tags, "FNumber"))
+    f["exposure_s"] = _num(_pick(tags, "ExposureTime"))
+    f["exposure_text"] = _fraction_text(f["exposure_s"])
+    iso = _int(_pick(tags, "ISO"))
+    source = "ISO"
+    if iso is None or iso >= 65535:
+        for name in ("RecommendedExposureIndex", "ISOSpeed"):
+            better = _int(_pick(tags, name))
+            if better:
+                iso, source = better, name
+                break
+    f["iso"], f["iso_source"] = iso, source if iso else None
+    f["focal_mm"] = _num(_pick(tags, "FocalLength"))
+    f["focal_35mm"] = _num(_pick(tags, "FocalLengthIn35mmFormat"))
+    wb = tags.get("EXIF:WhiteBalance")
+    f["white_balance"] = _WB_CODES.get(wb, None if wb is None else str(wb))
+    f["kelvin"] = _kelvin(_pick(tags, "ColorTemperature", "ColorTempAsShot"))
+    f["orientation"] = _int(_pick(tags, "Orientation"))
+    f["width"] = _int(_pick(tags, "ExifImageWidth", "ImageWidth"))
+    f["height"] = _int(_pick(tags, "ExifImageHeight", "ImageHeight"))
+    stamp = _pick(tags, "DateTimeOriginal", "CreateDate")
+    f["datetime_original"] = _datetime(str(stamp) if stamp else None, str(_pick(tags, "SubSecTimeOriginal") or ""),
+                                       str(_pick(tags, "OffsetTimeOriginal") or ""))
+    f["duration_s"] = _num(_pick(tags, "Duration"))
+    f["source"] = "exiftool"
+    meta.fields = f
+    meta.tags = {k: v for k, v in tags.items() if k != "SourceFile"}
+    meta.width = meta.width or f["width"]
+    meta.height = meta.height or f["height"]
+    fps = _num(_pick(tags, "VideoFrameRate", "FrameRate"))
+    if meta.format in VIDEO_FORMATS:
+        meta.fps = fps
+        frames = _int(_pick(tags, "FrameCount", "TotalFrameCount"))
+        if frames is None and fps and f["duration_s"]:
+            frames = int(round(fps * f["duration_s"]))
+        meta.frames = frames
+
+
+def exif_settings(fields: dict[str, Any]) -> dict[str, Any]:
+    """The EXIF side of the per-role settings (aperture, shutter, iso, white_balance, kelvin, focal)."""
+    out = {"aperture": fields.get("f_number"), "shutter": fields.get("exposure_text") or fields.get("exposure_s"),
+           "iso": fields.get("iso"), "white_balance": fields.get("white_balance"), "kelvin": fields.get("kelvin"),
+           "focal": fields.get("focal_mm")}
+    return {k: v for k, v in out.items() if v is not None}

@@ -1,0 +1,239 @@
+"""Files -> catalog rows: hash, read metadata, write the asset with its EXIF and settings.
+
+`ingest_file` is the one-file door the capture runner uses inside its own frame transaction;
+`ingest_paths` is the bulk job behind `cinectrl catalog ingest` (batched commits, per-file outcomes).
+Identity is the content: the same bytes are one asset however often, or from wherever, they are ingested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from .catalog import Catalog
+from .exif import ERROR, PARSED, UNPARSED, VIDEO_FORMATS, ExifTool, Metadata, exif_settings, read_metadata
+
+RAW_EXTENSIONS = {"dng", "nef", "nrw", "arw", "srf", "sr2", "cr2", "cr3", "crw", "raf", "rw2", "orf", "pef",
+                  "iiq", "x3f", "mrw", "raw", "3fr", "erf", "kdc", "mos", "rwl", "srw"}
+RAW_FORMATS = {"cr3", "raf", "crw", "mrw", "x3f", "kyocera-raw"}
+SIDECAR_EXTENSIONS = {"xmp", "json", "txt", "csv", "toml"}
+SKIP_NAMES = {".DS_Store", "Thumbs.db"}
+
+# Outcomes, as counted in the summary line.
+NEW_PARSED, NEW_UNPARSED, NEW_ERROR = "parsed", "unparsed", "error"
+KNOWN, MOVED, DUPLICATE, REPARSED = "already catalogued", "moved", "duplicate", "re-parsed"
+
+
+@dataclass
+class IngestResult:
+    path: Path
+    outcome: str
+    asset_id: int | None
+    status: str | None = None            # the asset's metadata_status
+    reason: str | None = None            # error / unparsed reason, or what the duplicate duplicates
+
+
+def guess_kind(path: Path, fmt: str | None) -> str:
+    ext = path.suffix.lower().lstrip(".")
+    if fmt in RAW_FORMATS or ext in RAW_EXTENSIONS:
+        return "raw"
+    if fmt in VIDEO_FORMATS:
+        return "clip"
+    if ext in SIDECAR_EXTENSIONS:
+        return "sidecar"
+    return "still"
+
+
+def ingest_file(catalog: Catalog, path: str | os.PathLike[str], *, kind: str | None = None,
+                session_id: int | None = None, point_id: int | None = None, frame_index: int | None = None,
+                requested: Mapping[str, Any] | None = None, readback: Mapping[str, Any] | None = None,
+                slider: Mapping[str, Any] | None = None, maker_notes: bool = True) -> int:
+    """Catalog one file the caller just wrote and return its asset id.
+
+    Writes the asset, EXIF, per-role settings (requested / read-back / EXIF) and slider rows. Call it
+    inside `with catalog.transaction():` to commit them together with the point's status; it never
+    commits an outer transaction itself. `slider`: target_mm, position_mm, at, move_started_at,
+    move_finished_at. If the same bytes are already catalogued, that asset is linked to this
+    session/point and its id returned. Raises OSError if the file cannot be read (the caller decides)."""
+    result = _ingest(catalog, Path(path), kind=kind, session_id=session_id, point_id=point_id,
+                     frame_index=frame_index, requested=requested, readback=readback, slider=slider,
+                     maker_notes=maker_notes, raise_os_errors=True)
+    assert result.asset_id is not None
+    return result.asset_id
+
+
+def ingest_one(catalog: Catalog, path: Path, *, maker_notes: bool = True,
+               use_exiftool: bool | None = None) -> IngestResult:
+    """One file of a bulk ingest: never raises for a bad file (it gets an error row)."""
+    return _ingest(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool, raise_os_errors=False)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id: int | None = None,
+            point_id: int | None = None, frame_index: int | None = None,
+            requested: Mapping[str, Any] | None = None, readback: Mapping[str, Any] | None = None,
+            slider: Mapping[str, Any] | None = None, maker_notes: bool = True,
+            use_exiftool: bool | None = None, raise_os_errors: bool = False) -> IngestResult:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+            mtime = os.fstat(fh.fileno()).st_mtime
+    except OSError as exc:
+        if raise_os_errors:
+            raise
+        return _unreadable(catalog, path, exc)
+    sha = _sha256(data)
+    with catalog.transaction():
+        existing = catalog.conn.execute("SELECT id, path, metadata_status FROM assets WHERE sha256 = ?",
+                                        (sha,)).fetchone()
+        if existing:
+            return _known(catalog, path, existing, data, kind=kind, session_id=session_id, point_id=point_id,
+                          frame_index=frame_index, requested=requested, readback=readback, slider=slider,
+                          maker_notes=maker_notes, use_exiftool=use_exiftool)
+        meta = read_metadata(data, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+        asset_id = catalog.add_asset(
+            path, sha256=sha, bytes=len(data), kind=kind or guess_kind(path, meta.format),
+            metadata_status=meta.status, metadata_source=meta.source, error=meta.error, width=meta.width,
+            height=meta.height, frames=meta.frames, fps=meta.fps, session_id=session_id, point_id=point_id,
+            frame_index=frame_index, mtime=mtime)
+        _write_details(catalog, asset_id, meta, requested, readback, slider)
+    return IngestResult(path, meta.status, asset_id, meta.status, meta.error)
+
+
+def _write_details(catalog: Catalog, asset_id: int, meta: Metadata, requested: Mapping[str, Any] | None,
+                   readback: Mapping[str, Any] | None, slider: Mapping[str, Any] | None) -> None:
+    if meta.status == PARSED:
+        catalog.put_exif(asset_id, {**meta.fields, "tags": meta.tags})
+    exif = exif_settings(meta.fields) if meta.status == PARSED else None
+    if requested or readback or exif:
+        catalog.set_settings(asset_id, requested=requested, readback=readback, exif=exif)
+    if slider:
+        catalog.set_slider(asset_id, target_mm=slider.get("target_mm"), position_mm=slider.get("position_mm"),
+                           at=slider.get("at"), move_started_at=slider.get("move_started_at"),
+                           move_finished_at=slider.get("move_finished_at"))
+
+
+def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], data: bytes, *, kind: str | None,
+           session_id: int | None, point_id: int | None, frame_index: int | None,
+           requested: Mapping[str, Any] | None, readback: Mapping[str, Any] | None,
+           slider: Mapping[str, Any] | None, maker_notes: bool, use_exiftool: bool | None) -> IngestResult:
+    asset_id, stored, status = existing
+    here = catalog.relpath(path)
+    outcome, reason = KNOWN, None
+    if stored != here:
+        if catalog.abspath(stored).exists():
+            outcome, reason = DUPLICATE, f"same bytes as asset {asset_id} ({stored})"
+        else:
+            catalog.move_asset(asset_id, path)
+            outcome, reason = MOVED, f"was {stored}"
+    if status == UNPARSED and (use_exiftool if use_exiftool is not None else ExifTool.available()):
+        meta = read_metadata(data, path, maker_notes=maker_notes, use_exiftool=True)
+        if meta.status == PARSED:
+            catalog.conn.execute("UPDATE assets SET metadata_status = ?, metadata_source = ?, error = NULL, "
+                                 "width = coalesce(width, ?), height = coalesce(height, ?), "
+                                 "frames = coalesce(frames, ?), fps = coalesce(fps, ?) WHERE id = ?",
+                                 (PARSED, meta.source, meta.width, meta.height, meta.frames, meta.fps, asset_id))
+            _write_details(catalog, asset_id, meta, None, None, None)
+            outcome = REPARSED if outcome == KNOWN else outcome
+    if any(v is not None for v in (session_id, point_id, frame_index, kind)):
+        catalog.attach_asset(asset_id, session_id=session_id, point_id=point_id, frame_index=frame_index, kind=kind)
+    if requested or readback:
+        catalog.set_settings(asset_id, requested=requested, readback=readback)
+    if slider:
+        catalog.set_slider(asset_id, target_mm=slider.get("target_mm"), position_mm=slider.get("position_mm"),
+                           at=slider.get("at"), move_started_at=slider.get("move_started_at"),
+                           move_finished_at=slider.get("move_finished_at"))
+    (current,) = catalog.conn.execute("SELECT metadata_status FROM assets WHERE id = ?", (asset_id,)).fetchone()
+    return IngestResult(path, outcome, asset_id, current, reason)
+
+
+def _unreadable(catalog: Catalog, path: Path, exc: OSError) -> IngestResult:
+    """A file we cannot even read gets (or refreshes) a path-keyed error row without a hash."""
+    reason = f"cannot read file: {exc.strerror or exc}"
+    here = catalog.relpath(path)
+    with catalog.transaction():
+        row = catalog.conn.execute("SELECT id FROM assets WHERE path = ? AND sha256 IS NULL", (here,)).fetchone()
+        if row:
+            catalog.conn.execute("UPDATE assets SET error = ? WHERE id = ?", (reason, row[0]))
+            return IngestResult(path, KNOWN, int(row[0]), ERROR, reason)
+        asset_id = catalog.add_asset(path, sha256=None, bytes=None, kind=guess_kind(path, None),
+                                     metadata_status=ERROR, error=reason)
+    return IngestResult(path, NEW_ERROR, asset_id, ERROR, reason)
+
+
+# ------------------------------------------------------------------------------------------------ bulk
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Files named, and every file under folders named (sorted, hidden files and OS litter skipped)."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith(".") and name not in SKIP_NAMES:
+                        yield Path(root) / name
+        else:
+            yield p
+
+
+@dataclass
+class IngestSummary:
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[IngestResult] = field(default_factory=list)
+
+    def add(self, result: IngestResult) -> None:
+        self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
+        if result.outcome in (NEW_ERROR, NEW_UNPARSED):
+            self.problems.append(result)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        """'12 ok, 2 unparsed, 3 errors' then whatever else happened (already catalogued, moved, ...)."""
+        c = self.counts
+        head = f"{c.get(NEW_PARSED, 0)} ok, {c.get(NEW_UNPARSED, 0)} unparsed, {c.get(NEW_ERROR, 0)} errors"
+        rest = [f"{c[k]} {k}" for k in (KNOWN, REPARSED, MOVED, DUPLICATE) if c.get(k)]
+        return ", ".join([head, *rest]) + f" ({self.total} files)"
+
+
+def ingest_paths(catalog: Catalog, paths: Iterable[Path], *, batch: int = 200, maker_notes: bool = True,
+                 use_exiftool: bool | None = None,
+                 on_file: Callable[[IngestResult], None] | None = None) -> IngestSummary:
+    """Ingest many files, committing every `batch` files (a crash loses at most one batch, never half a
+    file's rows; a rerun picks up where it stopped because finished files are recognised by hash)."""
+    summary = IngestSummary()
+    pending = 0
+    tx = None
+    try:
+        for path in paths:
+            if tx is None:
+                tx = catalog.transaction()
+                tx.__enter__()
+            try:
+                result = ingest_one(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+            except sqlite3.IntegrityError as exc:  # the same bytes twice within one batch, for instance
+                result = IngestResult(path, NEW_ERROR, None, ERROR, f"catalog refused the row: {exc}")
+            summary.add(result)
+            if on_file:
+                on_file(result)
+            pending += 1
+            if pending >= batch:
+                tx.__exit__(None, None, None)
+                tx, pending = None, 0
+    except BaseException as exc:
+        if tx is not None:
+            tx.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if tx is not None:
+        tx.__exit__(None, None, None)
+    return summary
