@@ -22,18 +22,51 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _prepare_virtual_camera(root: Path) -> None:
+class FreshFrames:
+    """The virtual camera returns the same file at every capture; a real body never delivers two identical
+    exposures, and the catalog refuses byte-identical frames as stale. Before each capture (in both loops
+    alike) the source JPEG is replaced by a same-size copy whose trailing bytes after the JPEG end marker
+    hold a counter (the driver reads the bytes at download time; the size must not change)."""
+
+    def __init__(self, path: Path, jpeg: bytes) -> None:
+        self.path, self.jpeg, self.count = path, jpeg, 0
+        self.write()
+
+    def write(self) -> None:
+        self.count += 1
+        tmp = self.path.with_name(".next.tmp")
+        tmp.write_bytes(self.jpeg + self.count.to_bytes(16, "big"))
+        os.replace(tmp, self.path)
+
+
+def _prepare_virtual_camera(root: Path) -> FreshFrames:
     """VCAMERADIR must be set before gphoto2 is imported (hardware notes section 5)."""
+    import io
+
     import numpy as np
     from PIL import Image
 
     vdir = root / "vcamera"
     vdir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)).save(vdir / "DSC_0001.JPG", quality=90)
+    shared = Path(os.environ.get("CINECTRL_SHARED_DATA", REPO.parent / "shared" / "data"))
+    sample = shared / "camera-files" / "jpeg" / "Nikon_D70.jpg"      # a real camera JPEG, read in place
+    if sample.exists():
+        jpeg = sample.read_bytes()
+    else:   # a synthetic one with camera-like EXIF, so metadata parsing costs what it costs on real frames
+        import piexif
+
+        exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"NIKON", piexif.ImageIFD.Model: b"D750"},
+                            "Exif": {piexif.ExifIFD.FNumber: (56, 10), piexif.ExifIFD.ExposureTime: (1, 60),
+                                     piexif.ExifIFD.ISOSpeedRatings: 400}})
+        buf = io.BytesIO()
+        rng = np.random.default_rng(0)
+        Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)).save(buf, format="JPEG", exif=exif)
+        jpeg = buf.getvalue()
+    fresh = FreshFrames(vdir / "DSC_0001.JPG", jpeg)
     os.environ["VCAMERADIR"] = str(vdir)
     os.environ["XDG_CONFIG_HOME"] = str(root / "xdg")
     os.environ["LANG"] = os.environ["LC_ALL"] = "C"
+    return fresh
 
 
 def _open_backend():
@@ -55,7 +88,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cinectrl-bench-session-") as tmp:
         root = Path(tmp)
-        _prepare_virtual_camera(root)
+        fresh = _prepare_virtual_camera(root)
         from capture.plan import parse_plan
         from capture.session import RunnerOptions, SessionRunner
 
@@ -71,8 +104,14 @@ def main() -> None:
             def __getattr__(self, name):
                 return getattr(camera, name)
 
+            def capture_still(self, dest_dir, *, stem):
+                fresh.write()
+                return camera.capture_still(dest_dir, stem=stem)
+
             def close(self):
                 pass
+
+        shared = _Shared()
 
         bare_ms, runner_ms = [], []
         try:
@@ -82,11 +121,11 @@ def main() -> None:
                 dest.mkdir()
                 t0 = time.perf_counter()
                 for i in range(args.points):
-                    camera.capture_still(dest, stem=f"f{i:04d}")
+                    shared.capture_still(dest, stem=f"f{i:04d}")
                 bare_ms.append((time.perf_counter() - t0) / args.points * 1000)
 
                 plan = parse_plan(plan_text.replace('"bench"', f'"bench{rnd}"'), source=f"bench{rnd}.toml")
-                runner = SessionRunner(plan, root / f"lab{rnd}" / "catalog.db", camera_factory=_Shared,
+                runner = SessionRunner(plan, root / f"lab{rnd}" / "catalog.db", camera_factory=lambda: shared,
                                        slider_factory=lambda: None,
                                        options=RunnerOptions(build_outputs=False))
                 t0 = time.perf_counter()

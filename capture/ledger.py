@@ -1,8 +1,10 @@
-"""The session ledger: one row per planned point, and the one-transaction commit of a frame.
+"""The session ledger on top of the catalog: one `points` row per planned point, and the one-transaction
+commit of a frame (asset + EXIF + settings + slider rows + point done).
 
-This module is the runner's only door into the catalog, so the durability rule lives in one place:
-a frame counts when its file is fsynced and hashed and its asset, settings, slider rows and the point's
-`done` status are committed together.
+This module is the runner's only door into the catalog, so the durability rule lives in one place. Besides
+the catalog's own tables it keeps two small tables of its own in the same file: `capture_events` (faults
+survived, resumes, stops: the report's "faults survived") and `capture_timings` (per-point costs: the
+plan's measured ETA).
 """
 
 from __future__ import annotations
@@ -11,100 +13,45 @@ import hashlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from rigs.camera.protocol import CameraIdentity, CapturedFile
 from rigs.slider.protocol import SliderInfo
 
+from .catalog import Catalog
+from .ingest import ingest_file
 from .plan import Costs, Plan, Point
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS capture_sessions (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    plan_sha256 TEXT NOT NULL,
-    plan_toml TEXT NOT NULL,
-    plan_source TEXT,
-    mode TEXT NOT NULL,
-    scene TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    notes TEXT,
-    camera_json TEXT,
-    slider_json TEXT,
-    status TEXT NOT NULL DEFAULT 'planned',
-    created_at REAL NOT NULL,
-    started_at REAL,
-    stopped_at REAL,
-    dir TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS capture_points (
-    session_id INTEGER NOT NULL REFERENCES capture_sessions(id),
-    key TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    combo INTEGER NOT NULL,
-    frame_index INTEGER NOT NULL,
-    slider_target_mm REAL,
-    requested_json TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    seconds REAL,
-    capture_s REAL,
-    set_s REAL,
-    sets INTEGER,
-    move_s REAL,
-    move_mm REAL,
-    done_at REAL,
-    PRIMARY KEY (session_id, key)
-);
-CREATE TABLE IF NOT EXISTS capture_frames (
-    id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL,
-    point_key TEXT NOT NULL,
-    path TEXT NOT NULL UNIQUE,
-    sha256 TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    requested_json TEXT NOT NULL,
-    readback_json TEXT NOT NULL,
-    slider_mm REAL,
-    slider_target_mm REAL,
-    move_started_at REAL,
-    move_finished_at REAL,
-    captured_at REAL,
-    clip_json TEXT,
-    FOREIGN KEY (session_id, point_key) REFERENCES capture_points(session_id, key)
-);
-CREATE INDEX IF NOT EXISTS capture_frames_by_point ON capture_frames(session_id, point_key);
-CREATE TABLE IF NOT EXISTS capture_clips (
-    id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL,
-    combo INTEGER NOT NULL,
-    settings_json TEXT NOT NULL,
-    path TEXT NOT NULL,
-    proxy_path TEXT NOT NULL,
-    frames INTEGER NOT NULL,
-    UNIQUE (session_id, combo)
-);
-CREATE TABLE IF NOT EXISTS capture_pairs (
-    id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL,
-    reference_combo INTEGER NOT NULL,
-    target_combo INTEGER NOT NULL,
-    record_json TEXT NOT NULL,
-    UNIQUE (session_id, reference_combo, target_combo)
-);
+EXTRA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS capture_events (
     id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL,
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     at REAL NOT NULL,
     kind TEXT NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS capture_passes (
+    asset_id INTEGER PRIMARY KEY REFERENCES assets(id) ON DELETE CASCADE,
+    motion_started_at REAL,         -- host time the carriage left start_mm: aligns clips of one path
+    frames INTEGER, fps REAL,
+    poses_json TEXT,                -- slider x (mm) per frame, as the camera recorded it
+    trajectory_json TEXT            -- [start_mm, end_mm, speed_mm_s]
+);
+CREATE TABLE IF NOT EXISTS capture_timings (
+    point_id INTEGER PRIMARY KEY REFERENCES points(id) ON DELETE CASCADE,
+    seconds REAL, capture_s REAL, set_s REAL, sets INTEGER, move_s REAL, move_mm REAL
+);
 """
+
+# runner status -> sessions.status
+_SESSION_STATUS = {"complete": "done", "paused": "paused", "suspended": "paused", "failed": "failed",
+                   "running": "running", "aborted": "aborted"}
+
+
+class DuplicateFrame(Exception):
+    """The camera delivered bytes identical to an already catalogued frame (a stale frame): shoot again."""
 
 
 @dataclass(frozen=True)
@@ -122,19 +69,24 @@ def plan_fingerprint(plan: Plan, points: list[Point]) -> str:
     return digest.hexdigest()
 
 
+def combination_key(combo: int) -> str:
+    return f"c{combo:03d}"
+
+
+def _ordinal(key: str) -> int:
+    return int(key.lstrip("p"))
+
+
 class Ledger:
     def __init__(self, catalog: Path) -> None:
-        self.path = Path(catalog)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.data_root = self.path.parent.resolve()
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")     # the commit is the durability point of a frame
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.catalog = Catalog(catalog)
+        self.conn = self.catalog.conn
+        self.data_root = self.catalog.data_root
+        self.conn.executescript(EXTRA_SCHEMA)
+        self._point_ids: dict[tuple[int, str], int] = {}
 
     def close(self) -> None:
-        self.db.close()
+        self.catalog.close()
 
     # ------------------------------------------------------------------------------------------ sessions
 
@@ -143,117 +95,140 @@ class Ledger:
         """The latest session of this same plan (resume; a finished one is left as it is), or a new one with
         every point as a ledger row (`new=True` always starts another take)."""
         fingerprint = plan_fingerprint(plan, points)
-        row = None if new else self.db.execute(
-            "SELECT id FROM capture_sessions WHERE plan_sha256 = ? ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
-        if row:
-            return int(row[0]), True
+        if not new:
+            row = self.conn.execute("SELECT id FROM sessions WHERE plan_sha256 = ? ORDER BY id DESC LIMIT 1",
+                                    (fingerprint,)).fetchone()
+            if row:
+                return int(row[0]), True
         name = plan.session.get("name") or plan.session["scene"]
         slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-")[:40] or "session"
-        with self.transaction():
-            cur = self.db.execute(
-                "INSERT INTO capture_sessions (name, plan_sha256, plan_toml, plan_source, mode, scene, operator, "
-                "notes, camera_json, slider_json, status, created_at, dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (name, fingerprint, plan.text, plan.source, plan.mode, plan.session["scene"],
-                 plan.session["operator"], plan.session.get("notes", ""), json.dumps(_identity(camera)),
-                 json.dumps(_slider(slider)), "planned", time.time(), ""))
-            session_id = int(cur.lastrowid)
-            self.db.execute("UPDATE capture_sessions SET dir = ? WHERE id = ?",
-                            (f"sessions/{session_id:04d}-{slug}", session_id))
-            self.db.executemany(
-                "INSERT INTO capture_points (session_id, key, idx, kind, combo, frame_index, slider_target_mm, "
-                "requested_json) VALUES (?,?,?,?,?,?,?,?)",
-                [(session_id, p.key, p.index, p.kind, p.combo, p.frame_index, p.slider_mm,
-                  json.dumps(p.settings_dict())) for p in points])
-        return session_id, False
+        cat = self.catalog
+        with cat.transaction():
+            sid = cat.create_session(name, scene=plan.session["scene"], operator=plan.session["operator"],
+                                     notes=plan.session.get("notes", ""), mode=plan.mode, plan_toml=plan.text,
+                                     plan_sha256=fingerprint,
+                                     rig={"camera": _identity(camera), "slider": _slider(slider),
+                                          "plan_camera": plan.camera, "plan_slider": plan.slider})
+            self.conn.execute("UPDATE sessions SET data_dir = ? WHERE id = ?", (f"sessions/{sid:04d}-{slug}", sid))
+            cam = cat.add_device("camera", make=camera.make, model=camera.model, serial=camera.serial,
+                                 lens=camera.lens, firmware=camera.firmware)
+            cat.link_device(sid, cam, "camera")
+            if slider is not None:
+                sl = cat.add_device("slider", make="GRBL", model=slider.firmware, firmware=slider.build,
+                                    settings=dict(slider.settings) or None)
+                cat.link_device(sid, sl, "slider")
+            cat.add_points(sid, [{"ordinal": p.index, "combination_key": combination_key(p.combo),
+                                  "frame_index": p.frame_index, "settings": p.settings_dict(),
+                                  "slider_target_mm": p.slider_mm} for p in points])
+        return sid, False
 
     def session_dir(self, session_id: int) -> Path:
-        (rel,) = self.db.execute("SELECT dir FROM capture_sessions WHERE id = ?", (session_id,)).fetchone()
-        return self.data_root / rel
+        return self.data_root / self.catalog.session(session_id)["data_dir"]
 
     def set_status(self, session_id: int, status: str) -> None:
-        now = time.time()
-        column = "started_at" if status == "running" else "stopped_at"
-        self.db.execute(f"UPDATE capture_sessions SET status = ?, {column} = COALESCE(?, {column}) WHERE id = ?",
-                        (status, now, session_id))
+        self.catalog.set_session_status(session_id, _SESSION_STATUS.get(status, status))
 
     def event(self, session_id: int, kind: str, message: str) -> None:
-        self.db.execute("INSERT INTO capture_events (session_id, at, kind, message) VALUES (?,?,?,?)",
-                        (session_id, time.time(), kind, message))
+        self.conn.execute("INSERT INTO capture_events (session_id, at, kind, message) VALUES (?,?,?,?)",
+                          (session_id, time.time(), kind, message))
 
     # ------------------------------------------------------------------------------------------ points
 
+    def _pid(self, session_id: int, key: str) -> int:
+        cached = self._point_ids.get((session_id, key))
+        if cached is None:
+            cached = self.catalog.point_id(session_id, _ordinal(key))
+            self._point_ids[(session_id, key)] = cached
+        return cached
+
     def points(self, session_id: int) -> list[PointRow]:
-        return [PointRow(*r) for r in self.db.execute(
-            "SELECT key, status, attempts FROM capture_points WHERE session_id = ? ORDER BY idx", (session_id,))]
+        return [PointRow(f"p{r[0]:04d}", r[1], r[2]) for r in self.conn.execute(
+            "SELECT ordinal, status, attempts FROM points WHERE session_id = ? ORDER BY ordinal", (session_id,))]
 
     def reset_running(self, session_id: int) -> None:
-        self.db.execute("UPDATE capture_points SET status = 'pending' WHERE session_id = ? AND status IN "
-                        "('running', 'failed')", (session_id,))
+        self.catalog.reset_interrupted(session_id)
+        self.conn.execute("UPDATE points SET status = 'pending' WHERE session_id = ? AND status = 'failed'",
+                          (session_id,))
 
     def mark_running(self, session_id: int, key: str) -> None:
-        self.db.execute("UPDATE capture_points SET status = 'running', attempts = attempts + 1 "
-                        "WHERE session_id = ? AND key = ?", (session_id, key))
+        self.catalog.mark_point(self._pid(session_id, key), "running")
 
     def mark_failed(self, session_id: int, key: str, error: str) -> None:
-        self.db.execute("UPDATE capture_points SET status = 'failed', error = ? WHERE session_id = ? AND key = ?",
-                        (error, session_id, key))
+        self.catalog.mark_point(self._pid(session_id, key), "failed", error)
 
     def done_count(self, session_id: int) -> int:
-        return self.db.execute("SELECT count(*) FROM capture_points WHERE session_id = ? AND status = 'done'",
-                               (session_id,)).fetchone()[0]
+        return self.catalog.progress(session_id)["done"]
 
     def progress(self, session_id: int) -> tuple[int, int]:
-        total = self.db.execute("SELECT count(*) FROM capture_points WHERE session_id = ?", (session_id,)).fetchone()
-        return int(total[0]), self.done_count(session_id)
+        counts = self.catalog.progress(session_id)
+        return counts["total"], counts["done"]
 
     def commit_frame(self, session_id: int, point: Point, files: Iterable[tuple[CapturedFile, str, int]], *,
                      requested: dict[str, str], readback: dict[str, str], slider: dict[str, Any],
                      clip: dict[str, Any] | None, seconds: float, attempts: int,
                      timing: dict[str, float] | None = None) -> None:
-        """Asset rows + point done, in ONE transaction: all of the frame's rows or none."""
-        with self.transaction():
+        """Asset, EXIF, settings and slider rows + point done, in ONE transaction: all of them or none."""
+        cat = self.catalog
+        pid = self._pid(session_id, point.key)
+        files = list(files)
+        for _captured, sha, _size in files:
+            clash = cat.asset_by_sha256(sha)
+            if clash is not None:
+                raise DuplicateFrame(f"the camera delivered a byte-identical copy of {clash['path']} "
+                                     f"(a stale frame) for {point.key}")
+        t = timing or {}
+        slider_row = None
+        if slider.get("slider_target_mm") is not None or slider.get("slider_mm") is not None:
+            slider_row = {"target_mm": slider.get("slider_target_mm"), "position_mm": slider.get("slider_mm"),
+                          "move_started_at": slider.get("move_started_at"),
+                          "move_finished_at": slider.get("move_finished_at")}
+        with cat.transaction():
             for captured, sha, size in files:
-                self.db.execute(
-                    "INSERT INTO capture_frames (session_id, point_key, path, sha256, bytes, kind, requested_json, "
-                    "readback_json, slider_mm, slider_target_mm, move_started_at, move_finished_at, captured_at, "
-                    "clip_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (session_id, point.key, self.relative(Path(captured.path)), sha, size, captured.kind,
-                     json.dumps(requested), json.dumps(readback), slider.get("slider_mm"),
-                     slider.get("slider_target_mm"), slider.get("move_started_at"), slider.get("move_finished_at"),
-                     captured.captured_at, json.dumps(clip) if clip else None))
-            t = timing or {}
-            self.db.execute("UPDATE capture_points SET status = 'done', error = NULL, seconds = ?, done_at = ?, "
-                            "attempts = ?, capture_s = ?, set_s = ?, sets = ?, move_s = ?, move_mm = ? "
-                            "WHERE session_id = ? AND key = ?",
-                            (seconds, time.time(), attempts, t.get("capture_s"), t.get("set_s"), t.get("sets"),
-                             t.get("move_s"), t.get("move_mm"), session_id, point.key))
+                kind = captured.kind if captured.kind in ("still", "clip", "raw", "depth", "sidecar") else "other"
+                # EXIF etc. through the catalog's own ingestion; maker notes skipped (7x slower; the PTP
+                # read-back is the primary record, `cinectrl catalog ingest` can add them later).
+                aid = ingest_file(cat, captured.path, kind=kind, session_id=session_id, point_id=pid,
+                                  frame_index=point.frame_index, requested=requested,
+                                  readback={k: v for k, v in readback.items() if v},
+                                  slider=dict(slider_row, at=captured.captured_at or None) if slider_row else None,
+                                  maker_notes=False)
+                if clip and kind == "clip":
+                    if clip.get("frames"):
+                        self.conn.execute("UPDATE assets SET frames = coalesce(frames, ?), fps = coalesce(fps, ?) "
+                                          "WHERE id = ?", (clip.get("frames"), clip.get("fps"), aid))
+                    self.conn.execute("INSERT OR REPLACE INTO capture_passes (asset_id, motion_started_at, frames, "
+                                      "fps, poses_json, trajectory_json) VALUES (?,?,?,?,?,?)",
+                                      (aid, clip.get("motion_start"), clip.get("frames"), clip.get("fps"),
+                                       json.dumps(clip.get("poses")), json.dumps(clip.get("trajectory"))))
+            cat.mark_point(pid, "done")
+            self.conn.execute("INSERT OR REPLACE INTO capture_timings (point_id, seconds, capture_s, set_s, sets, "
+                              "move_s, move_mm) VALUES (?,?,?,?,?,?,?)",
+                              (pid, seconds, t.get("capture_s"), t.get("set_s"), t.get("sets"), t.get("move_s"),
+                               t.get("move_mm")))
 
     # ------------------------------------------------------------------------------------------ files
 
     def relative(self, path: Path) -> str:
-        return str(Path(path).resolve().relative_to(self.data_root))
+        return self.catalog.relpath(path)
 
     def asset_paths(self, session_id: int) -> set[Path]:
-        return {(self.data_root / r[0]).resolve() for r in self.db.execute(
-            "SELECT path FROM capture_frames WHERE session_id = ?", (session_id,))}
+        return {self.catalog.abspath(r[0]) for r in self.conn.execute(
+            "SELECT path FROM assets WHERE session_id = ?", (session_id,))}
 
     def frame_sizes(self, session_id: int) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT bytes FROM capture_frames WHERE session_id = ?",
-                                              (session_id,))]
+        return [r[0] for r in self.conn.execute(
+            "SELECT bytes FROM assets WHERE session_id = ? AND point_id IS NOT NULL", (session_id,))]
 
-    def measured_costs(self, camera_model: str, mode: str, defaults: "Costs") -> "Costs":
+    def measured_costs(self, camera_model: str, mode: str, defaults: Costs) -> Costs:
         """Per-operation costs measured in earlier sessions of this camera model (the plan's ETA source)."""
-        row = self.db.execute(
-            "SELECT count(*), avg(p.capture_s), sum(p.set_s), sum(p.sets), sum(p.move_mm), sum(p.move_s), "
-            "(SELECT avg(f.bytes) FROM capture_frames f JOIN capture_sessions s2 ON s2.id = f.session_id "
-            " WHERE s2.mode = ? AND json_extract(s2.camera_json, '$.model') = ?) "
-            "FROM capture_points p JOIN capture_sessions s ON s.id = p.session_id "
-            "WHERE p.status = 'done' AND s.mode = ? AND json_extract(s.camera_json, '$.model') = ?",
-            (mode, camera_model, mode, camera_model)).fetchone()
+        row = self.conn.execute(
+            "SELECT count(*), avg(t.capture_s), sum(t.set_s), sum(t.sets), sum(t.move_mm), sum(t.move_s), "
+            "avg((SELECT sum(a.bytes) FROM assets a WHERE a.point_id = p.id)) "
+            "FROM capture_timings t JOIN points p ON p.id = t.point_id JOIN sessions s ON s.id = p.session_id "
+            "WHERE s.mode = ? AND json_extract(s.rig_json, '$.camera.model') = ?", (mode, camera_model)).fetchone()
         n, capture_s, set_s, sets, move_mm, move_s, size = row
         if not n:
             return defaults
-        from dataclasses import replace
         costs = replace(defaults, capture_s=capture_s or defaults.capture_s,
                         source=f"measured over {n} earlier points of {camera_model}")
         if sets:
@@ -261,81 +236,100 @@ class Ledger:
         if move_s and move_mm:
             costs = replace(costs, move_mm_s=move_mm / move_s, settle_s=0.0)
         if size:
-            costs = replace(costs, **({"bytes_per_still": size} if mode == "stills" else {"bytes_per_clip_frame": size}))
+            if mode == "stills":
+                costs = replace(costs, bytes_per_still=size)
+            else:
+                costs = replace(costs, bytes_per_clip_frame=size / max(1, _frames_per_pass(self.conn)))
         return costs
 
     def frames(self, session_id: int) -> list[dict[str, Any]]:
-        cur = self.db.execute(
-            "SELECT f.*, p.combo, p.frame_index, p.idx FROM capture_frames f JOIN capture_points p "
-            "ON p.session_id = f.session_id AND p.key = f.point_key WHERE f.session_id = ? ORDER BY p.idx",
-            (session_id,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur]
+        """Committed point files, in plan order, with what the outputs need (requested settings as JSON)."""
+        rows = self.catalog.rows(
+            "SELECT a.id AS asset_id, a.path, a.kind, a.sha256, a.bytes, p.combination_key, p.frame_index, "
+            "p.ordinal AS idx, p.settings_json AS requested_json FROM assets a JOIN points p ON p.id = a.point_id "
+            "WHERE a.session_id = ? ORDER BY p.ordinal, a.id", (session_id,))
+        for r in rows:
+            r["combo"] = int(r["combination_key"].lstrip("c"))
+        return rows
 
     def events(self, session_id: int) -> list[dict[str, Any]]:
-        cur = self.db.execute("SELECT at, kind, message FROM capture_events WHERE session_id = ? ORDER BY id",
-                              (session_id,))
-        return [dict(at=a, kind=k, message=m) for a, k, m in cur]
+        return self.catalog.rows("SELECT at, kind, message FROM capture_events WHERE session_id = ? ORDER BY id",
+                                 (session_id,))
+
+    def session(self, session_id: int) -> dict[str, Any]:
+        row = dict(self.catalog.session(session_id))
+        row["dir"] = row.get("data_dir")
+        row["status"] = "complete" if row["status"] == "done" else row["status"]
+        return row
 
     def summaries(self) -> list[dict[str, Any]]:
         """One line per session for `cinectrl capture status`: points, files, bytes, clips, pairs."""
-        cur = self.db.execute(
-            "SELECT s.id, s.name, s.mode, s.status, s.dir, "
-            "(SELECT count(*) FROM capture_points p WHERE p.session_id = s.id), "
-            "(SELECT count(*) FROM capture_points p WHERE p.session_id = s.id AND p.status = 'done'), "
-            "(SELECT count(*) FROM capture_frames f WHERE f.session_id = s.id), "
-            "(SELECT coalesce(sum(bytes), 0) FROM capture_frames f WHERE f.session_id = s.id), "
-            "(SELECT count(*) FROM capture_clips c WHERE c.session_id = s.id), "
-            "(SELECT count(*) FROM capture_pairs c WHERE c.session_id = s.id), "
-            "(SELECT count(*) FROM capture_events e WHERE e.session_id = s.id AND e.kind NOT IN ('resume', 'stopped')) "
-            "FROM capture_sessions s ORDER BY s.id")
-        keys = ("id", "name", "mode", "status", "dir", "points", "done", "files", "bytes", "clips", "pairs", "faults")
-        return [dict(zip(keys, row)) for row in cur]
-
-    def session(self, session_id: int) -> dict[str, Any]:
-        cur = self.db.execute("SELECT * FROM capture_sessions WHERE id = ?", (session_id,))
-        names = [d[0] for d in cur.description]
-        return dict(zip(names, cur.fetchone()))
+        return self.catalog.rows(
+            "SELECT s.id, s.name, s.mode, CASE s.status WHEN 'done' THEN 'complete' ELSE s.status END AS status, "
+            "s.data_dir AS dir, "
+            "(SELECT count(*) FROM points p WHERE p.session_id = s.id) AS points, "
+            "(SELECT count(*) FROM points p WHERE p.session_id = s.id AND p.status = 'done') AS done, "
+            "(SELECT count(*) FROM assets a WHERE a.session_id = s.id AND a.point_id IS NOT NULL) AS files, "
+            "(SELECT coalesce(sum(bytes), 0) FROM assets a WHERE a.session_id = s.id AND a.point_id IS NOT NULL) "
+            "AS bytes, "
+            "(SELECT count(*) FROM clips c WHERE c.session_id = s.id) AS clips, "
+            "(SELECT count(*) FROM pairs c WHERE c.session_id = s.id) AS pairs, "
+            "(SELECT count(*) FROM capture_events e WHERE e.session_id = s.id AND e.kind NOT IN "
+            "('resume', 'stopped')) AS faults "
+            "FROM sessions s WHERE s.plan_toml IS NOT NULL ORDER BY s.id")
 
     # ------------------------------------------------------------------------------------------ outputs
 
-    def add_clip(self, session_id: int, combo: int, settings: dict[str, str], clip: Path, proxy: Path, *,
-                 frames: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO capture_clips (session_id, combo, settings_json, path, proxy_path, "
-                        "frames) VALUES (?,?,?,?,?,?)", (session_id, combo, json.dumps(settings),
-                                                         self.relative(clip), self.relative(proxy), frames))
+    def _output_asset(self, session_id: int, path: Path, kind: str, *, frames: int | None = None,
+                      fps: float | None = None, width: int | None = None, height: int | None = None) -> int:
+        """An output file (clip, proxy) as an asset; rebuilding replaces the row for that path."""
+        from .session import sha256_file
 
-    def add_pair(self, session_id: int, record: dict[str, Any]) -> int:
-        """Idempotent per (session, reference, target): rebuilding outputs updates the row, never duplicates."""
-        key = (session_id, record["reference_combo"], record["target_combo"])
-        body = json.dumps({k: v for k, v in record.items() if k != "pair_id"})
-        with self.transaction():
-            self.db.execute("INSERT INTO capture_pairs (session_id, reference_combo, target_combo, record_json) "
-                            "VALUES (?,?,?,?) ON CONFLICT (session_id, reference_combo, target_combo) "
-                            "DO UPDATE SET record_json = excluded.record_json", (*key, body))
-            (pair_id,) = self.db.execute("SELECT id FROM capture_pairs WHERE session_id = ? AND reference_combo = ? "
-                                         "AND target_combo = ?", key).fetchone()
-        return int(pair_id)
+        cat = self.catalog
+        sha = sha256_file(path)
+        with cat.transaction():
+            existing = cat.asset_by_path(path)
+            if existing is not None:
+                if existing["sha256"] == sha:
+                    return int(existing["id"])
+                self.conn.execute("UPDATE clips SET asset_id = NULL WHERE asset_id = ?", (existing["id"],))
+                self.conn.execute("UPDATE clips SET proxy_asset_id = NULL WHERE proxy_asset_id = ?", (existing["id"],))
+                self.conn.execute("DELETE FROM assets WHERE id = ?", (existing["id"],))
+            same = cat.asset_by_sha256(sha)
+            if same is not None:   # identical bytes elsewhere (e.g. an earlier take's identical proxy)
+                return int(same["id"])
+            return cat.add_asset(path, sha256=sha, bytes=path.stat().st_size, kind=kind, metadata_status="unparsed",
+                                 error="rendered by cinectrl; settings are in clips.settings_json",
+                                 frames=frames, fps=fps, width=width, height=height, session_id=session_id,
+                                 mtime=path.stat().st_mtime)
+
+    def add_clip(self, session_id: int, combo: int, settings: dict[str, str], clip: Path, proxy: Path, *,
+                 frames: int, fps: float | None = None, width: int | None = None, height: int | None = None) -> int:
+        clip_asset = self.catalog.asset_by_path(clip)
+        if clip_asset is None or clip_asset.get("point_id") is None:
+            clip_id = self._output_asset(session_id, clip, "clip", frames=frames, fps=fps, width=width, height=height)
+        else:
+            clip_id = int(clip_asset["id"])     # a recorded pass: the point's own clip asset
+        proxy_id = self._output_asset(session_id, proxy, "proxy", frames=frames, fps=fps)
+        return self.catalog.add_clip(session_id, combination_key(combo), asset_id=clip_id, proxy_asset_id=proxy_id,
+                                     frames=frames, fps=fps, settings=settings)
+
+    def add_pair(self, session_id: int, reference_clip: int, other_clip: int, record: dict[str, Any]) -> int:
+        return self.catalog.add_pair(session_id, reference_clip, other_clip, deltas=record["deltas"],
+                                     controls=record["controls"] or {"_source": record["controls_source"]},
+                                     qc=record["quality"])
 
     def pairs(self, session_id: int) -> list[dict[str, Any]]:
-        return [dict(json.loads(body), pair_id=pid) for pid, body in self.db.execute(
-            "SELECT id, record_json FROM capture_pairs WHERE session_id = ? ORDER BY id", (session_id,))]
+        return self.catalog.pairs(session_id=session_id)
 
-    # ------------------------------------------------------------------------------------------ plumbing
-
-    def transaction(self):
-        return _Transaction(self.db)
+    def passes(self, session_id: int) -> list[dict[str, Any]]:
+        return self.catalog.rows("SELECT c.* FROM capture_passes c JOIN assets a ON a.id = c.asset_id "
+                                 "WHERE a.session_id = ?", (session_id,))
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+def _frames_per_pass(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT avg(frames) FROM assets WHERE kind = 'clip' AND point_id IS NOT NULL").fetchone()
+    return int(row[0] or 1)
 
 
 def _identity(camera: CameraIdentity) -> dict[str, str]:

@@ -50,6 +50,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
     grouped = _combos(ledger.frames(session_id))
     settings = {cid: json.loads(rows[0]["requested_json"]) for cid, rows in grouped.items()}
     sequences: dict[int, list[np.ndarray]] = {}
+    clip_ids: dict[int, int] = {}
 
     for cid, rows in grouped.items():
         paths = [root / r["path"] for r in rows]
@@ -64,7 +65,9 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             proxy = clipkit.transcode_proxy(clip, outputs_dir / f"combo{cid:03d}.proxy.mp4")
             sequences[cid] = clipkit.read_video(clip)
         out.clips[cid], out.proxies[cid] = clip, proxy
-        ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]))
+        h, w = sequences[cid][0].shape[:2]
+        clip_ids[cid] = ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]),
+                                        fps=clipkit.probe(clip)["fps"], width=w, height=h)
 
     for spec in form_pairs(settings, plan.pair_reference):
         quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target])
@@ -80,7 +83,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
                         "sharpness_ratio": quality.sharpness_ratio, "frames": quality.frames,
                         "flags": quality.flags},
         }
-        record["pair_id"] = ledger.add_pair(session_id, record)
+        record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)
 
     out.contact_sheet = contact_sheet(sequences, settings, outputs_dir / "contact-sheet.png")

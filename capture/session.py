@@ -33,7 +33,7 @@ from rigs.camera.protocol import (
 from rigs.slider.protocol import Slider, SliderAlarm, SliderDisconnected, SliderError, SliderTimeout
 
 from .display import Display, QuietDisplay
-from .ledger import Ledger, PointRow
+from .ledger import DuplicateFrame, Ledger, PointRow
 from .plan import Costs, Plan, PlanError, Point, check_plan, expand
 from .suspenders import (
     DiskGuard, DiskLow, Decision, InterruptHandler, SessionStopped, abort_decision,
@@ -221,6 +221,7 @@ class SessionRunner:
         last_error: Exception | None = None
         for attempt in range(1, self.options.max_attempts + 1):
             ledger.mark_running(self.session_id, point.key)
+            files = []
             try:
                 t0 = time.monotonic()
                 timing: dict[str, float] = {"set_s": 0.0, "sets": 0}
@@ -271,6 +272,11 @@ class SessionRunner:
                 last_error = exc
                 self._fault("slider disconnected", exc)
                 self._recover_slider(reopen=True)
+            except DuplicateFrame as exc:
+                last_error = exc
+                self._fault("duplicate frame", exc)
+                for f in files:
+                    Path(f.path).unlink(missing_ok=True)
             except OSError as exc:
                 if exc.errno in (28, 122):   # ENOSPC, EDQUOT: a full disk mid-write
                     self._clean_partial_files(session_dir)

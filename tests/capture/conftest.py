@@ -78,21 +78,18 @@ def ledger_check(catalog: Path) -> dict:
     """Every planned point done exactly once, every file's hash matches the catalog, no orphan files."""
     db = sqlite3.connect(catalog)
     try:
-        points = db.execute("SELECT session_id, key, status FROM capture_points").fetchall()
-        frames = db.execute("SELECT session_id, point_key, path, sha256 FROM capture_frames").fetchall()
+        points = db.execute("SELECT id, status FROM points").fetchall()
+        frames = db.execute("SELECT point_id, path, sha256 FROM assets WHERE point_id IS NOT NULL").fetchall()
     finally:
         db.close()
-    assert points and all(status == "done" for _, _, status in points), points
-    per_point: dict[tuple, int] = {}
-    for sid, key, path, sha in frames:
-        per_point[(sid, key)] = per_point.get((sid, key), 0) + 1
+    assert points and all(status == "done" for _, status in points), points
+    per_point: dict[int, list[str]] = {}
+    for pid, path, sha in frames:
+        per_point.setdefault(pid, []).append(Path(path).suffix)
         assert hashlib.sha256((catalog.parent / path).read_bytes()).hexdigest() == sha, path
-    assert set(per_point) == {(sid, key) for sid, key, _ in points}
-    kinds = {}
-    for sid, key, path, _ in frames:
-        kinds.setdefault((sid, key), set()).add(Path(path).suffix)
-    assert all(len(v) == per_point[k] for k, v in kinds.items()), "a point has two files of one kind"
-    referenced = {str((catalog.parent / p).resolve()) for *_, p, _ in frames}
+    assert set(per_point) == {pid for pid, _ in points}
+    assert all(len(set(v)) == len(v) for v in per_point.values()), "a point has two files of one kind"
+    referenced = {str((catalog.parent / p).resolve()) for _, p, _ in frames}
     on_disk = {str(p.resolve()) for p in (catalog.parent / "sessions").rglob("*")
                if p.is_file() and "outputs" not in p.parts and p.name != "report.html"}
     assert on_disk == referenced, on_disk ^ referenced

@@ -57,7 +57,9 @@ class FakeCamera:
             raise fault(f"injected at capture {self.captures}", camera="Fake Cam")
         w, h = self.size
         x = np.arange(w)[None, :] + int(self.position())
-        img = ((np.sin(x / 3.0) + 1) * 100 + np.arange(h)[:, None]).astype(np.uint8)
+        rng = np.random.default_rng()          # sensor noise: no two exposures are identical
+        img = np.clip((np.sin(x / 3.0) + 1) * 100 + np.arange(h)[:, None] + rng.normal(0, 2, (h, w)), 0, 255)
+        img = img.astype(np.uint8)
         dest_dir.mkdir(parents=True, exist_ok=True)
         path = dest_dir / f"{stem}.jpg"
         tmp = path.with_name(path.name + ".tmp")

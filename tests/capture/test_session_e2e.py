@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-
 import pytest
 
+from capture.catalog import Catalog
 from capture.clips import probe
 from capture.plan import load_plan
 from capture.rig import Rig
@@ -33,21 +31,22 @@ def test_stills_session_end_to_end(plan_factory, tmp_path):
     result = _run(plan_factory(STILLS_PLAN), catalog)
     assert (result.status, result.done, result.total) == ("complete", 8, 8)
     assert ledger_check(catalog)["points"] == 8
-    db = sqlite3.connect(catalog)
-    rows = db.execute("SELECT requested_json, readback_json, slider_mm, slider_target_mm FROM capture_frames").fetchall()
-    for requested, readback, slider_mm, target in rows:
-        requested, readback = json.loads(requested), json.loads(readback)
-        assert set(requested) == {"aperture", "shutter", "iso"} and all(readback.values())
-        assert abs(slider_mm - target) < 0.5          # read-back machine position recorded per frame
-    clips = db.execute("SELECT path, proxy_path, frames FROM capture_clips").fetchall()
-    assert len(clips) == 2 and all(frames == 4 for *_, frames in clips)
-    info = probe(catalog.parent / clips[0][0])
+    cat = Catalog(catalog)
+    assets = [a for a in cat.assets(session_id=result.session_id) if a["point_id"] is not None]
+    assert len(assets) == 8
+    for asset in assets:
+        settings = cat.settings(asset["id"])
+        assert {"aperture", "shutter", "iso"} <= set(settings)
+        assert all(s["requested_text"] and s["readback_text"] for s in settings.values())
+        slider = cat.rows("SELECT * FROM slider_positions WHERE asset_id = ?", (asset["id"],))[0]
+        assert abs(slider["position_mm"] - slider["target_mm"]) < 0.5   # read-back machine position per frame
+    clips = cat.clips(result.session_id)
+    assert len(clips) == 2 and all(c["frames"] == 4 for c in clips)
+    info = probe(cat.abspath(cat.asset(clips[0]["asset_id"])["path"]))
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 4
-    pairs = db.execute("SELECT record_json FROM capture_pairs").fetchall()
-    assert len(pairs) == 1
-    pair = json.loads(pairs[0][0])
+    (pair,) = cat.pairs(session_id=result.session_id)
     assert pair["reference_settings"]["aperture"] == "f/8"      # deepest depth of field by default
-    assert pair["quality"]["alignment_px"] < 2.0                 # same positions -> registered frames
+    assert pair["qc"]["alignment_px"] < 2.0                      # same positions -> registered frames
     assert result.contact_sheet.exists() and result.report.exists()
     again = _run(plan_factory(STILLS_PLAN), catalog)        # rerun of a finished plan: nothing to do
     assert again.status == "complete" and again.session_id == result.session_id and again.resumed
@@ -60,13 +59,16 @@ def test_passes_session_end_to_end(plan_factory, tmp_path):
     result = _run(plan_factory(PASSES_PLAN, speed=20), catalog)
     assert (result.status, result.done, result.total) == ("complete", 2, 2)
     ledger_check(catalog)
-    db = sqlite3.connect(catalog)
-    clips = db.execute("SELECT path, proxy_path, frames FROM capture_clips").fetchall()
+    cat = Catalog(catalog)
+    clips = cat.clips(result.session_id)
     assert len(clips) == 2
-    for path, proxy, frames in clips:
-        assert frames == 6
-        assert probe(catalog.parent / proxy)["codec"] == "h264"
-    motion = [json.loads(c)["motion_start"] for (c,) in
-              db.execute("SELECT clip_json FROM capture_frames WHERE clip_json IS NOT NULL")]
-    assert motion and all(m is not None for m in motion)
-    assert len(db.execute("SELECT * FROM capture_pairs").fetchall()) == 1
+    for clip in clips:
+        assert clip["frames"] == 6
+        assert probe(cat.abspath(cat.asset(clip["proxy_asset_id"])["path"]))["codec"] == "h264"
+        recorded = cat.asset(clip["asset_id"])
+        assert recorded["point_id"] is not None and recorded["kind"] == "clip"   # the pass's own clip
+    assert len(cat.pairs(session_id=result.session_id)) == 1
+    from capture.ledger import Ledger
+
+    passes = Ledger(catalog).passes(result.session_id)
+    assert len(passes) == 2 and all(p["motion_started_at"] for p in passes)

@@ -27,7 +27,7 @@ def _done(catalog: Path) -> int:
     try:
         db = sqlite3.connect(catalog, timeout=5)
         try:
-            return db.execute("SELECT count(*) FROM capture_points WHERE status = 'done'").fetchone()[0]
+            return db.execute("SELECT count(*) FROM points WHERE status = 'done'").fetchone()[0]
         finally:
             db.close()
     except sqlite3.OperationalError:

@@ -43,12 +43,13 @@ def run(tmp_path, camera_factory, plan_text=PLAN, **options):
 
 def assert_every_point_once(tmp_path, session_id=1, total=12):
     db = sqlite3.connect(tmp_path / "catalog.db")
-    statuses = db.execute("SELECT status, count(*) FROM capture_points WHERE session_id=? GROUP BY status",
+    statuses = db.execute("SELECT status, count(*) FROM points WHERE session_id=? GROUP BY status",
                           (session_id,)).fetchall()
     assert statuses == [("done", total)]
-    rows = db.execute("SELECT point_key, path, sha256 FROM capture_frames WHERE session_id=?", (session_id,)).fetchall()
+    rows = db.execute("SELECT point_id, path, sha256 FROM assets WHERE session_id=? AND point_id IS NOT NULL",
+                      (session_id,)).fetchall()
     assert len(rows) == total and len({r[0] for r in rows}) == total
-    for _key, path, sha in rows:
+    for _pid, path, sha in rows:
         assert hashlib.sha256((tmp_path / path).read_bytes()).hexdigest() == sha
     files = [p for p in (tmp_path / "sessions").rglob("*.jpg")]
     assert len(files) == total     # no orphan, no duplicate
@@ -79,8 +80,9 @@ def test_partial_and_uncommitted_files_are_redone(tmp_path):
     run(tmp_path, FakeCamera, stop_after=4)
     db = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
     # simulate a crash after the file was written but before its commit, and a torn write of another
-    (key,) = db.execute("SELECT key FROM capture_points WHERE status='pending' ORDER BY idx LIMIT 1").fetchone()
-    db.execute("UPDATE capture_points SET status='running' WHERE key=?", (key,))
+    (ordinal,) = db.execute("SELECT ordinal FROM points WHERE status='pending' ORDER BY ordinal LIMIT 1").fetchone()
+    db.execute("UPDATE points SET status='running' WHERE ordinal=?", (ordinal,))
+    key = f"p{ordinal:04d}"
     session_dir = next((tmp_path / "sessions").iterdir())
     (session_dir / f"c000_f0000_{key}.jpg").write_bytes(b"\xff\xd8 torn")
     (session_dir / "c009_f0000_p0011.jpg.tmp").write_bytes(b"partial")

@@ -47,13 +47,16 @@ def test_slider_alarm_rehomes_and_outputs_are_built(tmp_path):
     assert (result.status, result.done) == ("complete", 10)
     assert result.faults["slider alarm"] == 1 and slider.homes == 2     # homed at start, re-homed after alarm
     db = sqlite3.connect(tmp_path / "catalog.db")
-    positions = db.execute("SELECT slider_mm, slider_target_mm FROM capture_frames").fetchall()
-    assert all(a == b for a, b in positions)                            # every frame at its position
-    (record,) = [json.loads(r[0]) for r in db.execute("SELECT record_json FROM capture_pairs")]
+    positions = db.execute("SELECT position_mm, target_mm FROM slider_positions").fetchall()
+    assert len(positions) == 10 and all(a == b for a, b in positions)   # every frame at its position
+    from capture.catalog import Catalog
+
+    (record,) = Catalog(tmp_path / "catalog.db").pairs(session_id=result.session_id)
     assert record["reference_settings"]["aperture"] == "f/8"
-    assert record["target_settings"]["shutter"] == "1/500"               # f/2.8 compensated from 1/60 at f/8
-    assert record["quality"]["alignment_px"] < 1.0 and record["quality"]["frames"] == 5
+    assert record["other_settings"]["shutter"] == "1/500"                # f/2.8 compensated from 1/60 at f/8
+    assert record["qc"]["alignment_px"] < 1.0 and record["qc"]["frames"] == 5
     assert abs(record["deltas"]["exposure_ev"]) < 1 / 3
+    assert record["review_state"] == "unreviewed"
     assert result.contact_sheet.stat().st_size > 0
     report = result.report.read_text()
     assert "slider alarm x1" in report and "f/2.8" in report
