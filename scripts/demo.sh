@@ -19,8 +19,6 @@ echo "== running the session =="
 .venv/bin/cinectrl capture run "$PLAN" --catalog "$CATALOG"
 echo
 echo "== catalog =="
-if .venv/bin/cinectrl catalog stats --help >/dev/null 2>&1; then
-    .venv/bin/cinectrl catalog stats --catalog "$CATALOG"
-else
-    .venv/bin/cinectrl capture status --catalog "$CATALOG"
-fi
+.venv/bin/cinectrl catalog stats --catalog "$CATALOG" || true
+echo
+.venv/bin/cinectrl capture status --catalog "$CATALOG"
