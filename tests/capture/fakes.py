@@ -23,6 +23,12 @@ CHOICES = {
 }
 
 
+def _scene(h: int, w: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    coarse = rng.uniform(30, 220, (h // 4 + 1, w // 4 + 1))
+    return np.kron(coarse, np.ones((4, 4)))[:h, :w]
+
+
 class FakeCamera:
     def __init__(self, faults: dict[int, type] | None = None, *, position=lambda: 0.0, size=(64, 48)) -> None:
         self.faults = faults if faults is not None else {}   # capture number -> exception to raise
@@ -56,10 +62,10 @@ class FakeCamera:
         if fault is not None:
             raise fault(f"injected at capture {self.captures}", camera="Fake Cam")
         w, h = self.size
-        x = np.arange(w)[None, :] + int(self.position())
-        rng = np.random.default_rng()          # sensor noise: no two exposures are identical
-        img = np.clip((np.sin(x / 3.0) + 1) * 100 + np.arange(h)[:, None] + rng.normal(0, 2, (h, w)), 0, 255)
-        img = img.astype(np.uint8)
+        scene = _scene(h, w + 700)                            # a fixed random texture, seen through a window
+        x0 = int(round(self.position()))                     # that moves with the slider
+        noise = np.random.default_rng().normal(0, 1.5, (h, w))  # sensor noise: no two exposures are identical
+        img = np.clip(scene[:, x0:x0 + w] + noise, 0, 255).astype(np.uint8)
         dest_dir.mkdir(parents=True, exist_ok=True)
         path = dest_dir / f"{stem}.jpg"
         tmp = path.with_name(path.name + ".tmp")

@@ -183,3 +183,21 @@ def test_ctrl_c_pauses_at_the_next_safe_point_and_asks(tmp_path, answer):
         assert (result.status, result.done) == ("paused", 4)     # the frame in flight was finished, not lost
         assert run(tmp_path, FakeCamera).status == "complete"
     assert_every_point_once(tmp_path)
+
+
+class _StaleCamera(FakeCamera):
+    """Capture 4 delivers the bytes of capture 3 again (a stale frame), as some bodies and the virtual camera do."""
+
+    def capture_still(self, dest_dir, *, stem):
+        files = super().capture_still(dest_dir, stem=stem)
+        if self.captures == 3:
+            self.previous = files[0].path.read_bytes()
+        elif self.captures == 4:
+            files[0].path.write_bytes(self.previous)
+        return files
+
+
+def test_byte_identical_stale_frame_is_refused_and_reshot(tmp_path):
+    result = run(tmp_path, _StaleCamera)
+    assert result.status == "complete" and result.faults["duplicate frame"] == 1
+    assert_every_point_once(tmp_path)
