@@ -60,3 +60,21 @@ def test_slider_alarm_rehomes_and_outputs_are_built(tmp_path):
     assert result.contact_sheet.stat().st_size > 0
     report = result.report.read_text()
     assert "slider alarm x1" in report and "f/2.8" in report
+
+
+def test_plan_estimates_come_from_measured_costs_after_a_session(tmp_path):
+    from capture.ledger import Ledger
+    from capture.plan import Costs
+
+    slider = FakeSlider()
+    camera = FakeCamera(position=lambda: slider.position)
+    SessionRunner(parse_plan(PLAN), tmp_path / "catalog.db", camera_factory=lambda: camera,
+                  slider_factory=lambda: slider, options=RunnerOptions(build_outputs=False)).run()
+    ledger = Ledger(tmp_path / "catalog.db")
+    try:
+        costs = ledger.measured_costs("Cam", "stills", Costs())
+        assert costs.source.startswith("measured over 10 earlier points")
+        assert costs.bytes_per_still < 10_000 and costs.capture_s < 1.0       # tiny fake frames, fast fake camera
+        assert ledger.measured_costs("Other", "stills", Costs()) == Costs()     # other bodies: defaults
+    finally:
+        ledger.close()
