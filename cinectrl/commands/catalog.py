@@ -52,8 +52,9 @@ def ingest(
     missing = [p for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(str(p) for p in missing)} (nothing was ingested)")
-    files = list(expand_paths(paths))
     cat = _open(catalog, create=True)
+    own = {cat.path.resolve()} | {cat.path.resolve().with_name(cat.path.name + s) for s in ("-wal", "-shm", "-journal")}
+    files = [f for f in expand_paths(paths) if f.resolve() not in own]
     problems: list[Any] = []
     try:
         if len(files) > PROGRESS_ABOVE:
@@ -71,10 +72,11 @@ def ingest(
         ExifTool.close_shared()
     problems = [r for r in summary.problems if r.outcome in (NEW_ERROR, NEW_UNPARSED)]
     for r in problems[:20]:
-        console.print(f"  {r.outcome}: {escape(str(r.path))}: {escape(r.reason or '')}", highlight=False)
+        console.print(f"  {r.outcome}: {escape(str(r.path))}: {escape(r.reason or '')}", highlight=False,
+                      soft_wrap=True)
     if len(problems) > 20:
         console.print(f"  ... {len(problems) - 20} more (cinectrl catalog export shows every error)")
-    console.print(f"{summary.line()} -> {escape(str(cat.path))}", highlight=False)
+    console.print(f"{summary.line()} -> {escape(str(cat.path))}", highlight=False, soft_wrap=True)
     cat.close()
 
 

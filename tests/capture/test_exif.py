@@ -1,0 +1,146 @@
+"""EXIF reading: every real camera file in the shared corpus is handled, fields are normalised right.
+
+The corpus (../shared/data/camera-files) is read in place, never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import piexif
+import pytest
+from PIL import Image
+
+from capture.catalog import Catalog
+from capture.exif import ERROR, PARSED, UNPARSED, ExifTool, jpeg_structure, read_metadata, sniff
+from capture.ingest import expand_paths, ingest_paths
+
+needs_exiftool = pytest.mark.skipif(not ExifTool.available(),
+                                    reason="exiftool not installed (scripts/install-system-deps.sh installs it)")
+
+
+def _read(path: Path, **kw):
+    return read_metadata(path.read_bytes(), path, **kw)
+
+
+@pytest.fixture(scope="module")
+def corpus_catalog(camera_files, tmp_path_factory):
+    cat = Catalog(tmp_path_factory.mktemp("corpus") / "catalog.db", durable=False)
+    files = list(expand_paths([camera_files]))
+    summary = ingest_paths(cat, files)
+    yield cat, files, summary
+    cat.close()
+    ExifTool.close_shared()
+
+
+def test_every_corpus_file_gets_a_row_with_a_status_and_none_crashes(corpus_catalog):
+    cat, files, summary = corpus_catalog
+    assert len(files) > 150
+    assert summary.total == len(files)
+    rows = cat.rows("SELECT path, metadata_status, error FROM assets")
+    # byte-identical files in the corpus are one asset; every file maps to a row through its content
+    assert len(rows) + summary.counts.get("duplicate", 0) == len(files)
+    for row in rows:
+        assert row["metadata_status"] in (PARSED, UNPARSED, ERROR)
+        if row["metadata_status"] != PARSED:
+            assert row["error"], row            # never a silent "no metadata"
+    assert cat.integrity_check() == "ok"
+
+
+def _row(cat, name):
+    (row,) = [r for r in cat.export_assets() if r["path"].endswith("/" + name)]
+    return row
+
+
+def test_broken_files_get_error_rows_with_reasons(corpus_catalog):
+    cat, _, _ = corpus_catalog
+    assert "empty file (0 bytes)" in _row(cat, "empty.jpg")["error"]
+    assert _row(cat, "truncated-Canon_40D-first300bytes.jpg")["error"].startswith("truncated JPEG")
+    assert _row(cat, "x.jpg")["metadata_status"] == ERROR
+    assert "not an image" in _row(cat, "x.jpg")["error"]
+    # exif-py regression files (they crashed older exifread releases) are read, not lost
+    for name in ("exifpy-tests-42_IndexError.jpg", "exifpy-tests-nikon_D3100_TypeError.jpg"):
+        assert _row(cat, name)["metadata_status"] == PARSED
+
+
+def test_normalised_fields_from_exifread(corpus_catalog):
+    cat, _, _ = corpus_catalog
+    canon = _row(cat, "Canon_40D.jpg")
+    assert (canon["make"], canon["model"]) == ("Canon", "Canon EOS 40D")
+    assert canon["f_number"] == pytest.approx(7.1) and canon["exposure_text"] == "1/160"
+    assert canon["exposure_s"] == pytest.approx(1 / 160) and canon["iso"] == 100 and canon["focal_mm"] == 135
+    assert canon["datetime_original"].startswith("2008-05-30T15:56:01")
+    # ISOSpeedRatings saturates at 65535 on this Z 9 file: the real ISO comes from RecommendedExposureIndex
+    z9 = _row(cat, "exifpy-nikon_z_9_high_efficiency_compressed_dx_cropped_max_overexposed.dng")
+    assert z9["iso"] == 102400 and z9["kind"] == "raw"
+    assert z9["lens"] == "NIKKOR Z 85mm f/1.2 S" and z9["serial"] == "3020326"
+    assert z9["datetime_original"] == "2025-08-10T19:02:53.27+03:00"
+    # a manual / adapted lens records FNumber = 0: stored as unknown, not as f/0
+    sony = _row(cat, "exifpy-sony_alpha_a7iii_raw_image.ARW")
+    assert sony["f_number"] is None and sony["focal_mm"] is None and sony["exposure_text"] == "1/400"
+
+
+@needs_exiftool
+def test_formats_exifread_cannot_read_go_to_exiftool(corpus_catalog):
+    cat, _, _ = corpus_catalog
+    cr3 = _row(cat, "exiftool-CanonRaw.cr3")
+    assert cr3["metadata_status"] == PARSED and cr3["model"] == "Canon EOS M50"
+    assert cr3["f_number"] == 3.5 and cr3["iso"] == 12800 and cr3["exposure_text"] == "1/80"
+    assert cr3["lens"] == "EF-M15-45mm f/3.5-6.3 IS STM" and cr3["kind"] == "raw"
+    raf = _row(cat, "exiftool-FujiFilm.raf")
+    assert raf["metadata_status"] == PARSED and raf["make"] == "FUJIFILM"
+    mov = cat.asset_by_sha256(_row(cat, "exiftool-QuickTime.mov")["sha256"])
+    assert mov["kind"] == "clip" and mov["fps"] == 30 and mov["frames"] == 149 and mov["metadata_source"] == "exiftool"
+
+
+@pytest.mark.parametrize("name, label", [("raw/exiftool-CanonRaw.cr3", "CR3"), ("raw/exiftool-FujiFilm.raf", "RAF"),
+                                         ("video/exiftool-QuickTime.mov", "MOV")])
+def test_without_exiftool_those_files_are_unparsed_with_the_reason(camera_files, name, label):
+    meta = _read(camera_files / name, use_exiftool=False)
+    assert meta.status == UNPARSED
+    assert meta.error == f"metadata not parsed: exiftool needed for {label}"
+
+
+def test_sniff_trusts_bytes_not_extensions(camera_files):
+    assert sniff((camera_files / "heic" / "heic_hdlr_box.jpg").read_bytes()[:256]) == "heic"
+    assert sniff((camera_files / "raw" / "exiftool-CanonRaw.cr3").read_bytes()[:256]) == "cr3"
+    assert sniff(b"\x9e\x04\x35\x1e" * 64) is None
+
+
+def _jpeg(exif: dict, size=(32, 24)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (90, 120, 200)).save(buf, format="JPEG", exif=piexif.dump(exif))
+    return buf.getvalue()
+
+
+def test_synthetic_jpeg_every_normalised_field(tmp_path):
+    E = piexif.ExifIFD
+    data = _jpeg({
+        "0th": {piexif.ImageIFD.Make: b"Canon", piexif.ImageIFD.Model: b"EOS R5", piexif.ImageIFD.Orientation: 6},
+        "Exif": {E.FNumber: (56, 10), E.ExposureTime: (1, 3), E.ISOSpeedRatings: 65535, E.SensitivityType: 2,
+                 E.RecommendedExposureIndex: 204800, E.FocalLength: (50, 1), E.FocalLengthIn35mmFilm: 80,
+                 E.WhiteBalance: 1, E.LensModel: b"RF50mm F1.2 L USM", E.BodySerialNumber: b"012345678",
+                 E.DateTimeOriginal: b"2026:11:24 21:05:09", E.SubSecTimeOriginal: b"42",
+                 E.OffsetTimeOriginal: b"+01:00", E.PixelXDimension: 32, E.PixelYDimension: 24}})
+    path = tmp_path / "x.jpg"
+    meta = read_metadata(data, path)
+    f = meta.fields
+    assert meta.status == PARSED and meta.source == "exifread"
+    assert (f["make"], f["model"], f["lens"], f["serial"]) == ("Canon", "EOS R5", "RF50mm F1.2 L USM", "012345678")
+    assert f["f_number"] == pytest.approx(5.6) and f["exposure_text"] == "1/3"
+    assert f["exposure_s"] == pytest.approx(1 / 3)
+    assert f["iso"] == 204800 and f["iso_source"] == "RecommendedExposureIndex"
+    assert f["focal_mm"] == 50 and f["focal_35mm"] == 80 and f["white_balance"] == "Manual"
+    assert f["orientation"] == 6 and (meta.width, meta.height) == (32, 24)
+    assert f["datetime_original"] == "2026-11-24T21:05:09.42+01:00"
+    assert meta.tags["EXIF ExposureTime"] == "1/3"
+
+
+def test_jpeg_structure_catches_cuts_anywhere():
+    data = _jpeg({"0th": {piexif.ImageIFD.Make: b"X"}})
+    assert jpeg_structure(data)[0] is None
+    assert "truncated JPEG" in jpeg_structure(data[: len(data) // 2])[0]     # cut inside the scan
+    assert "truncated JPEG" in jpeg_structure(data[:40])[0]                   # cut inside the headers
+    meta = read_metadata(data[:-300], Path("cut.jpg"))
+    assert meta.status == ERROR and "truncated" in meta.error
