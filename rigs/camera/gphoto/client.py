@@ -138,7 +138,7 @@ class GPhotoCamera:
     def __init__(self, selector: str | None = None, *, virtual_dir: str | Path | None = None,
                  capture_target: str | None = None, sync_clock: bool = True, wait_s: float = 0.0,
                  op_timeout_s: float = 60.0, max_restarts: int = 20,
-                 delete_from_camera: bool | None = None) -> None:
+                 delete_from_camera: bool | None = None, captures_per_open: int | None = None) -> None:
         self.selector = selector
         self.virtual_dir = virtual_dir
         self.capture_target = capture_target
@@ -147,6 +147,7 @@ class GPhotoCamera:
         self.op_timeout_s = op_timeout_s
         self.max_restarts = max_restarts
         self.delete_from_camera = delete_from_camera
+        self.captures_per_open = captures_per_open
         self.applied: dict[str, str] = {}
         self.restarts = 0
         self.worker: WorkerProcess | None = None
@@ -164,10 +165,11 @@ class GPhotoCamera:
             self.info = worker.call(
                 "open", self.op_timeout_s + self.wait_s, selector=selector, capture_target=self.capture_target,
                 sync_clock=self.sync_clock and first, wait_s=self.wait_s,
-                delete_from_camera=self.delete_from_camera, applied=dict(self.applied))
+                delete_from_camera=self.delete_from_camera, captures_per_open=self.captures_per_open, applied=dict(self.applied))
         except BaseException:
             worker.stop()
             raise
+        worker.label = self.info["name"]
         self.worker = worker
         if first:
             self._identity = CameraIdentity(**self.info["identity"])
@@ -237,7 +239,12 @@ class GPhotoCamera:
                              seconds=result["seconds"], changed=result["changed"])
 
     def settings(self) -> list[dict[str, Any]]:
+        """Every widget of the body's tree: name, section, kind, value, choices/range, read-only, role."""
         return self._call("settings")
+
+    def describe(self) -> dict[str, Any]:
+        """The worker's view: identity, vendor, role -> widget, missing roles, reopens so far, applied values."""
+        return self._call("describe")
 
     def capture_still(self, dest_dir: Path, *, stem: str) -> list[CapturedFile]:
         dest = Path(dest_dir)

@@ -232,7 +232,8 @@ class Body:
         return {"identity": self.identity, "vendor": self.roles.vendor, "name": self.name,
                 "roles": {role: info.name for role, info in self.roles.widgets.items()},
                 "missing": {role: self.roles.why_missing(role) for role in ROLES if role not in self.roles.widgets},
-                "virtual": self.virtual, "captures_per_open": self.captures_per_open}
+                "virtual": self.virtual, "captures_per_open": self.captures_per_open, "reopens": self.reopens,
+                "applied": dict(self.applied), "delete_after_download": self.delete_after_download}
 
     def reopen(self, reason: str = "") -> dict[str, Any]:
         """Drop the Camera object, open a new one by serial, re-apply and read back every setting."""
@@ -312,14 +313,15 @@ class Body:
         except gp.GPhoto2Error as exc:
             if exc.code not in errors.RECONNECT_CODES:
                 raise self._typed(exc, doing) from None
-            first = exc
+            # keep only the numbers: the exception's traceback would keep the old Camera alive
+            code, text = exc.code, exc.string
         try:
-            self.reopen(reason=f"{doing}: gphoto2 {first.code}")
+            self.reopen(reason=f"{doing}: gphoto2 {code}")
         except CameraError as exc:
-            raise CameraDisconnected(f"{doing} failed ({first.string}) and the body could not be reopened: "
+            raise CameraDisconnected(f"{doing} failed ({text}) and the body could not be reopened: "
                                      f"{exc}", camera=self.name) from None
         if not idempotent:
-            raise CameraTimeout(f"{doing} failed (gphoto2 {first.code}: {first.string}); the body was reopened "
+            raise CameraTimeout(f"{doing} failed (gphoto2 {code}: {text}); the body was reopened "
                                 "and every setting re-applied, nothing was captured: retry", camera=self.name)
         try:
             return self._retry_busy(doing, fn)
@@ -392,7 +394,7 @@ class Body:
                        role=next((r for r, w in self.roles.widgets.items() if w.name == info.name), ""))
             rows.append(row)
 
-        walk(self._guarded("reading the settings tree", self.cam.get_config, idempotent=True), "")
+        walk(self._guarded("reading the settings tree", lambda: self.cam.get_config(), idempotent=True), "")
         return rows
 
     # ------------------------------------------------------------------ capture
@@ -414,12 +416,10 @@ class Body:
         stray = self._guarded("draining events", self._drain, idempotent=True)
         self._discard(stray)
         started = time.time()
-        try:
-            path = self._retry_busy("capturing", self.cam.capture, gp.GP_CAPTURE_IMAGE)
-        except gp.GPhoto2Error as exc:
-            if exc.code != errors.NO_MEMORY:
-                return self._guarded("capturing", lambda: self._raise(exc), idempotent=False)
-            # the virtual camera refuses capture 27 per open (a full buffer on a real body): reopen once
+        path = self._guarded("capturing", self._capture_once, idempotent=False)
+        if path is None:
+            # the virtual camera refuses capture 27 per open (a full buffer on a real body): reopen once.
+            # Outside the except block: its traceback would keep the old Camera alive through the new init()
             self.reopen(reason="capture buffer full (gphoto2 -3)")
             path = self._guarded("capturing", lambda: self.cam.capture(gp.GP_CAPTURE_IMAGE), idempotent=False)
         self.captures_since_open += 1
@@ -431,9 +431,14 @@ class Body:
         return [self._download(folder, name, Path(dest_dir), stem, started, i, len(files))
                 for i, (folder, name) in enumerate(files)]
 
-    @staticmethod
-    def _raise(exc: Exception) -> Any:
-        raise exc
+    def _capture_once(self) -> Any:
+        """capture(), or None when the body's buffer is full (-3); other errors go up the ladder."""
+        try:
+            return self._retry_busy("capturing", self.cam.capture, gp.GP_CAPTURE_IMAGE)
+        except gp.GPhoto2Error as exc:
+            if exc.code == errors.NO_MEMORY:
+                return None
+            raise
 
     def _discard(self, files: list[tuple[str, str]]) -> None:
         if self.delete_after_download:
@@ -472,7 +477,8 @@ class Body:
                 "bytes": expected, "camera_name": f"{folder}/{name}", "captured_at": started}
 
     def live_view(self) -> bytes:
-        camera_file = self._guarded("live view (capture_preview)", self.cam.capture_preview, idempotent=True)
+        camera_file = self._guarded("live view (capture_preview)", lambda: self.cam.capture_preview(),
+                                   idempotent=True)
         return bytes(camera_file.get_data_and_size())
 
     # ------------------------------------------------------------------ movies
