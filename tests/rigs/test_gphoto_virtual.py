@@ -17,7 +17,8 @@ import pytest
 from rigs.camera import open_camera
 from rigs.camera.gphoto import detect_cameras, open_gphoto_camera
 from rigs.camera.gphoto.client import worker_environment
-from rigs.camera.protocol import (Camera, CameraDisconnected, CameraError, SettingResult, UnsupportedFeature,
+from rigs.camera.protocol import (Camera, CameraDisconnected, CameraError, CameraTimeout, SettingResult,
+                                  UnsupportedFeature,
                                   UnsupportedValue)
 
 pytestmark = pytest.mark.timeout(120)
@@ -210,3 +211,22 @@ def test_worker_environment_is_private_and_untranslated(tmp_path, monkeypatch):
     assert env["LANG"] == env["LC_ALL"] == "C" and "LANGUAGE" not in env
     assert env["XDG_CONFIG_HOME"] == str(tmp_path / "xdg")
     assert env["VCAMERADIR"] == str((tmp_path / "jpegs").resolve())
+
+
+def test_io_error_reopens_the_body_and_reapplies_settings(vcam):
+    """bulb=1 fails with -7 (I/O) on the virtual camera: the ladder drops the Camera object, opens a new one by
+    serial and re-applies every setting; the worker survives and says nothing was captured."""
+    vcam.set("aperture", "f/9")
+    pid = vcam.worker_pid
+    with pytest.raises(CameraTimeout, match=r"D750.*-7.*reopened.*re-applied"):
+        vcam.set_widget("bulb", "1")
+    assert vcam.worker_pid == pid and vcam.describe()["reopens"] == 1
+    assert vcam.get("aperture") == "f/9"
+
+
+def test_non_role_widgets_are_validated_too(vcam):
+    assert vcam.set_widget("exposurecompensation", "1.5").readback == "1.5"
+    with pytest.raises(UnsupportedValue, match="exposurecompensation"):
+        vcam.set_widget("exposurecompensation", "5")      # the body would clamp it to 3
+    with pytest.raises(UnsupportedFeature, match="nosuchwidget"):
+        vcam.set_widget("nosuchwidget", "1")

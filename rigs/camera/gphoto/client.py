@@ -238,6 +238,11 @@ class GPhotoCamera:
         return SettingResult(role=role, requested=result["requested"], readback=result["readback"],
                              seconds=result["seconds"], changed=result["changed"])
 
+    def set_widget(self, name: str, value: str) -> SettingResult:
+        """Set a widget that plays no sweep role, by its gphoto2 name; validated against its choices first."""
+        result = self._call("set_widget", name=name, value=value)
+        return SettingResult(role=name, requested=result["requested"], readback=result["readback"])
+
     def settings(self) -> list[dict[str, Any]]:
         """Every widget of the body's tree: name, section, kind, value, choices/range, read-only, role."""
         return self._call("settings")

@@ -370,6 +370,26 @@ class Body:
             delay = min(0.5, delay + 0.05)
             time.sleep(delay)
 
+    def set_widget(self, name: str, value: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Set a widget that plays no sweep role (exposurecompensation, capturetarget, bulb...) by its name.
+
+        Validated like a role; not re-applied after a reopen. Action toggles (bulb, movie) read back 2.
+        """
+        info = self._probe(name)
+        if info is None:
+            raise UnsupportedFeature(f"no widget named {name!r} answers on this body (see `cinectrl rig settings`)",
+                                     camera=self.name)
+        label = match_choice(name, value, info, camera=self.name)
+
+        def send() -> str:
+            widget = self.cam.get_single_config(name)
+            widget.set_value(self._typed_value(info, label))
+            self.cam.set_single_config(name, widget)
+            return str(self.cam.get_single_config(name).get_value())
+
+        readback = self._guarded(f"setting {name}={label}", send, idempotent=False)
+        return {"role": name, "requested": label, "readback": readback, "changed": True, "seconds": 0.0}
+
     @staticmethod
     def _typed_value(info: WidgetInfo, label: str) -> Any:
         if info.kind == "RANGE":

@@ -17,7 +17,7 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
-OPS = ("open", "detect", "describe", "choices", "get", "set", "settings", "capture_still", "live_view",
+OPS = ("open", "detect", "describe", "choices", "get", "set", "set_widget", "settings", "capture_still", "live_view",
        "movie_start", "movie_stop", "reopen", "close", "ping")
 
 
