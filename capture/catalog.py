@@ -85,6 +85,11 @@ _INSERT_ASSET = (
     "frame_index, metadata_status, metadata_source, error, mtime, created_at, updated_at) "
     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+ASSET_COLUMNS = ("id", "path", "sha256", "bytes", "kind", "format", "width", "height", "frames", "fps", "session_id",
+                 "point_id", "frame_index", "metadata_status", "metadata_source", "error", "mtime", "created_at",
+                 "updated_at")
+_INSERT_ASSET_WITH_ID = (f"INSERT INTO assets ({', '.join(ASSET_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(ASSET_COLUMNS))})")
 _UPSERT_SETTING = (
     "INSERT INTO asset_settings (asset_id, role, requested_text, requested_value, readback_text, readback_value, "
     "exif_text, exif_value) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (asset_id, role) DO UPDATE SET "
@@ -95,6 +100,7 @@ _UPSERT_SETTING = (
     "exif_text = coalesce(excluded.exif_text, exif_text), "
     "exif_value = coalesce(excluded.exif_value, exif_value)"
 )
+_INSERT_EXIF_SETTING = "INSERT INTO asset_settings (asset_id, role, exif_text, exif_value) VALUES (?,?,?,?)"
 _UPSERT_SLIDER = (
     "INSERT OR REPLACE INTO slider_positions (asset_id, target_mm, position_mm, at, move_started_at, "
     "move_finished_at) VALUES (?,?,?,?,?,?)"
@@ -133,6 +139,7 @@ class Catalog:
         self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db = sqlite_utils.Database(self.conn)
         self._depth = 0
+        self._folders: dict[str, str] = {}
         self._migrate()
         self.station_id = self._info("station_id")
 
@@ -221,8 +228,16 @@ class Catalog:
     # ----------------------------------------------------------------------------------------- paths
 
     def relpath(self, path: str | os.PathLike[str]) -> str:
-        """How a file is stored: relative to the data root, POSIX separators ('../' when outside it)."""
-        return Path(os.path.relpath(Path(path).resolve(), self.data_root)).as_posix()
+        """How a file is stored: relative to the data root, POSIX separators ('../' when outside it).
+        Folders are resolved (symlinks followed) once each and remembered: bulk ingests stat less."""
+        folder, name = os.path.split(os.path.abspath(path))
+        stored = self._folders.get(folder)
+        if stored is None:
+            stored = Path(os.path.relpath(Path(folder).resolve(), self.data_root)).as_posix()
+            if len(self._folders) > 10000:
+                self._folders.clear()
+            self._folders[folder] = stored
+        return name if stored == "." else f"{stored}/{name}"
 
     def abspath(self, stored: str) -> Path:
         return (self.data_root / stored).resolve()
@@ -363,6 +378,20 @@ class Catalog:
                                                 metadata_source, error, mtime, now, now))
         return int(cur.lastrowid)
 
+    def next_asset_id(self) -> int:
+        """The id the next asset will get. Only meaningful inside a transaction (which holds the write lock)."""
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM assets").fetchone()[0])
+
+    def insert_many(self, *, assets: list[tuple], exif: list[tuple], settings: list[tuple]) -> None:
+        """Bulk path: rows with ids already assigned (`next_asset_id`), in the column order of ASSET_COLUMNS,
+        (asset_id, *EXIF_COLUMNS) and (asset_id, role, exif_text, exif_value). One executemany per table."""
+        if assets:
+            self.conn.executemany(_INSERT_ASSET_WITH_ID, assets)
+        if exif:
+            self.conn.executemany(_UPSERT_EXIF, exif)
+        if settings:
+            self.conn.executemany(_INSERT_EXIF_SETTING, settings)
+
     def asset(self, asset_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
 
@@ -412,6 +441,12 @@ class Catalog:
         if rows:
             self.conn.executemany(_UPSERT_SETTING, rows)
 
+    def add_exif_settings(self, asset_id: int, values: Mapping[str, tuple[str | None, float | None]]) -> None:
+        """EXIF side of a freshly added asset's settings, text and number already known (the ingest fast
+        path; `set_settings` merges with rows that may exist)."""
+        self.conn.executemany(_INSERT_EXIF_SETTING, [(asset_id, role, text, value) for role, (text, value)
+                                                     in values.items()])
+
     def settings(self, asset_id: int) -> dict[str, dict[str, Any]]:
         out = {}
         for row in self.rows("SELECT * FROM asset_settings WHERE asset_id = ?", (asset_id,)):
@@ -428,7 +463,7 @@ class Catalog:
     def put_exif(self, asset_id: int, fields: Mapping[str, Any]) -> None:
         """Normalised EXIF (keys of EXIF_COLUMNS; `tags` or `tags_json` holds the full tag set)."""
         values = dict(fields)
-        if "tags_json" not in values:
+        if values.get("tags_json") is None:
             values["tags_json"] = json.dumps(values.pop("tags", {}), sort_keys=True, default=str)
         self.conn.execute(_UPSERT_EXIF, (asset_id, *(values.get(c) for c in EXIF_COLUMNS)))
 

@@ -250,13 +250,15 @@ def _from_exiftool(meta: Metadata, path: Path) -> Metadata:
 def _num(value: Any) -> float | None:
     """Ratio / int / float / '11/2' -> float; 0 and junk -> None (manual lenses record 0)."""
     try:
-        if hasattr(value, "num") and hasattr(value, "den"):
-            out = float(value.num) / float(value.den) if value.den else None
+        if isinstance(value, (int, float, Fraction)):   # exifread's Ratio is a Fraction
+            out = float(value)
+        elif value is None:
+            return None
         else:
             out = float(Fraction(str(value)))
     except (ValueError, ZeroDivisionError, TypeError, OverflowError):
         return None
-    return out if out else None
+    return out if out and out == out else None
 
 
 def _first(tags: dict[str, Any], *keys: str) -> Any:
@@ -353,7 +355,7 @@ def _from_exifread(meta: Metadata, tags: dict[str, Any]) -> None:
                                        _text(tags.get("EXIF OffsetTimeOriginal")))
     f["source"] = "exifread"
     meta.fields = f
-    meta.tags = {k: _text(v) for k, v in tags.items() if not k.startswith(_SKIP)}
+    meta.tags = {k: v.printable for k, v in tags.items() if not k.startswith(_SKIP)}
     meta.width = meta.width or f["width"]
     meta.height = meta.height or f["height"]
     meta.status, meta.source = PARSED, "exifread"
@@ -428,9 +430,15 @@ def _normalise_exiftool(meta: Metadata, tags: dict[str, Any]) -> None:
         meta.frames = frames
 
 
-def exif_settings(fields: dict[str, Any]) -> dict[str, Any]:
-    """The EXIF side of the per-role settings (aperture, shutter, iso, white_balance, kelvin, focal)."""
-    out = {"aperture": fields.get("f_number"), "shutter": fields.get("exposure_text") or fields.get("exposure_s"),
-           "iso": fields.get("iso"), "white_balance": fields.get("white_balance"), "kelvin": fields.get("kelvin"),
-           "focal": fields.get("focal_mm")}
-    return {k: v for k, v in out.items() if v is not None}
+def exif_settings(fields: dict[str, Any]) -> dict[str, tuple[str | None, float | None]]:
+    """The EXIF side of the per-role settings, role -> (text, number)."""
+    out: dict[str, tuple[str | None, float | None]] = {}
+    for role, key in (("aperture", "f_number"), ("iso", "iso"), ("kelvin", "kelvin"), ("focal", "focal_mm")):
+        value = fields.get(key)
+        if value is not None:
+            out[role] = (f"{value:g}", float(value))
+    if fields.get("exposure_s") is not None:
+        out["shutter"] = (fields.get("exposure_text") or f"{fields['exposure_s']:g}", fields["exposure_s"])
+    if fields.get("white_balance") is not None:
+        out["white_balance"] = (str(fields["white_balance"]), None)
+    return out

@@ -8,13 +8,14 @@ Identity is the content: the same bytes are one asset however often, or from whe
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .catalog import Catalog
+from .catalog import EXIF_COLUMNS, Catalog
 from .exif import ERROR, PARSED, UNPARSED, VIDEO_FORMATS, ExifTool, Metadata, exif_settings, read_metadata
 
 RAW_EXTENSIONS = {"dng", "nef", "nrw", "arw", "srf", "sr2", "cr2", "cr3", "crw", "raf", "rw2", "orf", "pef",
@@ -108,12 +109,17 @@ def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id
 
 
 def _write_details(catalog: Catalog, asset_id: int, meta: Metadata, requested: Mapping[str, Any] | None,
-                   readback: Mapping[str, Any] | None, slider: Mapping[str, Any] | None) -> None:
+                   readback: Mapping[str, Any] | None, slider: Mapping[str, Any] | None, *,
+                   fresh: bool = True) -> None:
     if meta.status == PARSED:
         catalog.put_exif(asset_id, {**meta.fields, "tags": meta.tags})
-    exif = exif_settings(meta.fields) if meta.status == PARSED else None
-    if requested or readback or exif:
-        catalog.set_settings(asset_id, requested=requested, readback=readback, exif=exif)
+        exif = exif_settings(meta.fields)
+        if exif and fresh:
+            catalog.add_exif_settings(asset_id, exif)
+        elif exif:
+            catalog.set_settings(asset_id, exif={role: text for role, (text, _) in exif.items()})
+    if requested or readback:
+        catalog.set_settings(asset_id, requested=requested, readback=readback)
     if slider:
         catalog.set_slider(asset_id, target_mm=slider.get("target_mm"), position_mm=slider.get("position_mm"),
                            at=slider.get("at"), move_started_at=slider.get("move_started_at"),
@@ -140,7 +146,7 @@ def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], data: b
                                  "width = coalesce(width, ?), height = coalesce(height, ?), "
                                  "frames = coalesce(frames, ?), fps = coalesce(fps, ?) WHERE id = ?",
                                  (PARSED, meta.source, meta.width, meta.height, meta.frames, meta.fps, asset_id))
-            _write_details(catalog, asset_id, meta, None, None, None)
+            _write_details(catalog, asset_id, meta, None, None, None, fresh=False)
             outcome = REPARSED if outcome == KNOWN else outcome
     if any(v is not None for v in (session_id, point_id, frame_index, kind)):
         catalog.attach_asset(asset_id, session_id=session_id, point_id=point_id, frame_index=frame_index, kind=kind)
@@ -206,30 +212,153 @@ class IngestSummary:
         return ", ".join([head, *rest]) + f" ({self.total} files)"
 
 
+@dataclass
+class _Prepared:
+    """A file read, hashed and (unless its bytes are already catalogued) parsed: no catalog access needed,
+    so it can be made in a worker process."""
+
+    path: Path
+    sha: str | None = None
+    size: int = 0
+    mtime: float | None = None
+    meta: Metadata | None = None
+
+
+def _prepare(path: Path, maker_notes: bool, use_exiftool: bool | None, known: frozenset[str] | set[str]) -> _Prepared:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+            mtime = os.fstat(fh.fileno()).st_mtime
+    except OSError:
+        return _Prepared(path)
+    sha = _sha256(data)
+    if sha in known:
+        return _Prepared(path, sha, len(data), mtime)
+    meta = read_metadata(data, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+    if meta.status == PARSED:
+        meta.fields["tags_json"] = json.dumps(meta.tags, default=str)
+        meta.tags = {}
+    return _Prepared(path, sha, len(data), mtime, meta)
+
+
+class _Batch:
+    """Rows of new files gathered in memory with pre-assigned ids and written with one executemany per table.
+    Runs inside the batch's write transaction, so nobody else can take those ids meanwhile."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.next_id: int | None = None
+        self.shas: dict[str, tuple[int, str]] = {}
+        self.assets: list[tuple] = []
+        self.exif: list[tuple] = []
+        self.settings: list[tuple] = []
+
+    def add(self, item: _Prepared) -> int:
+        meta = item.meta
+        assert meta is not None and item.sha is not None
+        if self.next_id is None:
+            self.next_id = self.catalog.next_asset_id()
+        asset_id, self.next_id = self.next_id, self.next_id + 1
+        stored = self.catalog.relpath(item.path)
+        now = time.time()
+        self.assets.append((asset_id, stored, item.sha, item.size, guess_kind(item.path, meta.format),
+                            os.path.splitext(stored)[1].lower().lstrip(".") or None, meta.width, meta.height,
+                            meta.frames, meta.fps, None, None, None, meta.status, meta.source, meta.error,
+                            item.mtime, now, now))
+        if meta.status == PARSED:
+            fields = meta.fields
+            # Loose files (no session) keep their EXIF in the exif table only: asset_settings rows exist to
+            # compare requested / read-back / EXIF for captured frames (ingest_file writes all three).
+            self.exif.append((asset_id, *[fields.get(c) for c in EXIF_COLUMNS]))
+        self.shas[item.sha] = (asset_id, stored)
+        return asset_id
+
+    def flush(self) -> None:
+        self.catalog.insert_many(assets=self.assets, exif=self.exif, settings=self.settings)
+        self.assets, self.exif, self.settings = [], [], []
+        self.next_id = None
+
+
+def _bulk_one(catalog: Catalog, batch: _Batch, item: _Prepared, *, maker_notes: bool,
+              use_exiftool: bool | None) -> IngestResult:
+    path = item.path
+    if item.sha is None:       # unreadable: the one-file path records why
+        batch.flush()
+        return ingest_one(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+    pending = batch.shas.get(item.sha)
+    if pending is not None:    # the same bytes earlier in this batch
+        same = pending[1] == catalog.relpath(path)
+        return IngestResult(path, KNOWN if same else DUPLICATE, pending[0], None,
+                            None if same else f"same bytes as {pending[1]}")
+    if item.meta is None or catalog.conn.execute("SELECT 1 FROM assets WHERE sha256 = ?", (item.sha,)).fetchone():
+        batch.flush()          # already catalogued: moved? duplicate? re-parse? -> the one-file path decides
+        return ingest_one(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+    asset_id = batch.add(item)
+    return IngestResult(path, item.meta.status, asset_id, item.meta.status, item.meta.error)
+
+
+def _worker_init() -> None:
+    ExifTool._instance = None   # never talk to the parent's exiftool process
+
+
+def _worker_prepare(args: tuple[str, bool, bool | None]) -> _Prepared:
+    return _prepare(Path(args[0]), args[1], args[2], _WORKER_KNOWN)
+
+
+_WORKER_KNOWN: frozenset[str] = frozenset()
+
+
+def _prepared_stream(catalog: Catalog, paths: list[Path], *, jobs: int, maker_notes: bool,
+                     use_exiftool: bool | None) -> Iterator[_Prepared]:
+    """Files read and parsed in this process, or by `jobs` forked workers (the catalog stays here)."""
+    if jobs <= 1 or len(paths) < 2 * PARALLEL_MIN_FILES:
+        for path in paths:
+            yield _prepare(path, maker_notes, use_exiftool, ())
+        return
+    import multiprocessing
+
+    global _WORKER_KNOWN
+    _WORKER_KNOWN = frozenset(r[0] for r in catalog.conn.execute("SELECT sha256 FROM assets WHERE sha256 IS NOT NULL"))
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs, initializer=_worker_init) as pool:
+            yield from pool.imap(_worker_prepare, [(str(p), maker_notes, use_exiftool) for p in paths],
+                                 chunksize=64)
+    finally:
+        _WORKER_KNOWN = frozenset()
+
+
+PARALLEL_MIN_FILES = 100
+
+
 def ingest_paths(catalog: Catalog, paths: Iterable[Path], *, batch: int = 200, maker_notes: bool = True,
-                 use_exiftool: bool | None = None,
+                 use_exiftool: bool | None = None, jobs: int = 1,
                  on_file: Callable[[IngestResult], None] | None = None) -> IngestSummary:
     """Ingest many files, committing every `batch` files (a crash loses at most one batch, never half a
-    file's rows; a rerun picks up where it stopped because finished files are recognised by hash)."""
+    file's rows; a rerun picks up where it stopped because finished files are recognised by hash).
+    `jobs` > 1 reads and parses in that many worker processes; all catalog writes stay in this one."""
     summary = IngestSummary()
+    rows = _Batch(catalog)
     pending = 0
     tx = None
     try:
-        for path in paths:
+        for item in _prepared_stream(catalog, [Path(p) for p in paths], jobs=jobs, maker_notes=maker_notes,
+                                     use_exiftool=use_exiftool):
             if tx is None:
                 tx = catalog.transaction()
                 tx.__enter__()
-            try:
-                result = ingest_one(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
-            except sqlite3.IntegrityError as exc:  # the same bytes twice within one batch, for instance
-                result = IngestResult(path, NEW_ERROR, None, ERROR, f"catalog refused the row: {exc}")
+            result = _bulk_one(catalog, rows, item, maker_notes=maker_notes, use_exiftool=use_exiftool)
             summary.add(result)
             if on_file:
                 on_file(result)
             pending += 1
             if pending >= batch:
+                rows.flush()
+                rows.shas.clear()
                 tx.__exit__(None, None, None)
                 tx, pending = None, 0
+        if tx is not None:
+            rows.flush()
     except BaseException as exc:
         if tx is not None:
             tx.__exit__(type(exc), exc, exc.__traceback__)

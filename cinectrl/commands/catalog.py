@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -42,6 +43,8 @@ def ingest(
     maker_notes: bool = typer.Option(True, "--maker-notes/--no-maker-notes",
                                      help="Read maker notes (lens, serial, white balance; ~7x slower EXIF)."),
     batch: int = typer.Option(200, min=1, help="Files per commit (a crash loses at most one batch)."),
+    jobs: int = typer.Option(min(4, os.cpu_count() or 1), min=1,
+                             help="Processes reading and parsing files (catalog writes stay in one)."),
 ) -> None:
     """Catalog camera files: hash, EXIF (exifread; exiftool for CR3/RAF/MOV/MP4), one row each.
 
@@ -61,10 +64,10 @@ def ingest(
             with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
                           TimeRemainingColumn(), console=err_console, transient=True) as bar:
                 task = bar.add_task("ingest", total=len(files), name="")
-                summary = ingest_paths(cat, files, batch=batch, maker_notes=maker_notes,
+                summary = ingest_paths(cat, files, batch=batch, maker_notes=maker_notes, jobs=jobs,
                                        on_file=lambda r: bar.update(task, advance=1, name=r.path.name[:40]))
         else:
-            summary = ingest_paths(cat, files, batch=batch, maker_notes=maker_notes)
+            summary = ingest_paths(cat, files, batch=batch, maker_notes=maker_notes, jobs=jobs)
     except KeyboardInterrupt:
         cat.close()
         fail("interrupted: files committed so far are kept; run the same command again to finish", code=130)

@@ -118,3 +118,19 @@ def test_unparsed_file_is_parsed_when_exiftool_becomes_available(lab, camera_fil
     assert second.counts == {REPARSED: 1}
     (row,) = list(cat.export_assets())
     assert row["metadata_status"] == "parsed" and row["model"] == "Canon EOS M50" and row["error"] is None
+
+
+@pytest.mark.timeout(120)
+def test_parallel_parsing_gives_the_same_rows_as_one_process(tmp_path):
+    files = [_jpeg(tmp_path / "in" / f"{i:03d}.jpg", i, exposure=(1, 50 + i)) for i in range(230)]
+    shutil.copy(files[0], tmp_path / "in" / "zz-copy.jpg")
+    results = {}
+    for jobs in (1, 2):
+        cat = Catalog(tmp_path / f"c{jobs}.db")
+        summary = ingest_paths(cat, expand_paths([tmp_path / "in"]), jobs=jobs, batch=50)
+        assert summary.counts == {"parsed": 230, DUPLICATE: 1}
+        results[jobs] = [(r["path"], r["sha256"], r["exposure_text"], r["make"]) for r in cat.export_assets()]
+        again = ingest_paths(cat, expand_paths([tmp_path / "in"]), jobs=jobs)
+        assert again.counts == {KNOWN: 230, DUPLICATE: 1}
+        cat.close()
+    assert results[1] == results[2] and len(results[1]) == 230
