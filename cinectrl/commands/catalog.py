@@ -248,6 +248,31 @@ def export(
         err_console.print(f"{n} {what.value} -> {output}", highlight=False)
 
 
+@app.command("merge")
+def merge(
+    other: Path = typer.Argument(..., help="Another station's catalog file.", show_default=False),
+    catalog: Optional[Path] = CatalogOption,
+    copy_files: bool = typer.Option(False, "--copy-files",
+                                    help="Copy its files under stations/<station>/ here (default: reference them)."),
+) -> None:
+    """Bring another station's sessions, ledger, files, clips, pairs and reviews into this catalog.
+
+    Idempotent: merging again adds nothing. Both catalogs must be at the same schema version."""
+    from capture.catalog import CatalogError
+    from capture.merge import merge_catalog
+
+    cat = _open(catalog, create=True)
+    try:
+        summary = merge_catalog(cat, other, copy_files=copy_files)
+    except (CatalogError, OSError) as exc:
+        fail(str(exc))
+    finally:
+        cat.close()
+    for line in summary.skipped[:10]:
+        console.print(f"  skipped: {escape(line)}", highlight=False, soft_wrap=True)
+    console.print(summary.line(), highlight=False, soft_wrap=True)
+
+
 PAIR_FIELDS = ("pair_id", "session_id", "reference_clip_id", "reference_path", "reference_proxy_path",
                "reference_settings", "other_clip_id", "other_path", "other_proxy_path", "other_settings",
                "deltas", "controls", "qc", "review_state", "train_ready")
