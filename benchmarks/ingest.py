@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from capture.catalog import Catalog  # noqa: E402
-from capture.ingest import ingest_paths  # noqa: E402
+from capture.ingest import DEFAULT_JOBS, ingest_paths  # noqa: E402
 
 
 def make_files(folder: Path, n: int) -> list[Path]:
@@ -78,7 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes for the parallel catalog run")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                        help="worker processes for the parallel catalog run (default: the CLI's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cinectrl-bench-") as tmp:
         folder = Path(tmp) / "files"

@@ -329,6 +329,9 @@ def _prepared_stream(catalog: Catalog, paths: list[Path], *, jobs: int, maker_no
 
 
 PARALLEL_MIN_FILES = 100
+# Workers parse, the main process only writes rows and mostly waits on them: one worker more than there
+# are cores keeps every core busy (measured: 2 cores, 2 workers 0.76x of bare exifread, 3 workers 0.82x).
+DEFAULT_JOBS = min(4, (os.cpu_count() or 1) + 1)
 
 
 def ingest_paths(catalog: Catalog, paths: Iterable[Path], *, batch: int = 200, maker_notes: bool = True,

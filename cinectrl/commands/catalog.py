@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,6 +13,8 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from capture.ingest import DEFAULT_JOBS
 
 from ._common import CatalogOption, console, err_console, fail as _fail, resolve_catalog
 
@@ -43,8 +44,8 @@ def ingest(
     maker_notes: bool = typer.Option(True, "--maker-notes/--no-maker-notes",
                                      help="Read maker notes (lens, serial, white balance; ~7x slower EXIF)."),
     batch: int = typer.Option(200, min=1, help="Files per commit (a crash loses at most one batch)."),
-    jobs: int = typer.Option(min(4, os.cpu_count() or 1), min=1,
-                             help="Processes reading and parsing files (catalog writes stay in one)."),
+    jobs: int = typer.Option(DEFAULT_JOBS, min=1,
+                             help="Processes reading and parsing 200+ files (catalog writes stay in this one)."),
 ) -> None:
     """Catalog camera files: hash, EXIF (exifread; exiftool for CR3/RAF/MOV/MP4), one row each.
 
