@@ -123,7 +123,7 @@ class Body:
         return self.describe()
 
     def _open_once(self) -> None:
-        if self.port and self.model_name and self._reopen_same_port():
+        if self.serial and self.port and self._reopen_same_port():   # only for a body already identified
             return
         found = detect()
         if not found:
@@ -157,7 +157,7 @@ class Body:
             self._init(self.model_name, self.port)
         except CameraError:
             return False
-        if not self.serial or self._value("serialnumber") == self.serial:
+        if self._value("serialnumber") == self.serial:
             return True
         self._exit()
         return False
@@ -388,6 +388,7 @@ class Body:
             return str(self.cam.get_single_config(name).get_value())
 
         readback = self._guarded(f"setting {name}={label}", send, idempotent=False)
+        self._read_capture_state()             # capture target or image format may have changed
         return {"role": name, "requested": label, "readback": readback, "changed": True, "seconds": 0.0}
 
     @staticmethod
