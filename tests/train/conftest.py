@@ -1,0 +1,50 @@
+"""Fixtures for the train area: small textured clips and simple, exact photographic edits."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def textured_clip(seed: int = 0, frames: int = 5, size: int = 64) -> np.ndarray:
+    """A clip with structure SIFT can match: blurred noise + shapes, drifting one pixel a frame."""
+    rng = np.random.default_rng(seed)
+    base = (rng.random((size * 2, size * 2, 3)) * 255).astype(np.uint8)
+    base = cv2.GaussianBlur(base, (3, 3), 0.8)
+    for _ in range(12):
+        x, y = rng.integers(0, size * 2, 2)
+        cv2.circle(base, (int(x), int(y)), int(rng.integers(3, 12)), tuple(int(c) for c in rng.integers(0, 255, 3)),
+                   -1)
+    base = (base.astype(np.float32) * 0.6 + 50).astype(np.uint8)
+    return np.stack([base[i:i + size, i:i + size] for i in range(frames)])
+
+
+def simple_edit(frames: np.ndarray, controls: dict) -> np.ndarray:
+    """A small exact effect model (exposure gain, warm/cool channel gains, Gaussian bokeh, centre-crop zoom) used
+    as the *reference* in evaluation tests; the project's simulator lives in train/effects.py."""
+    out = frames.astype(np.float32)
+    out *= 2.0 ** (float(controls.get("S", 0.0)) * 1.5)
+    t = float(controls.get("T", 0.0))
+    out *= np.array([1 - 0.3 * t, 1.0, 1 + 0.3 * t], dtype=np.float32)
+    k = float(controls.get("K", 0.0))
+    if k > 0:
+        out = np.stack([cv2.GaussianBlur(f, (0, 0), 0.3 + 3 * k) for f in out])
+    f = float(controls.get("f", 0.0))
+    if f > 0:
+        h, w = out.shape[1:3]
+        z = 1 + f
+        ch, cw = int(round(h / z)), int(round(w / z))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        out = np.stack([cv2.resize(fr[y0:y0 + ch, x0:x0 + cw], (w, h), interpolation=cv2.INTER_LANCZOS4)
+                        for fr in out])
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def clip() -> np.ndarray:
+    return textured_clip()

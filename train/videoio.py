@@ -1,0 +1,94 @@
+"""Clip decoding/encoding with PyAV: frames as uint8 RGB arrays (T, H, W, 3), the one format train/ uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class VideoError(ValueError):
+    """A clip that cannot be decoded, or whose codec/duration is not acceptable."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration_s: float
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Container-level facts without decoding every frame (falls back to counting when the header lacks them)."""
+    try:
+        with av.open(str(path)) as box:
+            if not box.streams.video:
+                raise VideoError(f"{path}: no video stream")
+            stream = box.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0) or 0.0
+            frames = int(stream.frames or 0)
+            duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+            if not duration and box.duration:
+                duration = box.duration / av.time_base
+            if not frames:
+                frames = sum(1 for _ in box.decode(video=0))
+            if not duration and fps:
+                duration = frames / fps
+            ctx = stream.codec_context
+            return VideoInfo(ctx.name, ctx.width, ctx.height, fps, frames, duration)
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+
+
+def read_video(path: str | Path, *, max_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """All (or the first `max_frames`) frames as RGB uint8, plus the frame rate."""
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as box:
+            if not box.streams.video:
+                raise VideoError(f"{path}: no video stream")
+            stream = box.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 24)
+            for frame in box.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path}: cannot decode ({exc})") from exc
+    if not frames:
+        raise VideoError(f"{path}: no decodable frames")
+    return np.stack(frames), fps
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float = 24.0, *, codec: str = "libx264",
+                crf: int = 18) -> Path:
+    """Write RGB uint8 frames. H.264 needs even sides, so odd sizes are padded by one edge pixel."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if (pad_h or pad_w) and codec in ("libx264", "h264", "libx265"):
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    path = Path(path)
+    with av.open(str(path), mode="w") as box:
+        stream = box.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv444p" if codec == "ffv1" else "yuv420p"
+        if codec in ("libx264", "h264"):
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                box.mux(packet)
+        for packet in stream.encode():
+            box.mux(packet)
+    return path
