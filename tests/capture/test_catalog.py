@@ -245,6 +245,26 @@ def test_reader_browses_while_a_writer_holds_its_transaction(tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.timeout(120)
+def test_writer_commits_while_a_reader_holds_a_snapshot(tmp_path):
+    """WAL: a browser holding a read transaction open neither blocks the session's commits nor sees half
+    of them; after its transaction it sees everything."""
+    db = tmp_path / "catalog.db"
+    _write_jpegs(tmp_path / "files", 12)
+    Catalog(db).close()
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM assets").fetchone()[0] == 0   # snapshot taken
+    proc = _writer(db, tmp_path / "files", delay=0.0, batch=5)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "12 ok" in out
+    assert reader.execute("SELECT count(*) FROM assets").fetchone()[0] == 0   # still its snapshot
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT count(*) FROM assets").fetchone()[0] == 12
+    reader.close()
+
+
 @pytest.mark.timeout(180)
 def test_kill_9_mid_ingest_leaves_a_sound_catalog_and_a_rerun_completes(tmp_path):
     db = tmp_path / "catalog.db"
