@@ -192,6 +192,8 @@ class Body:
             model = f"{model} (libgphoto2 virtual camera)"
         self.serial = value.get(SERIAL, "")
         lens = value.get(LENS, "")
+        if vendor_of(make, self.model_name) == "Fuji":
+            lens = lens.split(",")[0]          # Fuji reports "name,serial"
         self.identity = {"make": make, "model": model, "serial": self.serial, "lens": lens,
                          "firmware": value.get(FIRMWARE, ""), "port": self.port, "battery": value.get(BATTERY, "")}
         self.name = f"{make} {model} (serial {self.serial or 'unknown'})".strip()

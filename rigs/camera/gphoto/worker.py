@@ -29,7 +29,9 @@ def serve(conn: Connection) -> None:
     while True:
         try:
             op, kwargs = conn.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError):        # the client went away without close(): exit() the body cleanly
+            if body is not None:
+                body.close()
             break
         try:
             if op not in OPS:
