@@ -255,3 +255,12 @@ def test_waiting_for_a_serial_that_never_appears_gives_up_after_wait_s(vcam_dir)
     with pytest.raises(CameraDisconnected, match="no camera with serial 777"):
         open_gphoto_camera("777", virtual_dir=vcam_dir, wait_s=2.5)
     assert time.monotonic() - started >= 2.5          # it kept polling until the deadline
+
+
+def test_the_running_worker_has_c_locale_private_config_and_the_virtual_dir(vcam, vcam_dir):
+    environ = Path(f"/proc/{vcam.worker_pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    assert env["LANG"] == env["LC_ALL"] == "C"
+    assert env["VCAMERADIR"] == str(vcam_dir.resolve())
+    assert env["XDG_CONFIG_HOME"] != os.environ.get("XDG_CONFIG_HOME") and "cinectrl-gphoto-" in env["XDG_CONFIG_HOME"]
+
