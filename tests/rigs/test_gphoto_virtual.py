@@ -264,3 +264,13 @@ def test_the_running_worker_has_c_locale_private_config_and_the_virtual_dir(vcam
     assert env["VCAMERADIR"] == str(vcam_dir.resolve())
     assert env["XDG_CONFIG_HOME"] != os.environ.get("XDG_CONFIG_HOME") and "cinectrl-gphoto-" in env["XDG_CONFIG_HOME"]
 
+
+
+def test_capture_target_is_applied_and_survives_reopens(vcam_dir, out):
+    with open_gphoto_camera(None, virtual_dir=vcam_dir, capture_target="card") as cam:
+        for i in range(30):                               # one reopen: the body is back to Internal RAM
+            cam.capture_still(out, stem=f"c{i:02d}")
+        state = cam.describe()
+        assert state["reopens"] == 1 and state["applied"]["capture_target"] == "Memory card"
+        assert {row["name"]: row["value"] for row in cam.settings()}["capturetarget"] == "Memory card"
+        assert state["delete_after_download"] is False    # files on the card stay there
