@@ -97,9 +97,17 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def jpeg_structure(data: bytes) -> tuple[str | None, int | None, int | None]:
+def jpeg_structure(data: bytes, tail: bytes | None = None) -> tuple[str | None, int | None, int | None]:
     """Walk a JPEG's marker segments up to the scan: (problem or None, width, height). Cheap (headers only)
-    and catches truncated and corrupt files that an EXIF reader happily half-reads."""
+    and catches truncated and corrupt files that an EXIF reader happily half-reads. For a big file `data`
+    is its head and `tail` its last bytes."""
+    if tail is not None:
+        problem, width, height = jpeg_structure(data)
+        if problem and problem.startswith("truncated JPEG: the file ends after"):
+            problem = None          # only the head was given: the headers go on beyond it
+        if problem is None and tail.rfind(b"\xff\xd9") < 0:
+            problem = "truncated JPEG: no end-of-image marker (the file was cut short; copy it again from the card)"
+        return problem, width, height
     n, i = len(data), 2
     width = height = None
     while i < n:
@@ -175,22 +183,30 @@ class ExifTool:
 
 # ------------------------------------------------------------------------------------------------ reading
 
-def read_metadata(data: bytes, path: Path, *, maker_notes: bool = True,
-                  use_exiftool: bool | None = None) -> Metadata:
+def read_metadata(data: bytes, path: Path, *, maker_notes: bool = True, use_exiftool: bool | None = None,
+                  tail: bytes | None = None) -> Metadata:
     """Metadata of one file whose bytes are `data` (already read for hashing; `path` is used for exiftool and
-    messages). `use_exiftool=None` means: when it is installed."""
+    messages). For a file too big to hold in memory, `data` is its head and `tail` its last bytes; exifread
+    then reads the file itself. `use_exiftool=None` means: when it is installed."""
     if not data:
         return Metadata(ERROR, error="empty file (0 bytes): nothing to read; re-copy it from the camera")
     fmt = sniff(data[:256])
     meta = Metadata(UNPARSED, format=fmt)
     if fmt == "jpeg":
-        problem, meta.width, meta.height = jpeg_structure(data)
+        problem, meta.width, meta.height = jpeg_structure(data, tail)
         if problem:
             meta.status, meta.error = ERROR, problem
             return meta
     if fmt in EXIFREAD_FORMATS:
         try:
-            tags = exifread.process_file(io.BytesIO(data), details=maker_notes, extract_thumbnail=False)
+            if tail is None:
+                tags = exifread.process_file(io.BytesIO(data), details=maker_notes, extract_thumbnail=False)
+            else:
+                with open(path, "rb") as fh:
+                    tags = exifread.process_file(fh, details=maker_notes, extract_thumbnail=False)
+        except OSError as exc:
+            meta.status, meta.error = ERROR, f"cannot read file: {exc.strerror or exc}"
+            return meta
         except Exception as exc:  # exifread raises assorted errors on malformed files
             meta.status = ERROR
             meta.error = f"EXIF unreadable: exifread {type(exc).__name__}: {exc}"[:500]

@@ -73,8 +73,37 @@ def ingest_one(catalog: Catalog, path: Path, *, maker_notes: bool = True,
     return _ingest(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool, raise_os_errors=False)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+WHOLE_FILE_LIMIT = 64 << 20    # files up to this size are read once into memory (hash + parse from RAM)
+HEAD_BYTES = 4 << 20
+TAIL_BYTES = 64 << 10
+
+
+@dataclass
+class _FileBytes:
+    sha: str
+    size: int
+    mtime: float
+    data: bytes                    # the whole file, or its head when the file is big
+    tail: bytes | None = None      # the last bytes of a big file
+
+
+def _read(path: Path) -> _FileBytes:
+    """Hash a file and keep what the metadata readers need, without holding a 4 GB clip in memory."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_size <= WHOLE_FILE_LIMIT:
+            data = fh.read()
+            return _FileBytes(hashlib.sha256(data).hexdigest(), len(data), st.st_mtime, data)
+        digest = hashlib.sha256()
+        head = fh.read(HEAD_BYTES)
+        digest.update(head)
+        size = len(head)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+        fh.seek(max(0, size - TAIL_BYTES))
+        tail = fh.read()
+    return _FileBytes(digest.hexdigest(), size, st.st_mtime, head, tail)
 
 
 def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id: int | None = None,
@@ -83,27 +112,26 @@ def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id
             slider: Mapping[str, Any] | None = None, maker_notes: bool = True,
             use_exiftool: bool | None = None, raise_os_errors: bool = False) -> IngestResult:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-            mtime = os.fstat(fh.fileno()).st_mtime
+        content = _read(path)
     except OSError as exc:
         if raise_os_errors:
             raise
         return _unreadable(catalog, path, exc)
-    sha = _sha256(data)
+    sha = content.sha
     with catalog.transaction():
         existing = catalog.conn.execute("SELECT id, path, metadata_status FROM assets WHERE sha256 = ?",
                                         (sha,)).fetchone()
         if existing:
-            return _known(catalog, path, existing, data, kind=kind, session_id=session_id, point_id=point_id,
+            return _known(catalog, path, existing, content, kind=kind, session_id=session_id, point_id=point_id,
                           frame_index=frame_index, requested=requested, readback=readback, slider=slider,
                           maker_notes=maker_notes, use_exiftool=use_exiftool)
-        meta = read_metadata(data, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+        meta = read_metadata(content.data, path, maker_notes=maker_notes, use_exiftool=use_exiftool,
+                             tail=content.tail)
         asset_id = catalog.add_asset(
-            path, sha256=sha, bytes=len(data), kind=kind or guess_kind(path, meta.format),
+            path, sha256=sha, bytes=content.size, kind=kind or guess_kind(path, meta.format),
             metadata_status=meta.status, metadata_source=meta.source, error=meta.error, width=meta.width,
             height=meta.height, frames=meta.frames, fps=meta.fps, session_id=session_id, point_id=point_id,
-            frame_index=frame_index, mtime=mtime)
+            frame_index=frame_index, mtime=content.mtime)
         _write_details(catalog, asset_id, meta, requested, readback, slider)
     return IngestResult(path, meta.status, asset_id, meta.status, meta.error)
 
@@ -126,7 +154,8 @@ def _write_details(catalog: Catalog, asset_id: int, meta: Metadata, requested: M
                            move_finished_at=slider.get("move_finished_at"))
 
 
-def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], data: bytes, *, kind: str | None,
+def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], content: _FileBytes, *,
+           kind: str | None,
            session_id: int | None, point_id: int | None, frame_index: int | None,
            requested: Mapping[str, Any] | None, readback: Mapping[str, Any] | None,
            slider: Mapping[str, Any] | None, maker_notes: bool, use_exiftool: bool | None) -> IngestResult:
@@ -140,7 +169,7 @@ def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], data: b
             catalog.move_asset(asset_id, path)
             outcome, reason = MOVED, f"was {stored}"
     if status == UNPARSED and (use_exiftool if use_exiftool is not None else ExifTool.available()):
-        meta = read_metadata(data, path, maker_notes=maker_notes, use_exiftool=True)
+        meta = read_metadata(content.data, path, maker_notes=maker_notes, use_exiftool=True, tail=content.tail)
         if meta.status == PARSED:
             catalog.conn.execute("UPDATE assets SET metadata_status = ?, metadata_source = ?, error = NULL, "
                                  "width = coalesce(width, ?), height = coalesce(height, ?), "
@@ -226,19 +255,16 @@ class _Prepared:
 
 def _prepare(path: Path, maker_notes: bool, use_exiftool: bool | None, known: frozenset[str] | set[str]) -> _Prepared:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-            mtime = os.fstat(fh.fileno()).st_mtime
+        content = _read(path)
     except OSError:
         return _Prepared(path)
-    sha = _sha256(data)
-    if sha in known:
-        return _Prepared(path, sha, len(data), mtime)
-    meta = read_metadata(data, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+    if content.sha in known:
+        return _Prepared(path, content.sha, content.size, content.mtime)
+    meta = read_metadata(content.data, path, maker_notes=maker_notes, use_exiftool=use_exiftool, tail=content.tail)
     if meta.status == PARSED:
         meta.fields["tags_json"] = json.dumps(meta.tags, default=str)
         meta.tags = {}
-    return _Prepared(path, sha, len(data), mtime, meta)
+    return _Prepared(path, content.sha, content.size, content.mtime, meta)
 
 
 class _Batch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -241,6 +242,9 @@ def export(
             for record in records:
                 writer.writerow({k: _cell(record.get(k)) for k in fields})
                 n += 1
+    except BrokenPipeError:
+        # the reader (head, less) stopped early: that is not an error; keep Python quiet at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         cat.close()
         if output:

@@ -134,3 +134,25 @@ def test_parallel_parsing_gives_the_same_rows_as_one_process(tmp_path):
         assert again.counts == {KNOWN: 230, DUPLICATE: 1}
         cat.close()
     assert results[1] == results[2] and len(results[1]) == 230
+
+
+def test_big_files_are_streamed_not_held_in_memory(lab, monkeypatch, camera_files):
+    """Above the in-memory limit the file is hashed in blocks and exifread reads it from disk; the
+    result is the same as for a small file (limit lowered so the real corpus files take that path)."""
+    import hashlib
+
+    import capture.ingest as ingest_module
+
+    cat, root = lab
+    monkeypatch.setattr(ingest_module, "WHOLE_FILE_LIMIT", 1000)
+    monkeypatch.setattr(ingest_module, "HEAD_BYTES", 4096)
+    monkeypatch.setattr(ingest_module, "TAIL_BYTES", 512)   # past the EXIF thumbnail's own end marker
+    canon = camera_files / "jpeg" / "Canon_40D.jpg"
+    truncated = root / "cut.jpg"
+    truncated.write_bytes(canon.read_bytes()[:-2000])
+    summary = ingest_paths(cat, [canon, truncated])
+    assert summary.counts == {"parsed": 1, "error": 1}
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in cat.export_assets()}
+    assert rows["Canon_40D.jpg"]["sha256"] == hashlib.sha256(canon.read_bytes()).hexdigest()
+    assert rows["Canon_40D.jpg"]["bytes"] == canon.stat().st_size and rows["Canon_40D.jpg"]["exposure_text"] == "1/160"
+    assert rows["cut.jpg"]["error"].startswith("truncated JPEG")
