@@ -52,17 +52,19 @@ def guess_kind(path: Path, fmt: str | None) -> str:
 def ingest_file(catalog: Catalog, path: str | os.PathLike[str], *, kind: str | None = None,
                 session_id: int | None = None, point_id: int | None = None, frame_index: int | None = None,
                 requested: Mapping[str, Any] | None = None, readback: Mapping[str, Any] | None = None,
-                slider: Mapping[str, Any] | None = None, maker_notes: bool = True) -> int:
+                slider: Mapping[str, Any] | None = None, maker_notes: bool = True,
+                sha256: str | None = None) -> int:
     """Catalog one file the caller just wrote and return its asset id.
 
     Writes the asset, EXIF, per-role settings (requested / read-back / EXIF) and slider rows. Call it
     inside `with catalog.transaction():` to commit them together with the point's status; it never
     commits an outer transaction itself. `slider`: target_mm, position_mm, at, move_started_at,
     move_finished_at. If the same bytes are already catalogued, that asset is linked to this
-    session/point and its id returned. Raises OSError if the file cannot be read (the caller decides)."""
+    session/point and its id returned. `sha256`: the hash the caller computed while writing the file
+    (saves hashing it again: ~1.5 ms for a 2 MB JPEG). Raises OSError if the file cannot be read."""
     result = _ingest(catalog, Path(path), kind=kind, session_id=session_id, point_id=point_id,
                      frame_index=frame_index, requested=requested, readback=readback, slider=slider,
-                     maker_notes=maker_notes, raise_os_errors=True)
+                     maker_notes=maker_notes, raise_os_errors=True, sha256=sha256)
     assert result.asset_id is not None
     return result.asset_id
 
@@ -87,13 +89,18 @@ class _FileBytes:
     tail: bytes | None = None      # the last bytes of a big file
 
 
-def _read(path: Path) -> _FileBytes:
-    """Hash a file and keep what the metadata readers need, without holding a 4 GB clip in memory."""
+def _read(path: Path, sha256: str | None = None) -> _FileBytes:
+    """Hash a file and keep what the metadata readers need, without holding a 4 GB clip in memory.
+    With `sha256` (the caller hashed the bytes as it wrote them) the file is not hashed again."""
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
         if st.st_size <= WHOLE_FILE_LIMIT:
             data = fh.read()
-            return _FileBytes(hashlib.sha256(data).hexdigest(), len(data), st.st_mtime, data)
+            return _FileBytes(sha256 or hashlib.sha256(data).hexdigest(), len(data), st.st_mtime, data)
+        if sha256 is not None:
+            head = fh.read(HEAD_BYTES)
+            fh.seek(max(0, st.st_size - TAIL_BYTES))
+            return _FileBytes(sha256, st.st_size, st.st_mtime, head, fh.read())
         digest = hashlib.sha256()
         head = fh.read(HEAD_BYTES)
         digest.update(head)
@@ -110,9 +117,10 @@ def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id
             point_id: int | None = None, frame_index: int | None = None,
             requested: Mapping[str, Any] | None = None, readback: Mapping[str, Any] | None = None,
             slider: Mapping[str, Any] | None = None, maker_notes: bool = True,
-            use_exiftool: bool | None = None, raise_os_errors: bool = False) -> IngestResult:
+            use_exiftool: bool | None = None, raise_os_errors: bool = False,
+            sha256: str | None = None) -> IngestResult:
     try:
-        content = _read(path)
+        content = _read(path, sha256)
     except OSError as exc:
         if raise_os_errors:
             raise

@@ -156,3 +156,14 @@ def test_big_files_are_streamed_not_held_in_memory(lab, monkeypatch, camera_file
     assert rows["Canon_40D.jpg"]["sha256"] == hashlib.sha256(canon.read_bytes()).hexdigest()
     assert rows["Canon_40D.jpg"]["bytes"] == canon.stat().st_size and rows["Canon_40D.jpg"]["exposure_text"] == "1/160"
     assert rows["cut.jpg"]["error"].startswith("truncated JPEG")
+
+
+def test_runner_may_pass_the_hash_it_computed_while_writing(lab):
+    import hashlib
+
+    cat, root = lab
+    frame = _jpeg(root / "f.jpg", 3)
+    digest = hashlib.sha256(frame.read_bytes()).hexdigest()
+    with cat.transaction():
+        aid = ingest_file(cat, frame, sha256=digest)
+    assert cat.asset(aid)["sha256"] == digest and cat.exif(aid)["make"] == "Sim"
