@@ -142,7 +142,11 @@ class Body:
             return
         seen = []
         for model, port in found:              # a serial number: open each body and ask it
-            self._init(model, port)
+            try:
+                self._init(model, port)
+            except CameraError as exc:         # e.g. claimed by gvfs: say so, look at the others
+                seen.append(f"{model} at {port} ({exc})")
+                continue
             serial = self._value("serialnumber")
             if serial == self.selector:
                 return
@@ -244,11 +248,9 @@ class Body:
             self._reset_port()
         self.selector = self.serial or self.selector
         self.reopens += 1
-        applied = dict(self.applied)
-        self.applied.clear()
-        target = applied.pop(CAPTURE_TARGET, None)
-        self.capture_target_request = target or self.capture_target_request
-        self.open(applied)
+        applied = {role: label for role, label in self.applied.items() if role != CAPTURE_TARGET}
+        self.capture_target_request = self.applied.get(CAPTURE_TARGET, self.capture_target_request)
+        self.open(applied)                     # self.applied is kept: a failed reopen can be tried again
         return {"reason": reason, "reopens": self.reopens}
 
     def _reset_port(self) -> None:
