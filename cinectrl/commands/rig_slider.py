@@ -1,9 +1,114 @@
-"""`cinectrl rig slider ...` and `cinectrl rig emulate-slider`."""
+"""`cinectrl rig slider --port PORT status|home|move MM|jog MM|hold|resume|reset` and `cinectrl rig emulate-slider`."""
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import typer
+
+from rigs.slider import open_slider
+from rigs.slider.protocol import SliderAlarm, SliderError
+
+from ._common import console, fail
+
+ACTIONS = ("status", "home", "move", "jog", "hold", "resume", "reset")
+
+
+def slider(
+    action: str = typer.Argument(..., help="status | home | move MM | jog MM | hold | resume | reset"),
+    mm: float | None = typer.Argument(None, help="Target (move, machine mm) or distance (jog, mm)."),
+    port: str = typer.Option(..., "--port", help="Serial port (prefer /dev/serial/by-id/...), or 'emulator'."),
+    feed: float | None = typer.Option(None, "--feed", help="Feed rate in mm/min (default: $110, the max rate)."),
+    speed: float = typer.Option(1.0, "--speed", help="Emulator only: time compression (50 = 50x faster)."),
+    no_home: bool = typer.Option(False, "--no-home", help="Refuse to move instead of homing a locked controller."),
+) -> None:
+    """Drive the slider from the command line; prints the state and machine position after each action."""
+    if action not in ACTIONS:
+        fail(f"unknown slider action {action!r}; use one of: {', '.join(ACTIONS)}")
+    if action in ("move", "jog") and mm is None:
+        fail(f"'{action}' needs a distance in mm, e.g. cinectrl rig slider --port {port} {action} 100")
+    if action not in ("move", "jog") and mm is not None:
+        fail(f"'{action}' takes no value (got {mm:g})")
+    options = {"speed": speed} if port == "emulator" else {}
+    try:
+        sl = open_slider(port, **options)
+    except SliderError as exc:
+        fail(str(exc))
+    if sl is None:
+        fail("--port none: there is no slider to drive; give a serial port or 'emulator'")
+    try:
+        console.print(f"{sl.info.firmware} on {sl.info.port}, travel {sl.info.travel_mm[0]:g}..{sl.info.travel_mm[1]:g} mm",
+                      highlight=False)
+        if action in ("move", "jog"):
+            sl.check_target(mm if action == "move" else sl.status().position_mm + mm)
+            if sl.status().state == "Alarm":
+                if no_home:
+                    fail("the controller is locked (Alarm) after its reset; home it first "
+                         f"(cinectrl rig slider --port {port} home) or drop --no-home")
+                console.print("controller locked after reset: homing first ($H)")
+                _show(sl.home())
+        if action == "home":
+            _show(sl.home())
+        elif action == "move":
+            result = sl.move_to(mm, feed_mm_min=feed)
+            console.print(f"moved to {result.target_mm:.3f} mm: reads back {result.position_mm:.3f} mm "
+                          f"in {result.finished_at - result.started_at:.2f} s", highlight=False)
+        elif action == "jog":
+            _show(sl.jog(mm, feed_mm_min=feed))
+        elif action == "hold":
+            _show(sl.hold())
+        elif action == "resume":
+            sl.resume()
+            _show(sl.status())
+        elif action == "reset":
+            sl.reset()
+            console.print("soft reset sent; re-home before the next move if it was moving", highlight=False)
+            _show(sl.status())
+        else:
+            _show(sl.status())
+    except SliderAlarm as exc:
+        fail(f"{exc}; run: cinectrl rig slider --port {port} home")
+    except SliderError as exc:
+        fail(str(exc))
+    finally:
+        sl.close()
+
+
+def _show(st) -> None:
+    console.print(f"state {st.state}  position {st.position_mm:.3f} mm  feed {st.feed_mm_min:g} mm/min", highlight=False)
+
+
+def emulate_slider(
+    speed: float = typer.Option(1.0, "--speed", help="Time compression (1 = real time)."),
+    travel: float = typer.Option(600.0, "--travel", help="Travel $130 in mm."),
+    backlash: float = typer.Option(0.0, "--backlash", help="Backlash (play) in mm."),
+    noise: float = typer.Option(0.0, "--noise", help="Position noise (standard deviation, mm) per move."),
+    negative_space: bool = typer.Option(False, "--negative-space", help="Stock Grbl machine space -$130..0."),
+) -> None:
+    """Run a GRBL 1.1 emulator on a pseudo-terminal until Ctrl-C; prints the device path to connect to."""
+    from rigs.slider.emulator import GrblEmulator
+
+    try:
+        emu = GrblEmulator(speed=speed, travel_mm=travel, backlash_mm=backlash, noise_mm=noise,
+                           positive_space=not negative_space)
+    except (TypeError, ValueError) as exc:
+        fail(str(exc))
+    path = emu.start()
+    print(path, flush=True)
+    console.print(f"GRBL emulator on {path} (travel {travel:g} mm, speed x{speed:g}); Ctrl-C to stop", highlight=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+    console.print("emulator stopped", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("slider", context_settings={"ignore_unknown_options": True})(slider)
+    app.command("emulate-slider")(emulate_slider)

@@ -62,6 +62,8 @@ class GrblSlider:
         self.poll_s = poll_s
         self.emulator = emulator            # the in-process emulator's fault-injection handle, if any
         self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._reading = False               # one thread at a time selects on the port; the others wait on _cond
         self._pending: deque[_Request] = deque()
         self._buf = bytearray()
         self._status = SliderStatus("Unknown", 0.0)
@@ -131,14 +133,18 @@ class GrblSlider:
                 self._buf += chunk
         except (serial.SerialException, OSError, ValueError, TypeError) as exc:
             raise self._lost(exc) from None
+        dispatched = False
         while True:
             nl = self._buf.find(b"\n")
             if nl < 0:
-                return
+                break
             line = self._buf[:nl].decode("ascii", "replace").strip()
             del self._buf[:nl + 1]
             if line:
                 self._dispatch(line)
+                dispatched = True
+        if dispatched:
+            self._cond.notify_all()
 
     def _dispatch(self, line: str) -> None:
         if line == "ok" or line.startswith("error:"):
@@ -209,23 +215,32 @@ class GrblSlider:
             self._alarm = None
 
     def _wait(self, done, timeout: float, what: str) -> None:
-        """Pump until `done()`; waits outside the lock so other threads' exchanges interleave."""
+        """Pump until `done()`. One waiting thread selects on the port (outside the lock) and pumps; the
+        others sleep on a condition it notifies, so no answer is ever left unseen by its waiter."""
         deadline = time.monotonic() + timeout
         fd = self._port.fileno()
         while True:
-            with self._lock:
+            with self._cond:
                 self._pump()
                 if done():
                     return
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SliderTimeout(f"no answer to {what} within {timeout:.1f} s; check the cable and "
-                                    "that the controller is powered", port=self.port_name)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SliderTimeout(f"no answer to {what} within {timeout:.1f} s; check the cable and "
+                                        "that the controller is powered", port=self.port_name)
+                if self._reading:
+                    self._cond.wait(min(left, 0.05))
+                    continue
+                self._reading = True
             try:
                 select.select([fd], [], [], min(left, 0.05))
             except (OSError, ValueError) as exc:
                 with self._lock:
                     raise self._lost(exc) from None
+            finally:
+                with self._cond:
+                    self._reading = False
+                    self._cond.notify_all()
 
     def _exchange(self, line: str, timeout: float | None = None) -> _Request:
         req = _Request(line)
@@ -357,7 +372,7 @@ class GrblSlider:
         self._alarm = None
 
     def _queue_move(self, mm: float, feed: float) -> None:
-        self._exchange(f"G90 G1 X{mm:.3f} F{feed:.1f}")
+        self._exchange(f"G90 G53 G1 X{mm:.3f} F{feed:.1f}")   # machine coordinates whatever the work offset
         prev = self._last_target
         if prev is not None and abs(mm - prev) > EPS_MM:
             self._last_dir = 1 if mm > prev else -1
