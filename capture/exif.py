@@ -187,7 +187,17 @@ def read_metadata(data: bytes, path: Path, *, maker_notes: bool = True, use_exif
                   tail: bytes | None = None) -> Metadata:
     """Metadata of one file whose bytes are `data` (already read for hashing; `path` is used for exiftool and
     messages). For a file too big to hold in memory, `data` is its head and `tail` its last bytes; exifread
-    then reads the file itself. `use_exiftool=None` means: when it is installed."""
+    then reads the file itself. `use_exiftool=None` means: when it is installed. Never raises: whatever a
+    malformed file does to the readers ends as an error status with the reason."""
+    try:
+        return _read_metadata(data, path, maker_notes=maker_notes, use_exiftool=use_exiftool, tail=tail)
+    except Exception as exc:  # the last safety net: one odd file must not stop a run of thousands
+        return Metadata(ERROR, format=sniff(data[:256]) if data else None,
+                        error=f"metadata unreadable: {type(exc).__name__}: {exc}"[:500])
+
+
+def _read_metadata(data: bytes, path: Path, *, maker_notes: bool, use_exiftool: bool | None,
+                   tail: bytes | None) -> Metadata:
     if not data:
         return Metadata(ERROR, error="empty file (0 bytes): nothing to read; re-copy it from the camera")
     fmt = sniff(data[:256])

@@ -144,3 +144,27 @@ def test_jpeg_structure_catches_cuts_anywhere():
     assert "truncated JPEG" in jpeg_structure(data[:40])[0]                   # cut inside the headers
     meta = read_metadata(data[:-300], Path("cut.jpg"))
     assert meta.status == ERROR and "truncated" in meta.error
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_SEED_JPEG = _jpeg({"0th": {piexif.ImageIFD.Make: b"Canon", piexif.ImageIFD.Model: b"R5"},
+                    "Exif": {piexif.ExifIFD.FNumber: (28, 10), piexif.ExifIFD.ExposureTime: (1, 60),
+                             piexif.ExifIFD.DateTimeOriginal: b"2026:11:24 21:05:09"}})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.integers(0, len(_SEED_JPEG)),
+       flips=st.lists(st.tuples(st.integers(0, len(_SEED_JPEG) - 1), st.integers(0, 255)), max_size=8),
+       noise=st.binary(max_size=64))
+def test_mutated_jpegs_never_raise(cut, flips, noise):
+    """Truncations, flipped bytes and garbage: always a status, never an exception (exiftool left out:
+    this checks our readers, not exiftool's)."""
+    data = bytearray(_SEED_JPEG)
+    for pos, value in flips:
+        data[pos] = value
+    data = bytes(data[:cut]) + noise
+    meta = read_metadata(data, Path("fuzz.jpg"), use_exiftool=False)
+    assert meta.status in (PARSED, UNPARSED, ERROR)
+    if meta.status != PARSED:
+        assert meta.error
