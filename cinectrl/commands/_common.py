@@ -31,7 +31,7 @@ def resolve_catalog(path: Path | None) -> Path:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line (no traceback) and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
