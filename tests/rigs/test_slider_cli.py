@@ -1,0 +1,95 @@
+"""`cinectrl rig slider` and `cinectrl rig emulate-slider`: real emulator on a pty, real pyserial."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cinectrl.main import app
+
+pytestmark = pytest.mark.timeout(60)
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Result:
+    """CliRunner result with rich's line wrapping undone, so assertions do not depend on terminal width."""
+
+    def __init__(self, result) -> None:
+        self.exit_code = result.exit_code
+        self.output = " ".join(result.output.split()).replace("  ", " ")
+
+
+def rig(*args: str) -> Result:
+    return Result(runner.invoke(app, ["rig", "slider", "--port", "emulator", "--speed", "50", *args]))
+
+
+def test_status_prints_state_and_position():
+    result = rig("status")
+    assert result.exit_code == 0, result.output
+    assert "Grbl 1.1h" in result.output and "travel 0..600 mm" in result.output
+    assert "state Alarm position 0.000 mm" in result.output
+
+
+def test_home_then_move_and_jog_print_positions():
+    result = rig("home")
+    assert result.exit_code == 0 and "state Idle position 0.000 mm" in result.output
+    result = rig("move", "123.5")
+    assert result.exit_code == 0, result.output
+    assert "homing first" in result.output                         # each open resets the board (DTR)
+    assert "moved to 123.500 mm: reads back 123.500 mm" in result.output
+    result = rig("jog", "7.25")
+    assert result.exit_code == 0 and "position 7.250 mm" in result.output
+
+
+def test_out_of_travel_and_bad_input_are_one_line_errors():
+    result = rig("move", "700")
+    assert result.exit_code == 1
+    assert "outside the travel 0..600 mm; nothing was sent" in result.output
+    assert "Traceback" not in result.output
+    assert rig("move").exit_code == 1 and "needs a distance" in rig("move").output
+    assert rig("spin").exit_code == 1 and "unknown slider action 'spin'" in rig("spin").output
+    result = rig("move", "10", "--no-home")
+    assert result.exit_code == 1 and "locked (Alarm)" in result.output
+
+
+def test_missing_port_is_named():
+    result = Result(runner.invoke(app, ["rig", "slider", "--port", "/dev/does-not-exist", "status"]))
+    assert result.exit_code == 1
+    assert "/dev/does-not-exist" in result.output and "cannot open the port" in result.output
+
+
+def test_hold_resume_reset_from_the_cli():
+    for action in ("resume", "reset"):
+        result = rig(action)
+        assert result.exit_code == 0, result.output
+    result = rig("hold")                                  # a locked board cannot hold: clear message
+    assert result.exit_code == 1 and "home" in result.output
+
+
+def test_emulate_slider_serves_until_interrupted():
+    from rigs.slider.grbl import GrblSlider
+
+    proc = subprocess.Popen([sys.executable, "-m", "cinectrl.main", "rig", "emulate-slider", "--speed", "50"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/pts/"), path
+        sl = GrblSlider(path)
+        try:
+            assert sl.home().state == "Idle"
+            assert sl.move_to(42).position_mm == pytest.approx(42.0)
+        finally:
+            sl.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
