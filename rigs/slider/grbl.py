@@ -258,6 +258,15 @@ class GrblSlider:
                                      port=self.port_name)
         return req
 
+    def command(self, line: str, *, timeout: float | None = None) -> list[str]:
+        """Send one line (e.g. `$#`, `G10 L20 P1 X0`), wait for its ok; returns the lines it printed before.
+        Raises SliderCommandError with the GRBL message on `error:N`."""
+        line = line.strip()
+        if not line or "\n" in line or len(line) > 80:
+            raise SliderCommandError(f"{line!r}: give one G-code or $ line of at most 80 characters",
+                                     port=self.port_name)
+        return self._exchange(line, timeout).lines
+
     # ------------------------------------------------------------------------------------------ open
 
     def _await_banner(self, timeout: float) -> None:

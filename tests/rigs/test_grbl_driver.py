@@ -11,7 +11,7 @@ import pytest
 from rigs.slider import open_slider
 from rigs.slider.emulator import GrblEmulator
 from rigs.slider.grbl import GrblSlider
-from rigs.slider.protocol import (Slider, SliderAlarm, SliderDisconnected, SliderStatus, TravelError)
+from rigs.slider.protocol import (Slider, SliderAlarm, SliderCommandError, SliderDisconnected, SliderStatus, TravelError)
 
 pytestmark = pytest.mark.timeout(60)
 SPEED = 50.0
@@ -219,8 +219,8 @@ def test_negative_machine_space_of_stock_grbl():
 
 def test_wpos_reports_are_converted_to_machine_position(homed):
     homed.move_to(100)
-    homed._exchange("G10 L20 P1 X0")            # work zero here: WCO = 100
-    homed._exchange("$10=0")                      # report WPos instead of MPos
+    homed.command("G10 L20 P1 X0")            # work zero here: WCO = 100
+    homed.command("$10=0")                    # report WPos instead of MPos
     assert homed.status().position_mm == pytest.approx(100.0)
     assert homed.move_to(150).position_mm == pytest.approx(150.0)   # targets are machine coordinates (G53)
 
@@ -231,3 +231,9 @@ def test_close_stops_the_emulator():
     sl.close()
     assert emu.master < 0
     assert open_slider("none") is None
+
+
+def test_command_returns_lines_and_names_errors(homed):
+    assert homed.command("$G")[0].startswith("[GC:G0 G54")
+    with pytest.raises(SliderCommandError, match=r"'G7 X1' refused: error:20 \(unsupported"):
+        homed.command("G7 X1")
