@@ -490,7 +490,7 @@ class GrblEmulator:
     def _soft_reset(self, now: float) -> None:
         self._update(now)
         moving = self.state in ("Run", "Jog", "Home", "Hold:1")
-        was_alarm = self.state == "Alarm" or self.critical
+        was_alarm = self.state in ("Alarm", "Sleep") or self.critical
         alarm = None
         if moving:
             alarm = 6 if self.state == "Home" else 3

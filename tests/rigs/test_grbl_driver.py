@@ -237,3 +237,17 @@ def test_command_returns_lines_and_names_errors(homed):
     assert homed.command("$G")[0].startswith("[GC:G0 G54")
     with pytest.raises(SliderCommandError, match=r"'G7 X1' refused: error:20 \(unsupported"):
         homed.command("G7 X1")
+
+
+def test_position_noise_moves_the_carriage_not_the_reported_position():
+    sl = open_slider("emulator", speed=200, noise_mm=0.02, seed=7)
+    try:
+        sl.home()
+        truth = []
+        for i in range(10):
+            sl.move_to(100 + 10 * (i % 2))
+            assert sl.move_to(120).position_mm == pytest.approx(120.0)
+            truth.append(sl.emulator.carriage_mm)
+        assert 0.001 < statistics.pstdev(truth) < 0.1
+    finally:
+        sl.close()
