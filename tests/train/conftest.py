@@ -48,3 +48,41 @@ def simple_edit(frames: np.ndarray, controls: dict) -> np.ndarray:
 @pytest.fixture
 def clip() -> np.ndarray:
     return textured_clip()
+
+
+def make_pair_catalog(root, scenes: int = 3, frames: int = 12, size: int = 40):
+    """A real catalog with train-ready exposure pairs (target = exact exposure edit of the source) per scene."""
+    from capture.catalog import open_catalog
+    from train.videoio import write_video
+    root.mkdir(parents=True, exist_ok=True)
+    with open_catalog(root / "catalog.db") as cat:
+        for s in range(scenes):
+            sid = cat.create_session(f"s{s}", scene=f"scene{s}")
+            src = textured_clip(seed=s, frames=frames, size=size)
+            path = write_video(root / f"src{s}.mp4", src, 8)
+            ref = cat.add_clip(sid, "ref", asset_id=cat.add_asset(path, sha256=f"{s}a".ljust(64, "0"), bytes=1,
+                                                                  kind="clip", session_id=sid))
+            for j, value in enumerate([0.5, -0.5]):
+                path = write_video(root / f"t{s}{j}.mp4", simple_edit(src, {"S": value}), 8)
+                clip = cat.add_clip(sid, f"S{j}", asset_id=cat.add_asset(path, sha256=f"{s}{j}b".ljust(64, "0"),
+                                                                         bytes=1, kind="clip", session_id=sid))
+                pair = cat.add_pair(sid, ref, clip, controls={"S": value})
+                cat.set_pair_state(pair, review_state="accepted", train_ready=True)
+    return root / "catalog.db"
+
+
+TINY_CONFIG = """name = "{name}"
+output_dir = "{out}"
+seed = 0
+[data]
+catalog = "{catalog}"
+num_frames = 9
+size = [32, 32]
+eval_fraction = 0.3
+[train]
+max_steps = 4
+checkpoint_every = 2
+keep_checkpoints = 2
+cpu = true
+{extra}
+"""
