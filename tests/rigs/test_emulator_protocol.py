@@ -179,7 +179,7 @@ def test_status_ignored_during_homing(raw):
 
 def test_feed_hold_goes_hold1_then_hold0_and_resume_finishes(raw):
     raw.send("$H")
-    raw.send("G1X500F3000")
+    raw.send("G1X500F600")                               # ~1 s of real time at x50
     time.sleep(0.05)
     raw.port.write(b"!?")
     first = raw.lines_until(lambda l: l.startswith("<"))[-1]
@@ -215,7 +215,7 @@ def test_hard_limit_with_soft_limits_off(emu):
 
 def test_reset_while_moving_raises_alarm_3(raw):
     raw.send("$H")
-    raw.send("G1X400F3000")
+    raw.send("G1X400F600")
     time.sleep(0.03)
     raw.port.write(b"\x18")
     got = raw.lines_until(lambda l: "to unlock" in l)

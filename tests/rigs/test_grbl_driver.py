@@ -104,7 +104,7 @@ def test_one_direction_approach_cancels_backlash_over_50_approaches():
 
 
 def test_feed_hold_mid_move_then_resume(homed):
-    run = homed.run_trajectory(100, 500, speed_mm_s=40, wait=False)
+    run = homed.run_trajectory(100, 500, speed_mm_s=8, wait=False)        # ~1 s of real time at x50
     assert run.motion_started_at > 0 and run.finished_at is None
     time.sleep(0.05)
     held = homed.hold()
@@ -164,7 +164,7 @@ def test_alarm_mid_move_is_reported_with_its_message_and_rehome_recovers(homed):
 
 
 def test_soft_reset_while_moving_raises_alarm_3_and_needs_rehome(homed):
-    homed.run_trajectory(10, 500, speed_mm_s=40, wait=False)
+    homed.run_trajectory(10, 500, speed_mm_s=8, wait=False)
     time.sleep(0.03)
     homed.reset()
     assert homed.status().state == "Alarm"
