@@ -121,7 +121,8 @@ def control_accuracy(effect: str, reference: Sequence[np.ndarray], generated: Se
             "reference_statistic": ref.tolist(), "generated_statistic": gen.tolist()}
 
 
-def disentanglement_row(sweep: Sweep, outputs: Sequence[np.ndarray]) -> dict[str, float]:
+def disentanglement_row(values: Sequence[float], source: np.ndarray, outputs: Sequence[np.ndarray]
+                        ) -> dict[str, float]:
     """|Pearson r| between the swept control and each of the five statistics (0 when flat)."""
     mids = [o[len(o) // 2] for o in outputs]
     stats = {
@@ -129,11 +130,11 @@ def disentanglement_row(sweep: Sweep, outputs: Sequence[np.ndarray]) -> dict[str
         "brightness": [M.clip_statistic("brightness", o) for o in outputs],
         "colour_balance": [M.clip_statistic("colour_balance", o) for o in outputs],
         "zoom_scale": [1.0] + [M.affine_scale(mids[0], m) for m in mids[1:]],
-        "structure": [M.clip_ssim(sweep.source, o) for o in outputs],
+        "structure": [M.clip_ssim(source[:len(o)], o[:len(source)]) for o in outputs],
     }
     row = {}
     for name in M.STATISTICS:
-        r = M.pearson(sweep.values, stats[name])
+        r = M.pearson(values, stats[name])
         row[name] = 0.0 if r is None else abs(r)
     return row
 
@@ -151,19 +152,25 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor]) -> dict[str
         details = []
         for sweep in sweeps:
             outputs = [np.asarray(editor(sweep.source, sweep.controls(v))) for v in sweep.values]
-            acc = control_accuracy(sweep.effect, sweep.references, outputs)
+            # a model may return fewer frames (4k+1) or its own resolution: compare like with like
+            shape = outputs[0].shape
+            references = [_like(r, shape) for r in sweep.references]
+            source = _like(sweep.source, shape)
+            outputs = [_like(o, shape) for o in outputs]
+            acc = control_accuracy(sweep.effect, references, outputs)
             bucket = per_effect.setdefault(sweep.effect, {k: [] for k in
                                                           ("corrcoef", "abs_error", "psnr_source", "ssim_source",
                                                            "psnr_reference", "ssim_reference")})
             bucket["corrcoef"].append(acc["corrcoef"])
             bucket["abs_error"].append(acc["abs_error"])
-            for out, ref in zip(outputs, sweep.references):
-                n = min(len(out), len(sweep.source), len(ref))
-                bucket["psnr_source"].append(M.clip_psnr(sweep.source[:n], out[:n]))
-                bucket["ssim_source"].append(M.clip_ssim(sweep.source[:n], out[:n]))
+            for out, ref in zip(outputs, references):
+                n = min(len(out), len(source), len(ref))
+                bucket["psnr_source"].append(M.clip_psnr(source[:n], out[:n]))
+                bucket["ssim_source"].append(M.clip_ssim(source[:n], out[:n]))
                 bucket["psnr_reference"].append(M.clip_psnr(ref[:n], out[:n]))
                 bucket["ssim_reference"].append(M.clip_ssim(ref[:n], out[:n]))
-            matrix.setdefault(EFFECTS[sweep.effect][0], []).append(disentanglement_row(sweep, outputs))
+            matrix.setdefault(EFFECTS[sweep.effect][0], []).append(
+                disentanglement_row(sweep.values, source, outputs))
             details.append({"effect": sweep.effect, "scene": sweep.scene, **acc})
         summary = {}
         for effect, bucket in per_effect.items():
@@ -181,6 +188,19 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor]) -> dict[str
             "sweeps": details,
         }
     return result
+
+
+def _like(clip: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """First `shape[0]` frames, scaled to cover shape's (H, W) and centre-cropped (as train/data.py crops)."""
+    import cv2
+    clip = np.asarray(clip)[: shape[0]]
+    h, w = shape[1:3]
+    if clip.shape[1:3] == (h, w):
+        return clip
+    scale = max(h / clip.shape[1], w / clip.shape[2])
+    nh, nw = max(h, round(clip.shape[1] * scale)), max(w, round(clip.shape[2] * scale))
+    y0, x0 = (nh - h) // 2, (nw - w) // 2
+    return np.stack([cv2.resize(f, (nw, nh), interpolation=cv2.INTER_AREA)[y0:y0 + h, x0:x0 + w] for f in clip])
 
 
 def _finite_mean(values: Sequence[float | None]) -> float | None:
