@@ -38,7 +38,7 @@ from .motion import Trapezoid
 
 VERSION = "1.1h"
 BUILD_DATE = "20190825"
-RX_BUFFER_SIZE = 128          # the AVR serial buffer; one byte is kept free, as in serial.c
+RX_BUFFER_SIZE = 128          # the AVR serial ring (RX_BUFFER_SIZE+1 slots in 1.1: all 128 bytes usable)
 PLANNER_BLOCKS = 15           # BLOCK_BUFFER_SIZE 16, one kept free
 LINE_BUFFER_SIZE = 80
 WCO_REFRESH_BUSY, WCO_REFRESH_IDLE = 30, 10
@@ -280,6 +280,7 @@ class GrblEmulator:
 
     def _reset_runtime(self) -> None:
         self.rx = bytearray()
+        self.line_overflow = False
         self.planner: deque[Block] = deque()
         self.motion: Motion | None = None
         self.pending: Pending | None = None
@@ -407,10 +408,19 @@ class GrblEmulator:
             pass                                  # overrides and other real-time commands: accepted, no effect
         elif self.critical:
             pass                                  # after a critical alarm Grbl listens for reset only
-        elif len(self.rx) < RX_BUFFER_SIZE - 1:
+        elif self.line_overflow:
+            if byte in (10, 13):                  # end of a line longer than the buffer: report it
+                self.line_overflow = False
+                self._send("error:11")
+        elif len(self.rx) < RX_BUFFER_SIZE:
             self.rx.append(byte)
+            if byte in (10, 13):
+                self._run_lines(now)              # Grbl's main loop drains the ring as lines complete
+        elif b"\n" not in self.rx and b"\r" not in self.rx:
+            self.rx.clear()                       # one partial line fills the ring: Grbl would be reading it
+            self.line_overflow = True             # into its 80-byte line buffer; drop it up to its newline
         else:
-            self.rx_dropped += 1
+            self.rx_dropped += 1                  # planner full and ring full: the byte is lost, as on the AVR
 
     # ---------------------------------------------------------------------------------------- real-time
 
@@ -426,7 +436,7 @@ class GrblEmulator:
             pos = "WPos:" + ",".join(f"{self.mpos[i] - wco[i]:.3f}" for i in range(3))
         parts = [self.state, pos]
         if mask & 2:
-            parts.append(f"Bf:{PLANNER_BLOCKS - len(self.planner)},{RX_BUFFER_SIZE - 1 - len(self.rx)}")
+            parts.append(f"Bf:{PLANNER_BLOCKS - len(self.planner)},{RX_BUFFER_SIZE - len(self.rx)}")
         parts.append(f"FS:{self.current_feed * 60:.0f},0")
         if self.wco_counter > 0:
             self.wco_counter -= 1
@@ -662,9 +672,6 @@ class GrblEmulator:
             cr = self.rx.find(b"\r")
             ends = [i for i in (nl, cr) if i >= 0]
             if not ends:
-                if len(self.rx) >= RX_BUFFER_SIZE - 1:
-                    self.rx.clear()
-                    self._send("error:11")
                 return
             end = min(ends)
             raw = bytes(self.rx[:end])

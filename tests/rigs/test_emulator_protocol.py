@@ -92,7 +92,7 @@ def test_status_report_format_three_axes_and_fs(raw):
         assert STATUS.match(raw.status())
     raw.send("$10=3")
     st = raw.status()
-    assert STATUS.match(st) and "|Bf:15,127|" in st
+    assert STATUS.match(st) and "|Bf:15,128|" in st
 
 
 def test_errors_for_malformed_and_unsupported_lines(raw):
@@ -108,6 +108,7 @@ def test_errors_for_malformed_and_unsupported_lines(raw):
     assert raw.send("G4") == ["error:28"]
     assert raw.send("$J=G91X-50F600") == ["error:15"]  # jog beyond travel: error, not alarm
     assert raw.send("G0X" + "1" * 90) == ["error:11"]
+    assert raw.send("G0X" + "1" * 200) == ["error:11"]      # longer than the RX buffer itself
     assert raw.status().startswith("<Idle|")
 
 
@@ -144,7 +145,7 @@ def test_character_counting_stream_against_the_128_byte_buffer(raw, emu):
     oks, errors, sent = 0, [], 0
     deadline = time.monotonic() + 30
     while oks + len(errors) < len(lines) and time.monotonic() < deadline:
-        while sent < len(lines) and sum(in_flight) + len(lines[sent]) + 1 < RX_BUFFER_SIZE:
+        while sent < len(lines) and sum(in_flight) + len(lines[sent]) + 1 <= RX_BUFFER_SIZE:
             raw.port.write(lines[sent].encode() + b"\n")
             in_flight.append(len(lines[sent]) + 1)
             sent += 1
