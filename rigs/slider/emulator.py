@@ -443,6 +443,8 @@ class GrblEmulator:
         else:
             self.wco_counter = (WCO_REFRESH_BUSY if self.state in BUSY_STATES else WCO_REFRESH_IDLE) - 1
             parts.append("WCO:" + ",".join(f"{v:.3f}" for v in wco))
+            if self.ovr_counter == 0:
+                self.ovr_counter = 1                  # as report.c: Ov comes in the report after a WCO one
         if self.ovr_counter > 0:
             self.ovr_counter -= 1
         else:
