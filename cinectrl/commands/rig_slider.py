@@ -40,6 +40,10 @@ def slider(
     try:
         console.print(f"{sl.info.firmware} on {sl.info.port}, travel {sl.info.travel_mm[0]:g}..{sl.info.travel_mm[1]:g} mm",
                       highlight=False)
+        if sl.stable_port and sl.stable_port != port:
+            console.print(f"stable name for this port: {sl.stable_port}", highlight=False)
+        for warning in sl.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         if action in ("move", "jog"):
             sl.check_target(mm if action == "move" else sl.status().position_mm + mm)
             if sl.status().state == "Alarm":

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import serial
 
@@ -31,6 +32,32 @@ from .protocol import (MoveResult, SliderAlarm, SliderCommandError, SliderDiscon
                        SliderInfo, SliderStatus, SliderTimeout, TrajectoryRun, TravelError)
 
 EPS_MM = 1e-3
+BY_ID_DIR = Path("/dev/serial/by-id")
+
+
+def stable_port_name(port: str, by_id_dir: Path = BY_ID_DIR) -> str | None:
+    """The udev `serial/by-id` link that points at `port` (stable across replugs), if there is one."""
+    try:
+        target = Path(port).resolve()
+        for link in sorted(by_id_dir.iterdir()):
+            if link.resolve() == target:
+                return str(link)
+    except OSError:
+        return None
+    return None
+
+
+def settings_warnings(settings: dict[str, str]) -> list[str]:
+    """Settings that work but cost a camera slider its repeatability (hardware notes, section 6)."""
+    warnings = []
+    if settings.get("$1", "255") != "255":
+        warnings.append(f"$1={settings['$1']}: steppers are released after {settings['$1']} ms idle and the "
+                        "carriage may drift between frames; set $1=255 to keep them energised")
+    if settings.get("$22", "1") == "0":
+        warnings.append("$22=0: homing is disabled, positions are only as good as manual zeroing")
+    if settings.get("$20", "1") == "0":
+        warnings.append("$20=0: soft limits are off; the driver still refuses targets outside travel")
+    return warnings
 STATUS_RE = re.compile(r"<([^|>]+)((?:\|[^|>]*)*)>")
 
 
@@ -89,6 +116,8 @@ class GrblSlider:
             self._await_banner(banner_timeout)
             self.info = self._read_info(travel_mm)
             self.feed_mm_min = feed_mm_min or self.info.max_rate_mm_min or 1000.0
+            self.warnings = settings_warnings(self.info.settings)
+            self.stable_port = stable_port_name(port)
             self.status()
         except BaseException:
             self._port.close()

@@ -251,3 +251,21 @@ def test_position_noise_moves_the_carriage_not_the_reported_position():
         assert 0.001 < statistics.pstdev(truth) < 0.1
     finally:
         sl.close()
+
+
+def test_stable_port_name_and_settings_warnings(tmp_path):
+    from rigs.slider.grbl import settings_warnings, stable_port_name
+
+    device = tmp_path / "ttyUSB0"
+    device.touch()
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / "usb-1a86_USB_Serial-if00-port0").symlink_to(device)
+    assert stable_port_name(str(device), by_id) == str(by_id / "usb-1a86_USB_Serial-if00-port0")
+    assert stable_port_name("/dev/pts/0", tmp_path / "missing") is None
+    assert settings_warnings({"$1": "255", "$20": "1", "$22": "1"}) == []
+    sl = open_slider("emulator", speed=SPEED, settings={1: 25})
+    try:
+        assert any("$1=25" in w and "$1=255" in w for w in sl.warnings)
+    finally:
+        sl.close()
