@@ -44,6 +44,14 @@ class JobQueue:
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")   # WAL: survives a process crash; fsync at checkpoints
+        # per-step progress and cancel flags live in memory (a commit per sampling step cost ~5 ms each);
+        # progress reaches the database at most every `persist_every_s`
+        self._live: dict[str, float] = {}
+        self._persisted_at: dict[str, float] = {}
+        self._cancel: set[str] = set()
+        self.persist_every_s = 1.0
+        self._changed = threading.Condition()
         self._conn.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -68,6 +76,8 @@ class JobQueue:
         if row is None:
             return None
         job = dict(row)
+        if job["status"] == "running" and job_id in self._live:
+            job["progress"] = self._live[job_id]
         job["controls"] = json.loads(job.pop("controls_json"))
         job["cancel_requested"] = bool(job["cancel_requested"])
         return job
@@ -91,24 +101,56 @@ class JobQueue:
         return self.get(row[0])
 
     def set_progress(self, job_id: str, progress: float) -> None:
-        self._exec("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'",
-                   (max(0.0, min(1.0, float(progress))), job_id))
+        value = max(0.0, min(1.0, float(progress)))
+        self._live[job_id] = value
+        now = time.monotonic()
+        if now - self._persisted_at.get(job_id, 0.0) >= self.persist_every_s:
+            self._persisted_at[job_id] = now
+            self._exec("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'", (value, job_id))
+
+    def _forget(self, job_id: str) -> None:
+        self._live.pop(job_id, None)
+        self._persisted_at.pop(job_id, None)
+        self._cancel.discard(job_id)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_final(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+        """Block until the job reaches a final status or `timeout` passes (long polling); returns the job."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                job = self.get(job_id)
+                left = deadline - time.monotonic()
+                if job is None or job["status"] in FINAL or left <= 0:
+                    return job
+                self._changed.wait(min(left, 1.0))
 
     def cancel_requested(self, job_id: str) -> bool:
+        if job_id in self._cancel:
+            return True
         with self._lock:
             row = self._conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row[0])
 
     def finish(self, job_id: str, output_path: str | Path) -> None:
+        self._forget(job_id)
         self._exec("UPDATE jobs SET status = 'succeeded', progress = 1, output_path = ?, finished_at = ? "
                    "WHERE id = ?", (str(output_path), time.time(), job_id))
+        self._notify()
 
     def fail(self, job_id: str, reason: str) -> None:
+        self._forget(job_id)
         self._exec("UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
                    (reason, time.time(), job_id))
+        self._notify()
 
     def mark_cancelled(self, job_id: str) -> None:
+        self._forget(job_id)
         self._exec("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?", (time.time(), job_id))
+        self._notify()
 
     def cancel(self, job_id: str) -> str | None:
         """Queued jobs are cancelled at once; running ones are flagged and stop at the next step.
@@ -126,7 +168,9 @@ class JobQueue:
                 status = "cancelled"
             elif status == "running":
                 self._conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+                self._cancel.add(job_id)
             self._conn.execute("COMMIT")
+        self._notify()
         return status
 
     def recover(self) -> dict[str, int]:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -255,8 +256,14 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
             raise HTTPException(422, f"clip too small ({info.width}x{info.height}, {info.frames} frames)")
 
     @app.get("/jobs/{job_id}", response_model=JobStatus, dependencies=[Depends(authorised)])
-    def status(job_id: str, request: Request) -> JobStatus:
-        return status_of(job_or_404(job_id), request)
+    async def status(job_id: str, request: Request,
+                     wait: float = Query(0, ge=0, le=60, description="long poll: return as soon as the job "
+                                                                      "ends, or after this many seconds")
+                     ) -> JobStatus:
+        job = job_or_404(job_id)
+        if wait > 0 and job["status"] not in ("succeeded", "failed", "cancelled"):
+            job = await run_in_threadpool(queue().wait_final, job_id, wait)
+        return status_of(job, request)
 
     @app.get("/jobs/{job_id}/result", name="download", dependencies=[Depends(authorised)],
              response_class=FileResponse)
@@ -283,3 +290,22 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
 def token_from_env() -> str:
     return os.environ.get(TOKEN_ENV, "")
 
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> "socket.socket":
+    """A listening socket with TCP_NODELAY (accepted sockets inherit it). Without it every small response
+    waited ~40 ms on delayed ACKs here — measured by benchmarks/serve.py."""
+    import socket
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def run_server(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> None:
+    import uvicorn
+    sock = bind_socket(host, port)
+    log.warning("cinectrl serve listening on http://%s:%d (docs at /docs)", host, sock.getsockname()[1])
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])

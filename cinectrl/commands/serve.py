@@ -19,10 +19,9 @@ def serve(model: Path = typer.Option(..., "--model", help="Model directory (from
           max_upload_mb: int = typer.Option(256, "--max-upload-mb"),
           max_duration_s: float = typer.Option(20.0, "--max-duration-s")) -> None:
     """Serve edits over HTTP; the bearer token comes from $CINECTRL_SERVE_TOKEN. API docs at /docs."""
-    import uvicorn
 
     from train.editor import load_editor
-    from train.serve import TOKEN_ENV, ServeConfig, create_app, token_from_env
+    from train.serve import TOKEN_ENV, ServeConfig, create_app, run_server, token_from_env
     token = token_from_env()
     if not token:
         fail(f"set {TOKEN_ENV} to the bearer token clients must send (e.g. export {TOKEN_ENV}=$(openssl rand -hex 16))")
@@ -34,4 +33,4 @@ def serve(model: Path = typer.Option(..., "--model", help="Model directory (from
     config = ServeConfig(data_dir=data_dir, token=token, devices=list(device), catalog=catalog,
                          max_upload_bytes=max_upload_mb * 1024 * 1024, max_duration_s=max_duration_s)
     app = create_app(config, lambda dev: load_editor(model, dev, steps=steps))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run_server(app, host, port)

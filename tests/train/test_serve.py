@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from train.jobs import JobQueue
-from train.serve import Cancelled, ServeConfig, create_app
+from train.serve import Cancelled, ServeConfig, bind_socket, create_app
 from train.videoio import read_video, write_video
 
 from .conftest import simple_edit, textured_clip
@@ -193,8 +193,7 @@ def test_200_concurrent_status_polls_while_a_job_runs(tmp_path, clip_file):
     """Real uvicorn on 127.0.0.1 (ephemeral port), 200 concurrent polls through httpx while the worker runs."""
     import uvicorn
     app = make_app(tmp_path, step_s=0.1, steps=30)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", limit_concurrency=500))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -224,3 +223,13 @@ def test_200_concurrent_status_polls_while_a_job_runs(tmp_path, clip_file):
         thread.join(timeout=20)
         sock.close()
     assert not thread.is_alive()
+
+
+@pytest.mark.timeout(60)
+def test_long_poll_returns_when_the_job_ends(tmp_path, clip_file):
+    with TestClient(make_app(tmp_path, step_s=0.05, steps=10)) as client:
+        job = upload(client, clip_file).json()["id"]
+        t0 = time.monotonic()
+        status = client.get(f"/jobs/{job}", headers=AUTH, params={"wait": 30}).json()
+        assert status["status"] == "succeeded" and time.monotonic() - t0 < 25
+        assert client.get(f"/jobs/{job}", headers=AUTH, params={"wait": 999}).status_code == 422
