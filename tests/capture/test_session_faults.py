@@ -1,7 +1,8 @@
 """Faults on the simulated rig: camera busy / timeout / disconnect at 5 % of captures and a slider alarm
 mid-session; the session completes with nothing lost. Camera faults come from a seeded wrapper around the
-real SimCamera (the runner sees exactly the typed errors a real backend raises); the slider alarm comes
-from the GRBL emulator's own fault injection, over the pty."""
+camera (the runner sees exactly the typed errors a real backend raises) -- the simulated camera when
+installed, else the in-process fake; the slider alarm comes from the GRBL emulator's own fault injection,
+over the pty."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from capture.rig import Rig
 from capture.session import RunnerOptions, SessionRunner
 from rigs.camera.protocol import CameraBusy, CameraDisconnected, CameraTimeout
 
+from ._run_session import camera_factory as rig_camera_factory
 from .conftest import STILLS_PLAN, ledger_check, write_plan
 
-pytest.importorskip("rigs.camera.sim", reason="the simulated camera (issue 3) is not installed")
 pytest.importorskip("rigs.slider.emulator", reason="the GRBL emulator (issue 5) is not installed")
 pytestmark = [pytest.mark.slow]
 
@@ -55,8 +56,10 @@ def test_camera_faults_at_five_percent_and_a_slider_alarm_lose_nothing(tmp_path)
     injected: list[str] = []
     opened = []
 
+    open_camera = rig_camera_factory(rig)
+
     def camera_factory():
-        opened.append(FlakyCamera(rig.open_camera(), rng, 0.05, injected))
+        opened.append(FlakyCamera(open_camera(), rng, 0.05, injected))
         return opened[-1]
 
     def slider_factory():
