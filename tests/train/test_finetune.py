@@ -96,3 +96,9 @@ def test_two_cpu_processes_on_gloo_with_resume(tmp_path, catalog):
     launch(cut, "--resume")
     assert FT.read_losses(tmp_path / "ddpcut" / "loss.csv") == FT.read_losses(tmp_path / "ddp" / "loss.csv")
     assert len(FT.read_losses(tmp_path / "ddp" / "loss.csv")) == 4
+
+
+def test_example_configs_load():
+    for path in sorted((REPO / "examples").glob("train-*.toml")):
+        cfg = FT.load_config(path)
+        assert cfg.name and cfg.train.max_steps >= 1, path
