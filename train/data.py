@@ -208,7 +208,9 @@ class PairDataset(Dataset):
             identity_trajectory(self.latent_frames)
         return {"source": to_tensor(source), "target": to_tensor(target),
                 "controls": torch.tensor([record.controls.get(k, NEUTRAL[k]) for k in CONTROL_NAMES]),
-                "trajectory": trajectory, "prompt": record.prompt, "kind": record.kind}
+                "trajectory": trajectory, "prompt": record.prompt, "kind": record.kind,
+                # files behind each clip, for the latent cache ("" = made on the fly, not cacheable)
+                "source_file": str(record.source), "target_file": str(record.target or "")}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         for offset in range(len(self.records)):
@@ -228,7 +230,8 @@ def identity_trajectory(latent_frames: int) -> torch.Tensor:
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     out = {k: torch.stack([i[k] for i in items]) for k in ("source", "target", "controls", "trajectory")}
     out["prompt"] = [i["prompt"] for i in items]
-    out["kind"] = [i["kind"] for i in items]
+    for key in ("kind", "source_file", "target_file"):
+        out[key] = [i[key] for i in items]
     return out
 
 

@@ -49,6 +49,7 @@ class DataConfig:
     size: list[int] = field(default_factory=lambda: [32, 32])
     stride: int = 1
     eval_fraction: float = 0.2
+    latent_cache: str = ""                  # directory for cached VAE latents of file-backed clips ('' = off)
 
 
 @dataclass
@@ -127,8 +128,10 @@ def load_config(path: str | Path) -> RunConfig:
     out = Path(cfg.output_dir)
     if not out.is_absolute():
         cfg.output_dir = str((path.parent / out).resolve())
-    if cfg.data.catalog and not Path(cfg.data.catalog).is_absolute():
-        cfg.data.catalog = str((path.parent / cfg.data.catalog).resolve())
+    for attr in ("catalog", "latent_cache"):
+        value = getattr(cfg.data, attr)
+        if value and not Path(value).is_absolute():
+            setattr(cfg.data, attr, str((path.parent / value).resolve()))
     cfg.data.synthetic_sources = [s if Path(s).is_absolute() else str(path.parent / s) for s in cfg.data.synthetic_sources]
     if cfg.model.pretrained and not Path(cfg.model.pretrained).is_absolute():
         cfg.model.pretrained = str((path.parent / cfg.model.pretrained).resolve())
@@ -349,6 +352,9 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
     loader = DataLoader(dataset, batch_size=t.batch_size, sampler=sampler, collate_fn=D.collate, drop_last=False)
     transformer, optimizer, loader = accelerator.prepare(transformer, optimizer, loader)
     vae.to(accelerator.device)
+    cache = D.LatentCache(Path(cfg.data.latent_cache) / f"rank{accelerator.process_index}", _vae_id(vae)) \
+        if cfg.data.latent_cache else None
+    sampling = {"frames": cfg.data.num_frames, "size": tuple(cfg.data.size), "stride": cfg.data.stride}
     ema = None
     if t.ema:
         from diffusers.training_utils import EMAModel
@@ -390,8 +396,8 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
                                                       accelerator.process_index)
                     micro += 1
                     with torch.no_grad():
-                        src = _latents(vae, batch["source"])
-                        tgt = _latents(vae, batch["target"])
+                        src = _latents(vae, batch["source"], batch["source_file"], cache, sampling)
+                        tgt = _latents(vae, batch["target"], batch["target_file"], cache, sampling)
                     noise = torch.randn(tgt.shape, generator=g).to(tgt.device, tgt.dtype)
                     sigmas = sample_sigmas(tgt.shape[0], t, g).to(tgt.device)
                     with accelerator.autocast():
@@ -426,7 +432,8 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
     finally:
         bar.close()
     accelerator.wait_for_everyone()
-    summary = {"steps": step, "skipped_items": dataset.skipped.count, "skipped": dataset.skipped.reasons,
+    summary = {"latent_cache": None if cache is None else {"hits": cache.hits, "misses": cache.misses},
+               "steps": step, "skipped_items": dataset.skipped.count, "skipped": dataset.skipped.reasons,
                "data": data_info, "trainable_tensors": len(trainable), "mixed_precision": precision,
                "processes": accelerator.num_processes, "catalog_run_id": run_id}
     if main:
@@ -447,8 +454,21 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
     return summary
 
 
-def _latents(vae, video: torch.Tensor) -> torch.Tensor:
-    return encode(vae, video.to(next(vae.parameters()).device))
+def _latents(vae, video: torch.Tensor, files: list[str], cache: D.LatentCache | None,
+             sampling: Mapping[str, Any]) -> torch.Tensor:
+    """Encode a batch; with a cache, file-backed clips are encoded once (keyed by file hash + sampling + VAE)."""
+    device = next(vae.parameters()).device
+    if cache is None:
+        return encode(vae, video.to(device))
+    out = []
+    for i, path in enumerate(files):
+        one = lambda i=i: encode(vae, video[i:i + 1].to(device))  # noqa: E731
+        out.append(cache.get_or_compute(path, one, **sampling).to(device) if path else one())
+    return torch.cat(out)
+
+
+def _vae_id(vae) -> str:
+    return hashlib.sha256(json.dumps(dict(vae.config), sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _text_dim(model) -> int:

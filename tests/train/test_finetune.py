@@ -54,12 +54,15 @@ def test_resume_reproduces_uninterrupted_losses(tmp_path, catalog):
     assert (out / "loss.png").stat().st_size > 1000
     assert (out / "model" / "transformer" / "config.json").is_file() and (out / "model" / "vae").is_dir()
 
+    cache = tmp_path / "latents"
     cfg = FT.load_config(write_config(tmp_path, "cut", catalog, "ema = true"))
+    cfg.data.latent_cache = str(cache)
     cfg.train.max_steps = 2
     FT.train(cfg)                                   # "interrupted" after step 2
     cfg.train.max_steps = 4
     resumed = FT.train(cfg, resume=True)
     assert resumed["steps"] == 4
+    assert resumed["latent_cache"]["hits"] > 0 and list(cache.rglob("*.safetensors"))   # cached latents reused
     assert FT.read_losses(tmp_path / "cut" / "loss.csv") == FT.read_losses(out / "loss.csv")
 
     from capture.catalog import open_catalog
