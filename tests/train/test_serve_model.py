@@ -45,3 +45,49 @@ def test_job_through_tiny_model(tmp_path, model_dir):
         out.write_bytes(client.get(f"/jobs/{job}/result", headers=auth).content)
         frames, _ = read_video(out)
         assert frames.shape == (9, 32, 32, 3)      # 4k+1 frames at the model's trained size
+
+
+@pytest.mark.timeout(120)
+def test_cinectrl_serve_process(tmp_path, model_dir):
+    """`cinectrl serve` as a real process on 127.0.0.1; stopped by PID."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CINECTRL_SERVE_TOKEN": "proc-token"}
+    proc = subprocess.Popen([sys.executable, "-m", "cinectrl.main", "serve", "--model", str(model_dir), "--port",
+                             str(port), "--data-dir", str(tmp_path / "srv"), "--steps", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        clip = write_video(tmp_path / "in.mp4", textured_clip(frames=12, size=40), 8.0)
+        auth = {"Authorization": "Bearer proc-token"}
+        r = httpx.post(f"{base}/jobs", headers=auth, data={"controls": "{}"},
+                       files={"file": ("in.mp4", clip.read_bytes(), "video/mp4")}, timeout=30)
+        assert r.status_code == 202, r.text
+        status = httpx.get(f"{base}/jobs/{r.json()['id']}", headers=auth, params={"wait": 30}, timeout=40).json()
+        assert status["status"] == "succeeded", status
+        assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
