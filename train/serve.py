@@ -211,6 +211,10 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
 
     async def _save_upload(file: UploadFile, job_id: str) -> Path:
         ctype = (file.content_type or "").split(";")[0].strip().lower()
+        suffix = Path(file.filename or "").suffix.lower()
+        if ctype == "application/octet-stream" and suffix in VIDEO_TYPES.values():
+            # curl -F file=@clip.mp4 sends octet-stream: trust a video extension, the probe below decides
+            ctype = next(t for t, ext in VIDEO_TYPES.items() if ext == suffix)
         if ctype not in VIDEO_TYPES:
             raise HTTPException(415, f"content type {ctype or 'none'!r} is not a video; "
                                      f"send one of {', '.join(sorted(VIDEO_TYPES))}")
