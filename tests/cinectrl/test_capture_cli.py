@@ -13,7 +13,7 @@ runner = CliRunner()
 
 
 def test_plan_offline_prints_summary_for_every_example():
-    for path in sorted(EXAMPLES.glob("*.toml")):
+    for path in sorted(p for p in EXAMPLES.glob("*.toml") if not p.name.startswith("train-")):
         result = runner.invoke(app, ["capture", "plan", str(path), "--offline"])
         assert result.exit_code == 0, result.output
         assert "points" in result.output and "estimate" in result.output
