@@ -11,6 +11,10 @@ import typer
 from ._common import CatalogOption, console, fail
 
 
+SIMULATED_SWEEPS = {"exposure": [-0.6, -0.2, 0.2, 0.6], "colour_temperature": [-0.6, -0.2, 0.2, 0.6],
+                    "bokeh": [0.0, 0.3, 0.6, 0.9], "zoom": [0.0, 0.2, 0.4, 0.6]}
+
+
 def run(config: Path = typer.Argument(..., help="Training config (TOML), see examples/train-*.toml."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint."),
         max_steps: int = typer.Option(None, "--max-steps", help="Override [train] max_steps.")) -> None:
@@ -63,10 +67,10 @@ def evaluate(model: Path = typer.Option(..., "--model", help="Model directory fr
             clips.append((Path(p).stem, read_video(p, max_frames=max_frames)[0]))
         except VideoError as exc:
             console.print(f"skipped {p}: {exc}")
-    if clips:
-        sweeps += E.simulated_sweeps(clips, simulate, {"exposure": [-0.6, -0.2, 0.2, 0.6],
-                                                       "colour_temperature": [-0.6, -0.2, 0.2, 0.6],
-                                                       "bokeh": [0.0, 0.3, 0.6, 0.9], "zoom": [0.0, 0.2, 0.4, 0.6]})
+    captured = {s.effect for s in sweeps}
+    simulated = {e: v for e, v in SIMULATED_SWEEPS.items() if e not in captured}   # captured wins where it exists
+    if clips and simulated:
+        sweeps += E.simulated_sweeps(clips, simulate, simulated)
     if not sweeps:
         fail("nothing to evaluate: no captured sweep in the catalog (--catalog) and no --sources clips")
     methods = {"model": editor, "identity": lambda frames, controls: frames}
