@@ -73,8 +73,33 @@ class FakeCamera:
         os.replace(tmp, path)
         return [CapturedFile(path, "still", path.stat().st_size, "IMG.JPG", time.time())]
 
-    def record_clip(self, *a, **k):
-        raise NotImplementedError
+    def record_clip(self, dest_dir: Path, *, stem: str, frames: int, fps: float, start=None):
+        """Frames sampled at `fps` while `start` (the slider trajectory) runs; MP4 + JSON sidecar, atomically."""
+        import json
+
+        from capture.clips import write_mp4
+        from rigs.camera.protocol import CapturedClip, Pose
+
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        motion = start() if start is not None else None
+        images, poses = [], []
+        t0 = time.monotonic()
+        for i in range(frames):
+            time.sleep(max(0.0, t0 + i / fps - time.monotonic()))
+            x = self.position()
+            poses.append(Pose(x))
+            w, h = self.size
+            x0 = int(round(x))
+            img = np.clip(_scene(h, w + 700)[:, x0:x0 + w] + np.random.default_rng().normal(0, 1.5, (h, w)), 0, 255)
+            images.append(np.stack([img.astype(np.uint8)] * 3, axis=2))
+        clip = write_mp4(images, dest_dir / f"{stem}.mp4", fps=fps)
+        sidecar = dest_dir / f"{stem}.json"
+        tmp = sidecar.with_name(sidecar.name + ".tmp")
+        tmp.write_text(json.dumps({"settings": self.values, "poses": [p.x_mm for p in poses]}))
+        os.replace(tmp, sidecar)
+        return CapturedClip([CapturedFile(clip, "clip", clip.stat().st_size, "", t0),
+                             CapturedFile(sidecar, "sidecar", sidecar.stat().st_size, "", t0)],
+                            frames, fps, motion, poses)
 
     def live_view(self):
         return b""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+
+import pytest
 import sys
 from pathlib import Path
 
@@ -78,3 +80,56 @@ def test_plan_estimates_come_from_measured_costs_after_a_session(tmp_path):
         assert ledger.measured_costs("Other", "stills", Costs()) == Costs()     # other bodies: defaults
     finally:
         ledger.close()
+
+
+PASSES = """
+[session]
+name = "fake passes"
+scene = "fake scene"
+operator = "test"
+
+[rig]
+camera = "sim"
+slider = "emulator"
+speed = 20
+
+[axes]
+aperture = ["f/2.8", "f/8"]
+shutter = ["1/60"]
+iso = ["100"]
+
+[trajectory]
+start_mm = 100
+end_mm = 130
+speed_mm_s = 30
+frames = 6
+fps = 10
+
+[order]
+mode = "passes"
+"""
+
+
+@pytest.mark.timeout(120)
+def test_passes_on_the_grbl_emulator_share_the_camera_path(tmp_path):
+    """Passes mode on the real GRBL emulator over a pty, with the fake camera sampling the carriage."""
+    from capture.catalog import Catalog
+    from capture.ledger import Ledger
+    from capture.rig import Rig
+
+    plan = parse_plan(PASSES)
+    rig = Rig(plan)
+    result = SessionRunner(plan, tmp_path / "catalog.db", slider_factory=rig.open_slider,
+                           camera_factory=lambda: FakeCamera(position=lambda: rig.slider.status().position_mm,
+                                                             size=(96, 64))).run()
+    assert (result.status, result.done) == ("complete", 2)
+    cat = Catalog(tmp_path / "catalog.db")
+    clips = cat.clips(result.session_id)
+    assert len(clips) == 2 and all(c["frames"] == 6 for c in clips)
+    passes = Ledger(tmp_path / "catalog.db").passes(result.session_id)
+    assert len(passes) == 2 and all(p["motion_started_at"] for p in passes)
+    for p in passes:
+        poses = json.loads(p["poses_json"])
+        assert poses[-1] > poses[0]                        # the carriage moved during the clip
+    (pair,) = cat.pairs(session_id=result.session_id)
+    assert pair["reference_settings"]["aperture"] == "f/8"
