@@ -1,0 +1,272 @@
+"""The physics of a camera, and the one mapping between physical settings and CineCtrl's controls.
+
+Everything here is pure arithmetic on numbers, numpy arrays or torch tensors (only `+ - * /`, `abs`,
+powers and `clip`-free expressions are used in the per-pixel formulas, so the same functions serve the
+simulated camera (numpy) and the effect simulator (torch)). No I/O.
+
+Units: lengths in millimetres unless a name says metres (`_m`); exposure time in seconds.
+
+Formulas (derivations in docs/controls.md):
+
+* Thin lens, circle of confusion on the sensor for an object at distance d when focused at s::
+
+      c(d) = F² / (N (s − F)) · |d − s| / d            (mm; F focal length, N f-number)
+
+  In pixels: c_px = c · W_px / W_sensor.  Written in disparity δ = 1/d it is linear::
+
+      c(δ) = F² s / (N (s − F)) · |δ − δ_s|   →   r_px = K_px · |δ_n − δ_f|
+
+  with δ_n the disparity normalised over the clip's depth range [d_near, d_far].
+* Exposure: H ∝ t · ISO / N²;  ΔEV = log2(H / H_ref).
+* White balance: the scene lit at K_scene, the camera balanced for K_wb, multiplies linear RGB by
+  rgb(K_scene) / rgb(K_wb) (green-normalised black-body colours, Tanner-Helland fit).
+* Zoom: horizontal field of view 2·atan(W_sensor / 2F); crop ratio F_base / F.
+* Motion blur: a layer at depth d moving at v (mm/s, slider) smears over t · v · F / d mm on the sensor.
+
+The normalised controls (relative to a reference setting r):
+
+  K  = K_px / K_max,  K_px = (F² s/(N (s−F))) · (1/d_near − 1/d_far) · W_px / W_sensor,  K_max = W_px / 20
+  d_f = (1/s − 1/d_far) / (1/d_near − 1/d_far)                                   ∈ [0, 1]
+  f  = (F / F_r − 1) / (z_max − 1)                                                ∈ [0, 1], z_max = 3
+  S  = log2((t·ISO/N²) / (t_r·ISO_r/N_r²)) / EV_max                               ∈ [−1, 1], EV_max = 3
+  T  = (10⁶/K_wb − 10⁶/K_scene) / M_max                                           ∈ [−1, 1], M_max = 150 mired
+  I  = log2(ISO / ISO_r) / ISO_STOPS_MAX                                          ∈ [−1, 1], 6 stops
+
+T is positive when the camera's white balance is set *below* the scene's temperature (the image turns
+blue, i.e. cooler); negative T renders warmer, as in CineCtrl's figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+FULL_FRAME_WIDTH_MM = 36.0
+FULL_FRAME_HEIGHT_MM = 24.0
+K_MAX_FRACTION = 1.0 / 20.0     # full bokeh (K = 1) blurs by 1/20 of the image width per unit disparity
+ZOOM_MAX = 3.0
+EV_MAX = 3.0
+MIRED_MAX = 150.0
+ISO_STOPS_MAX = 6.0
+
+
+# ---------------------------------------------------------------- thin lens
+
+def coc_mm(n: float, focal_mm: float, focus_m: float, depth_m):
+    """Circle-of-confusion diameter on the sensor (mm); `depth_m` may be an array or tensor."""
+    f = focal_mm
+    s = focus_m * 1000.0
+    d = depth_m * 1000.0
+    return (f * f / (n * (s - f))) * abs(d - s) / d
+
+
+def coc_px(n: float, focal_mm: float, focus_m: float, depth_m, *, width_px: int,
+           sensor_width_mm: float = FULL_FRAME_WIDTH_MM):
+    """Circle-of-confusion diameter in pixels of an image `width_px` wide."""
+    return coc_mm(n, focal_mm, focus_m, depth_m) * (width_px / sensor_width_mm)
+
+
+def depth_of_field_m(n: float, focal_mm: float, focus_m: float, *, coc_limit_mm: float = 0.03) -> tuple[float, float]:
+    """Near and far limits of acceptable sharpness (far is inf beyond the hyperfocal distance)."""
+    f = focal_mm
+    s = focus_m * 1000.0
+    hyperfocal = f * f / (n * coc_limit_mm) + f
+    near = s * (hyperfocal - f) / (hyperfocal + s - 2 * f)
+    far = math.inf if s >= hyperfocal else s * (hyperfocal - f) / (hyperfocal - s)
+    return near / 1000.0, far / 1000.0
+
+
+# ---------------------------------------------------------------- exposure and sensor
+
+def relative_exposure(t_s: float, iso: float, n: float) -> float:
+    """Photometric exposure times gain, up to a constant: t·ISO/N²."""
+    return t_s * iso / (n * n)
+
+
+def delta_ev(t_s: float, iso: float, n: float, ref: tuple[float, float, float]) -> float:
+    t_r, iso_r, n_r = ref
+    return math.log2(relative_exposure(t_s, iso, n) / relative_exposure(t_r, iso_r, n_r))
+
+
+def third_stop(ev: float) -> float:
+    """Round an EV difference to the camera's 1/3-stop grid."""
+    return round(ev * 3.0) / 3.0
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """A simple linear sensor: photons → electrons (shot noise) → gain (ISO) + read noise → clip."""
+
+    full_well_e: float = 30000.0      # electrons at saturation at base ISO
+    read_noise_e: float = 3.0
+    base_iso: float = 100.0
+    width_mm: float = FULL_FRAME_WIDTH_MM
+
+    def expose(self, radiance, t_s: float, iso: float, n: float, rng: np.random.Generator | None,
+               *, calibration: float = 1.0):
+        """Linear image in [0, 1] (1 = clipped) for a linear scene radiance (numpy)."""
+        # electrons collected: radiance scaled so that radiance 1.0 at (1/60 s, f/2.8) fills 18 % of the well
+        electrons = radiance * (t_s / (n * n)) * calibration * self.full_well_e
+        if rng is not None:
+            electrons = rng.poisson(np.maximum(electrons, 0.0)).astype(np.float32)
+        gain = iso / self.base_iso
+        signal = electrons * gain
+        if rng is not None:
+            signal = signal + rng.normal(0.0, self.read_noise_e * gain, np.shape(signal)).astype(np.float32)
+        return np.clip(signal / self.full_well_e, 0.0, 1.0)
+
+    def noise_std(self, mean_linear: float, iso: float) -> float:
+        """Expected noise standard deviation (linear units) at a mean level, for tests and docs."""
+        gain = iso / self.base_iso
+        electrons = mean_linear * self.full_well_e / gain
+        return math.sqrt(electrons * gain * gain + (self.read_noise_e * gain) ** 2) / self.full_well_e
+
+
+# Reference calibration: radiance 1.0 at t = 1/60 s, f/2.8 reaches 18 % of full well at base ISO.
+CALIBRATION = 0.18 / ((1.0 / 60.0) / (2.8 * 2.8))
+
+
+def srgb_encode(linear):
+    """Linear [0,1] → sRGB [0,1] (IEC 61966-2-1)."""
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
+
+
+def srgb_decode(encoded):
+    encoded = np.clip(encoded, 0.0, 1.0)
+    return np.where(encoded <= 0.04045, encoded / 12.92, np.power((encoded + 0.055) / 1.055, 2.4))
+
+
+# ---------------------------------------------------------------- white balance
+
+def kelvin_to_rgb(kelvin: float) -> tuple[float, float, float]:
+    """Black-body colour (Tanner-Helland fit), linearised and normalised to green = 1."""
+    t = max(1000.0, min(40000.0, kelvin)) / 100.0
+    if t <= 66:
+        r = 255.0
+        g = 99.4708025861 * math.log(t) - 161.1195681661
+        b = 0.0 if t <= 19 else 138.5177312231 * math.log(t - 10) - 305.0447927307
+    else:
+        r = 329.698727446 * (t - 60) ** -0.1332047592
+        g = 288.1221695283 * (t - 60) ** -0.0755148492
+        b = 255.0
+    rgb = [min(255.0, max(1.0, c)) / 255.0 for c in (r, g, b)]
+    lin = [float(srgb_decode(np.float64(c))) for c in rgb]
+    return lin[0] / lin[1], 1.0, lin[2] / lin[1]
+
+
+def white_balance_gains(scene_kelvin: float, camera_kelvin: float) -> tuple[float, float, float]:
+    """Per-channel linear gains when a scene lit at `scene_kelvin` is balanced for `camera_kelvin`."""
+    scene = kelvin_to_rgb(scene_kelvin)
+    camera = kelvin_to_rgb(camera_kelvin)
+    return tuple(s / c for s, c in zip(scene, camera))  # type: ignore[return-value]
+
+
+WHITE_BALANCE_PRESETS_K = {
+    "Daylight": 5500, "Cloudy": 6500, "Shade": 7500, "Tungsten": 3200, "Fluorescent": 4000,
+    "Flash": 5500,
+}
+
+
+# ---------------------------------------------------------------- zoom and motion
+
+def field_of_view_deg(focal_mm: float, sensor_width_mm: float = FULL_FRAME_WIDTH_MM) -> float:
+    return math.degrees(2.0 * math.atan(sensor_width_mm / (2.0 * focal_mm)))
+
+
+def crop_ratio(focal_base_mm: float, focal_mm: float) -> float:
+    """Fraction of the base frame's width that a longer focal length sees."""
+    return focal_base_mm / focal_mm
+
+
+def focal_px(focal_mm: float, width_px: int, sensor_width_mm: float = FULL_FRAME_WIDTH_MM) -> float:
+    return focal_mm * width_px / sensor_width_mm
+
+
+def motion_blur_px(t_s: float, velocity_mm_s: float, depth_m, focal_mm: float, *, width_px: int,
+                   sensor_width_mm: float = FULL_FRAME_WIDTH_MM):
+    """Blur length in pixels of a layer at `depth_m` while the camera translates at `velocity_mm_s`."""
+    return t_s * abs(velocity_mm_s) * focal_mm / (depth_m * 1000.0) * (width_px / sensor_width_mm)
+
+
+# ---------------------------------------------------------------- the control mapping
+
+@dataclass(frozen=True)
+class PhysicalSettings:
+    f_number: float
+    focus_m: float
+    exposure_s: float
+    iso: float
+    wb_kelvin: float
+    focal_mm: float
+
+
+@dataclass(frozen=True)
+class Controls:
+    """CineCtrl's normalised controls plus ISO (ours)."""
+
+    K: float      # bokeh strength        [0, 1]
+    d_f: float    # focus disparity       [0, 1]
+    f: float      # zoom                  [0, 1]
+    S: float      # exposure              [-1, 1]
+    T: float      # colour temperature    [-1, 1]
+    I: float      # ISO (gain and noise)  [-1, 1]
+
+    def as_dict(self) -> dict[str, float]:
+        return {"K": self.K, "d_f": self.d_f, "f": self.f, "S": self.S, "T": self.T, "ISO": self.I}
+
+
+@dataclass(frozen=True)
+class MappingContext:
+    """What the mapping is relative to: the reference setting, the scene and the image."""
+
+    reference: PhysicalSettings
+    d_near_m: float = 0.5
+    d_far_m: float = 10.0
+    scene_kelvin: float = 5500.0
+    width_px: int = 640
+    sensor_width_mm: float = FULL_FRAME_WIDTH_MM
+
+    @property
+    def k_max_px(self) -> float:
+        return self.width_px * K_MAX_FRACTION
+
+
+def bokeh_k_px(n: float, focal_mm: float, focus_m: float, ctx: MappingContext) -> float:
+    """Blur *radius* in pixels per unit of normalised disparity (δ_n ∈ [0, 1] over the clip's depth range)."""
+    f = focal_mm
+    s = focus_m * 1000.0
+    span_per_mm = 1.0 / (ctx.d_near_m * 1000.0) - 1.0 / (ctx.d_far_m * 1000.0)
+    diameter_mm = f * f * s / (n * (s - f)) * span_per_mm
+    return diameter_mm / 2.0 * ctx.width_px / ctx.sensor_width_mm
+
+
+def to_controls(p: PhysicalSettings, ctx: MappingContext) -> Controls:
+    r = ctx.reference
+    inv = lambda d: 1.0 / d  # noqa: E731
+    d_f = (inv(p.focus_m) - inv(ctx.d_far_m)) / (inv(ctx.d_near_m) - inv(ctx.d_far_m))
+    return Controls(
+        K=bokeh_k_px(p.f_number, p.focal_mm, p.focus_m, ctx) / ctx.k_max_px,
+        d_f=d_f,
+        f=(p.focal_mm / r.focal_mm - 1.0) / (ZOOM_MAX - 1.0),
+        S=delta_ev(p.exposure_s, p.iso, p.f_number, (r.exposure_s, r.iso, r.f_number)) / EV_MAX,
+        T=(1e6 / p.wb_kelvin - 1e6 / ctx.scene_kelvin) / MIRED_MAX,
+        I=math.log2(p.iso / r.iso) / ISO_STOPS_MAX,
+    )
+
+
+def to_physical(c: Controls, ctx: MappingContext) -> PhysicalSettings:
+    """Invert `to_controls`: the settings a camera would need for these controls."""
+    r = ctx.reference
+    inv_focus = c.d_f * (1.0 / ctx.d_near_m - 1.0 / ctx.d_far_m) + 1.0 / ctx.d_far_m
+    focus_m = 1.0 / inv_focus
+    focal_mm = r.focal_mm * (1.0 + c.f * (ZOOM_MAX - 1.0))
+    iso = r.iso * 2.0 ** (c.I * ISO_STOPS_MAX)
+    # K = k(N)/k_max with k ∝ 1/N  →  N = k(1)/(K k_max)
+    n = bokeh_k_px(1.0, focal_mm, focus_m, ctx) / (c.K * ctx.k_max_px)
+    ev = c.S * EV_MAX
+    t = relative_exposure(r.exposure_s, r.iso, r.f_number) * 2.0 ** ev * n * n / iso
+    wb = 1e6 / (c.T * MIRED_MAX + 1e6 / ctx.scene_kelvin)
+    return PhysicalSettings(f_number=n, focus_m=focus_m, exposure_s=t, iso=iso, wb_kelvin=wb, focal_mm=focal_mm)
