@@ -37,7 +37,7 @@ def test_stills_session_end_to_end(plan_factory, tmp_path):
     for asset in assets:
         settings = cat.settings(asset["id"])
         assert {"aperture", "shutter", "iso"} <= set(settings)
-        assert all(s["requested_text"] and s["readback_text"] for s in settings.values())
+        assert all(settings[r]["requested_text"] and settings[r]["readback_text"] for r in ("aperture", "shutter", "iso"))
         slider = cat.rows("SELECT * FROM slider_positions WHERE asset_id = ?", (asset["id"],))[0]
         assert abs(slider["position_mm"] - slider["target_mm"]) < 0.5   # read-back machine position per frame
     clips = cat.clips(result.session_id)
