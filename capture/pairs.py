@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from rigs.camera import values
 from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER
@@ -80,28 +80,28 @@ def physical_deltas(ref: Mapping[str, str], tgt: Mapping[str, str]) -> dict[str,
     return deltas
 
 
-def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str]) -> tuple[dict[str, float], str]:
+# Values the plan did not sweep or set: neutral assumptions, the same on both sides of a pair, so they
+# cancel out of every relative control (S, I, f) and only fix the scale of the absolute ones (K, d_f, T).
+_ASSUMED = {"f_number": 8.0, "focus_m": 2.0, "exposure_s": 1 / 60, "iso": 100.0, "wb_kelvin": 5500.0,
+            "focal_mm": 50.0}
+
+
+def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
+                        width_px: int = 640) -> tuple[dict[str, float], str]:
     """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping)."""
     try:
-        from rigs import optics  # noqa: PLC0415 - optional until the optics module is installed
+        from rigs import optics  # noqa: PLC0415
     except ImportError:
         return {}, "rigs.optics not available"
-    a, b = numeric(ref), numeric(tgt)
-    for name in ("controls_from_settings", "physical_to_controls", "to_controls", "normalised_controls"):
-        fn = getattr(optics, name, None)
-        if fn is None:
-            continue
-        try:
-            controls = fn(_physical(b), reference=_physical(a))
-        except TypeError:
-            try:
-                controls = fn(_physical(b), _physical(a))
-            except Exception as exc:  # noqa: BLE001 - mapping errors must not lose the pair
-                return {}, f"rigs.optics.{name} failed: {exc}"
-        except Exception as exc:  # noqa: BLE001
-            return {}, f"rigs.optics.{name} failed: {exc}"
-        return _as_dict(controls), f"rigs.optics.{name}"
-    return {}, "rigs.optics has no settings->controls function"
+    a = {**_ASSUMED, **_physical(numeric(ref))}
+    b = {**a, **_physical(numeric(tgt))}
+    try:
+        ctx = optics.MappingContext(reference=optics.PhysicalSettings(**a), width_px=width_px)
+        controls = optics.to_controls(optics.PhysicalSettings(**b), ctx)
+    except Exception as exc:  # noqa: BLE001 - a mapping problem must not lose the pair
+        return {}, f"rigs.optics.to_controls failed: {exc}"
+    assumed = sorted(k for k in _ASSUMED if k not in _physical(numeric(ref)))
+    return controls.as_dict(), "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else "")
 
 
 def _physical(n: Mapping[str, float]) -> dict[str, float]:
@@ -113,22 +113,12 @@ def _physical(n: Mapping[str, float]) -> dict[str, float]:
     if ISO in n:
         out["iso"] = n[ISO]
     if KELVIN in n:
-        out["kelvin"] = n[KELVIN]
+        out["wb_kelvin"] = n[KELVIN]
     if FOCUS in n:
         out["focus_m"] = n[FOCUS]
     if FOCAL in n:
         out["focal_mm"] = n[FOCAL]
     return out
-
-
-def _as_dict(controls: Any) -> dict[str, float]:
-    if isinstance(controls, Mapping):
-        items = controls.items()
-    elif hasattr(controls, "__dataclass_fields__"):
-        items = ((k, getattr(controls, k)) for k in controls.__dataclass_fields__)
-    else:
-        items = getattr(controls, "_asdict", lambda: {})().items()
-    return {str(k): float(v) for k, v in items if isinstance(v, (int, float)) and v is not None}
 
 
 def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str]) -> list[PairSpec]:
