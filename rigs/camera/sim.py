@@ -48,7 +48,7 @@ ISOS = ["100", "125", "160", "200", "250", "320", "400", "500", "640", "800", "1
 WHITE_BALANCES = ["Daylight", "Cloudy", "Shade", "Tungsten", "Fluorescent", "Flash", "Kelvin"]
 KELVINS = [str(k) for k in range(2500, 10001, 100)]
 FOCUS_DISTANCES = ["0.5", "0.8", "1", "1.5", "2", "3", "5", "10"]
-FOCAL_LENGTHS = ["24", "28", "35", "50", "70"]
+FOCAL_LENGTHS = ["24", "28", "35", "40", "48", "50", "60", "70"]
 
 CHOICES = {APERTURE: APERTURES, SHUTTER: SHUTTERS, ISO: ISOS, WHITE_BALANCE: WHITE_BALANCES,
            KELVIN: KELVINS, FOCUS: FOCUS_DISTANCES, FOCAL: FOCAL_LENGTHS}
@@ -261,7 +261,7 @@ class SimCamera:
         except ValueError:
             return None
         for choice in CHOICES[role]:
-            if math.isclose(float(parse(choice)), float(wanted), rel_tol=1e-6):
+            if math.isclose(float(parse(choice)), float(wanted), rel_tol=2e-3):   # "0.0167s" is 1/60
                 return choice
         return None
 
