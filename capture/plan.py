@@ -451,7 +451,7 @@ def parse_plan(text: str, *, source: str = "plan") -> Plan:
 
 def check_plan(plan: Plan, *, choices: Mapping[str, list[str]] | None,
                travel: tuple[float, float] | None, camera_label: str = "camera",
-               slider_label: str = "slider") -> list[Problem]:
+               slider_label: str = "slider", max_speed_mm_s: float | None = None) -> list[Problem]:
     """Problems of this plan against the real camera's choices and the slider's travel (nothing is sent)."""
     problems: list[Problem] = []
 
@@ -494,6 +494,9 @@ def check_plan(plan: Plan, *, choices: Mapping[str, list[str]] | None,
                 if not low <= pos <= high:
                     problem(f"trajectory.{name}", f"trajectory {name} {pos:g} mm is outside {slider_label}'s "
                                                   f"travel {low:g}..{high:g} mm")
+    if max_speed_mm_s and plan.trajectory and plan.trajectory.speed_mm_s > max_speed_mm_s:
+        problem("trajectory.speed_mm_s", f"trajectory speed {plan.trajectory.speed_mm_s:g} mm/s is faster than "
+                                         f"{slider_label}'s maximum {max_speed_mm_s:g} mm/s ($110); slow it down")
     return problems
 
 

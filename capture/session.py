@@ -151,7 +151,8 @@ class SessionRunner:
         choices = camera.choices()
         travel = self.slider.info.travel_mm if self.slider is not None else None
         problems = check_plan(self.plan, choices=choices, travel=travel, camera_label=camera.identity.label(),
-                              slider_label=f"slider {self.slider.info.port}" if self.slider else "slider")
+                              slider_label=f"slider {self.slider.info.port}" if self.slider else "slider",
+                              max_speed_mm_s=(self.slider.info.max_rate_mm_min / 60 or None) if self.slider else None)
         if problems:
             raise PlanError(problems, self.plan.source)
         points = expand(self.plan, choices)

@@ -69,7 +69,7 @@ def plan_command(
     from capture.plan import PlanError, check_plan, expand, format_summary, summarize
 
     plan = _load(plan_path)
-    choices = travel = None
+    choices = travel = max_speed = None
     camera_label = "camera"
     model = ""
     if not offline:
@@ -77,11 +77,13 @@ def plan_command(
         try:
             choices, camera_label, model = camera.choices(), camera.identity.label(), camera.identity.model
             travel = slider.info.travel_mm if slider is not None else None
+            max_speed = (slider.info.max_rate_mm_min / 60 or None) if slider is not None else None
         finally:
             camera.close()
             if slider is not None:
                 slider.close()
-    _problems_or_fail(plan, check_plan(plan, choices=choices, travel=travel, camera_label=camera_label))
+    _problems_or_fail(plan, check_plan(plan, choices=choices, travel=travel, camera_label=camera_label,
+                                       max_speed_mm_s=max_speed))
     try:
         points = expand(plan, choices)
     except PlanError as exc:
