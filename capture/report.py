@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from . import clips as clipkit
 from .ledger import Ledger
-from .pairs import describe, form_pairs
+from .pairs import describe, form_pairs, numeric
 from .plan import Plan, format_duration
 
 THUMB_WIDTH = 160
@@ -94,7 +94,11 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
 def contact_sheet(sequences: dict[int, list[np.ndarray]], settings: dict[int, dict[str, str]], out: Path) -> Path:
     """Rows: settings combinations (sorted by setting); columns: frames sampled along the camera path."""
     swept = [r for r in next(iter(settings.values()), {}) if len({s.get(r) for s in settings.values()}) > 1]
-    order = sorted(settings, key=lambda c: tuple(settings[c].get(r, "") for r in swept))
+    def sort_key(cid: int) -> tuple:
+        values = numeric(settings[cid])
+        return tuple(values.get(r, 0.0) for r in swept) + (cid,)
+
+    order = sorted(settings, key=sort_key)
     label_w, pad = 150, 4
     first = next(iter(sequences.values()))[0]
     th = round(first.shape[0] * THUMB_WIDTH / first.shape[1])
