@@ -41,9 +41,9 @@ def _run_cmd(plan: Path, catalog: Path) -> list[str]:
 
 @pytest.mark.timeout(240)
 def test_kill_minus_nine_ten_times_then_resume(tmp_path):
-    # real-time-ish slider (speed 2) so that kills land mid-session, not after it
+    # slow-ish rig (speed 6) so that kills land mid-session, not after it
     plan = write_plan(tmp_path, STILLS_PLAN.replace("[100, 110, 120, 130]", "[100, 105, 110, 115, 120, 125, 130, 135]"),
-                      speed=2)
+                      speed=6)
     catalog = tmp_path / "lab" / "catalog.db"
     rng = random.Random(1234)
     env = dict(os.environ, LANG="C", LC_ALL="C")
