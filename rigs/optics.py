@@ -1,8 +1,10 @@
 """The physics of a camera, and the one mapping between physical settings and CineCtrl's controls.
 
 Everything here is pure arithmetic on numbers, numpy arrays or torch tensors (only `+ - * /`, `abs`,
-powers and `clip`-free expressions are used in the per-pixel formulas, so the same functions serve the
-simulated camera (numpy) and the effect simulator (torch)). No I/O.
+powers in `coc_*`, `motion_blur_px`; `srgb_encode`/`srgb_decode`/`apply_white_balance` dispatch on the
+type), so the same functions serve the simulated camera (numpy) and the effect simulator (torch). The
+sensor model (`Sensor.expose`) draws noise with numpy's generator and is numpy only. The scalar mapping
+(`to_controls`/`to_physical`, `kelvin_to_rgb`, `white_balance_gains`, ...) takes plain floats. No I/O.
 
 Units: lengths in millimetres unless a name says metres (`_m`); exposure time in seconds.
 
@@ -95,6 +97,9 @@ def third_stop(ev: float) -> float:
     return round(ev * 3.0) / 3.0
 
 
+POISSON_EXACT_BELOW_E = 30.0     # below this many electrons shot noise is drawn from the exact Poisson law
+
+
 @dataclass(frozen=True)
 class Sensor:
     """A simple linear sensor: photons → electrons (shot noise) → gain (ISO) + read noise → clip."""
@@ -106,15 +111,23 @@ class Sensor:
 
     def expose(self, radiance, t_s: float, iso: float, n: float, rng: np.random.Generator | None,
                *, calibration: float = 1.0):
-        """Linear image in [0, 1] (1 = clipped) for a linear scene radiance (numpy)."""
-        # electrons collected: radiance scaled so that radiance 1.0 at (1/60 s, f/2.8) fills 18 % of the well
+        """Linear image in [0, 1] (1 = clipped) for a linear scene radiance (numpy).
+
+        Shot noise is Poisson (variance = mean electrons); above `POISSON_EXACT_BELOW_E` electrons it is
+        drawn as its Gaussian limit together with the read noise in one draw (same mean and variance,
+        several times faster), below it exactly from the Poisson law.
+        """
         electrons = radiance * (t_s / (n * n)) * calibration * self.full_well_e
-        if rng is not None:
-            electrons = rng.poisson(np.maximum(electrons, 0.0)).astype(np.float32)
         gain = iso / self.base_iso
-        signal = electrons * gain
         if rng is not None:
-            signal = signal + rng.normal(0.0, self.read_noise_e * gain, np.shape(signal)).astype(np.float32)
+            electrons = np.maximum(np.asarray(electrons, np.float32), 0.0)
+            z = rng.standard_normal(electrons.shape, dtype=np.float32)
+            noisy = electrons + np.sqrt(electrons + np.float32(self.read_noise_e ** 2)) * z
+            low = electrons < POISSON_EXACT_BELOW_E
+            if low.any():
+                noisy[low] = rng.poisson(electrons[low]).astype(np.float32) + self.read_noise_e * z[low]
+            electrons = noisy
+        signal = electrons * gain
         return np.clip(signal / self.full_well_e, 0.0, 1.0)
 
     def noise_std(self, mean_linear: float, iso: float) -> float:
@@ -128,15 +141,43 @@ class Sensor:
 CALIBRATION = 0.18 / ((1.0 / 60.0) / (2.8 * 2.8))
 
 
+def _is_torch(x) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
 def srgb_encode(linear):
-    """Linear [0,1] → sRGB [0,1] (IEC 61966-2-1)."""
+    """Linear [0,1] → sRGB [0,1] (IEC 61966-2-1); numpy arrays, scalars or torch tensors."""
+    if _is_torch(linear):
+        import torch  # noqa: PLC0415  (only when a tensor is given: rigs does not need torch)
+
+        linear = linear.clamp(0.0, 1.0)
+        return torch.where(linear <= 0.0031308, 12.92 * linear,
+                           1.055 * linear.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
     linear = np.clip(linear, 0.0, 1.0)
     return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
 
 
 def srgb_decode(encoded):
+    """sRGB [0,1] → linear [0,1]; numpy arrays, scalars or torch tensors."""
+    if _is_torch(encoded):
+        import torch  # noqa: PLC0415
+
+        encoded = encoded.clamp(0.0, 1.0)
+        return torch.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
     encoded = np.clip(encoded, 0.0, 1.0)
     return np.where(encoded <= 0.04045, encoded / 12.92, np.power((encoded + 0.055) / 1.055, 2.4))
+
+
+def apply_white_balance(linear, scene_kelvin: float, camera_kelvin: float, *, channel_axis: int = -1):
+    """Multiply linear RGB by the white-balance gains (numpy array or torch tensor, RGB on `channel_axis`)."""
+    gains = white_balance_gains(scene_kelvin, camera_kelvin)
+    shape = [1] * linear.ndim
+    shape[channel_axis] = 3
+    if _is_torch(linear):
+        import torch  # noqa: PLC0415
+
+        return linear * torch.tensor(gains, dtype=linear.dtype, device=linear.device).reshape(shape)
+    return linear * np.asarray(gains, dtype=getattr(linear, "dtype", np.float32)).reshape(shape)
 
 
 # ---------------------------------------------------------------- white balance

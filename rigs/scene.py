@@ -91,12 +91,17 @@ def render(scene: Scene, *, x_mm: float = 0.0, pan_deg: float = 0.0, focal_mm: f
         world_y = v * z
         inside_x = (world_x >= layer.x_m[0]) & (world_x < layer.x_m[1])
         inside_y = (world_y >= layer.y_m[0]) & (world_y < layer.y_m[1])
-        alpha = (inside_y[:, None] & inside_x[None, :]).astype(np.float32)
-        th, tw, _ = layer.texture.shape
-        tx = np.floor((world_x - layer.x_m[0]) / layer.texel_m).astype(np.int64) % tw
-        ty = np.floor((world_y - layer.y_m[0]) / layer.texel_m).astype(np.int64) % th
-        rgb = layer.texture[ty[:, None], tx[None, :]] * alpha[..., None]
-        depth = np.where(alpha > 0, np.float32(z), depth)
+        alpha = np.zeros((height, width), np.float32)
+        rgb = np.zeros((height, width, 3), np.float32)
+        cols, rows = np.flatnonzero(inside_x), np.flatnonzero(inside_y)
+        if cols.size and rows.size:     # a plane is a rectangle: texture only its bounding box
+            box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            th, tw, _ = layer.texture.shape
+            tx = np.floor((world_x[box[1]] - layer.x_m[0]) / layer.texel_m).astype(np.intp) % tw
+            ty = np.floor((world_y[box[0]] - layer.y_m[0]) / layer.texel_m).astype(np.intp) % th
+            alpha[box] = 1.0
+            rgb[box] = layer.texture[ty[:, None], tx[None, :]]
+            depth[box] = np.float32(z)
         out.append((rgb, alpha, z))
     depth = np.where(np.isinf(depth), np.float32(scene.layers[0].depth_m), depth)
     return out, depth

@@ -79,3 +79,26 @@ def test_per_pixel_formulas_accept_torch_tensors():
     depth = torch.tensor([1.0, 2.0, 5.0])
     assert torch.allclose(optics.coc_px(2.0, 50, 2.0, depth, width_px=640),
                           torch.tensor([float(optics.coc_px(2.0, 50, 2.0, d, width_px=640)) for d in (1.0, 2.0, 5.0)]))
+
+
+def test_srgb_and_white_balance_give_the_same_numbers_for_numpy_and_torch():
+    torch = pytest.importorskip("torch")
+    linear = np.linspace(0.0, 1.0, 4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3)
+    tensor = torch.from_numpy(linear.copy())
+    assert np.allclose(optics.srgb_encode(tensor).numpy(), optics.srgb_encode(linear), atol=1e-6)
+    assert np.allclose(optics.srgb_decode(optics.srgb_encode(tensor)).numpy(), linear, atol=1e-5)
+    balanced = optics.apply_white_balance(tensor.permute(2, 0, 1), 5500, 3200, channel_axis=0)
+    assert np.allclose(balanced.permute(1, 2, 0).numpy(), optics.apply_white_balance(linear, 5500, 3200),
+                       atol=1e-6)
+
+
+def test_sensor_noise_matches_its_model():
+    rng = np.random.default_rng(7)
+    sensor = optics.Sensor()
+    for level, iso in ((0.0005, 100), (0.05, 100), (0.05, 800), (0.04, 1600)):
+        radiance = np.full((200, 200), level, np.float32)
+        # radiance chosen so that the expected linear mean at base ISO is `level`: t = N² = calibration = 1
+        out = sensor.expose(radiance, 1.0, iso, 1.0, rng)
+        expected_mean = level * iso / sensor.base_iso
+        assert out.mean() == pytest.approx(expected_mean, rel=0.03)
+        assert out.std() == pytest.approx(sensor.noise_std(expected_mean, iso), rel=0.05)

@@ -61,7 +61,11 @@ def test_one_stop_of_iso_doubles_signal_and_grows_noise():
         means.append(patch.mean())
         stds.append(patch.std())
     assert means[1] / means[0] == pytest.approx(2.0, rel=0.03)
-    assert stds[1] > stds[0] * 1.3      # shot noise grows as sqrt of signal, gain doubles it: ~1.4-2x
+    # same electrons (same t and N), twice the gain: shot and read noise both double in linear units
+    sensor = optics.Sensor()
+    expected = sensor.noise_std(means[1], 800) / sensor.noise_std(means[0], 400)
+    assert stds[1] / stds[0] == pytest.approx(expected, rel=0.10)
+    assert stds[0] == pytest.approx(sensor.noise_std(means[0], 400), rel=0.15)
 
 
 def test_opening_the_aperture_blurs_what_is_off_the_focus_plane_only():
