@@ -164,3 +164,23 @@ def test_clip_follows_the_emulated_slider(tmp_path):
     assert kinds == {"clip", "sidecar", "depth"}
     sidecar = json.loads(next(f.path for f in clip.files if f.kind == "sidecar").read_text())
     assert len(sidecar["poses"]) == 16 and sidecar["settings"]["aperture"] == cam.get("aperture")
+
+
+def test_zoom_from_24_to_48_mm_doubles_feature_scale_in_the_image():
+    """The 24 mm image magnified about the centre best matches the 48 mm image at a scale of 2."""
+    def grey(focal: str) -> np.ndarray:
+        return _linear(_camera(focal=focal, aperture="f/22", focus="3")).mean(axis=2).astype(np.float32)
+
+    wide, tele = grey("24"), grey("48")
+    centre = (slice(40, 440), slice(40, 600))
+
+    def correlation(scale: float) -> float:
+        warp = np.array([[scale, 0, (1 - scale) * 319.5], [0, scale, (1 - scale) * 239.5]])
+        x = cv2.warpAffine(wide, warp, (640, 480), flags=cv2.INTER_LINEAR)[centre]
+        y = tele[centre]
+        x, y = x - x.mean(), y - y.mean()
+        return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+
+    scales = np.linspace(1.8, 2.2, 41)
+    best = scales[int(np.argmax([correlation(s) for s in scales]))]
+    assert best == pytest.approx(2.0, rel=0.02)
