@@ -96,7 +96,7 @@ class SimCamera:
                  width: int = 640, height: int = 480, clip_width: int = 320, clip_height: int = 240,
                  serial: str = "SIM0001", model: str = "SimCam", lens: str = "SimLens 24-70mm f/1.8",
                  capture_latency_s: float = 0.15, set_latency_s: float = 0.03, noise: bool = True,
-                 still_depth: bool = False,
+                 still_depth: bool = False, moving_object: bool = False,
                  busy_rate: float = 0.0, timeout_rate: float = 0.0, disconnect_rate: float = 0.0,
                  disconnect_after: int | None = None, fault_seed: int = 0, pose: Pose | None = None,
                  **unknown) -> None:
@@ -104,7 +104,7 @@ class SimCamera:
             raise TypeError(f"SimCamera: unknown option(s) {', '.join(sorted(unknown))}")
         self.slider = slider
         self.speed = max(float(speed), 1e-6)
-        self.scene = scene or default_scene(seed)
+        self.scene = scene or default_scene(seed, moving_object=moving_object)   # a card sliding at 5 cm/s
         self.width, self.height = int(width) // 2 * 2, int(height) // 2 * 2
         self.clip_size = (int(clip_width) // 2 * 2, int(clip_height) // 2 * 2)
         self.values = dict(DEFAULTS)

@@ -184,3 +184,16 @@ def test_zoom_from_24_to_48_mm_doubles_feature_scale_in_the_image():
     scales = np.linspace(1.8, 2.2, 41)
     best = scales[int(np.argmax([correlation(s) for s in scales]))]
     assert best == pytest.approx(2.0, rel=0.02)
+
+
+def test_the_moving_object_moves_between_frames_and_the_static_scene_does_not():
+    def near_card_columns(cam: SimCamera, time_s: float) -> np.ndarray:
+        _, depth = cam.render(Pose(0.0), size=(320, 240), time_s=time_s)
+        return np.flatnonzero(np.isclose(depth[120], 1.5))
+
+    moving = SimCamera(speed=1e6, noise=False, moving_object=True)
+    shift = near_card_columns(moving, 1.0).min() - near_card_columns(moving, 0.0).min()   # moves to +x
+    expected = optics.focal_px(35, 320) * 0.05 / 1.5          # 5 cm/s at 1.5 m for 1 s, in pixels
+    assert shift == pytest.approx(expected, abs=1.5)
+    still = SimCamera(speed=1e6, noise=False)
+    assert np.array_equal(near_card_columns(still, 0.0), near_card_columns(still, 1.0))
