@@ -39,6 +39,10 @@ class IngestResult:
     reason: str | None = None            # error / unparsed reason, or what the duplicate duplicates
 
 
+# Files the capture runner writes beside a frame (JSON sidecar, true depth): nothing for EXIF readers.
+RUNNER_SIDECARS = {"sidecar", "depth"}
+
+
 def guess_kind(path: Path, fmt: str | None) -> str:
     ext = path.suffix.lower().lstrip(".")
     if fmt in RAW_FORMATS or ext in RAW_EXTENSIONS:
@@ -134,8 +138,12 @@ def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id
             return _known(catalog, path, existing, content, kind=kind, session_id=session_id, point_id=point_id,
                           frame_index=frame_index, requested=requested, readback=readback, slider=slider,
                           maker_notes=maker_notes, use_exiftool=use_exiftool)
-        meta = read_metadata(content.data, path, maker_notes=maker_notes, use_exiftool=use_exiftool,
-                             tail=content.tail)
+        if kind in RUNNER_SIDECARS:
+            meta = Metadata(UNPARSED, format=path.suffix.lstrip(".").lower() or None,
+                            error=f"{kind} file written beside the frame: it carries no camera metadata")
+        else:
+            meta = read_metadata(content.data, path, maker_notes=maker_notes, use_exiftool=use_exiftool,
+                                 tail=content.tail)
         asset_id = catalog.add_asset(
             path, sha256=sha, bytes=content.size, kind=kind or guess_kind(path, meta.format),
             metadata_status=meta.status, metadata_source=meta.source, error=meta.error, width=meta.width,

@@ -167,3 +167,17 @@ def test_runner_may_pass_the_hash_it_computed_while_writing(lab):
     with cat.transaction():
         aid = ingest_file(cat, frame, sha256=digest)
     assert cat.asset(aid)["sha256"] == digest and cat.exif(aid)["make"] == "Sim"
+
+
+def test_runner_sidecars_are_unparsed_with_a_reason_not_errors(lab):
+    cat, root = lab
+    sidecar = root / "clip.json"
+    sidecar.write_text('{"frames": 4}')
+    depth = root / "clip.depth.npz"
+    depth.write_bytes(b"PK\x03\x04 not really a zip, but never parsed")
+    for path, kind in ((sidecar, "sidecar"), (depth, "depth")):
+        with cat.transaction():
+            asset_id = ingest_file(cat, path, kind=kind)
+        asset = cat.asset(asset_id)
+        assert (asset["kind"], asset["metadata_status"]) == (kind, "unparsed")
+        assert "no camera metadata" in asset["error"]
