@@ -119,6 +119,7 @@ class SimCamera:
         self._captures = 0
         self._gone = False
         self._pose = pose or Pose(0.0)
+        self._opened_at = time.monotonic()
         self._identity = CameraIdentity("cinectrl", model, serial, lens, firmware="sim-1", port="sim")
 
     # ----------------------------------------------------------------- protocol
@@ -158,9 +159,12 @@ class SimCamera:
         self._maybe_fault()
         captured_at = time.time()
         t = values.shutter_seconds(self.values[SHUTTER])
-        self._sleep(self.capture_latency_s + t)
-        pose = self._current_pose()
-        image, depth = self.render(pose, size=(self.width, self.height))
+        self._sleep(self.capture_latency_s)
+        opening = self._current_pose()            # shutter opens ...
+        scene_time = (time.monotonic() - self._opened_at) * self.speed
+        self._sleep(t)
+        pose = self._current_pose()               # ... and closes: a carriage still moving smears the frame
+        image, depth = self._render_exposure(opening, pose, scene_time, t, size=(self.width, self.height))
         dest_dir.mkdir(parents=True, exist_ok=True)
         jpeg_path = dest_dir / f"{stem}.jpg"
         _atomic_write(jpeg_path, self._jpeg(image, captured_at))
@@ -240,6 +244,21 @@ class SimCamera:
         linear = optics.Sensor().expose(radiance, t, iso, n, self._noise_rng if self.noise else None,
                                         calibration=optics.CALIBRATION)
         return optics.srgb_encode(linear).astype(np.float32), depth
+
+    def _render_exposure(self, opening: Pose, closing: Pose, scene_time_s: float, exposure_s: float, *,
+                         size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Average of renders over the open shutter (camera from `opening` to `closing`, objects moving)."""
+        object_mm = max(abs(layer.velocity_m_s) for layer in self.scene.layers) * exposure_s * 1000.0
+        samples = [(0.0, opening.x_mm), (exposure_s, closing.x_mm + object_mm)]   # relative travel bounds blur
+        count = len(self._sub_exposure_times(0.0, exposure_s, samples, width=size[0]))
+        if count == 1:
+            return self.render(closing, size=size, time_s=scene_time_s + exposure_s / 2.0)
+        renders = []
+        for k in range(count):
+            frac = (k + 0.5) / count
+            pose = Pose(opening.x_mm + frac * (closing.x_mm - opening.x_mm), closing.pan_deg)
+            renders.append(self.render(pose, size=size, time_s=scene_time_s + frac * exposure_s))
+        return np.mean([r[0] for r in renders], axis=0), renders[-1][1]
 
     def white_balance_kelvin(self) -> float:
         preset = self.values[WHITE_BALANCE]
@@ -337,12 +356,12 @@ class SimCamera:
         return float(np.interp(clip_time, times, xs))
 
     def _sub_exposure_times(self, frame_time: float, exposure_s: float,
-                            samples: list[tuple[float, float]]) -> list[float]:
+                            samples: list[tuple[float, float]], *, width: int | None = None) -> list[float]:
         """Sub-frame instants over the exposure: enough that the blur is a smear, not a double image."""
         travel_mm = abs(self._position_at(samples, frame_time + exposure_s) - self._position_at(samples, frame_time))
         near = min(layer.depth_m for layer in self.scene.layers)
         focal = values.parse_mm(self.values[FOCAL])
-        blur_px = travel_mm * focal / (near * 1000.0) * self.clip_size[0] / optics.FULL_FRAME_WIDTH_MM
+        blur_px = float(optics.motion_blur_px(1.0, travel_mm, near, focal, width_px=width or self.clip_size[0]))
         count = int(min(8, max(1, math.ceil(blur_px))))
         return [frame_time + exposure_s * (k + 0.5) / count for k in range(count)] if count > 1 else [frame_time]
 

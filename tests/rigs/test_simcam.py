@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import cv2
@@ -197,3 +198,29 @@ def test_the_moving_object_moves_between_frames_and_the_static_scene_does_not():
     assert shift == pytest.approx(expected, abs=1.5)
     still = SimCamera(speed=1e6, noise=False)
     assert np.array_equal(near_card_columns(still, 0.0), near_card_columns(still, 1.0))
+
+
+@pytest.mark.timeout(120)
+def test_a_still_taken_while_the_carriage_moves_is_smeared_along_x(tmp_path):
+    from rigs.slider import open_slider
+
+    def sharpness_x_y(path: Path) -> tuple[float, float]:
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float64)[NEAR_CARD]
+        return float(np.var(np.diff(grey, axis=1))), float(np.var(np.diff(grey, axis=0)))
+
+    slider = open_slider("emulator", speed=10)
+    try:
+        slider.home()
+        slider.move_to(100)
+        cam = SimCamera(slider=slider, speed=10, noise=False)
+        cam.set("shutter", "1/2")
+        (static,) = cam.capture_still(tmp_path, stem="static")
+        slider.run_trajectory(100, 400, speed_mm_s=40, wait=False)
+        time.sleep(0.2)                                   # the carriage is under way at 40 mm/s
+        (moving,) = cam.capture_still(tmp_path, stem="moving")
+    finally:
+        slider.close()
+    static_x, static_y = sharpness_x_y(static.path)
+    moving_x, moving_y = sharpness_x_y(moving.path)
+    assert moving_x < 0.5 * static_x                      # smeared along the direction of travel ...
+    assert moving_y > 0.5 * moving_x                      # ... far more than across it
