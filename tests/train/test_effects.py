@@ -1,0 +1,87 @@
+"""Effect simulator: each metric monotonic in its control; effects independent; deterministic with a seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from train import effects as E
+
+
+def scene(h=64, w=96, frames=3):
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(1, frames, 3, h, w, generator=g) * 0.6 + 0.2
+    disp = torch.linspace(0, 1, w).expand(1, frames, h, w).clone()     # left far, right near
+    return img, disp
+
+
+def sharpness(x):   # Laplacian variance of the grey image, over its variance (gain-invariant)
+    g = x.mean(2)
+    g = g / g.std()
+    lap = g[..., 1:-1, 2:] + g[..., 1:-1, :-2] + g[..., 2:, 1:-1] + g[..., :-2, 1:-1] - 4 * g[..., 1:-1, 1:-1]
+    return float(lap.var())
+
+
+def test_bokeh_sharpness_decreases_with_k():
+    img, disp = scene()
+    values = [sharpness(E.bokeh(img, disp, k, 0.0)[..., :, 60:]) for k in (0.0, 0.2, 0.5, 1.0)]
+    assert all(a > b for a, b in zip(values, values[1:])), values
+
+
+def test_exposure_brightness_monotonic():
+    img, _ = scene()
+    values = [float(E.exposure(img, s).mean()) for s in (-0.8, -0.3, 0.0, 0.3, 0.8)]
+    assert all(a < b for a, b in zip(values, values[1:]))
+
+
+def test_temperature_rb_ratio_monotonic():
+    img, _ = scene()
+    ratios = [float(o[:, :, 0].mean() / o[:, :, 2].mean()) for o in (E.colour_temperature(img, t) for t in (-0.8, 0, 0.8))]
+    assert ratios[0] > ratios[1] > ratios[2]          # positive T = cooler (bluer), as in rigs.optics
+
+
+def test_zoom_feature_scale_and_exact_ratio():
+    h = w = 64
+    img = torch.zeros(1, 1, 3, h, w)
+    img[..., 24:40, 24:40] = 1.0
+    widths = [float((E.zoom(img, f)[0, 0, 0, 32] > 0.5).sum()) for f in (0.0, 0.25, 0.5)]
+    assert widths[0] < widths[1] < widths[2]
+    assert widths[2] == pytest.approx(16 * 2.0, abs=1.5)   # f = 0.5 -> 2x (optics.ZOOM_MAX = 3)
+
+
+def test_shutter_blur_length_grows():
+    img = torch.zeros(1, 2, 3, 16, 64)
+    img[:, 0, :, :, 10] = 1.0
+    img[:, 1, :, :, 30] = 1.0   # not a translation model: the blend spreads energy toward the next frame
+    spread = [float((E.shutter_blur(img, s)[0, 0, 0, 8] > 0.05).sum()) for s in (0.0, 0.5, 1.0)]
+    assert spread[0] <= spread[1] <= spread[2] and spread[2] > spread[0]
+
+
+def test_effects_independent():
+    img, disp = scene()
+    base = E.bokeh(img, disp, 0.6, 0.2)
+    for other in (E.colour_temperature(base, 0.8), E.colour_temperature(base, -0.8)):
+        assert sharpness(other) == pytest.approx(sharpness(base), rel=0.02)
+    # bokeh keeps mean brightness within 5 % (blurring in linear light lifts sRGB means a little); exposure leaves the R/B ratio within 2 %
+    assert float(base.mean()) == pytest.approx(float(img.mean()), rel=0.05)
+    rb = lambda x: float(x[:, :, 0].mean() / x[:, :, 2].mean())  # noqa: E731
+    assert rb(E.exposure(img, -0.3)) == pytest.approx(rb(img), rel=0.02)
+
+
+def test_deterministic_and_errors():
+    img, disp = scene()
+    a = E.simulate(img, disp, {"K": 0.4, "d_f": 0.5, "S": 0.2, "T": -0.3, "ISO": 0.5, "f": 0.2}, seed=3)
+    b = E.simulate(img, disp, {"K": 0.4, "d_f": 0.5, "S": 0.2, "T": -0.3, "ISO": 0.5, "f": 0.2}, seed=3)
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="depth file"):
+        E.simulate(img, None, {"K": 0.5})
+    with pytest.raises(ValueError, match="unknown control"):
+        E.simulate(img, disp, {"aperture": 2})
+
+
+def test_gather_matches_reference_scatter():
+    img, disp = scene(48, 64, 1)
+    fast, ref = E.bokeh(img, disp, 0.5, 0.3), E.reference_scatter_bokeh(img, disp, 0.5, 0.3)
+    psnr = 10 * np.log10(1 / float(((fast - ref) ** 2).mean()))
+    assert psnr > 28, psnr

@@ -1,0 +1,175 @@
+"""Batched torch effect simulator for CineCtrl's controls, sharing its physics with rigs/optics.py.
+
+Frames: (B, T, 3, H, W) sRGB in [0, 1]; disparity: (B, T, H, W) (1 = near), normalised per clip so the focus
+plane d_f is stable over time. Work happens in linear light (optics.srgb_decode/encode); the control mapping
+(K_max, zoom range, EV range, mired range, ISO stops) is optics'. Deterministic for a given seed; CPU or GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from rigs import optics
+
+#: layers of the gather bokeh renderer (blur radii between 0 and the clip's largest radius)
+BOKEH_LAYERS = 12
+HIGHLIGHT_THRESHOLD = 220.0 / 255.0   # BokehMe's demo: bright out-of-focus pixels become brighter "bokeh balls"
+HIGHLIGHT_GAIN = 1.4
+
+
+def normalise_disparity(disparity: torch.Tensor) -> torch.Tensor:
+    """Min-max over each clip (all its frames), not per frame: d_f then means the same depth in every frame."""
+    flat = disparity.flatten(1)
+    lo, hi = flat.min(1).values, flat.max(1).values
+    shape = (-1,) + (1,) * (disparity.ndim - 1)
+    return (disparity - lo.view(shape)) / (hi - lo).clamp_min(1e-8).view(shape)
+
+
+def defocus_radius_px(disp_n: torch.Tensor, K: float, d_f: float, width_px: int) -> torch.Tensor:
+    """Blur radius r = K · K_max · |δ_n − d_f| with K_max from the shared control mapping (rigs.optics)."""
+    return K * width_px * optics.K_MAX_FRACTION * (disp_n - d_f).abs()
+
+
+def _disk(radius: float, device, dtype) -> torch.Tensor:
+    n = int(math.ceil(radius))
+    yy, xx = torch.meshgrid(torch.arange(-n, n + 1, device=device, dtype=dtype),
+                            torch.arange(-n, n + 1, device=device, dtype=dtype), indexing="ij")
+    k = (0.5 + 0.5 * torch.tanh(4 * (radius - torch.sqrt(yy ** 2 + xx ** 2)))).clamp_min(0)
+    return k / k.sum()
+
+
+def _fft_blur(img: torch.Tensor, radius: float) -> torch.Tensor:
+    """Disk blur of (N, C, H, W) by FFT with reflect padding (cost independent of the radius)."""
+    if radius < 0.5:
+        return img
+    k = _disk(radius, img.device, img.dtype)
+    p = k.shape[-1] // 2
+    x = F.pad(img, (p, p, p, p), mode="reflect") if p < min(img.shape[-2:]) else F.pad(img, (p, p, p, p), "replicate")
+    h, w = x.shape[-2:]
+    kf = torch.fft.rfft2(k, s=(h, w))
+    out = torch.fft.irfft2(torch.fft.rfft2(x) * kf, s=(h, w))
+    out = torch.roll(out, shifts=(-p, -p), dims=(-2, -1))
+    return out[..., p:p + img.shape[-2], p:p + img.shape[-1]]
+
+
+def _highlights(linear: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    bright = optics.srgb_encode(linear).amax(dim=-3, keepdim=True) > HIGHLIGHT_THRESHOLD
+    defocused = (radius > 1.0).unsqueeze(-3)
+    return torch.where(bright & defocused, linear * HIGHLIGHT_GAIN, linear)
+
+
+def bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: float, d_f: float, gamma: float = 2.2) -> torch.Tensor:
+    """Layered gather renderer: disk-blur the frame at BOKEH_LAYERS radii (FFT), blend per pixel between the two
+    layers around its own radius. Rendered in linear light with highlight boost; returns sRGB."""
+    if K <= 0:
+        return frames
+    b, t, c, h, w = frames.shape
+    radius = defocus_radius_px(normalise_disparity(disparity), K, d_f, w)      # (B, T, H, W)
+    lin = _highlights(frames.clamp(0, 1) ** gamma, radius)
+    r_max = float(radius.max())
+    radii = torch.linspace(0, r_max, BOKEH_LAYERS, device=frames.device)
+    flat = lin.reshape(b * t, c, h, w)
+    stack = torch.stack([_fft_blur(flat, float(r)) for r in radii])            # (L, BT, C, H, W)
+    pos = (radius.reshape(b * t, 1, h, w) / max(r_max, 1e-8)) * (BOKEH_LAYERS - 1)
+    lo = pos.floor().clamp(0, BOKEH_LAYERS - 2).long()
+    frac = (pos - lo).clamp(0, 1)
+    lo_img = torch.gather(stack, 0, lo.unsqueeze(0).expand(1, -1, c, -1, -1)).squeeze(0)
+    hi_img = torch.gather(stack, 0, (lo + 1).unsqueeze(0).expand(1, -1, c, -1, -1)).squeeze(0)
+    out = lo_img * (1 - frac) + hi_img * frac
+    return out.clamp(0, 1).pow(1 / gamma).reshape(b, t, c, h, w)
+
+
+def reference_scatter_bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: float, d_f: float,
+                            gamma: float = 2.2) -> torch.Tensor:
+    """Straightforward scatter (BokehMe classical weights): every pixel splats onto its square neighbourhood with
+    w = (0.5 + 0.5 tanh(4 (|r| − dist))) / (r² + 0.2). One shifted accumulation per offset. Benchmark reference."""
+    if K <= 0:
+        return frames
+    b, t, c, h, w = frames.shape
+    radius = defocus_radius_px(normalise_disparity(disparity), K, d_f, w).reshape(b * t, 1, h, w)
+    lin = _highlights(frames.clamp(0, 1) ** gamma, radius.reshape(b, t, h, w)).reshape(b * t, c, h, w)
+    n = int(math.floor(float(radius.max()))) + 1
+    acc = torch.zeros_like(lin)
+    norm = torch.zeros_like(radius)
+    for dy in range(-n, n + 1):
+        for dx in range(-n, n + 1):
+            wgt = (0.5 + 0.5 * torch.tanh(4 * (radius - math.hypot(dy, dx)))) / (radius ** 2 + 0.2)
+            acc += torch.roll(wgt * lin, shifts=(dy, dx), dims=(-2, -1))
+            norm += torch.roll(wgt, shifts=(dy, dx), dims=(-2, -1))
+    out = acc / norm.clamp_min(1e-12)
+    return out.clamp(0, 1).pow(1 / gamma).reshape(b, t, c, h, w)
+
+
+def exposure(frames: torch.Tensor, S: float) -> torch.Tensor:
+    """ΔEV = S · EV_MAX (optics' mapping): linearise, scale by 2^ΔEV, clip at the sensor's full well, re-encode."""
+    return optics.srgb_encode(optics.srgb_decode(frames) * 2.0 ** (S * optics.EV_MAX))
+
+
+def colour_temperature(frames: torch.Tensor, T: float, scene_kelvin: float = 5500.0) -> torch.Tensor:
+    """T · MIRED_MAX mired shift of the camera's white balance; gains from optics.white_balance_gains."""
+    camera_kelvin = 1e6 / (1e6 / scene_kelvin + T * optics.MIRED_MAX)
+    return optics.srgb_encode(optics.apply_white_balance(optics.srgb_decode(frames), scene_kelvin, camera_kelvin,
+                                                         channel_axis=-3))
+
+
+def zoom(frames: torch.Tensor, f: float) -> torch.Tensor:
+    """Centre crop by optics.crop_ratio (F_base / F, F = F_base (1 + f (ZOOM_MAX − 1))) and bicubic resize back."""
+    if f <= 0:
+        return frames
+    b, t, c, h, w = frames.shape
+    ratio = optics.crop_ratio(1.0, 1.0 + f * (optics.ZOOM_MAX - 1.0))
+    ys = (torch.arange(h, device=frames.device, dtype=frames.dtype) + 0.5) / h * 2 - 1
+    xs = (torch.arange(w, device=frames.device, dtype=frames.dtype) + 0.5) / w * 2 - 1
+    gy, gx = torch.meshgrid(ys * ratio, xs * ratio, indexing="ij")
+    grid = torch.stack([gx, gy], -1).expand(b * t, h, w, 2)
+    out = F.grid_sample(frames.reshape(b * t, c, h, w), grid, mode="bicubic", align_corners=False,
+                        padding_mode="border")
+    return out.clamp(0, 1).reshape(b, t, c, h, w)
+
+
+def shutter_blur(frames: torch.Tensor, fraction: float, subframes: int = 8) -> torch.Tensor:
+    """Motion blur from the clip's own motion: average `subframes` linear blends between frame i and i+1 over
+    the open `fraction` of the frame interval (0 = no blur, 1 = 360° shutter)."""
+    if fraction <= 0 or frames.shape[1] < 2:
+        return frames
+    lin = optics.srgb_decode(frames)
+    nxt = torch.cat([lin[:, 1:], lin[:, -1:]], dim=1)
+    weights = torch.linspace(0, fraction, subframes, device=frames.device, dtype=frames.dtype)
+    acc = sum(lin * (1 - a) + nxt * a for a in weights) / subframes
+    return optics.srgb_encode(acc)
+
+
+def iso_noise(frames: torch.Tensor, iso: float, generator: torch.Generator, read_noise: float = 0.002,
+              base_photons: float = 4000.0) -> torch.Tensor:
+    """Poisson-Gaussian noise for a gain of 2^(iso · ISO_STOPS_MAX) stops over base (brightness unchanged)."""
+    if iso <= 0:
+        return frames
+    gain = 2.0 ** (iso * optics.ISO_STOPS_MAX)
+    lin = optics.srgb_decode(frames)
+    photons = lin * base_photons / gain
+    noisy = torch.poisson(photons.float(), generator=generator).to(lin.dtype) / (base_photons / gain)
+    noisy = noisy + torch.randn(lin.shape, generator=generator, device=lin.device, dtype=lin.dtype) * read_noise * gain
+    return optics.srgb_encode(noisy)
+
+
+def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Mapping[str, float], *,
+             seed: int = 0, shutter: float = 0.0) -> torch.Tensor:
+    """All effects in a camera's order: optics (bokeh, zoom), motion, exposure, white balance, sensor noise."""
+    unknown = set(controls) - set(("K", "d_f", "f", "S", "T", "ISO"))
+    if unknown:
+        raise ValueError(f"unknown control(s) {sorted(unknown)}: use K, d_f, f, S, T, ISO")
+    out = frames
+    if controls.get("K", 0.0) > 0:
+        if disparity is None:
+            raise ValueError("bokeh (K > 0) needs the clip's disparity or depth: give a depth file")
+        out = bokeh(out, disparity, controls["K"], controls.get("d_f", 0.5))
+    out = zoom(out, controls.get("f", 0.0))
+    out = shutter_blur(out, shutter)
+    out = exposure(out, controls.get("S", 0.0))
+    out = colour_temperature(out, controls.get("T", 0.0))
+    g = torch.Generator(device=frames.device).manual_seed(seed)
+    return iso_noise(out, controls.get("ISO", 0.0), g)
