@@ -1,9 +1,101 @@
-"""Commands registered on `cinectrl train`."""
+"""Commands registered on `cinectrl train`: `synth` (simulated pairs) and `edit` (run a CineCtrl model)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from ._common import fail, resolve_catalog
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("synth")(synth)
+    app.command("edit")(edit)
+
+
+def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog whose clips to use"),
+          out: Path = typer.Option(..., "--out", help="directory for the simulated targets + pairs.json"),
+          depth: Optional[Path] = typer.Option(None, "--depth", help=".npz with depth_m (T,H,W) for clips without a "
+                                               "<stem>.depth.npz sidecar"),
+          per_clip: int = typer.Option(4, "--per-clip", min=1), seed: int = typer.Option(0, "--seed")) -> None:
+    """Simulated pairs: each catalog clip + random controls -> a target clip (train/effects.py)."""
+    import numpy as np
+    import torch
+    from capture.catalog import open_catalog
+    from train import effects
+    from train.videoio import read_video, write_video
+    path = resolve_catalog(catalog)
+    if not path.is_file():
+        fail(f"catalog {path}: no such file (give --from CATALOG)")
+    with open_catalog(path, create=False) as cat:
+        clips = [cat.abspath(a["path"]) for a in cat.assets() if a["kind"] == "clip"]
+    if not clips:
+        fail(f"catalog {path}: no clips to simulate from (capture a video pass first)")
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for clip in clips:
+        sidecar = clip.with_name(clip.stem + ".depth.npz")
+        depth_file = sidecar if sidecar.is_file() else depth
+        if depth_file is None or not Path(depth_file).is_file():
+            fail(f"{clip}: no depth sidecar {sidecar.name}; give --depth FILE.npz (depth_m, one map per frame)")
+        frames, fps = read_video(clip)
+        depth_m = np.load(depth_file)["depth_m"].astype(np.float32)[: len(frames)]
+        if depth_m.shape[1:] != frames.shape[1:3]:
+            fail(f"{depth_file}: depth maps {depth_m.shape[1:]} do not match the clip's frames {frames.shape[1:3]}")
+        video = torch.from_numpy(frames).float().div(255).permute(0, 3, 1, 2).unsqueeze(0)
+        disparity = torch.from_numpy(1.0 / np.maximum(depth_m, 1e-3)).unsqueeze(0)
+        for i in range(per_clip):
+            controls = {"K": float(rng.uniform(0, 1)), "d_f": float(rng.uniform(0, 1)), "f": float(rng.uniform(0, .5)),
+                        "S": float(rng.uniform(-.8, .8)), "T": float(rng.uniform(-.8, .8))}
+            target = effects.simulate(video, disparity, controls, seed=seed + i)
+            dest = out / f"{clip.stem}_{i}.mp4"
+            write_video(dest, (target[0].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8), fps)
+            pairs.append({"source": str(clip), "target": str(dest), "controls": controls})
+    (out / "pairs.json").write_text(json.dumps(pairs, indent=1))
+    typer.echo(f"{len(pairs)} simulated pairs from {len(clips)} clips -> {out / 'pairs.json'}")
+
+
+def edit(src: Path = typer.Argument(..., help="source clip (.mp4)"),
+         model: Optional[Path] = typer.Option(None, "--model", help="CineCtrl pipeline directory (save_pretrained)"),
+         out: Path = typer.Option(..., "--out"), bokeh: float = typer.Option(0.0, "--bokeh", help="K in [0,1]"),
+         focus: float = typer.Option(0.5, "--focus", help="d_f in [0,1]"),
+         zoom: float = typer.Option(0.0, "--zoom", help="f in [0,1]"),
+         exposure: float = typer.Option(0.0, "--exposure", help="S in [-1,1]"),
+         kelvin: float = typer.Option(0.0, "--kelvin", help="T in [-1,1] (positive = cooler)"),
+         steps: int = typer.Option(30, "--steps", min=1), seed: int = typer.Option(0, "--seed"),
+         prompt_embeds: Optional[Path] = typer.Option(None, "--prompt-embeds", help=".pt text embeddings when the "
+                                                      "pipeline has no text encoder")) -> None:
+    """Edit a clip's photographic settings with a trained CineCtrl pipeline."""
+    if model is None:
+        fail("--model DIR is required: a randomly initialised model only produces noise; give a pipeline directory "
+             "written by CineCtrlPipeline.save_pretrained (e.g. a fine-tuning run's output)")
+    if not (model / "model_index.json").is_file():
+        fail(f"--model {model}: no model_index.json; give a directory written by CineCtrlPipeline.save_pretrained")
+    if not src.is_file():
+        fail(f"{src}: no such clip")
+    for name, value, lo in (("--bokeh", bokeh, 0), ("--focus", focus, 0), ("--zoom", zoom, 0),
+                            ("--exposure", exposure, -1), ("--kelvin", kelvin, -1)):
+        if not lo <= value <= 1:
+            fail(f"{name} {value}: must lie in [{lo}, 1]")
+    import numpy as np
+    import torch
+    from train.pipeline import CineCtrlPipeline
+    from train.videoio import read_video, write_video
+    frames, fps = read_video(src)
+    usable = (len(frames) - 1) // 4 * 4 + 1
+    h, w = frames.shape[1] // 16 * 16, frames.shape[2] // 16 * 16
+    if usable < 1 or h == 0 or w == 0:
+        fail(f"{src}: {frames.shape[1]}x{frames.shape[2]}, {len(frames)} frames is too small (need >= 16x16)")
+    pipe = CineCtrlPipeline.from_pretrained(model)
+    embeds = torch.load(prompt_embeds) if prompt_embeds else None
+    if embeds is None and pipe.text_encoder is None:
+        fail(f"--model {model} has no text encoder: give --prompt-embeds FILE.pt")
+    result = pipe(video=frames[:usable, :h, :w], controls={"K": bokeh, "d_f": focus, "f": zoom, "S": exposure,
+                                                           "T": kelvin},
+                  prompt_embeds=embeds, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed))
+    write_video(out, (result[0] * 255).round().astype(np.uint8), fps)
+    typer.echo(f"wrote {out} ({usable} frames, {h}x{w})")
