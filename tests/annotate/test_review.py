@@ -192,13 +192,20 @@ def test_credentials_file_is_private(ls_server, ls_root):
     assert creds.stat().st_mode & 0o077 == 0
 
 
+CANVAS_JS = """return [...document.querySelectorAll('canvas')].map(c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] < 200) n++;
+  return n; });"""
+
+
 def _chromium() -> tuple[str, str] | None:
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     return (browser, driver) if browser and driver else None
 
 
 def test_browser_shows_both_videos_loaded(ls_server, ls_root, catalog_factory, tmp_path):
-    """Headless Chromium logs in, opens a task, both <video> elements reach HAVE_CURRENT_DATA; screenshot kept."""
+    """Headless Chromium logs in, opens a task: both <video> elements load and both players draw a frame
+    (pixels counted on their canvases); the screenshot is kept under $CINECTRL_TEST_ARTIFACTS if set."""
     found = _chromium()
     if not found:
         pytest.skip("chromium + chromium-driver not installed (apt-get install chromium chromium-driver)")
@@ -229,6 +236,9 @@ def test_browser_shows_both_videos_loaded(ls_server, ls_root, catalog_factory, t
         WebDriverWait(drv, 120, poll_frequency=1).until(lambda d: d.execute_script(
             "const v = [...document.querySelectorAll('video')];"
             "return v.length >= 2 && v.every(x => x.readyState >= 2 && x.videoWidth > 0);"))
+        # the players draw frames onto canvases: both must show the clip's (dark) first frame
+        WebDriverWait(drv, 60, poll_frequency=1).until(
+            lambda d: (lambda n: len(n) >= 2 and all(x > 1000 for x in n))(d.execute_script(CANVAS_JS)))
         sources = drv.execute_script("return [...document.querySelectorAll('video')].map(v => v.currentSrc)")
         shot = tmp_path / "review.png"
         drv.save_screenshot(str(shot))
