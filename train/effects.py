@@ -173,3 +173,16 @@ def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Map
     out = colour_temperature(out, controls.get("T", 0.0))
     g = torch.Generator(device=frames.device).manual_seed(seed)
     return iso_noise(out, controls.get("ISO", 0.0), g)
+
+
+def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0):
+    """`simulate` in the form the data pipeline and evaluation use: (T, H, W, 3) uint8 frames in and out.
+
+    `disparity` (T, H, W) is needed only for bokeh (K > 0); without it `simulate` refuses with a message
+    that says to give a depth file, so callers can skip that effect for clips without depth."""
+    import numpy as np
+
+    clip = torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0).permute(0, 3, 1, 2)[None]
+    disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)[None]
+    out = simulate(clip, disp, controls, seed=seed)
+    return (out[0].permute(0, 2, 3, 1).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()

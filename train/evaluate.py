@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import metrics as M
+
+log = logging.getLogger(__name__)
 
 Editor = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
 CONTROLS = ("K", "d_f", "f", "S", "T")
@@ -56,7 +59,11 @@ def simulated_sweeps(sources: Iterable[tuple[str, np.ndarray]], simulate: Editor
     for scene, source in sources:
         for effect, vals in values.items():
             sweep = Sweep(effect, source, list(vals), [], "simulated", dict(NEUTRAL), scene)
-            sweep.references = [simulate(source, sweep.controls(v)) for v in vals]
+            try:
+                sweep.references = [simulate(source, sweep.controls(v)) for v in vals]
+            except ValueError as exc:     # e.g. bokeh for a clip without depth: no reference, say why
+                log.warning("no simulated %s sweep for %s: %s", effect, scene, exc)
+                continue
             out.append(sweep)
     return out
 

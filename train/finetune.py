@@ -299,7 +299,7 @@ def default_simulator():
         from . import effects  # type: ignore[attr-defined]
     except ImportError:
         return None
-    for name in ("simulate", "apply_controls", "apply"):
+    for name in ("simulate_uint8",):   # (T, H, W, 3) uint8 in and out, as train.data.Simulator
         if hasattr(effects, name):
             return getattr(effects, name)
     return None
