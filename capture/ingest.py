@@ -163,6 +163,12 @@ def _write_details(catalog: Catalog, asset_id: int, meta: Metadata, requested: M
             catalog.add_exif_settings(asset_id, exif)
         elif exif:
             catalog.set_settings(asset_id, exif={role: text for role, (text, _) in exif.items()})
+    _write_runner_rows(catalog, asset_id, requested, readback, slider)
+
+
+def _write_runner_rows(catalog: Catalog, asset_id: int, requested: Mapping[str, Any] | None,
+                       readback: Mapping[str, Any] | None, slider: Mapping[str, Any] | None) -> None:
+    """What only the capture runner knows about a frame: requested and read-back settings, slider position."""
     if requested or readback:
         catalog.set_settings(asset_id, requested=requested, readback=readback)
     if slider:
@@ -196,12 +202,7 @@ def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], content
             outcome = REPARSED if outcome == KNOWN else outcome
     if any(v is not None for v in (session_id, point_id, frame_index, kind)):
         catalog.attach_asset(asset_id, session_id=session_id, point_id=point_id, frame_index=frame_index, kind=kind)
-    if requested or readback:
-        catalog.set_settings(asset_id, requested=requested, readback=readback)
-    if slider:
-        catalog.set_slider(asset_id, target_mm=slider.get("target_mm"), position_mm=slider.get("position_mm"),
-                           at=slider.get("at"), move_started_at=slider.get("move_started_at"),
-                           move_finished_at=slider.get("move_finished_at"))
+    _write_runner_rows(catalog, asset_id, requested, readback, slider)
     (current,) = catalog.conn.execute("SELECT metadata_status FROM assets WHERE id = ?", (asset_id,)).fetchone()
     return IngestResult(path, outcome, asset_id, current, reason)
 
