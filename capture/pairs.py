@@ -104,21 +104,13 @@ def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
     return controls.as_dict(), "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else "")
 
 
+_PHYSICAL_NAMES = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "wb_kelvin",
+                   FOCUS: "focus_m", FOCAL: "focal_mm"}
+
+
 def _physical(n: Mapping[str, float]) -> dict[str, float]:
-    out = {}
-    if APERTURE in n:
-        out["f_number"] = n[APERTURE]
-    if SHUTTER in n:
-        out["exposure_s"] = n[SHUTTER]
-    if ISO in n:
-        out["iso"] = n[ISO]
-    if KELVIN in n:
-        out["wb_kelvin"] = n[KELVIN]
-    if FOCUS in n:
-        out["focus_m"] = n[FOCUS]
-    if FOCAL in n:
-        out["focal_mm"] = n[FOCAL]
-    return out
+    """Role-keyed numbers -> the field names of rigs.optics.PhysicalSettings."""
+    return {name: n[role] for role, name in _PHYSICAL_NAMES.items() if role in n}
 
 
 def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str]) -> list[PairSpec]:
