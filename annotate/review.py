@@ -127,8 +127,8 @@ class PushResult:
 
 def _push(cat: Catalog, conn: Connection, pairs: list[dict[str, Any]], kind: str, overlap: int) -> PushResult:
     _ensure_tables(cat)
-    ls = client(conn)
     try:
+        ls = client(conn)  # a PAT is exchanged here: a bad one fails here
         project_id = _project(ls, cat, conn, kind, overlap)
         _reconcile(ls, cat, conn, project_id, kind)
         done = {r[0] for r in cat.conn.execute("SELECT pair_id FROM ls_tasks WHERE server = ? AND project_id = ?",
@@ -183,9 +183,20 @@ def _parse(result: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _auth_headers(conn: Connection) -> dict[str, str]:
+    """A legacy token goes as `Token`; a personal access token (a JWT, the only kind a server >= 1.17 issues by
+    default) is exchanged for a short-lived access token first, as the SDK does."""
+    if conn.token.startswith("eyJ") and conn.token.count(".") == 2:
+        r = httpx.post(f"{conn.url}/api/token/refresh/", json={"refresh": conn.token}, timeout=60)
+        if r.status_code != 200:
+            raise ApiError(status_code=401 if r.status_code in (400, 401) else r.status_code, body="token refresh")
+        return {"Authorization": f"Bearer {r.json()['access']}"}
+    return {"Authorization": f"Token {conn.token}"}
+
+
 def _export(conn: Connection, project_id: int) -> list[dict[str, Any]]:
     r = httpx.get(f"{conn.url}/api/projects/{project_id}/export", params={"exportType": "JSON"},
-                  headers={"Authorization": f"Token {conn.token}"}, timeout=300)
+                  headers=_auth_headers(conn), timeout=300)
     if r.status_code != 200:
         raise ApiError(status_code=r.status_code, body=r.text[:300])
     return r.json()
@@ -194,9 +205,9 @@ def _export(conn: Connection, project_id: int) -> list[dict[str, Any]]:
 def pull(cat: Catalog, conn: Connection, *, quorum: int | None = None) -> PullResult:
     """Annotations -> reviews table (idempotent by annotation id); then decide states and route splits."""
     _ensure_tables(cat)
-    ls = client(conn)
     out = PullResult()
     try:
+        ls = client(conn)
         projects = dict(cat.conn.execute("SELECT kind, project_id FROM ls_projects WHERE server = ?", (conn.key,)))
         if "review" not in projects:
             raise ServerError("nothing pushed to this server yet: run `cinectrl review push` first")

@@ -249,3 +249,27 @@ def test_browser_shows_both_videos_loaded(ls_server, ls_root, catalog_factory, t
         assert any("ref.mp4" in s for s in sources) and any("other0.mp4" in s for s in sources)
     finally:
         drv.quit()
+
+
+def test_external_server_with_a_personal_access_token(ls_server, catalog_factory, monkeypatch):
+    """A server >= 1.17 issues JWT personal access tokens (legacy tokens are off by default): push, pull (its
+    raw export call included) must work with one, and a forged JWT must give the clear 401 error."""
+    cat = catalog_factory(1)
+    pat = review.client(ls_server).tokens.create().token
+    assert pat.startswith("eyJ")
+    monkeypatch.setenv("CINECTRL_LS_URL", ls_server.url)
+    monkeypatch.setenv("CINECTRL_LS_TOKEN", pat)
+    conn = server.connect(cat.path)
+    res = review.push(cat, conn, overlap=1)
+    assert res.added == 1
+    ls = LabelStudio(base_url=ls_server.url, api_key=pat)
+    task = _tasks(conn, res.project_id)[0]
+    ls.annotations.create(id=task.id, result=verdict("accept", rating=3))
+    out = review.pull(cat, conn)
+    assert out.added == 1 and [p["pair_id"] for p in review.train_ready_pairs(cat)] == [task.data["pair_id"]]
+    header, payload, _sig = pat.split(".")
+    forged = f"{header}.{payload}.{'A' * 43}"
+    monkeypatch.setenv("CINECTRL_LS_TOKEN", forged)
+    r = CliRunner().invoke(app, ["review", "pull", "--catalog", str(cat.path)])
+    assert r.exit_code == 1, r.output
+    assert "refused the API token (401)" in r.output and forged not in r.output and "Traceback" not in r.output
