@@ -200,13 +200,39 @@ def stop(catalog_path: Path, *, data_dir: Path | None = None, timeout: float = 2
     return was_alive
 
 
+def _remote_config() -> dict[str, str]:
+    name = os.environ.get("CINECTRL_LS_CONFIG")
+    if not name:
+        return {}
+    path = Path(name).expanduser()
+    try:
+        mode = path.stat().st_mode & 0o777
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ServerError(f"CINECTRL_LS_CONFIG={name}: no such file; create it with "
+                          '{"url": "http://host:8080", "token": "..."} or unset the variable') from None
+    except (OSError, ValueError) as exc:
+        raise ServerError(f"CINECTRL_LS_CONFIG={name} is not readable JSON ({type(exc).__name__}); expected "
+                          '{"url": "http://host:8080", "token": "..."}') from None
+    if not isinstance(data, dict) or not isinstance(data.get("url", ""), str) \
+            or not isinstance(data.get("token", ""), str):
+        raise ServerError(f"CINECTRL_LS_CONFIG={name} must hold a JSON object with string \"url\" and \"token\"")
+    if data.get("token") and mode & 0o077:
+        raise ServerError(f"CINECTRL_LS_CONFIG={name} holds a token but is readable by others (mode {mode:o}): "
+                          f"run `chmod 600 {path}`")
+    return {k: str(v) for k, v in data.items() if k in ("url", "token") and v}
+
+
 def connect(catalog_path: Path, *, data_dir: Path | None = None) -> Connection:
-    """The server to talk to: CINECTRL_LS_URL + CINECTRL_LS_TOKEN, else the one started for this catalog."""
-    url = os.environ.get("CINECTRL_LS_URL")
+    """The server to talk to: CINECTRL_LS_URL + CINECTRL_LS_TOKEN (either may come from the JSON file named by
+    CINECTRL_LS_CONFIG, `{"url": ..., "token": ...}`, mode 0600; the environment wins), else ours."""
+    remote = _remote_config()
+    url = os.environ.get("CINECTRL_LS_URL") or remote.get("url")
     if url:
-        token = os.environ.get("CINECTRL_LS_TOKEN")
+        token = os.environ.get("CINECTRL_LS_TOKEN") or remote.get("token")
         if not token:
-            raise ServerError("CINECTRL_LS_URL is set but CINECTRL_LS_TOKEN is not: export the server's API token")
+            raise ServerError("CINECTRL_LS_URL is set but CINECTRL_LS_TOKEN is not: export the server's API token "
+                              "or put \"token\" in the CINECTRL_LS_CONFIG file")
         return Connection(url.rstrip("/"), token, key=url.rstrip("/"))
     data_dir = data_dir or data_dir_for(catalog_path)
     state = read_state(data_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -273,3 +274,25 @@ def test_external_server_with_a_personal_access_token(ls_server, catalog_factory
     r = CliRunner().invoke(app, ["review", "pull", "--catalog", str(cat.path)])
     assert r.exit_code == 1, r.output
     assert "refused the API token (401)" in r.output and forged not in r.output and "Traceback" not in r.output
+
+
+def test_external_server_from_a_private_config_file(ls_server, catalog_factory, tmp_path, monkeypatch):
+    """URL + token from the JSON file CINECTRL_LS_CONFIG names; a group/other-readable file is refused."""
+    cat = catalog_factory(1)
+    cfg = tmp_path / "ls.json"
+    cfg.write_text(json.dumps({"url": ls_server.url, "token": ls_server.token}))
+    cfg.chmod(0o644)
+    monkeypatch.delenv("CINECTRL_LS_URL", raising=False)
+    monkeypatch.delenv("CINECTRL_LS_TOKEN", raising=False)
+    monkeypatch.setenv("CINECTRL_LS_CONFIG", str(cfg))
+    r = CliRunner().invoke(app, ["review", "push", "--catalog", str(cat.path)])
+    assert r.exit_code == 1 and "chmod 600" in r.output and ls_server.token not in r.output
+    cfg.chmod(0o600)
+    conn = server.connect(cat.path)
+    assert conn.url == ls_server.url and conn.pid is None
+    r = CliRunner().invoke(app, ["review", "push", "--catalog", str(cat.path)])
+    assert r.exit_code == 0, r.output
+    assert "1 pairs added" in r.output and ls_server.token not in r.output
+    monkeypatch.setenv("CINECTRL_LS_CONFIG", str(tmp_path / "missing.json"))
+    r = CliRunner().invoke(app, ["review", "push", "--catalog", str(cat.path)])
+    assert r.exit_code == 1 and "no such file" in r.output
