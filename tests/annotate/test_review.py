@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from annotate import review, server
 from cinectrl.main import app
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.labelstudio, pytest.mark.timeout(600)]
 
 
 def verdict(v: str, *, reasons=(), rating=None, ranges=(), notes=None) -> list[dict]:
