@@ -34,8 +34,3 @@ def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
-
-def not_yet(group: str) -> NoReturn:
-    """An unfinished command says so in one line and exits 2; it never pretends to work."""
-    err_console.print(f"cinectrl {group}: not available yet in this version.", highlight=False)
-    raise typer.Exit(2)
