@@ -35,6 +35,15 @@ POINT_STATUSES = ("pending", "running", "done", "failed")
 REVIEW_STATES = ("unreviewed", "in_review", "accepted", "rejected", "disputed")
 
 
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hash assets are keyed by, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class CatalogError(Exception):
     """A catalog that cannot be used as asked; the message says which file, why, and what to do."""
 

@@ -283,7 +283,7 @@ class Ledger:
     def _output_asset(self, session_id: int, path: Path, kind: str, *, frames: int | None = None,
                       fps: float | None = None, width: int | None = None, height: int | None = None) -> int:
         """An output file (clip, proxy) as an asset; rebuilding replaces the row for that path."""
-        from .session import sha256_file
+        from .catalog import sha256_file
 
         cat = self.catalog
         sha = sha256_file(path)

@@ -9,7 +9,6 @@ Files are referenced where they are (paths rewritten relative to this catalog's 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .catalog import Catalog, CatalogError
+from .catalog import Catalog, CatalogError, sha256_file
 from .schema import SCHEMA_VERSION
 
 
@@ -44,14 +43,6 @@ def _rows(conn: sqlite3.Connection, sql: str) -> list[dict[str, Any]]:
     cur = conn.execute(sql)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur]
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def open_other(path: Path) -> sqlite3.Connection:
@@ -205,10 +196,10 @@ class _Merger:
         """Copy files last (still inside the transaction: a failed copy rolls the merge back)."""
         for source, dest, sha in self.copies:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if not (dest.is_file() and _sha256_file(dest) == sha):
+            if not (dest.is_file() and sha256_file(dest) == sha):
                 tmp = dest.with_name(dest.name + ".part")
                 shutil.copyfile(source, tmp)
-                if _sha256_file(tmp) != sha:
+                if sha256_file(tmp) != sha:
                     tmp.unlink()
                     raise CatalogError(f"copy of {source} does not match its sha256 in the other catalog: "
                                        "the file changed since it was catalogued; re-ingest it there first")

@@ -18,7 +18,6 @@ Order of work (the ledger is the truth, as in docs/capture.md):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ from rigs.camera.protocol import (
 )
 from rigs.slider.protocol import Slider, SliderAlarm, SliderDisconnected, SliderError, SliderTimeout
 
+from .catalog import sha256_file
 from .display import Display, QuietDisplay
 from .ledger import DuplicateFrame, Ledger, PointRow
 from .plan import Costs, Plan, PlanError, Point, check_plan, expand
@@ -79,14 +79,6 @@ class SessionResult:
 
 def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_file(path: Path) -> None:

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from capture.catalog import sha256_file
+
 from .videoio import VideoError, probe, read_video
 
 log = logging.getLogger(__name__)
@@ -249,11 +251,7 @@ class LatentCache:
 
     @staticmethod
     def file_hash(path: str | Path) -> str:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_file(path)
 
     def key(self, path: str | Path, **sampling: Any) -> str:
         spec = ",".join(f"{k}={sampling[k]}" for k in sorted(sampling))
