@@ -1,29 +1,26 @@
-"""Files -> catalog rows: hash, read metadata, write the asset with its EXIF and settings.
+"""One file -> catalog rows: hash, read metadata, write the asset with its EXIF and settings.
 
-`ingest_file` is the one-file door the capture runner uses inside its own frame transaction;
-`ingest_paths` is the bulk job behind `cinectrl catalog ingest` (batched commits, per-file outcomes).
+`ingest_file` is the door the capture runner uses inside its own frame transaction; `ingest_one` is what
+the bulk job (`capture.bulk`) falls back to for a file that needs the catalog's judgement (already
+catalogued, moved, duplicate, unreadable).
 Identity is the content: the same bytes are one asset however often, or from wherever, they are ingested.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import json
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Mapping
 
-from .catalog import EXIF_COLUMNS, Catalog
+from .catalog import Catalog
 from .exif import ERROR, PARSED, UNPARSED, VIDEO_FORMATS, ExifTool, Metadata, exif_settings, read_metadata
 
 RAW_EXTENSIONS = {"dng", "nef", "nrw", "arw", "srf", "sr2", "cr2", "cr3", "crw", "raf", "rw2", "orf", "pef",
                   "iiq", "x3f", "mrw", "raw", "3fr", "erf", "kdc", "mos", "rwl", "srw"}
 RAW_FORMATS = {"cr3", "raf", "crw", "mrw", "x3f", "kyocera-raw"}
 SIDECAR_EXTENSIONS = {"xmp", "json", "txt", "csv", "toml"}
-SKIP_NAMES = {".DS_Store", "Thumbs.db"}
 
 # Outcomes, as counted in the summary line.
 NEW_PARSED, NEW_UNPARSED, NEW_ERROR = "parsed", "unparsed", "error"
@@ -43,8 +40,8 @@ class IngestResult:
 RUNNER_SIDECARS = {"sidecar", "depth"}
 
 
-def guess_kind(path: Path, fmt: str | None) -> str:
-    ext = path.suffix.lower().lstrip(".")
+def guess_kind(path: str | os.PathLike[str], fmt: str | None) -> str:
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
     if fmt in RAW_FORMATS or ext in RAW_EXTENSIONS:
         return "raw"
     if fmt in VIDEO_FORMATS:
@@ -219,201 +216,3 @@ def _unreadable(catalog: Catalog, path: Path, exc: OSError) -> IngestResult:
         asset_id = catalog.add_asset(path, sha256=None, bytes=None, kind=guess_kind(path, None),
                                      metadata_status=ERROR, error=reason)
     return IngestResult(path, NEW_ERROR, asset_id, ERROR, reason)
-
-
-# ------------------------------------------------------------------------------------------------ bulk
-
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Files named, and every file under folders named (sorted, hidden files and OS litter skipped)."""
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith(".") and name not in SKIP_NAMES:
-                        yield Path(root) / name
-        else:
-            yield p
-
-
-@dataclass
-class IngestSummary:
-    counts: dict[str, int] = field(default_factory=dict)
-    problems: list[IngestResult] = field(default_factory=list)
-
-    def add(self, result: IngestResult) -> None:
-        self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
-        if result.outcome in (NEW_ERROR, NEW_UNPARSED):
-            self.problems.append(result)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def line(self) -> str:
-        """'12 ok, 2 unparsed, 3 errors' then whatever else happened (already catalogued, moved, ...)."""
-        c = self.counts
-        head = f"{c.get(NEW_PARSED, 0)} ok, {c.get(NEW_UNPARSED, 0)} unparsed, {c.get(NEW_ERROR, 0)} errors"
-        rest = [f"{c[k]} {k}" for k in (KNOWN, REPARSED, MOVED, DUPLICATE) if c.get(k)]
-        return ", ".join([head, *rest]) + f" ({self.total} files)"
-
-
-@dataclass
-class _Prepared:
-    """A file read, hashed and (unless its bytes are already catalogued) parsed: no catalog access needed,
-    so it can be made in a worker process."""
-
-    path: Path
-    sha: str | None = None
-    size: int = 0
-    mtime: float | None = None
-    meta: Metadata | None = None
-
-
-def _prepare(path: Path, maker_notes: bool, use_exiftool: bool | None, known: frozenset[str] | set[str]) -> _Prepared:
-    try:
-        content = _read(path)
-    except OSError:
-        return _Prepared(path)
-    if content.sha in known:
-        return _Prepared(path, content.sha, content.size, content.mtime)
-    meta = read_metadata(content.data, path, maker_notes=maker_notes, use_exiftool=use_exiftool, tail=content.tail)
-    if meta.status == PARSED:
-        meta.fields["tags_json"] = json.dumps(meta.tags, default=str)
-        meta.tags = {}
-    return _Prepared(path, content.sha, content.size, content.mtime, meta)
-
-
-class _Batch:
-    """Rows of new files gathered in memory with pre-assigned ids and written with one executemany per table.
-    Runs inside the batch's write transaction, so nobody else can take those ids meanwhile."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.next_id: int | None = None
-        self.shas: dict[str, tuple[int, str]] = {}
-        self.assets: list[tuple] = []
-        self.exif: list[tuple] = []
-        self.settings: list[tuple] = []
-
-    def add(self, item: _Prepared) -> int:
-        meta = item.meta
-        assert meta is not None and item.sha is not None
-        if self.next_id is None:
-            self.next_id = self.catalog.next_asset_id()
-        asset_id, self.next_id = self.next_id, self.next_id + 1
-        stored = self.catalog.relpath(item.path)
-        now = time.time()
-        self.assets.append((asset_id, stored, item.sha, item.size, guess_kind(item.path, meta.format),
-                            os.path.splitext(stored)[1].lower().lstrip(".") or None, meta.width, meta.height,
-                            meta.frames, meta.fps, None, None, None, meta.status, meta.source, meta.error,
-                            item.mtime, now, now))
-        if meta.status == PARSED:
-            fields = meta.fields
-            # Loose files (no session) keep their EXIF in the exif table only: asset_settings rows exist to
-            # compare requested / read-back / EXIF for captured frames (ingest_file writes all three).
-            self.exif.append((asset_id, *[fields.get(c) for c in EXIF_COLUMNS]))
-        self.shas[item.sha] = (asset_id, stored)
-        return asset_id
-
-    def flush(self) -> None:
-        self.catalog.insert_many(assets=self.assets, exif=self.exif, settings=self.settings)
-        self.assets, self.exif, self.settings = [], [], []
-        self.next_id = None
-
-
-def _bulk_one(catalog: Catalog, batch: _Batch, item: _Prepared, known: set[str], *, maker_notes: bool,
-              use_exiftool: bool | None) -> IngestResult:
-    """One prepared file inside its batch's transaction; `known`: which of the batch's hashes the catalog
-    already held when the batch took the write lock."""
-    path = item.path
-    if item.sha is None:       # unreadable: the one-file path records why
-        batch.flush()
-        return ingest_one(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
-    pending = batch.shas.get(item.sha)
-    if pending is not None:    # the same bytes earlier in this batch
-        same = pending[1] == catalog.relpath(path)
-        return IngestResult(path, KNOWN if same else DUPLICATE, pending[0], None,
-                            None if same else f"same bytes as {pending[1]}")
-    if item.meta is None or item.sha in known:
-        batch.flush()          # already catalogued: moved? duplicate? re-parse? -> the one-file path decides
-        return ingest_one(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
-    asset_id = batch.add(item)
-    return IngestResult(path, item.meta.status, asset_id, item.meta.status, item.meta.error)
-
-
-def _worker_init() -> None:
-    ExifTool._instance = None   # never talk to the parent's exiftool process
-
-
-def _worker_prepare(args: tuple[str, bool, bool | None]) -> _Prepared:
-    return _prepare(Path(args[0]), args[1], args[2], _WORKER_KNOWN)
-
-
-_WORKER_KNOWN: frozenset[str] = frozenset()
-
-
-def _prepared_stream(catalog: Catalog, paths: list[Path], *, jobs: int, maker_notes: bool,
-                     use_exiftool: bool | None) -> Iterator[_Prepared]:
-    """Files read and parsed in this process, or by `jobs` forked workers (the catalog stays here)."""
-    if jobs <= 1 or len(paths) < 2 * PARALLEL_MIN_FILES:
-        for path in paths:
-            yield _prepare(path, maker_notes, use_exiftool, ())
-        return
-    import multiprocessing
-
-    global _WORKER_KNOWN
-    _WORKER_KNOWN = frozenset(r[0] for r in catalog.conn.execute("SELECT sha256 FROM assets WHERE sha256 IS NOT NULL"))
-    try:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(jobs, initializer=_worker_init) as pool:
-            yield from pool.imap(_worker_prepare, [(str(p), maker_notes, use_exiftool) for p in paths],
-                                 chunksize=64)
-    finally:
-        _WORKER_KNOWN = frozenset()
-
-
-PARALLEL_MIN_FILES = 100
-# Workers parse, the main process only writes rows and mostly waits on them: one worker more than there
-# are cores keeps every core busy (measured: 2 cores, 2 workers 0.76x of bare exifread, 3 workers 0.82x).
-DEFAULT_JOBS = min(4, (os.cpu_count() or 1) + 1)
-
-
-def _known_shas(catalog: Catalog, shas: list[str]) -> set[str]:
-    """Which of these hashes are catalogued: one indexed IN query per 500 instead of a query per file."""
-    found: set[str] = set()
-    for start in range(0, len(shas), 500):
-        part = shas[start:start + 500]
-        found.update(r[0] for r in catalog.conn.execute(
-            f"SELECT sha256 FROM assets WHERE sha256 IN ({','.join('?' * len(part))})", part))
-    return found
-
-
-def ingest_paths(catalog: Catalog, paths: Iterable[Path], *, batch: int = 200, maker_notes: bool = True,
-                 use_exiftool: bool | None = None, jobs: int = 1,
-                 on_file: Callable[[IngestResult], None] | None = None) -> IngestSummary:
-    """Ingest many files, committing every `batch` files (a crash loses at most one batch, never half a
-    file's rows; a rerun picks up where it stopped because finished files are recognised by hash).
-    A batch is read, hashed and parsed first, then written in one transaction (the write lock is held for
-    the writes only, and the catalog is asked once per batch which hashes it already has).
-    `jobs` > 1 reads and parses in that many worker processes; all catalog writes stay in this one."""
-    summary = IngestSummary()
-    rows = _Batch(catalog)
-    stream = _prepared_stream(catalog, [Path(p) for p in paths], jobs=jobs, maker_notes=maker_notes,
-                              use_exiftool=use_exiftool)
-    batch = max(1, batch)
-    while True:
-        chunk = list(itertools.islice(stream, batch))
-        if not chunk:
-            break
-        with catalog.transaction():
-            known = _known_shas(catalog, [item.sha for item in chunk if item.sha is not None])
-            for item in chunk:
-                result = _bulk_one(catalog, rows, item, known, maker_notes=maker_notes, use_exiftool=use_exiftool)
-                summary.add(result)
-                if on_file:
-                    on_file(result)
-            rows.flush()
-        rows.shas.clear()
-    return summary

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from capture.ingest import DEFAULT_JOBS
+from capture.bulk import DEFAULT_JOBS
 
 from ._common import CatalogOption, console, err_console, fail as _fail, resolve_catalog
 
@@ -52,7 +52,8 @@ def ingest(
 
     Re-ingesting adds nothing; a moved file is recognised by its content. Bad files get an error row."""
     from capture.exif import ExifTool
-    from capture.ingest import NEW_ERROR, NEW_UNPARSED, expand_paths, ingest_paths
+    from capture.bulk import expand_paths, ingest_paths
+    from capture.ingest import NEW_ERROR, NEW_UNPARSED
 
     missing = [p for p in paths if not p.exists()]
     if missing:

@@ -79,6 +79,31 @@ def test_nested_transaction_rolls_back_only_the_inner_block(tmp_path):
     assert [r["sha256"] for r in cat.assets()] == ["a1"]
 
 
+def test_fast_commits_skip_fsync_inside_and_restore_durability_after(tmp_path):
+    """Bulk ingests commit every batch without an fsync; the catalog is back to synced commits afterwards,
+    and what was committed inside is there for a fresh connection."""
+    cat = Catalog(tmp_path / "catalog.db")
+    assert cat.conn.execute("PRAGMA synchronous").fetchone()[0] == 2            # FULL
+    with cat.fast_commits():
+        assert cat.conn.execute("PRAGMA synchronous").fetchone()[0] == 1        # NORMAL
+        for i in range(3):
+            with cat.transaction():
+                cat.add_asset(tmp_path / f"f{i}.jpg", sha256=f"s{i}", bytes=1)
+    assert cat.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    other = sqlite3.connect(tmp_path / "catalog.db")
+    assert other.execute("SELECT count(*) FROM assets").fetchone()[0] == 3
+    other.close()
+    with pytest.raises(RuntimeError), cat.fast_commits():                       # restored on errors too
+        raise RuntimeError("boom")
+    assert cat.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    cat.close()
+    relaxed = Catalog(tmp_path / "relaxed.db", durable=False)
+    with relaxed.fast_commits():
+        pass
+    assert relaxed.conn.execute("PRAGMA synchronous").fetchone()[0] == 1        # never made stricter
+    relaxed.close()
+
+
 def test_ledger_points_attempts_and_progress(tmp_path):
     cat = Catalog(tmp_path / "catalog.db")
     sid, pids = _session_with_points(cat, 4)
@@ -207,7 +232,7 @@ WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from capture.catalog import Catalog
-    from capture.ingest import ingest_paths, expand_paths
+    from capture.bulk import ingest_paths, expand_paths
     cat = Catalog(sys.argv[1])
     files = list(expand_paths([sys.argv[2]]))
     def slow(result):

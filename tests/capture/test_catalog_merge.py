@@ -12,7 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from capture.catalog import Catalog, CatalogError
-from capture.ingest import ingest_file, ingest_paths
+from capture.bulk import ingest_paths
+from capture.ingest import ingest_file
 from capture.merge import merge_catalog
 from capture.schema import SCHEMA_VERSION
 from cinectrl.main import app

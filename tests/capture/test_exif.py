@@ -14,7 +14,7 @@ from PIL import Image
 
 from capture.catalog import Catalog
 from capture.exif import ERROR, PARSED, UNPARSED, ExifTool, jpeg_structure, read_metadata, sniff
-from capture.ingest import expand_paths, ingest_paths
+from capture.bulk import expand_paths, ingest_paths
 
 needs_exiftool = pytest.mark.skipif(not ExifTool.available(),
                                     reason="exiftool not installed (scripts/install-system-deps.sh installs it)")

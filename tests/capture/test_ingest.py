@@ -11,7 +11,8 @@ from PIL import Image
 
 from capture.catalog import Catalog
 from capture.exif import ExifTool
-from capture.ingest import DUPLICATE, KNOWN, MOVED, REPARSED, expand_paths, ingest_file, ingest_paths
+from capture.bulk import expand_paths, ingest_paths
+from capture.ingest import DUPLICATE, KNOWN, MOVED, REPARSED, ingest_file
 
 
 def _jpeg(path: Path, shade: int, f_number=(28, 10), exposure=(1, 125)) -> Path:
