@@ -9,7 +9,6 @@ unreadable) goes through the one-file path of `capture.ingest`.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import time
@@ -17,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .catalog import EXIF_COLUMNS, Catalog
-from .exif import PARSED, ExifTool, read_metadata, tags_json
-from .ingest import (DUPLICATE, KNOWN, MOVED, NEW_ERROR, NEW_PARSED, NEW_UNPARSED, REPARSED, WHOLE_FILE_LIMIT,
-                     IngestResult, guess_kind, ingest_one)
+from .catalog import EXIF_COLUMNS, Catalog, tags_json
+from .exif import PARSED, ExifTool, read_metadata
+from .ingest import (DUPLICATE, KNOWN, MOVED, NEW_ERROR, NEW_PARSED, NEW_UNPARSED, REPARSED, IngestResult,
+                     guess_kind, ingest_one, read_file)
 
 SKIP_NAMES = {".DS_Store", "Thumbs.db"}
 PARALLEL_MIN_FILES = 100
@@ -69,7 +68,7 @@ class _Prepared:
     """A file read, hashed and parsed into the values of its rows, with no catalog access (so a worker
     process can make it). Flat on purpose: it pickles as one tuple (~1 us; a dataclass holding a Metadata
     took ~6 us, a large share of the parent's time per file). `asset` is None when the one-file path must
-    decide (unreadable, too big to hold, or bytes the catalog already had when the run started)."""
+    decide (unreadable, or bytes the catalog already had when the run started)."""
 
     __slots__ = ("path", "sha", "size", "mtime", "asset", "exif")
     # asset: (kind, format, width, height, frames, fps, metadata_status, metadata_source, error)
@@ -83,37 +82,16 @@ class _Prepared:
         return _Prepared, (None, self.sha, self.size, self.mtime, self.asset, self.exif)   # the parent has the path
 
 
-def _read_whole(path: Path | str) -> tuple[os.stat_result, bytes | None]:
-    """The file's stat and bytes (None when over WHOLE_FILE_LIMIT). Plain descriptors: half the cost of
-    open()'s buffered file object, which shows at thousands of small files a second."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        st = os.fstat(fd)
-        if st.st_size > WHOLE_FILE_LIMIT:
-            return st, None
-        data = os.read(fd, st.st_size + 1)
-        if len(data) != st.st_size:         # a short read (network file systems) or the file grew
-            parts = [data]
-            while more := os.read(fd, 1 << 20):
-                parts.append(more)
-            data = b"".join(parts)
-        return st, data
-    finally:
-        os.close(fd)
-
-
 def _prepare(path: Path | str, maker_notes: bool, use_exiftool: bool | None,
              known: frozenset[str] | tuple[()] = ()) -> _Prepared:
     try:
-        st, data = _read_whole(path)
+        content = read_file(path)
     except OSError:
         return _Prepared(path)
-    if data is None:                        # big: hashed in blocks and parsed from disk by the one-file path
-        return _Prepared(path)
-    sha = hashlib.sha256(data).hexdigest()
-    if sha in known:
-        return _Prepared(path, sha, len(data), st.st_mtime)
-    meta = read_metadata(data, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
+    if content.sha in known:
+        return _Prepared(path, content.sha, content.size, content.mtime)
+    meta = read_metadata(content.data, path, maker_notes=maker_notes, use_exiftool=use_exiftool,
+                         tail=content.tail)
     asset = (guess_kind(path, meta.format), os.path.splitext(path)[1].lower().lstrip(".") or None,
              meta.width, meta.height, meta.frames, meta.fps, meta.status, meta.source, meta.error)
     exif = None
@@ -121,7 +99,7 @@ def _prepare(path: Path | str, maker_notes: bool, use_exiftool: bool | None,
         fields = meta.fields
         fields["tags_json"] = tags_json(meta.tags)
         exif = tuple([fields.get(c) for c in EXIF_COLUMNS])
-    return _Prepared(path, sha, len(data), st.st_mtime, asset, exif)
+    return _Prepared(path, content.sha, content.size, content.mtime, asset, exif)
 
 
 class _Batch:
@@ -153,7 +131,7 @@ class _Batch:
         return asset_id
 
     def flush(self) -> None:
-        self.catalog.insert_many(assets=self.assets, exif=self.exif, settings=[])
+        self.catalog.insert_many(assets=self.assets, exif=self.exif)
         self.assets, self.exif = [], []
         self.next_id = None
 
@@ -173,7 +151,7 @@ def _bulk_one(catalog: Catalog, batch: _Batch, item: _Prepared, known: set[str],
             asset_id = batch.add(item)
             status, error = item.asset[6], item.asset[8]
             return IngestResult(path, status, asset_id, status, error)
-    batch.flush()                  # unreadable, big, or already catalogued: the one-file path decides
+    batch.flush()                  # unreadable or already catalogued: the one-file path decides
     return ingest_one(catalog, path, maker_notes=maker_notes, use_exiftool=use_exiftool)
 
 

@@ -117,6 +117,9 @@ _UPSERT_SLIDER = (
 EXIF_COLUMNS = ("source", "make", "model", "lens", "serial", "f_number", "exposure_s", "exposure_text", "iso",
                 "iso_source", "focal_mm", "focal_35mm", "white_balance", "kelvin", "orientation", "width", "height",
                 "datetime_original", "duration_s", "tags_json")
+# How the exif table keeps a file's full tag set (`tags_json`): one encoder for every path that writes it
+# (json.dumps with options builds a new encoder per call, which shows at thousands of files a second).
+tags_json = json.JSONEncoder(sort_keys=True, default=str).encode
 _UPSERT_EXIF = (
     f"INSERT OR REPLACE INTO exif (asset_id, {', '.join(EXIF_COLUMNS)}) "
     f"VALUES (?, {', '.join('?' * len(EXIF_COLUMNS))})"
@@ -416,15 +419,13 @@ class Catalog:
         """The id the next asset will get. Only meaningful inside a transaction (which holds the write lock)."""
         return int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM assets").fetchone()[0])
 
-    def insert_many(self, *, assets: list[tuple], exif: list[tuple], settings: list[tuple]) -> None:
-        """Bulk path: rows with ids already assigned (`next_asset_id`), in the column order of ASSET_COLUMNS,
-        (asset_id, *EXIF_COLUMNS) and (asset_id, role, exif_text, exif_value). One executemany per table."""
+    def insert_many(self, *, assets: list[tuple], exif: list[tuple]) -> None:
+        """Bulk path: rows with ids already assigned (`next_asset_id`), in the column order of ASSET_COLUMNS
+        and (asset_id, *EXIF_COLUMNS). One executemany per table."""
         if assets:
             self.conn.executemany(_INSERT_ASSET_WITH_ID, assets)
         if exif:
             self.conn.executemany(_UPSERT_EXIF, exif)
-        if settings:
-            self.conn.executemany(_INSERT_EXIF_SETTING, settings)
 
     def asset(self, asset_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
@@ -498,7 +499,7 @@ class Catalog:
         """Normalised EXIF (keys of EXIF_COLUMNS; `tags` or `tags_json` holds the full tag set)."""
         values = dict(fields)
         if values.get("tags_json") is None:
-            values["tags_json"] = json.dumps(values.pop("tags", {}), sort_keys=True, default=str)
+            values["tags_json"] = tags_json(values.pop("tags", {}))
         self.conn.execute(_UPSERT_EXIF, (asset_id, *(values.get(c) for c in EXIF_COLUMNS)))
 
     def exif(self, asset_id: int) -> dict[str, Any] | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import io
-import json
 import logging
 import os
 import shutil
@@ -334,14 +333,6 @@ def _kelvin(value: Any) -> int | None:
 
 
 _SKIP = ("JPEGThumbnail", "TIFFThumbnail", "Thumbnail JPEGInterchangeFormat", "MakerNote Tag 0x")
-# The full tag set is stored as JSON for every file: one encoder, not one per call as json.dumps(default=...) makes.
-_encode_tags = json.JSONEncoder(default=str, ensure_ascii=True).encode
-
-
-def tags_json(tags: dict[str, Any]) -> str:
-    return _encode_tags(tags)
-
-
 def _tag_text(tags: dict[str, Any], *keys: str) -> str | None:
     """The first of these exifread tags present, as its printable text without padding (None if blank)."""
     for key in keys:

@@ -83,7 +83,7 @@ TAIL_BYTES = 64 << 10
 
 
 @dataclass
-class _FileBytes:
+class FileContent:
     sha: str
     size: int
     mtime: float
@@ -91,28 +91,44 @@ class _FileBytes:
     tail: bytes | None = None      # the last bytes of a big file
 
 
-def _read(path: Path, sha256: str | None = None) -> _FileBytes:
+def read_file(path: str | os.PathLike[str], sha256: str | None = None) -> FileContent:
     """Hash a file and keep what the metadata readers need, without holding a 4 GB clip in memory.
-    With `sha256` (the caller hashed the bytes as it wrote them) the file is not hashed again."""
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
+    With `sha256` (the caller hashed the bytes as it wrote them) the file is not hashed again.
+    Whole files are read through the plain descriptor: half the cost of a buffered file object, which
+    shows in bulk ingests of thousands of small files a second."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
         if st.st_size <= WHOLE_FILE_LIMIT:
-            data = fh.read()
-            return _FileBytes(sha256 or hashlib.sha256(data).hexdigest(), len(data), st.st_mtime, data)
-        if sha256 is not None:
+            data = _read_to_end(fd, st.st_size)
+            return FileContent(sha256 or hashlib.sha256(data).hexdigest(), len(data), st.st_mtime, data)
+        with open(fd, "rb", closefd=False) as fh:
+            if sha256 is not None:
+                head = fh.read(HEAD_BYTES)
+                fh.seek(max(0, st.st_size - TAIL_BYTES))
+                return FileContent(sha256, st.st_size, st.st_mtime, head, fh.read())
+            digest = hashlib.sha256()
             head = fh.read(HEAD_BYTES)
-            fh.seek(max(0, st.st_size - TAIL_BYTES))
-            return _FileBytes(sha256, st.st_size, st.st_mtime, head, fh.read())
-        digest = hashlib.sha256()
-        head = fh.read(HEAD_BYTES)
-        digest.update(head)
-        size = len(head)
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-        fh.seek(max(0, size - TAIL_BYTES))
-        tail = fh.read()
-    return _FileBytes(digest.hexdigest(), size, st.st_mtime, head, tail)
+            digest.update(head)
+            size = len(head)
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+            fh.seek(max(0, size - TAIL_BYTES))
+            tail = fh.read()
+        return FileContent(digest.hexdigest(), size, st.st_mtime, head, tail)
+    finally:
+        os.close(fd)
+
+
+def _read_to_end(fd: int, size: int) -> bytes:
+    data = os.read(fd, size + 1)
+    if len(data) != size:           # a short read (network file systems) or the file grew: read to the end
+        parts = [data]
+        while more := os.read(fd, 1 << 20):
+            parts.append(more)
+        data = b"".join(parts)
+    return data
 
 
 def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id: int | None = None,
@@ -122,7 +138,7 @@ def _ingest(catalog: Catalog, path: Path, *, kind: str | None = None, session_id
             use_exiftool: bool | None = None, raise_os_errors: bool = False,
             sha256: str | None = None) -> IngestResult:
     try:
-        content = _read(path, sha256)
+        content = read_file(path, sha256)
     except OSError as exc:
         if raise_os_errors:
             raise
@@ -174,7 +190,7 @@ def _write_runner_rows(catalog: Catalog, asset_id: int, requested: Mapping[str, 
                            move_finished_at=slider.get("move_finished_at"))
 
 
-def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], content: _FileBytes, *,
+def _known(catalog: Catalog, path: Path, existing: tuple[int, str, str], content: FileContent, *,
            kind: str | None,
            session_id: int | None, point_id: int | None, frame_index: int | None,
            requested: Mapping[str, Any] | None, readback: Mapping[str, Any] | None,

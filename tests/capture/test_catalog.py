@@ -189,13 +189,8 @@ def test_older_catalog_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     assert cat.integrity_check() == "ok"
 
 
-def test_newer_catalog_is_refused_and_left_untouched(tmp_path):
-    path = tmp_path / "future.db"
-    Catalog(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    conn.commit()
-    conn.close()
+def test_newer_catalog_is_refused_and_left_untouched(tmp_path, future_catalog):
+    path = future_catalog(tmp_path / "future.db", 1)
     before = path.read_bytes()
     with pytest.raises(CatalogVersionError, match=rf"schema version {SCHEMA_VERSION + 1}.*upgrade cinectrl"):
         Catalog(path)

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -120,18 +119,13 @@ def test_stats_and_show(ingested):
     assert result.exit_code == 1 and "no file 'nosuchfile.jpg'" in result.output
 
 
-def test_user_errors_are_one_line_without_traceback(tmp_path):
+def test_user_errors_are_one_line_without_traceback(tmp_path, future_catalog):
     result = runner.invoke(app, ["catalog", "stats", "--catalog", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "no catalog at" in result.output and not (tmp_path / "none.db").exists()
     result = runner.invoke(app, ["catalog", "ingest", str(tmp_path / "missing"), "--catalog", str(tmp_path / "c.db")])
     assert result.exit_code == 1 and "no such file or folder" in result.output
     assert not (tmp_path / "c.db").exists()
-    future = tmp_path / "future.db"
-    Catalog(future).close()
-    conn = sqlite3.connect(future)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
-    conn.commit()
-    conn.close()
+    future = future_catalog(tmp_path / "future.db", 3)
     result = runner.invoke(app, ["catalog", "show", "--catalog", str(future)])
     assert result.exit_code == 1 and "upgrade cinectrl" in " ".join(result.output.split())
     assert isinstance(result.exception, SystemExit)
