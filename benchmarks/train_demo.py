@@ -95,7 +95,7 @@ def main() -> None:
     vae, vae_steps = train_vae([c for n, c in clips.items() if n not in eval_scenes], 0.15 * budget, cfg)
     pretrained = out / "pretrained"
     torch.manual_seed(0)
-    transformer = FT._transformer_class()(**cfg.model.tiny_transformer)
+    transformer = CineCtrlTransformer3DModel(**cfg.model.tiny_transformer)
     FT._save_model_dir(transformer, vae, cfg, pretrained)
     cfg.model.pretrained = str(pretrained)
     # measure a step, then size the run to ~70 % of the budget

@@ -101,7 +101,7 @@ def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
     except Exception as exc:  # noqa: BLE001 - a mapping problem must not lose the pair
         return {}, f"rigs.optics.to_controls failed: {exc}"
     assumed = sorted(k for k in _ASSUMED if k not in _physical(numeric(ref)))
-    return controls.as_dict(), "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else "")
+    return controls, "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else "")
 
 
 _PHYSICAL_NAMES = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "wb_kelvin",

@@ -42,16 +42,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
+from . import controls
+
 FULL_FRAME_WIDTH_MM = 36.0
 FULL_FRAME_HEIGHT_MM = 24.0
-K_MAX_FRACTION = 1.0 / 20.0     # full bokeh (K = 1) blurs by 1/20 of the image width per unit disparity
-ZOOM_MAX = 3.0
-EV_MAX = 3.0
-MIRED_MAX = 150.0
-ISO_STOPS_MAX = 6.0
+# The scales of the normalised controls live in the controls registry; these names are its values.
+K_MAX_FRACTION = controls.spec("K").scale    # full bokeh (K = 1) blurs by 1/20 of the width per unit disparity
+ZOOM_MAX = controls.spec("f").scale
+EV_MAX = controls.spec("S").scale
+MIRED_MAX = controls.spec("T").scale
+ISO_STOPS_MAX = controls.spec("ISO").scale
 
 
 # ---------------------------------------------------------------- thin lens
@@ -244,19 +248,8 @@ class PhysicalSettings:
     focal_mm: float
 
 
-@dataclass(frozen=True)
-class Controls:
-    """CineCtrl's normalised controls plus ISO (ours)."""
-
-    K: float      # bokeh strength        [0, 1]
-    d_f: float    # focus disparity       [0, 1]
-    f: float      # zoom                  [0, 1]
-    S: float      # exposure              [-1, 1]
-    T: float      # colour temperature    [-1, 1]
-    I: float      # ISO (gain and noise)  [-1, 1]
-
-    def as_dict(self) -> dict[str, float]:
-        return {"K": self.K, "d_f": self.d_f, "f": self.f, "S": self.S, "T": self.T, "ISO": self.I}
+#: Normalised controls keyed by the registry's names (rigs/controls.py), e.g. {"K": 0.4, "d_f": 0.5, ...}.
+Controls = dict
 
 
 @dataclass(frozen=True)
@@ -284,30 +277,41 @@ def bokeh_k_px(n: float, focal_mm: float, focus_m: float, ctx: MappingContext) -
     return diameter_mm / 2.0 * ctx.width_px / ctx.sensor_width_mm
 
 
-def to_controls(p: PhysicalSettings, ctx: MappingContext) -> Controls:
-    r = ctx.reference
-    inv = lambda d: 1.0 / d  # noqa: E731
-    d_f = (inv(p.focus_m) - inv(ctx.d_far_m)) / (inv(ctx.d_near_m) - inv(ctx.d_far_m))
-    return Controls(
-        K=bokeh_k_px(p.f_number, p.focal_mm, p.focus_m, ctx) / ctx.k_max_px,
-        d_f=d_f,
-        f=(p.focal_mm / r.focal_mm - 1.0) / (ZOOM_MAX - 1.0),
-        S=delta_ev(p.exposure_s, p.iso, p.f_number, (r.exposure_s, r.iso, r.f_number)) / EV_MAX,
-        T=(1e6 / p.wb_kelvin - 1e6 / ctx.scene_kelvin) / MIRED_MAX,
-        I=math.log2(p.iso / r.iso) / ISO_STOPS_MAX,
-    )
+def _disparity_fraction(focus_m: float, ctx: MappingContext) -> float:
+    return (1.0 / focus_m - 1.0 / ctx.d_far_m) / (1.0 / ctx.d_near_m - 1.0 / ctx.d_far_m)
 
 
-def to_physical(c: Controls, ctx: MappingContext) -> PhysicalSettings:
-    """Invert `to_controls`: the settings a camera would need for these controls."""
+#: Forward formula of each registry control: physical settings -> normalised value.
+_FORWARD = {
+    "K": lambda p, ctx: bokeh_k_px(p.f_number, p.focal_mm, p.focus_m, ctx) / ctx.k_max_px,
+    "d_f": lambda p, ctx: _disparity_fraction(p.focus_m, ctx),
+    "f": lambda p, ctx: (p.focal_mm / ctx.reference.focal_mm - 1.0) / (ZOOM_MAX - 1.0),
+    "S": lambda p, ctx: delta_ev(p.exposure_s, p.iso, p.f_number,
+                                 (ctx.reference.exposure_s, ctx.reference.iso, ctx.reference.f_number)) / EV_MAX,
+    "T": lambda p, ctx: (1e6 / p.wb_kelvin - 1e6 / ctx.scene_kelvin) / MIRED_MAX,
+    "ISO": lambda p, ctx: math.log2(p.iso / ctx.reference.iso) / ISO_STOPS_MAX,
+}
+if set(_FORWARD) != set(controls.NAMES):     # a registry entry without its formula is a programming error
+    raise ImportError(f"rigs/optics.py maps controls {sorted(_FORWARD)} but the registry lists "
+                      f"{sorted(controls.NAMES)}: give every registry control its formula here")
+
+
+def to_controls(p: PhysicalSettings, ctx: MappingContext) -> dict[str, float]:
+    """Every registry control (in registry order) of setting `p` relative to `ctx`."""
+    return {name: float(_FORWARD[name](p, ctx)) for name in controls.NAMES}
+
+
+def to_physical(c: Mapping[str, float], ctx: MappingContext) -> PhysicalSettings:
+    """Invert `to_controls`: the settings a camera would need for these controls (neutral where not given)."""
+    c = controls.complete(c, check=False)
     r = ctx.reference
-    inv_focus = c.d_f * (1.0 / ctx.d_near_m - 1.0 / ctx.d_far_m) + 1.0 / ctx.d_far_m
+    inv_focus = c["d_f"] * (1.0 / ctx.d_near_m - 1.0 / ctx.d_far_m) + 1.0 / ctx.d_far_m
     focus_m = 1.0 / inv_focus
-    focal_mm = r.focal_mm * (1.0 + c.f * (ZOOM_MAX - 1.0))
-    iso = r.iso * 2.0 ** (c.I * ISO_STOPS_MAX)
+    focal_mm = r.focal_mm * (1.0 + c["f"] * (ZOOM_MAX - 1.0))
+    iso = r.iso * 2.0 ** (c["ISO"] * ISO_STOPS_MAX)
     # K = k(N)/k_max with k ∝ 1/N  →  N = k(1)/(K k_max)
-    n = bokeh_k_px(1.0, focal_mm, focus_m, ctx) / (c.K * ctx.k_max_px)
-    ev = c.S * EV_MAX
+    n = bokeh_k_px(1.0, focal_mm, focus_m, ctx) / (c["K"] * ctx.k_max_px)
+    ev = c["S"] * EV_MAX
     t = relative_exposure(r.exposure_s, r.iso, r.f_number) * 2.0 ** ev * n * n / iso
-    wb = 1e6 / (c.T * MIRED_MAX + 1e6 / ctx.scene_kelvin)
+    wb = 1e6 / (c["T"] * MIRED_MAX + 1e6 / ctx.scene_kelvin)
     return PhysicalSettings(f_number=n, focus_m=focus_m, exposure_s=t, iso=iso, wb_kelvin=wb, focal_mm=focal_mm)

@@ -20,12 +20,13 @@ import torch
 from torch.utils.data import Dataset
 
 from capture.catalog import sha256_file
+from rigs import controls as registry
 
 from .videoio import VideoError, probe, read_video
 
 log = logging.getLogger(__name__)
-CONTROL_NAMES = ("K", "d_f", "f", "S", "T")
-NEUTRAL = {"K": 0.0, "d_f": 0.5, "f": 0.0, "S": 0.0, "T": 0.0}
+CONTROL_NAMES = registry.NAMES
+NEUTRAL = registry.NEUTRAL
 Simulator = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
 
 
@@ -91,6 +92,10 @@ def records_from_catalog(catalog: Any, *, train_ready_only: bool = True) -> list
             continue
         controls = {**NEUTRAL, **{k: float(v) for k, v in (pair.get("controls") or {}).items()
                                   if k in CONTROL_NAMES and isinstance(v, (int, float))}}
+        outside = registry.out_of_range(controls)
+        if outside:
+            log.warning("pair %s skipped: %s", pair["pair_id"], "; ".join(outside.values()))
+            continue
         out.append(PairRecord(Path(catalog.abspath(pair["reference_path"])), Path(catalog.abspath(pair["other_path"])),
                               controls, scenes.get(pair["session_id"], str(pair["session_id"])),
                               kind="real", pair_id=pair["pair_id"]))
@@ -100,8 +105,7 @@ def records_from_catalog(catalog: Any, *, train_ready_only: bool = True) -> list
 def synthetic_records(sources: Iterable[tuple[str, Path]], count: int, *, seed: int = 0,
                       ranges: Mapping[str, tuple[float, float]] | None = None) -> list[PairRecord]:
     """`count` synthetic pairs over the given (scene, clip) sources with seeded random controls."""
-    ranges = dict(ranges or {"K": (0.0, 1.0), "d_f": (0.0, 1.0), "f": (0.0, 1.0), "S": (-1.0, 1.0),
-                             "T": (-1.0, 1.0)})
+    ranges = dict(ranges or {c.name: (c.low, c.high) for c in registry.CONTROLS})
     sources = list(sources)
     if not sources or count <= 0:
         return []
@@ -165,7 +169,8 @@ class SkipLog:
 
 
 class PairDataset(Dataset):
-    """Items: {"source", "target": (3,T,H,W) in [-1,1], "controls": (5,), "trajectory", "prompt", "kind"}.
+    """Items: {"source", "target": (3,T,H,W) in [-1,1], "controls": (len(registry),), "trajectory", "prompt",
+    "kind"}.
     Unreadable clips are found by a probe at construction (and, if they break later, while loading): they are
     dropped, logged and counted in `skipped`."""
 
@@ -209,7 +214,7 @@ class PairDataset(Dataset):
         trajectory = torch.tensor(record.trajectory, dtype=torch.float32) if record.trajectory else \
             identity_trajectory(self.latent_frames)
         return {"source": to_tensor(source), "target": to_tensor(target),
-                "controls": torch.tensor([record.controls.get(k, NEUTRAL[k]) for k in CONTROL_NAMES]),
+                "controls": torch.tensor(registry.vector(record.controls)),
                 "trajectory": trajectory, "prompt": record.prompt, "kind": record.kind,
                 # files behind each clip, for the latent cache ("" = made on the fly, not cacheable)
                 "source_file": str(record.source), "target_file": str(record.target or "")}

@@ -14,14 +14,14 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from .data import CONTROL_NAMES, NEUTRAL, identity_trajectory, resize_crop, to_tensor
+from .data import identity_trajectory, resize_crop, to_tensor
 from .finetune import conditioning_kwargs, encode
+from .model import CineCtrlTransformer3DModel, check_controls, controls_tensor
 
 
 class ModelEditor:
     def __init__(self, model_dir: str | Path, device: str = "cpu", *, steps: int = 8, seed: int = 0) -> None:
         from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
-        from .finetune import _transformer_class
         root = Path(model_dir)
         if not (root / "transformer" / "config.json").is_file() or not (root / "vae").is_dir():
             raise FileNotFoundError(f"{root}: not a cinectrl model directory (needs transformer/ and vae/); "
@@ -31,7 +31,8 @@ class ModelEditor:
         self.size = tuple(meta.get("size", [32, 32]))
         self.text_tokens = int(meta.get("text_tokens", 16))
         self.device, self.steps, self.seed = torch.device(device), steps, seed
-        self.transformer = _transformer_class().from_pretrained(root / "transformer").to(self.device).eval()
+        self.transformer = CineCtrlTransformer3DModel.from_pretrained(root / "transformer").to(self.device).eval()
+        check_controls(self.transformer, what=f"model {root}")
         self.vae = AutoencoderKLWan.from_pretrained(root / "vae").to(self.device).eval()
         self.scheduler_config = FlowMatchEulerDiscreteScheduler.load_config(root / "scheduler") \
             if (root / "scheduler").is_dir() else {"shift": 3.0}
@@ -55,8 +56,7 @@ class ModelEditor:
         g = torch.Generator().manual_seed(self.seed)
         latents = torch.randn(source.shape, generator=g).to(self.device)
         text = torch.zeros(1, self.text_tokens, self.transformer.config.text_dim, device=self.device)
-        batch = {"controls": torch.tensor([[float(controls.get(k, NEUTRAL[k])) for k in CONTROL_NAMES]],
-                                          device=self.device),
+        batch = {"controls": controls_tensor(controls).to(self.device),
                  "trajectory": identity_trajectory(source.shape[2]).unsqueeze(0).to(self.device)}
         cond = conditioning_kwargs(self.transformer, batch)
         frames_lat = source.shape[2]

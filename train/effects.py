@@ -13,6 +13,7 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
+from rigs import controls as registry
 from rigs import optics
 
 #: layers of the gather bokeh renderer (blur radii between 0 and the clip's largest radius)
@@ -159,20 +160,18 @@ def iso_noise(frames: torch.Tensor, iso: float, generator: torch.Generator, read
 def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Mapping[str, float], *,
              seed: int = 0, shutter: float = 0.0) -> torch.Tensor:
     """All effects in a camera's order: optics (bokeh, zoom), motion, exposure, white balance, sensor noise."""
-    unknown = set(controls) - set(("K", "d_f", "f", "S", "T", "ISO"))
-    if unknown:
-        raise ValueError(f"unknown control(s) {sorted(unknown)}: use K, d_f, f, S, T, ISO")
+    controls = registry.complete(controls)      # unknown names and out-of-range values are refused here
     out = frames
-    if controls.get("K", 0.0) > 0:
+    if controls["K"] > 0:
         if disparity is None:
             raise ValueError("bokeh (K > 0) needs the clip's disparity or depth: give a depth file")
-        out = bokeh(out, disparity, controls["K"], controls.get("d_f", 0.5))
-    out = zoom(out, controls.get("f", 0.0))
+        out = bokeh(out, disparity, controls["K"], controls["d_f"])
+    out = zoom(out, controls["f"])
     out = shutter_blur(out, shutter)
-    out = exposure(out, controls.get("S", 0.0))
-    out = colour_temperature(out, controls.get("T", 0.0))
+    out = exposure(out, controls["S"])
+    out = colour_temperature(out, controls["T"])
     g = torch.Generator(device=frames.device).manual_seed(seed)
-    return iso_noise(out, controls.get("ISO", 0.0), g)
+    return iso_noise(out, controls["ISO"], g)
 
 
 def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0):

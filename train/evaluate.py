@@ -20,13 +20,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from rigs import controls as registry
+
 from . import metrics as M
 
 log = logging.getLogger(__name__)
 
 Editor = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
-CONTROLS = ("K", "d_f", "f", "S", "T")
-NEUTRAL = {"K": 0.0, "d_f": 0.5, "f": 0.0, "S": 0.0, "T": 0.0}
+CONTROLS = registry.NAMES
+NEUTRAL = registry.NEUTRAL
 # effect -> (swept control, statistic used for its CorrCoef)
 EFFECTS: dict[str, tuple[str, str]] = {
     "bokeh": ("K", "sharpness"),

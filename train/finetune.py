@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
 
 from . import data as D
+from . import tiny
+from .model import CineCtrlTransformer3DModel, check_controls
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
@@ -55,12 +57,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     pretrained: str = ""                    # diffusers dir with transformer/ and vae/ ('' = tiny from config)
-    tiny_transformer: dict[str, Any] = field(default_factory=lambda: dict(
-        patch_size=[1, 2, 2], num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", rope_max_seq_len=32))
-    tiny_vae: dict[str, Any] = field(default_factory=lambda: dict(
-        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]))
+    tiny_transformer: dict[str, Any] = field(default_factory=tiny.transformer_config)
+    tiny_vae: dict[str, Any] = field(default_factory=tiny.vae_config)
     text_tokens: int = 16
 
 
@@ -156,68 +154,29 @@ def validate(cfg: RunConfig) -> None:
 # ------------------------------------------------------------------------------------------------ model
 
 def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(transformer, vae). Uses train.model's CineCtrl transformer when that module is present, else the stock
-    Wan transformer (V2V by frame concatenation, no control conditioning: logged)."""
+    """(transformer, vae): a trained CineCtrl model directory, a stock Wan2.1 diffusers directory (new modules
+    freshly initialised), or the tiny configuration."""
     from diffusers import AutoencoderKLWan
-    transformer_cls = _transformer_class()
     if cfg.model.pretrained:
         root = Path(cfg.model.pretrained)
-        transformer = transformer_cls.from_pretrained(root / "transformer")
+        config = json.loads((root / "transformer" / "config.json").read_text())
+        if config.get("_class_name") == CineCtrlTransformer3DModel.__name__:
+            transformer = CineCtrlTransformer3DModel.from_pretrained(root / "transformer")
+            check_controls(transformer, what=f"[model] pretrained = {root}")
+        else:
+            transformer = CineCtrlTransformer3DModel.from_wan(root / "transformer")
         vae = AutoencoderKLWan.from_pretrained(root / "vae")
     else:
         torch.manual_seed(cfg.seed)
-        transformer = transformer_cls(**cfg.model.tiny_transformer)
+        transformer = CineCtrlTransformer3DModel(**cfg.model.tiny_transformer)
         vae = AutoencoderKLWan(**cfg.model.tiny_vae)
     vae.requires_grad_(False).eval()
     return transformer, vae
 
 
-def _transformer_class():
-    try:
-        from .model import CineCtrlTransformer3DModel  # type: ignore[attr-defined]
-        return CineCtrlTransformer3DModel
-    except ImportError:
-        from diffusers import WanTransformer3DModel
-        log.warning("train.model not available: training the stock Wan transformer without control conditioning")
-        return WanTransformer3DModel
-
-
-def select_trainable(model: torch.nn.Module, mode: str, lora_rank: int) -> list[str]:
-    """Freeze everything, then unfreeze the configured set; returns the trainable parameter names."""
-    model.requires_grad_(False)
-    if mode == "lora":
-        from peft import LoraConfig
-        model.add_adapter(LoraConfig(r=lora_rank, lora_alpha=lora_rank, init_lora_weights=True,
-                                     target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
-        names = [n for n, p in model.named_parameters() if "lora_" in n]
-    else:
-        new = set(getattr(model, "new_module_names", lambda: [])()) if hasattr(model, "new_module_names") else set()
-        names = []
-        for name, _ in model.named_parameters():
-            is_new = any(name.startswith(prefix) for prefix in new) or any(
-                tag in name for tag in ("processor.", "cam_encoder", "photo_", "control", "projector"))
-            if mode == "all" or is_new or (mode == "new+self_attn" and ".attn1." in name):
-                names.append(name)
-        if not names:   # stock Wan has no new modules: fall back to self-attention so training does something
-            names = [n for n, _ in model.named_parameters() if ".attn1." in n]
-            log.warning("no new (control) modules in the model; training self-attention (%d tensors)", len(names))
-    params = dict(model.named_parameters())
-    for name in names:
-        params[name].requires_grad_(True)
-    return names
-
-
 def conditioning_kwargs(model: torch.nn.Module, batch: Mapping[str, Any]) -> dict[str, Any]:
-    """Pass controls/trajectory only to a forward that takes them (the CineCtrl transformer)."""
-    params = inspect.signature(getattr(model, "module", model).forward).parameters
-    out = {}
-    for key, candidates in {"controls": ("controls", "photo_controls", "photo"),
-                            "trajectory": ("trajectory", "camera", "camera_poses")}.items():
-        for name in candidates:
-            if name in params:
-                out[name] = batch[key]
-                break
-    return out
+    """The CineCtrl transformer's condition inputs from a collated batch."""
+    return {"controls": batch["controls"], "trajectory": batch["trajectory"]}
 
 
 def encode(vae: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
@@ -295,14 +254,9 @@ def build_records(cfg: RunConfig) -> tuple[list[D.PairRecord], list[D.PairRecord
 
 
 def default_simulator():
-    try:
-        from . import effects  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    for name in ("simulate_uint8",):   # (T, H, W, 3) uint8 in and out, as train.data.Simulator
-        if hasattr(effects, name):
-            return getattr(effects, name)
-    return None
+    """The effect simulator in train.data.Simulator form ((T, H, W, 3) uint8 in and out)."""
+    from .effects import simulate_uint8
+    return simulate_uint8
 
 
 # ------------------------------------------------------------------------------------------------ loop
@@ -343,7 +297,7 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
     if len(dataset) == 0:
         raise ConfigError(f"all {len(train_records)} training pairs were skipped: {dataset.skipped.reasons}")
     transformer, vae = build_models(cfg)
-    trainable = select_trainable(transformer, t.trainable, t.lora_rank)
+    trainable = transformer.set_trainable(t.trainable, t.lora_rank)
     if t.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     params = [p for p in transformer.parameters() if p.requires_grad]

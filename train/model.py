@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -24,8 +24,10 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
-#: Order of the photographic controls fed to the photographic encoder (ISO is cinectrl's addition).
-CONTROL_NAMES = ("K", "d_f", "f", "S", "T", "ISO")
+from rigs import controls as registry
+
+#: Order of the photographic controls fed to the photographic encoder: the registry's (rigs/controls.py).
+CONTROL_NAMES = registry.NAMES
 #: Trainable-set modes understood by `CineCtrlTransformer3DModel.set_trainable`.
 TRAINABLE_MODES = ("new", "new+self_attn", "lora", "all")
 
@@ -72,12 +74,10 @@ class PhotoEncoder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(num_controls * freq_dim, dim), nn.SiLU(), nn.Linear(dim, num_tokens * dim))
 
     def forward(self, controls: torch.Tensor) -> torch.Tensor:
-        if controls.shape[-1] > self.num_controls:
-            raise ValueError(f"controls has {controls.shape[-1]} values per clip; this model takes at most "
-                             f"{self.num_controls} ({', '.join(CONTROL_NAMES[:self.num_controls])})")
-        if controls.shape[-1] < self.num_controls:   # missing trailing controls (e.g. ISO) are neutral (0)
-            pad = controls.new_zeros(*controls.shape[:-1], self.num_controls - controls.shape[-1])
-            controls = torch.cat([controls, pad], dim=-1)
+        if controls.shape[-1] != self.num_controls:
+            raise ValueError(f"controls has {controls.shape[-1]} values per clip; this model takes exactly "
+                             f"{self.num_controls} (the registry's {', '.join(CONTROL_NAMES)}); build them with "
+                             "train.model.controls_tensor")
         emb = sinusoidal_embedding(controls, self.freq_dim).flatten(-2)
         out = self.mlp(emb.to(self.mlp[0].weight.dtype))
         return out.unflatten(-1, (self.num_tokens, -1))
@@ -165,6 +165,7 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
         num_controls: int = len(CONTROL_NAMES),
         num_control_tokens: int = 4,
         control_freq_dim: int = 64,
+        control_names: tuple[str, ...] | list[str] = CONTROL_NAMES,
     ) -> None:
         # every parent argument repeated explicitly: from_config forwards only named parameters (model.md §5)
         super().__init__(patch_size=patch_size, num_attention_heads=num_attention_heads,
@@ -173,6 +174,9 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
                          cross_attn_norm=cross_attn_norm, qk_norm=qk_norm, eps=eps, image_dim=image_dim,
                          added_kv_proj_dim=added_kv_proj_dim, rope_max_seq_len=rope_max_seq_len,
                          pos_embed_seq_len=pos_embed_seq_len)
+        if len(control_names) != num_controls:
+            raise ValueError(f"num_controls={num_controls} but control_names lists {len(control_names)} "
+                             f"({', '.join(control_names)})")
         dim = num_attention_heads * attention_head_dim
         self._conditions = _ConditionStore()
         self.camera_encoder = CameraEncoder(dim, camera_dim)
@@ -269,11 +273,13 @@ def identity_trajectory(batch: int, latent_frames: int) -> torch.Tensor:
     return eye.expand(batch, latent_frames, 12).clone()
 
 
-def controls_tensor(controls: dict[str, float] | Iterable[dict[str, float]]) -> torch.Tensor:
-    """{"K": .., "d_f": .., ...} (or a list of them) -> (B, 6) in CONTROL_NAMES order, missing = 0."""
-    items = [controls] if isinstance(controls, dict) else list(controls)
-    for item in items:
-        unknown = set(item) - set(CONTROL_NAMES)
-        if unknown:
-            raise ValueError(f"unknown control(s) {sorted(unknown)}: use {', '.join(CONTROL_NAMES)}")
-    return torch.tensor([[float(i.get(k, 0.0)) for k in CONTROL_NAMES] for i in items], dtype=torch.float32)
+def controls_tensor(controls: Mapping[str, float] | Iterable[Mapping[str, float]]) -> torch.Tensor:
+    """{"K": .., "d_f": .., ...} (or a list of them) -> (B, len(registry)) in registry order; missing controls
+    take their neutral value; unknown names and out-of-range values are refused (rigs.controls.ControlError)."""
+    items = [controls] if isinstance(controls, Mapping) else list(controls)
+    return torch.tensor([registry.vector(i) for i in items], dtype=torch.float32)
+
+
+def check_controls(model: CineCtrlTransformer3DModel, *, what: str = "model") -> None:
+    """Refuse a model trained with another control list than this cinectrl's registry."""
+    registry.check_model_controls(model.config.get("control_names"), what=what)

@@ -23,7 +23,9 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request,
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from rigs import controls as registry
 
 from .jobs import JobQueue
 from .videoio import VideoError, probe, read_video, write_video
@@ -46,14 +48,16 @@ class EditPipeline(Protocol):
              progress: Callable[[float], None], cancelled: Callable[[], bool]) -> np.ndarray: ...
 
 
-class Controls(BaseModel):
-    """CineCtrl's normalised controls (see docs/model.md for their physical meaning)."""
-    model_config = ConfigDict(extra="forbid")
-    K: float = Field(0.0, ge=0, le=1, description="bokeh blur strength")
-    d_f: float = Field(0.5, ge=0, le=1, description="focus plane (disparity)")
-    f: float = Field(0.0, ge=0, le=1, description="zoom")
-    S: float = Field(0.0, ge=-1, le=1, description="exposure / brightness")
-    T: float = Field(0.0, ge=-1, le=1, description="colour temperature (negative = warmer)")
+def _controls_model() -> type[BaseModel]:
+    """The request's controls object, one field per registry control (rigs/controls.py), ranges enforced."""
+    fields = {c.api_field: (float, Field(c.neutral, ge=c.low, le=c.high, description=c.help))
+              for c in registry.CONTROLS}
+    return create_model("Controls", __config__=ConfigDict(extra="forbid"),
+                        __doc__="CineCtrl's normalised controls (docs/controls.md gives their physical meaning).",
+                        **fields)
+
+
+Controls = _controls_model()
 
 
 class JobStatus(BaseModel):

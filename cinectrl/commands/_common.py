@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,7 +31,8 @@ def resolve_catalog(path: Path | None) -> Path:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one clear line (no traceback) and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one clear line (no traceback) and exit. The message is plain text: brackets such as `[train]`
+    are printed as they are, never read as terminal markup."""
+    err_console.print(Text.assemble(("error: ", "bold red"), str(message)), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 

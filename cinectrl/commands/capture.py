@@ -8,12 +8,8 @@ import typer
 
 from rich.markup import escape
 
-from ._common import CatalogOption, console, err_console, fail as _fail, resolve_catalog
+from ._common import CatalogOption, console, err_console, fail, resolve_catalog
 
-
-def fail(message: str, code: int = 1):
-    """`_common.fail` prints with rich markup; plan problems contain [section.key] brackets."""
-    _fail(escape(message), code)
 
 app = typer.Typer(no_args_is_help=True)
 

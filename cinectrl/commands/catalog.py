@@ -17,15 +17,11 @@ from rich.table import Table
 
 from capture.bulk import DEFAULT_JOBS
 
-from ._common import CatalogOption, console, err_console, fail as _fail, resolve_catalog
+from ._common import CatalogOption, console, err_console, fail, resolve_catalog
 
 app = typer.Typer(no_args_is_help=True)
 
 PROGRESS_ABOVE = 5   # files: below this a bar is noise
-
-
-def fail(message: str, code: int = 1):
-    _fail(escape(message), code)
 
 
 def _open(catalog: Path | None, *, create: bool = False):

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from ._common import fail, resolve_catalog
+from ._controls import control_options
 
 
 def register(app: typer.Typer) -> None:
@@ -59,13 +60,10 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
     typer.echo(f"{len(pairs)} simulated pairs from {len(clips)} clips -> {out / 'pairs.json'}")
 
 
+@control_options
 def edit(src: Path = typer.Argument(..., help="source clip (.mp4)"),
          model: Optional[Path] = typer.Option(None, "--model", help="CineCtrl pipeline directory (save_pretrained)"),
-         out: Path = typer.Option(..., "--out"), bokeh: float = typer.Option(0.0, "--bokeh", help="K in [0,1]"),
-         focus: float = typer.Option(0.5, "--focus", help="d_f in [0,1]"),
-         zoom: float = typer.Option(0.0, "--zoom", help="f in [0,1]"),
-         exposure: float = typer.Option(0.0, "--exposure", help="S in [-1,1]"),
-         kelvin: float = typer.Option(0.0, "--kelvin", help="T in [-1,1] (positive = cooler)"),
+         out: Path = typer.Option(..., "--out"), controls: dict = None,
          steps: int = typer.Option(30, "--steps", min=1), seed: int = typer.Option(0, "--seed"),
          prompt_embeds: Optional[Path] = typer.Option(None, "--prompt-embeds", help=".pt text embeddings when the "
                                                       "pipeline has no text encoder")) -> None:
@@ -77,10 +75,6 @@ def edit(src: Path = typer.Argument(..., help="source clip (.mp4)"),
         fail(f"--model {model}: no model_index.json; give a directory written by CineCtrlPipeline.save_pretrained")
     if not src.is_file():
         fail(f"{src}: no such clip")
-    for name, value, lo in (("--bokeh", bokeh, 0), ("--focus", focus, 0), ("--zoom", zoom, 0),
-                            ("--exposure", exposure, -1), ("--kelvin", kelvin, -1)):
-        if not lo <= value <= 1:
-            fail(f"{name} {value}: must lie in [{lo}, 1]")
     import numpy as np
     import torch
     from train.pipeline import CineCtrlPipeline
@@ -94,8 +88,7 @@ def edit(src: Path = typer.Argument(..., help="source clip (.mp4)"),
     embeds = torch.load(prompt_embeds) if prompt_embeds else None
     if embeds is None and pipe.text_encoder is None:
         fail(f"--model {model} has no text encoder: give --prompt-embeds FILE.pt")
-    result = pipe(video=frames[:usable, :h, :w], controls={"K": bokeh, "d_f": focus, "f": zoom, "S": exposure,
-                                                           "T": kelvin},
+    result = pipe(video=frames[:usable, :h, :w], controls=controls,
                   prompt_embeds=embeds, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed))
     write_video(out, (result[0] * 255).round().astype(np.uint8), fps)
     typer.echo(f"wrote {out} ({usable} frames, {h}x{w})")

@@ -55,7 +55,7 @@ def test_dataset_skips_bad_clips_and_counts_them(tmp_path, caplog):
     assert "missing" in " ".join(ds.skipped.reasons.values()) and "corrupt" in " ".join(ds.skipped.reasons.values())
     assert "missing.mp4" in caplog.text
     batch = D.collate([ds[0], ds[1]])
-    assert batch["source"].shape == (2, 3, 9, 32, 32) and batch["controls"].shape == (2, 5)
+    assert batch["source"].shape == (2, 3, 9, 32, 32) and batch["controls"].shape == (2, len(D.CONTROL_NAMES))
     assert batch["trajectory"].shape == (2, 3, 12)
     synth = ds[1]
     assert synth["kind"] == "synthetic"
@@ -112,11 +112,14 @@ def test_records_from_catalog_only_train_ready(tmp_path):
         sid = cat.create_session("s", scene="kitchen")
         ids = [cat.add_clip(sid, f"k{i}", asset_id=cat.add_asset(p, sha256=f"{i}" * 64, bytes=1, kind="clip",
                                                                  session_id=sid)) for i, p in enumerate(clips)]
-        ready = cat.add_pair(sid, ids[0], ids[1], controls={"S": 0.5, "ISO": 3})
+        ready = cat.add_pair(sid, ids[0], ids[1], controls={"S": 0.5, "ISO": 0.25, "unknown": 1})
         cat.add_pair(sid, ids[0], ids[2], controls={"S": -0.5})
+        outside = cat.add_pair(sid, ids[1], ids[2], controls={"S": 3.35})     # e.g. a black reference
         cat.set_pair_state(ready, review_state="accepted", train_ready=True)
+        cat.set_pair_state(outside, review_state="accepted", train_ready=True)
         records = D.records_from_catalog(cat)
-    assert len(records) == 1
+    assert len(records) == 1                       # the pair with S outside [-1, 1] is skipped, not clamped
     rec = records[0]
-    assert rec.pair_id == ready and rec.scene == "kitchen" and rec.controls["S"] == 0.5 and "ISO" not in rec.controls
+    assert rec.pair_id == ready and rec.scene == "kitchen" and rec.controls["S"] == 0.5
+    assert rec.controls["ISO"] == 0.25 and set(rec.controls) == set(D.CONTROL_NAMES)
     assert rec.source.resolve() == clips[0].resolve() and rec.target.resolve() == clips[1].resolve()

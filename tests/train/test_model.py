@@ -8,20 +8,19 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
-from train.model import CineCtrlTransformer3DModel, identity_trajectory, meta_parameter_counts
+from train import tiny
+from train.model import CONTROL_NAMES, CineCtrlTransformer3DModel, identity_trajectory, meta_parameter_counts
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-TINY = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-            text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+TINY = tiny.transformer_config()
 
 
 def inputs(seed=0, frames=3, h=8, w=8):
     g = torch.Generator().manual_seed(seed)
     hidden = torch.randn(2, 16, 2 * frames, h, w, generator=g)
     text = torch.randn(2, 7, 32, generator=g)
-    controls = torch.rand(2, 5, generator=g)
+    controls = torch.rand(2, len(CONTROL_NAMES), generator=g)
     traj = identity_trajectory(2, frames) + 0.1 * torch.randn(2, frames, 12, generator=g)
     return dict(hidden_states=hidden, timestep=torch.tensor([500.0, 100.0]), encoder_hidden_states=text,
                 controls=controls, trajectory=traj)
@@ -126,3 +125,21 @@ def test_wan21_1p3b_on_meta_device():
         stock = WanTransformer3DModel(**__import__("train.model").model.wan21_config("1.3B"))
     assert counts["base"] == sum(p.numel() for p in stock.parameters())
     assert 1.3e9 < counts["base"] < 1.5e9 and counts["new"] > 0
+
+
+def test_checkpoint_records_its_control_list_and_another_list_is_refused(pair, tmp_path):
+    from rigs.controls import ControlError
+    from train.model import check_controls
+    _, model = pair
+    model.save_pretrained(tmp_path / "m")
+    config = __import__("json").loads((tmp_path / "m" / "config.json").read_text())
+    assert config["control_names"] == list(CONTROL_NAMES)
+    check_controls(CineCtrlTransformer3DModel.from_pretrained(tmp_path / "m"))
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
+    older = CineCtrlTransformer3DModel.from_config({**config, "num_controls": 5,
+                                                    "control_names": ["K", "d_f", "f", "S", "T"]})
+    older.save_pretrained(tmp_path / "old")
+    with pytest.raises(ControlError, match=r"trained with controls \(K, d_f, f, S, T\) but this cinectrl has"):
+        check_controls(CineCtrlTransformer3DModel.from_pretrained(tmp_path / "old"), what="old model")
+    with pytest.raises(ValueError, match="takes exactly 6"):
+        run(model, dict(inputs(), controls=torch.rand(2, 5)))

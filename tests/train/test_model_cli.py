@@ -34,7 +34,7 @@ def test_edit_end_to_end(tmp_path):
     assert frames.shape == (17, 32, 32, 3)
     r = CliRunner().invoke(app, ["train", "edit", str(tmp_path / "a.mp4"), "--model", str(tmp_path / "m"),
                                  "--bokeh", "3", "--out", str(tmp_path / "c.mp4")])
-    assert r.exit_code == 1 and "--bokeh 3.0: must lie in [0, 1]" in r.output
+    assert r.exit_code == 2 and "--bokeh" in r.output and "less than or equal to 1" in r.output
 
 
 def _catalog_with_clip(root, with_depth: bool):
