@@ -315,9 +315,13 @@ class Ledger:
                                      frames=frames, fps=fps, settings=settings)
 
     def add_pair(self, session_id: int, reference_clip: int, other_clip: int, record: dict[str, Any]) -> int:
+        controls = dict(record["controls"]) if record["controls"] else {"_source": record["controls_source"]}
+        if record.get("reference_controls"):
+            controls["_reference"] = record["reference_controls"]
+        if record.get("mapping"):
+            controls["_mapping"] = record["mapping"]
         return self.catalog.add_pair(session_id, reference_clip, other_clip, deltas=record["deltas"],
-                                     controls=record["controls"] or {"_source": record["controls_source"]},
-                                     qc=record["quality"])
+                                     controls=controls, qc=record["quality"])
 
     def pairs(self, session_id: int) -> list[dict[str, Any]]:
         return self.catalog.pairs(session_id=session_id)

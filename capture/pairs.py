@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+import json
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 from rigs.camera import values
 from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER
@@ -31,6 +33,8 @@ class PairSpec:
     deltas: dict[str, float]
     controls: dict[str, float] = field(default_factory=dict)
     controls_source: str = ""
+    reference_controls: dict[str, float] = field(default_factory=dict)
+    mapping: dict[str, object] = field(default_factory=dict)
 
 
 def numeric(settings: Mapping[str, str]) -> dict[str, float]:
@@ -81,27 +85,71 @@ def physical_deltas(ref: Mapping[str, str], tgt: Mapping[str, str]) -> dict[str,
 
 
 # Values the plan did not sweep or set: neutral assumptions, the same on both sides of a pair, so they
-# cancel out of every relative control (S, I, f) and only fix the scale of the absolute ones (K, d_f, T).
+# cancel out of every relative control (S, I, f, T) and only fix the scale of the absolute ones (K, d_f).
 _ASSUMED = {"f_number": 8.0, "focus_m": 2.0, "exposure_s": 1 / 60, "iso": 100.0, "wb_kelvin": 5500.0,
             "focal_mm": 50.0}
+_ASSUMED_DEPTH_M = (0.5, 10.0)
+
+
+@dataclass(frozen=True)
+class SceneContext:
+    """What the absolute controls (K, d_f) are measured against: the depth range the reference clip sees
+    (its true-depth sidecar when the camera wrote one) and the image width."""
+
+    d_near_m: float | None = None
+    d_far_m: float | None = None
+    width_px: int = 640
+    source: str = "assumed"
+
+    @classmethod
+    def from_clip(cls, path: Path | None, width_px: int = 640) -> "SceneContext":
+        """Depth range from `<stem>.depth.npz` (per-pixel true depth) or `<stem>.json` (depth_range_m)."""
+        if path is None:
+            return cls(width_px=width_px)
+        depth_file = path.with_name(path.stem + ".depth.npz")
+        try:
+            if depth_file.is_file():
+                import numpy as np  # noqa: PLC0415
+                with np.load(depth_file) as data:
+                    depth = data["depth_m"].astype("float32")
+                return cls(float(depth.min()), float(depth.max()), width_px, depth_file.name)
+            sidecar = path.with_suffix(".json")
+            if sidecar.is_file():
+                near, far = json.loads(sidecar.read_text())["depth_range_m"]
+                return cls(float(near), float(far), width_px, sidecar.name)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return cls(width_px=width_px)
 
 
 def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
-                        width_px: int = 640) -> tuple[dict[str, float], str]:
-    """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping)."""
-    try:
-        from rigs import optics  # noqa: PLC0415
-    except ImportError:
-        return {}, "rigs.optics not available"
+                        scene: SceneContext | None = None) -> tuple[dict[str, float], str]:
+    """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping).
+
+    Relative controls (f, S, T, ISO) compare the target with the reference setting, so T is the white-balance
+    shift from the reference's; K and d_f are absolute over the depth range the reference clip sees."""
+    from rigs import optics  # noqa: PLC0415
+    scene = scene or SceneContext()
     a = {**_ASSUMED, **_physical(numeric(ref))}
     b = {**a, **_physical(numeric(tgt))}
+    near, far = ((scene.d_near_m, scene.d_far_m) if scene.d_near_m and scene.d_far_m and scene.d_far_m > scene.d_near_m
+                 else _ASSUMED_DEPTH_M)
     try:
-        ctx = optics.MappingContext(reference=optics.PhysicalSettings(**a), width_px=width_px)
+        ctx = optics.MappingContext(reference=optics.PhysicalSettings(**a), d_near_m=near, d_far_m=far,
+                                    scene_kelvin=a["wb_kelvin"], width_px=scene.width_px)
         controls = optics.to_controls(optics.PhysicalSettings(**b), ctx)
     except Exception as exc:  # noqa: BLE001 - a mapping problem must not lose the pair
         return {}, f"rigs.optics.to_controls failed: {exc}"
     assumed = sorted(k for k in _ASSUMED if k not in _physical(numeric(ref)))
-    return controls, "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else "")
+    if scene.source == "assumed":
+        assumed.append("depth range")
+    return controls, "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else
+                                                  f" (depth range from {scene.source})")
+
+
+def reference_controls(ref: Mapping[str, str], *, scene: SceneContext | None = None) -> dict[str, float]:
+    """The reference clip's own controls (relative ones are neutral; K and d_f are its own)."""
+    return normalised_controls(ref, ref, scene=scene)[0]
 
 
 _PHYSICAL_NAMES = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "wb_kelvin",
@@ -113,17 +161,23 @@ def _physical(n: Mapping[str, float]) -> dict[str, float]:
     return {name: n[role] for role, name in _PHYSICAL_NAMES.items() if role in n}
 
 
-def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str]) -> list[PairSpec]:
+def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str], *,
+               scene: Callable[[int], SceneContext] | None = None) -> list[PairSpec]:
+    """Reference against every other combination; `scene(reference combo)` gives the mapping's depth range."""
     if len(combos) < 2:
         return []
     ref = choose_reference(combos, wanted_reference)
+    context = scene(ref) if scene is not None else SceneContext()
+    own = reference_controls(combos[ref], scene=context)
     pairs = []
     for cid in sorted(combos):
         if cid == ref:
             continue
-        controls, source = normalised_controls(combos[ref], combos[cid])
+        controls, source = normalised_controls(combos[ref], combos[cid], scene=context)
         pairs.append(PairSpec(ref, cid, dict(combos[ref]), dict(combos[cid]),
-                              physical_deltas(combos[ref], combos[cid]), controls, source))
+                              physical_deltas(combos[ref], combos[cid]), controls, source, own,
+                              {"d_near_m": context.d_near_m, "d_far_m": context.d_far_m,
+                               "width_px": context.width_px, "depth_from": context.source}))
     return pairs
 
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from . import clips as clipkit
 from .ledger import Ledger
-from .pairs import describe, form_pairs, numeric
+from .pairs import SceneContext, describe, form_pairs, numeric
 from .plan import Plan, format_duration
 
 THUMB_WIDTH = 160
@@ -39,6 +39,14 @@ def _combos(frames: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     for rows in grouped.values():
         rows.sort(key=lambda r: r["frame_index"])
     return dict(grouped)
+
+
+def _recorded(rows: list[dict[str, Any]], root: Path) -> Path | None:
+    """The clip (passes) or first still of a combination: its sidecars say what the camera saw."""
+    for row in rows:
+        if row["kind"] in ("clip", "still"):
+            return root / row["path"]
+    return None
 
 
 def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> SessionOutputs:
@@ -69,7 +77,9 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         clip_ids[cid] = ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]),
                                         fps=clipkit.probe(clip)["fps"], width=w, height=h)
 
-    for spec in form_pairs(settings, plan.pair_reference):
+    width = next(iter(sequences.values()))[0].shape[1] if sequences else 640
+    scene = lambda cid: SceneContext.from_clip(_recorded(grouped[cid], root), width)  # noqa: E731
+    for spec in form_pairs(settings, plan.pair_reference, scene=scene):
         quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target])
         record = {
             "reference_combo": spec.reference, "target_combo": spec.target,
@@ -79,6 +89,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             "target_proxy": ledger.relative(out.proxies[spec.target]),
             "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
             "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
+            "reference_controls": spec.reference_controls, "mapping": spec.mapping,
             "quality": {"alignment_px": quality.alignment_px, "clipped_fraction": quality.clipped_fraction,
                         "sharpness_ratio": quality.sharpness_ratio, "frames": quality.frames,
                         "flags": quality.flags},

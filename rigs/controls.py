@@ -87,7 +87,8 @@ CONTROLS: tuple[ControlSpec, ...] = (
     ControlSpec(
         name="T", title="colour temperature", low=-1.0, high=1.0, neutral=0.0,
         scale=150.0, scale_meaning="white-balance shift in mired at T = ±1",
-        physical="mired shift 10⁶/K_wb − 10⁶/K_scene of the white-balance setting against the illuminant",
+        physical="mired shift 10⁶/K_wb − 10⁶/K_wb,ref of the white balance against the reference's (the "
+                 "mapping context's scene_kelvin)",
         roles=("kelvin", "white_balance"), sweep_role="kelvin", cli_flag="--colour-temperature",
         statistic="colour_balance",
         help="colour temperature shift T in [-1, 1]: +1 = 150 mired cooler (bluer), -1 = 150 mired warmer"),

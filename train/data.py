@@ -8,6 +8,7 @@ are normalised to [-1, 1]. A missing or corrupt clip is skipped with a logged re
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -22,12 +23,14 @@ from torch.utils.data import Dataset
 from capture.catalog import sha256_file
 from rigs import controls as registry
 
+from .metrics import CAMERA_PATH
 from .videoio import VideoError, probe, read_video
 
 log = logging.getLogger(__name__)
 CONTROL_NAMES = registry.NAMES
 NEUTRAL = registry.NEUTRAL
-Simulator = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
+#: (frames (T,H,W,3) uint8, controls, *, disparity (T,H,W) or None) -> frames: train/effects.simulate_uint8
+Simulator = Callable[..., np.ndarray]
 
 
 @dataclass
@@ -37,9 +40,11 @@ class PairRecord:
     controls: dict[str, float]
     scene: str
     prompt: str = ""
-    trajectory: list[list[float]] | None = None   # per latent frame, 12 numbers (3x4 relative pose)
     kind: str = "real"               # "real" | "synthetic"
     pair_id: int | None = None
+    source_poses_mm: list[float] | None = None   # slider x of each source frame, as recorded
+    target_poses_mm: list[float] | None = None   # ... and of each target frame (None: the source's path)
+    depth: Path | None = None        # true-depth sidecar of the source (bokeh and focus need it)
 
 
 def check_num_frames(num_frames: int) -> None:
@@ -58,14 +63,15 @@ def sample_indices(available: int, num_frames: int, stride: int = 1, start: int 
     return [start + i * stride for i in range(num_frames)]
 
 
-def resize_crop(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale so the clip covers (H, W), then centre-crop: the same box for every clip of the same shape."""
+def resize_crop(frames: np.ndarray, size: tuple[int, int], *, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """Scale so the clip covers (H, W), then centre-crop: the same box for every clip of the same shape
+    (depth maps go through the same box with INTER_NEAREST)."""
     h, w = size
     src_h, src_w = frames.shape[1:3]
     scale = max(h / src_h, w / src_w)
     new_h, new_w = max(h, round(src_h * scale)), max(w, round(src_w * scale))
     y0, x0 = (new_h - h) // 2, (new_w - w) // 2
-    return np.stack([cv2.resize(f, (new_w, new_h), interpolation=cv2.INTER_AREA)[y0:y0 + h, x0:x0 + w]
+    return np.stack([cv2.resize(f, (new_w, new_h), interpolation=interpolation)[y0:y0 + h, x0:x0 + w]
                      for f in frames])
 
 
@@ -82,9 +88,50 @@ def load_clip(path: Path, num_frames: int, size: tuple[int, int], stride: int = 
 
 # ------------------------------------------------------------------------------------------------ records
 
+def session_scenes(catalog: Any) -> dict[int, str]:
+    """Session id -> scene name (the session's scene, or "session-N"): the unit of the train/eval split."""
+    return {row["id"]: row["scene"] or f"session-{row['id']}" for row in catalog.sessions()}
+
+
+def clip_poses(catalog: Any) -> dict[str, list[float]]:
+    """Catalog path of each recorded clip -> slider x (mm) of each of its frames, from the runner's pass log
+    (empty when no pass was recorded, e.g. a catalog without capture sessions)."""
+    tables = {r["name"] for r in catalog.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "capture_passes" not in tables:
+        return {}
+    out = {}
+    for row in catalog.rows("SELECT a.path, c.poses_json FROM capture_passes c JOIN assets a ON a.id = c.asset_id"):
+        try:
+            poses = json.loads(row["poses_json"] or "null")
+        except ValueError:
+            continue
+        if poses:
+            out[row["path"]] = [float(x) for x in poses]
+    return out
+
+
+def depth_sidecar(clip: str | Path) -> Path | None:
+    """`<stem>.depth.npz` beside a clip (the simulated camera writes true depth there)."""
+    path = Path(clip)
+    sidecar = path.with_name(path.stem + ".depth.npz")
+    return sidecar if sidecar.is_file() else None
+
+
+def clip_depth(clip: str | Path) -> np.ndarray | None:
+    """The true depth (metres, (T, H, W) float32) beside a clip, or None."""
+    sidecar = depth_sidecar(clip)
+    if sidecar is None:
+        return None
+    with np.load(sidecar) as data:
+        return data["depth_m"].astype(np.float32)
+
+
 def records_from_catalog(catalog: Any, *, train_ready_only: bool = True) -> list[PairRecord]:
-    """Train-ready pairs (the review gate's flag) with both clip files; scene = the session's scene or id."""
-    scenes = {row["id"]: row["scene"] or f"session-{row['id']}" for row in catalog.sessions()}
+    """Train-ready pairs (the review gate's flag) with both clip files; scene = the session's scene or id.
+    Each record carries both clips' recorded slider poses (the pair's real relative camera path) and the
+    source's depth sidecar."""
+    scenes = session_scenes(catalog)
+    poses = clip_poses(catalog)
     out = []
     for pair in catalog.pairs(train_ready=True if train_ready_only else None):
         if not pair.get("reference_path") or not pair.get("other_path"):
@@ -96,29 +143,95 @@ def records_from_catalog(catalog: Any, *, train_ready_only: bool = True) -> list
         if outside:
             log.warning("pair %s skipped: %s", pair["pair_id"], "; ".join(outside.values()))
             continue
-        out.append(PairRecord(Path(catalog.abspath(pair["reference_path"])), Path(catalog.abspath(pair["other_path"])),
-                              controls, scenes.get(pair["session_id"], str(pair["session_id"])),
-                              kind="real", pair_id=pair["pair_id"]))
+        source = Path(catalog.abspath(pair["reference_path"]))
+        out.append(PairRecord(source, Path(catalog.abspath(pair["other_path"])), controls,
+                              scenes.get(pair["session_id"], str(pair["session_id"])), kind="real",
+                              pair_id=pair["pair_id"], source_poses_mm=poses.get(pair["reference_path"]),
+                              target_poses_mm=poses.get(pair["other_path"]), depth=depth_sidecar(source)))
     return out
 
 
-def synthetic_records(sources: Iterable[tuple[str, Path]], count: int, *, seed: int = 0,
-                      ranges: Mapping[str, tuple[float, float]] | None = None) -> list[PairRecord]:
-    """`count` synthetic pairs over the given (scene, clip) sources with seeded random controls."""
+def pair_members(catalog: Any, *, train_ready_only: bool = False) -> list[dict[str, Any]]:
+    """Per session and reference clip: the reference and every clip paired with it, each with all its controls
+    and its camera-path offset against the reference (mean per-frame slider difference, mm) -- what
+    evaluation cuts into sweeps. Pairs whose controls leave the registry's ranges are left out."""
+    scenes = session_scenes(catalog)
+    poses = clip_poses(catalog)
+    groups: dict[tuple[int, int], dict[str, Any]] = {}
+    for pair in catalog.pairs(train_ready=True if train_ready_only else None):
+        if not pair.get("reference_path") or not pair.get("other_path"):
+            continue
+        stored = pair.get("controls") or {}
+        controls = registry.complete({k: float(v) for k, v in stored.items() if k in CONTROL_NAMES}, check=False)
+        if registry.out_of_range(controls):
+            continue
+        key = (pair["session_id"], pair["reference_clip_id"])
+        group = groups.get(key)
+        if group is None:
+            own = stored.get("_reference") or {}
+            reference = registry.complete({k: float(v) for k, v in own.items() if k in CONTROL_NAMES}, check=False)
+            group = groups[key] = {
+                "session": f"session-{pair['session_id']}", "scene": scenes.get(pair["session_id"], ""),
+                "reference_path": str(catalog.abspath(pair["reference_path"])),
+                "members": [{**reference, CAMERA_PATH: 0.0, "path": str(catalog.abspath(pair["reference_path"])),
+                             "label": pair.get("reference_combination", "")}]}
+        offset = path_offset_mm(poses.get(pair["reference_path"]), poses.get(pair["other_path"]))
+        group["members"].append({**controls, CAMERA_PATH: offset, "path": str(catalog.abspath(pair["other_path"])),
+                                 "label": pair.get("other_combination", ""), "pair_id": pair["pair_id"]})
+    return list(groups.values())
+
+
+def path_offset_mm(source: Sequence[float] | None, target: Sequence[float] | None) -> float:
+    """Mean per-frame slider offset of the target's pass against the source's (0 without poses)."""
+    if not source or not target:
+        return 0.0
+    n = min(len(source), len(target))
+    return float(np.mean(np.asarray(target[:n], float) - np.asarray(source[:n], float)))
+
+
+#: controls the effect simulator can only make with the source's depth
+NEEDS_DEPTH = ("K", "d_f")
+
+
+def synthetic_records(sources: Iterable[tuple[str, Path] | tuple[str, Path, Path | None]], count: int, *,
+                      seed: int = 0, ranges: Mapping[str, tuple[float, float]] | None = None) -> list[PairRecord]:
+    """`count` synthetic pairs over (scene, clip[, depth sidecar]) sources with seeded random controls, one or
+    two effects per pair. Bokeh and focus are drawn only for sources with depth (d_f only together with K:
+    without blur the focus plane changes nothing)."""
     ranges = dict(ranges or {c.name: (c.low, c.high) for c in registry.CONTROLS})
-    sources = list(sources)
+    sources = [tuple(s) + (None,) * (3 - len(s)) for s in sources]
     if not sources or count <= 0:
         return []
     rng = random.Random(seed)
     out = []
     for i in range(count):
-        scene, path = sources[i % len(sources)]
+        scene, path, depth = sources[i % len(sources)]
+        if depth is None:
+            depth = depth_sidecar(path)
+        names = sorted(n for n in ranges if depth is not None or n not in NEEDS_DEPTH)
+        chosen = rng.sample(names, k=min(len(names), rng.randint(1, 2)))
+        if "d_f" in chosen and "K" not in chosen:
+            chosen.append("K")
         controls = dict(NEUTRAL)
-        for name in rng.sample(sorted(ranges), k=rng.randint(1, 2)):   # one or two effects per pair
+        for name in chosen:
             lo, hi = ranges[name]
             controls[name] = round(rng.uniform(lo, hi), 4)
-        out.append(PairRecord(Path(path), None, controls, scene, kind="synthetic"))
+        out.append(PairRecord(Path(path), None, controls, scene, kind="synthetic",
+                              depth=None if depth is None else Path(depth)))
     return out
+
+
+def catalog_sources(catalog: Any) -> list[tuple[str, Path, Path | None]]:
+    """(scene, clip, depth sidecar) for every reference clip of the catalog's pairs: the sources synthetic
+    pairs are made from, named by the same scene as the captured pairs so a scene stays on one side of the
+    split for real and synthetic pairs alike."""
+    scenes = session_scenes(catalog)
+    seen: dict[str, tuple[str, Path, Path | None]] = {}
+    for pair in catalog.pairs():
+        if pair.get("reference_path") and pair["reference_path"] not in seen:
+            path = Path(catalog.abspath(pair["reference_path"]))
+            seen[pair["reference_path"]] = (scenes.get(pair["session_id"], ""), path, depth_sidecar(path))
+    return list(seen.values())
 
 
 def mix(real: Sequence[PairRecord], synthetic: Sequence[PairRecord], ratio: tuple[int, int], *,
@@ -137,19 +250,26 @@ def mix(real: Sequence[PairRecord], synthetic: Sequence[PairRecord], ratio: tupl
     return items
 
 
-def split_by_scene(records: Sequence[PairRecord], eval_fraction: float = 0.2, *, salt: str = "cinectrl"
-                   ) -> tuple[list[PairRecord], list[PairRecord]]:
-    """Train/eval split with disjoint scenes: a scene's side is fixed by a hash, so it never moves between runs;
-    at least one scene goes to each side when there are two or more."""
-    scenes = sorted({r.scene for r in records})
+def eval_scenes(scenes: Iterable[str], eval_fraction: float = 0.2, *, salt: str = "cinectrl") -> set[str]:
+    """The held-out scenes: a scene's side is fixed by a hash of its name, so it never moves between runs or
+    between real and synthetic pairs; at least one scene goes to each side when there are two or more."""
+    scenes = sorted(set(scenes))
     score = {s: int(hashlib.sha256(f"{salt}:{s}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for s in scenes}
-    eval_scenes = {s for s in scenes if score[s] < eval_fraction}
+    held_out = {s for s in scenes if score[s] < eval_fraction}
     if len(scenes) >= 2 and eval_fraction > 0:
-        if not eval_scenes:
-            eval_scenes = {min(scenes, key=score.get)}
-        if eval_scenes == set(scenes):
-            eval_scenes.discard(max(scenes, key=score.get))
-    return ([r for r in records if r.scene not in eval_scenes], [r for r in records if r.scene in eval_scenes])
+        if not held_out:
+            held_out = {min(scenes, key=score.get)}
+        if held_out == set(scenes):
+            held_out.discard(max(scenes, key=score.get))
+    return held_out
+
+
+def split_by_scene(records: Sequence[PairRecord], eval_fraction: float = 0.2, *, salt: str = "cinectrl",
+                   scenes: Iterable[str] | None = None) -> tuple[list[PairRecord], list[PairRecord]]:
+    """Train/eval split with disjoint scenes (see `eval_scenes`). Give `scenes` (every scene of the data
+    source, e.g. all catalog sessions) so the split does not depend on which pairs happen to be present."""
+    held_out = eval_scenes(scenes if scenes is not None else {r.scene for r in records}, eval_fraction, salt=salt)
+    return ([r for r in records if r.scene not in held_out], [r for r in records if r.scene in held_out])
 
 
 # ------------------------------------------------------------------------------------------------ dataset
@@ -206,13 +326,23 @@ class PairDataset(Dataset):
         return len(self.records)
 
     def load(self, record: PairRecord) -> dict[str, Any]:
-        source = load_clip(record.source, self.num_frames, self.size, self.stride)
+        frames, _ = read_video(record.source, max_frames=None)
+        indices = sample_indices(len(frames), self.num_frames, self.stride)
+        source = resize_crop(frames[indices], self.size)
         if record.target is None:
-            target = np.asarray(self.simulate(source, record.controls), dtype=np.uint8)
+            disparity = None
+            if record.depth is not None:
+                depth = clip_depth(record.source)
+                if depth is None:
+                    with np.load(record.depth) as data:
+                        depth = data["depth_m"].astype(np.float32)
+                disparity = 1.0 / np.maximum(resize_crop(depth[[min(i, len(depth) - 1) for i in indices]],
+                                                         self.size, interpolation=cv2.INTER_NEAREST), 1e-3)
+            target = np.asarray(self.simulate(source, record.controls, disparity=disparity), dtype=np.uint8)
         else:
             target = load_clip(record.target, self.num_frames, self.size, self.stride)
-        trajectory = torch.tensor(record.trajectory, dtype=torch.float32) if record.trajectory else \
-            identity_trajectory(self.latent_frames)
+        trajectory = relative_trajectory(record.source_poses_mm, record.target_poses_mm, indices,
+                                         self.latent_frames)
         return {"source": to_tensor(source), "target": to_tensor(target),
                 "controls": torch.tensor(registry.vector(record.controls)),
                 "trajectory": trajectory, "prompt": record.prompt, "kind": record.kind,
@@ -230,8 +360,35 @@ class PairDataset(Dataset):
 
 
 def identity_trajectory(latent_frames: int) -> torch.Tensor:
-    """A static camera: the 3x4 identity pose (ReCamMaster's 12 numbers) for every latent frame."""
+    """Target on the source's path: the 3x4 identity pose (ReCamMaster's 12 numbers) for every latent frame."""
     return torch.eye(4)[:3].reshape(1, 12).repeat(latent_frames, 1)
+
+
+def latent_frame_indices(num_frames: int) -> list[int]:
+    """The clip frame each latent frame stands for: Wan's VAE keeps frame 0, then one latent per 4 frames
+    (latent j covers frames 4j-3 .. 4j; its last frame represents it)."""
+    check_num_frames(num_frames)
+    return [0] + [4 * j for j in range(1, (num_frames - 1) // 4 + 1)]
+
+
+def offsets_trajectory(offsets_mm: Sequence[float]) -> torch.Tensor:
+    """Per latent frame, the target camera's pose relative to the source camera at the same instant:
+    [I | (dx, 0, 0)] with the slider offset dx in metres (the slider moves the camera along its x axis)."""
+    out = identity_trajectory(len(offsets_mm))
+    out[:, 3] = torch.tensor([float(o) / 1000.0 for o in offsets_mm], dtype=torch.float32)
+    return out
+
+
+def relative_trajectory(source_mm: Sequence[float] | None, target_mm: Sequence[float] | None,
+                        frame_indices: Sequence[int], latent_frames: int) -> torch.Tensor:
+    """The real relative pose of the target to the source from both passes' recorded slider positions,
+    per latent frame of the sampled frames; identity where no pose was recorded (stills, uploads)."""
+    if not source_mm or not target_mm:
+        return identity_trajectory(latent_frames)
+    picks = [frame_indices[i] for i in latent_frame_indices(len(frame_indices))][:latent_frames]
+    offsets = [float(target_mm[min(i, len(target_mm) - 1)]) - float(source_mm[min(i, len(source_mm) - 1)])
+               for i in picks]
+    return offsets_trajectory(offsets)
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:

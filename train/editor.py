@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from .data import identity_trajectory, resize_crop, to_tensor
+from .data import identity_trajectory, offsets_trajectory, resize_crop, to_tensor
 from .finetune import conditioning_kwargs, encode
 from .model import CineCtrlTransformer3DModel, check_controls, controls_tensor
 
@@ -44,7 +44,8 @@ class ModelEditor:
     @torch.no_grad()
     def edit(self, frames: np.ndarray, controls: Mapping[str, float], *,
              progress: Callable[[float], None] = lambda p: None,
-             cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+             cancelled: Callable[[], bool] = lambda: False, trajectory: Mapping[str, float] | None = None
+             ) -> np.ndarray:
         from diffusers import FlowMatchEulerDiscreteScheduler
         from .serve import Cancelled
         n = self._frames_to_use(len(frames))
@@ -57,7 +58,8 @@ class ModelEditor:
         latents = torch.randn(source.shape, generator=g).to(self.device)
         text = torch.zeros(1, self.text_tokens, self.transformer.config.text_dim, device=self.device)
         batch = {"controls": controls_tensor(controls).to(self.device),
-                 "trajectory": identity_trajectory(source.shape[2]).unsqueeze(0).to(self.device)}
+                 "trajectory": (offsets_trajectory([float(trajectory["offset_mm"])] * source.shape[2])
+                                if trajectory else identity_trajectory(source.shape[2])).unsqueeze(0).to(self.device)}
         cond = conditioning_kwargs(self.transformer, batch)
         frames_lat = source.shape[2]
         for i, t in enumerate(scheduler.timesteps):
@@ -75,8 +77,9 @@ class ModelEditor:
         out = ((video[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy()
         return out
 
-    def __call__(self, frames: np.ndarray, controls: Mapping[str, float]) -> np.ndarray:
-        return self.edit(frames, controls)
+    def __call__(self, frames: np.ndarray, controls: Mapping[str, float], *,
+                 trajectory: Mapping[str, float] | None = None, depth: np.ndarray | None = None) -> np.ndarray:
+        return self.edit(frames, controls, trajectory=trajectory)
 
 
 def load_editor(model_dir: str | Path, device: str = "cpu", **kw) -> ModelEditor:

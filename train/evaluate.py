@@ -1,11 +1,19 @@
-"""Control accuracy, disentanglement and source consistency of a video editor, against baselines.
+"""Control accuracy, disentanglement and camera-path accuracy of a video editor on captured sweeps.
 
-An *editor* is any callable `(frames uint8 (T,H,W,3), controls {K, d_f, f, S, T}) -> frames`: the fine-tuned
-pipeline, the identity baseline, or the effect simulator. A *sweep* is one source clip edited at increasing
-values of one control, with a reference clip per value — physically captured (from the catalog) where it
-exists, simulated otherwise. Metrics follow GenPhoto/CineCtrl (Pearson r of first differences of a per-frame
-statistic along the sweep) and add what their reviewers missed: absolute error against the reference,
-a disentanglement matrix, PSNR/SSIM to the source (LPIPS only when its weights are already on disk).
+An *editor* is any callable `(frames uint8 (T,H,W,3), controls {name: value}, *, trajectory=None,
+depth=None) -> frames`: a fine-tuned model, the identity baseline or the effect simulator. A *sweep* is a
+series of clips of one scene along one camera path in which exactly one control varies (the others may sit
+anywhere, as long as they are the same for every member); its source is the session's reference clip. The
+controls and their statistics come from the registry (rigs/controls.py); the camera path is swept by
+offsetting passes along the slider and measured as an image translation.
+
+Per sweep and method: the statistic of every member (captured) and of the editor's output for the member's
+controls; CorrCoef (Pearson r of first differences, as GenPhoto/CineCtrl), the response slope ratio
+(generated change / captured change: CorrCoef cannot see amplitude), absolute error of the statistic,
+PSNR/SSIM to the captured member, and one row of the disentanglement matrix (|r| between the swept value and
+every statistic of the output, with an amplitude-aware leakage beside it). A method that cannot make an
+effect (the simulator has no camera path) is skipped for it with the reason; the simulator is only ever
+scored against captured sweeps.
 """
 
 from __future__ import annotations
@@ -26,195 +34,361 @@ from . import metrics as M
 
 log = logging.getLogger(__name__)
 
-Editor = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
-CONTROLS = registry.NAMES
-NEUTRAL = registry.NEUTRAL
-# effect -> (swept control, statistic used for its CorrCoef)
-EFFECTS: dict[str, tuple[str, str]] = {
-    "bokeh": ("K", "sharpness"),
-    "exposure": ("S", "brightness"),
-    "colour_temperature": ("T", "channel_means"),
-    "zoom": ("f", "zoom_scale"),
-}
+Editor = Callable[..., np.ndarray]
+CAMERA_PATH = M.CAMERA_PATH
+#: every swept axis: the registry's controls, then the camera path
+AXES: tuple[str, ...] = registry.NAMES + (CAMERA_PATH,)
+#: statistic of each axis (the disentanglement matrix's columns, in this order)
+AXIS_STATISTIC: dict[str, str] = {**M.CONTROL_STATISTIC, CAMERA_PATH: M.PATH_STATISTIC}
+SWEEP_TOLERANCE = 0.06      # two members' other controls "agree" within this (normalised units): a camera's
+                            # 1/3-stop grid leaves a compensated exposure up to 1/6 stop (S 0.056) off
+PATH_TOLERANCE_MM = 5.0     # ... and their camera paths within this (pass start jitter at a scaled-up sim speed)
+
+
+class CannotEdit(Exception):
+    """A method cannot make this edit (e.g. the simulator and a camera path); the sweep is skipped for it."""
+
+
+@dataclass
+class Member:
+    value: float                          # the swept axis's value
+    controls: dict[str, float]            # every control of this member
+    clip: np.ndarray                      # captured clip (T, H, W, 3)
+    offset_mm: float = 0.0                # camera path: offset of this member's pass against the source's
+    label: str = ""
 
 
 @dataclass
 class Sweep:
-    effect: str
-    source: np.ndarray
-    values: list[float]
-    references: list[np.ndarray]
-    reference_kind: str = "simulated"          # "captured" or "simulated"
-    base_controls: dict[str, float] = field(default_factory=lambda: dict(NEUTRAL))
+    axis: str                             # a registry control or CAMERA_PATH
+    source: np.ndarray                    # the reference clip, (T, H, W, 3) uint8
+    members: list[Member]                 # sorted by value; the source's own member included
+    depth: np.ndarray | None = None       # true depth of the source (metres), (T, H, W)
     scene: str = ""
+    session: str = ""
+    reference_kind: str = "captured"      # "captured" | "simulated"
 
-    def controls(self, value: float) -> dict[str, float]:
-        return {**self.base_controls, EFFECTS[self.effect][0]: float(value)}
+    @property
+    def values(self) -> list[float]:
+        return [m.value for m in self.members]
+
+    def context(self, member: Member) -> M.Context:
+        return M.Context(source=self.source, depth=self.depth, focus=member.controls.get("d_f"))
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
 
-def simulated_sweeps(sources: Iterable[tuple[str, np.ndarray]], simulate: Editor,
-                     values: Mapping[str, Sequence[float]]) -> list[Sweep]:
-    """Reference sweeps made by the effect simulator, for effects with no captured sweep."""
+def find_series(members: Sequence[Mapping[str, float]], axis: str, *, tolerance: float = SWEEP_TOLERANCE
+                ) -> list[list[int]]:
+    """Index lists of members in which only `axis` varies: every other control agrees with the series' first
+    member within `tolerance` (the camera path within PATH_TOLERANCE_MM), with at least three distinct values
+    of `axis`, sorted by it."""
+    def value(m: Mapping[str, float], name: str) -> float:
+        return float(m.get(name, registry.NEUTRAL.get(name, 0.0)))
+
+    def agree(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+        return all(abs(value(a, n) - value(b, n)) <= (PATH_TOLERANCE_MM if n == CAMERA_PATH else tolerance)
+                   for n in AXES if n != axis)
+
+    groups: list[list[int]] = []
+    for i, m in enumerate(members):
+        for group in groups:
+            if agree(members[group[0]], m):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
     out = []
-    for scene, source in sources:
-        for effect, vals in values.items():
-            sweep = Sweep(effect, source, list(vals), [], "simulated", dict(NEUTRAL), scene)
-            try:
-                sweep.references = [simulate(source, sweep.controls(v)) for v in vals]
-            except ValueError as exc:     # e.g. bokeh for a clip without depth: no reference, say why
-                log.warning("no simulated %s sweep for %s: %s", effect, scene, exc)
-                continue
-            out.append(sweep)
+    for idx in groups:
+        if len({round(value(members[i], axis), 4) for i in idx}) >= 3:
+            out.append(sorted(idx, key=lambda i: value(members[i], axis)))
     return out
 
 
-def captured_sweeps(catalog: Any, *, max_frames: int = 33, train_ready_only: bool = False) -> list[Sweep]:
-    """Physically captured sweeps: pairs sharing a reference clip whose controls differ from neutral in one
-    effect's control only, ordered by that control. The reference clip itself is the sweep's first element."""
+def captured_sweeps(catalog: Any, *, scenes: Iterable[str] | None = None, max_frames: int = 17,
+                    train_ready_only: bool = False) -> list[Sweep]:
+    """Every captured sweep in the catalog (optionally only `scenes`): per session and reference clip, the
+    reference plus its pairs, split into series in which exactly one axis varies."""
+    from .data import clip_depth, pair_members
     from .videoio import VideoError, read_video
-    groups: dict[tuple[int, int], list[dict]] = {}
-    for pair in catalog.pairs(train_ready=True if train_ready_only else None):
-        groups.setdefault((pair["session_id"], pair["reference_clip_id"]), []).append(pair)
+    wanted = set(scenes) if scenes is not None else None
     sweeps: list[Sweep] = []
-    for (session_id, _), pairs in groups.items():
-        for effect, (control, _) in EFFECTS.items():
-            members = []
-            for pair in pairs:
-                controls = {k: float(v) for k, v in (pair["controls"] or {}).items()
-                            if k in CONTROLS and isinstance(v, (int, float))}
-                others = [k for k, v in controls.items() if k != control and abs(v - NEUTRAL[k]) > 1e-6]
-                if control in controls and not others:
-                    members.append((controls[control], pair))
-            if len(members) < 2:
-                continue
-            members.sort(key=lambda m: m[0])
-            try:
-                source, _ = read_video(catalog.abspath(members[0][1]["reference_path"]), max_frames=max_frames)
-                refs = [read_video(catalog.abspath(p["other_path"]), max_frames=max_frames)[0] for _, p in members]
-            except (VideoError, TypeError):
-                continue
-            n = min(len(source), *(len(r) for r in refs))
-            sweeps.append(Sweep(effect, source[:n], [NEUTRAL[control]] + [v for v, _ in members],
-                                [source[:n]] + [r[:n] for r in refs], "captured", dict(NEUTRAL),
-                                f"session-{session_id}"))
+    for group in pair_members(catalog, train_ready_only=train_ready_only):
+        if wanted is not None and group["scene"] not in wanted:
+            continue
+        members = group["members"]
+        cache: dict[str, np.ndarray] = {}
+
+        def clip(path: str) -> np.ndarray:
+            if path not in cache:
+                cache[path] = read_video(path, max_frames=max_frames)[0]
+            return cache[path]
+
+        for axis in AXES:
+            for idx in find_series(members, axis):
+                try:
+                    source = clip(group["reference_path"])
+                    chosen = [Member(float(members[i][axis]), {k: float(members[i][k]) for k in registry.NAMES},
+                                     clip(members[i]["path"]), float(members[i].get(CAMERA_PATH, 0.0)),
+                                     members[i].get("label", "")) for i in idx]
+                except (VideoError, OSError) as exc:
+                    log.warning("sweep of %s in %s skipped: %s", axis, group["session"], exc)
+                    continue
+                n = min(len(source), *(len(m.clip) for m in chosen))
+                for m in chosen:
+                    m.clip = m.clip[:n]
+                depth = clip_depth(group["reference_path"])
+                sweeps.append(Sweep(axis, source[:n], chosen, None if depth is None else depth[:n],
+                                    group["scene"], group["session"], "captured"))
     return sweeps
+
+
+#: a simulated focus sweep needs blur to show: it sweeps d_f at this K
+SIMULATED_BASE: dict[str, dict[str, float]] = {"d_f": {"K": 0.6}}
+
+
+def simulated_values(axis: str, count: int = 5) -> list[float]:
+    """`count` values evenly across the registry's range of `axis`."""
+    c = registry.spec(axis)
+    return [float(v) for v in np.linspace(c.low, c.high, count)]
+
+
+def simulated_sweeps(sources: Iterable[tuple[str, np.ndarray, np.ndarray | None]], simulate: Editor,
+                     values: Mapping[str, Sequence[float]]) -> list[Sweep]:
+    """Sweeps made by the effect simulator from (scene, clip, depth) sources, for axes nobody captured. The
+    simulator baseline is never scored against these (it would be grading itself)."""
+    out = []
+    for scene, source, depth in sources:
+        for axis, vals in values.items():
+            members = []
+            try:
+                for v in vals:
+                    controls = {**registry.NEUTRAL, **SIMULATED_BASE.get(axis, {}), axis: float(v)}
+                    members.append(Member(float(v), controls, simulate(source, controls, depth=depth)))
+            except (ValueError, CannotEdit) as exc:   # e.g. bokeh for a clip without depth: say why
+                log.warning("no simulated %s sweep for %s: %s", axis, scene, exc)
+                continue
+            out.append(Sweep(axis, source, members, depth, scene, scene, "simulated"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ baselines
+
+def identity(frames: np.ndarray, controls: Mapping[str, float], **_: Any) -> np.ndarray:
+    """The do-nothing baseline: every edit returns the source."""
+    return frames
+
+
+def simulator_editor(simulate: Callable[..., np.ndarray] | None = None) -> Editor:
+    """The effect simulator as an editor (bokeh and focus from the source's true depth); it cannot move the
+    camera, so a camera-path edit raises CannotEdit."""
+    if simulate is None:
+        from .effects import simulate_uint8 as simulate
+
+    def edit(frames: np.ndarray, controls: Mapping[str, float], *, trajectory: Any = None,
+             depth: np.ndarray | None = None) -> np.ndarray:
+        if trajectory is not None:
+            raise CannotEdit("the effect simulator cannot move the camera along another path")
+        disparity = None
+        if depth is not None:
+            maps = np.asarray(depth, np.float32)[: len(frames)]
+            if maps.shape[1:3] != frames.shape[1:3]:
+                import cv2
+                maps = np.stack([cv2.resize(d, (frames.shape[2], frames.shape[1]), interpolation=cv2.INTER_NEAREST)
+                                 for d in maps])
+            disparity = 1.0 / np.maximum(maps, 1e-3)
+        elif controls.get("K", 0.0) > 0:
+            raise CannotEdit("bokeh needs the source's depth, and this sweep has none")
+        return simulate(frames, dict(controls), disparity=disparity)
+
+    return edit
 
 
 # ------------------------------------------------------------------------------------------------ scoring
 
-def _sweep_statistic(effect: str, clips: Sequence[np.ndarray]) -> np.ndarray:
-    stat = EFFECTS[effect][1]
-    if stat == "zoom_scale":
-        return M.zoom_sequence(clips)
-    return np.array([M.clip_statistic(stat, c) for c in clips], dtype=np.float64)
+def _statistic(name: str, clips: Sequence[np.ndarray], sweep: Sweep) -> list[float]:
+    return [M.measure(name, c, sweep.context(m)) for c, m in zip(clips, sweep.members)]
 
 
-def control_accuracy(effect: str, reference: Sequence[np.ndarray], generated: Sequence[np.ndarray]
-                     ) -> dict[str, Any]:
-    """CorrCoef (None when undefined, e.g. a constant output) and mean absolute error of the statistic."""
-    ref, gen = _sweep_statistic(effect, reference), _sweep_statistic(effect, generated)
-    if effect == "zoom":   # GenPhoto correlates the consecutive-scale sequences themselves
-        corr = M.pearson(ref, gen)
-        err = float(np.nanmean(np.abs(ref - gen))) if np.isfinite(ref - gen).any() else None
-    elif effect == "colour_temperature":
-        per_channel = [M.first_differences_corr(ref[:, c], gen[:, c]) for c in range(3)]
-        defined = [c for c in per_channel if c is not None]
-        corr = float(np.mean(defined)) if defined else None
-        err = float(np.mean(np.abs(ref - gen)))
-    else:
-        corr = M.first_differences_corr(ref, gen)
-        err = float(np.mean(np.abs(ref - gen)))
-    return {"corrcoef": corr, "abs_error": err,
-            "reference_statistic": ref.tolist(), "generated_statistic": gen.tolist()}
+def _undefined_reason(name: str, sweep: Sweep) -> str | None:
+    return M.can_measure(name, M.Context(source=sweep.source, depth=sweep.depth))
 
 
-def disentanglement_row(values: Sequence[float], source: np.ndarray, outputs: Sequence[np.ndarray]
-                        ) -> dict[str, float]:
-    """|Pearson r| between the swept control and each of the five statistics (0 when flat)."""
-    mids = [o[len(o) // 2] for o in outputs]
-    stats = {
-        "sharpness": [M.clip_statistic("sharpness", o) for o in outputs],
-        "brightness": [M.clip_statistic("brightness", o) for o in outputs],
-        "colour_balance": [M.clip_statistic("colour_balance", o) for o in outputs],
-        "zoom_scale": [1.0] + [M.affine_scale(mids[0], m) for m in mids[1:]],
-        "structure": [M.clip_ssim(source[:len(o)], o[:len(source)]) for o in outputs],
+def score_sweep(sweep: Sweep, outputs: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Every figure of one method on one sweep."""
+    stat = AXIS_STATISTIC[sweep.axis]
+    values = sweep.values
+    captured = [m.clip for m in sweep.members]
+    ref = _statistic(stat, captured, sweep)
+    gen = _statistic(stat, outputs, sweep)
+    corr = M.first_differences_corr(ref, gen)
+    constant = M.pearson(values, gen) is None
+    result: dict[str, Any] = {
+        "axis": sweep.axis, "statistic": stat, "scene": sweep.scene, "session": sweep.session,
+        "values": values, "reference_statistic": ref, "generated_statistic": gen,
+        # a constant output (identity) has no defined r: it tracks nothing, so it scores 0 and says why
+        "corrcoef": corr if corr is not None else 0.0,
+        "corrcoef_note": None if corr is not None else ("output does not change along the sweep" if constant
+                                                        else "captured statistic does not change"),
+        "slope_ratio": M.slope_ratio(values, ref, gen),
+        "abs_error": float(np.mean(np.abs(np.asarray(ref) - np.asarray(gen)))),
+        "psnr_target": float(np.mean([M.clip_psnr(c, o) for c, o in zip(captured, outputs)])),
+        "ssim_target": float(np.mean([M.clip_ssim(c, o) for c, o in zip(captured, outputs)])),
+        "psnr_source": float(np.mean([M.clip_psnr(sweep.source[:len(o)], o) for o in outputs])),
     }
-    row = {}
-    for name in M.STATISTICS:
-        r = M.pearson(values, stats[name])
+    if sweep.axis == CAMERA_PATH:
+        result["path_error_px"] = result["abs_error"]
+    # one row of the disentanglement matrix: |r| of the swept value against every statistic of the output
+    row, leakage, responses = {}, {}, {}
+    for name in dict.fromkeys(AXIS_STATISTIC.values()):
+        if _undefined_reason(name, sweep):
+            continue
+        series = gen if name == stat else _statistic(name, outputs, sweep)
+        r = M.pearson(values, series)
         row[name] = 0.0 if r is None else abs(r)
-    return row
-
-
-def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor]) -> dict[str, Any]:
-    """Every figure for every method: per effect CorrCoef and absolute error (means over sweeps, with how many
-    sweeps had a defined r), PSNR/SSIM to the source and to the reference, and the disentanglement matrix."""
-    lpips_model, lpips_note = M.lpips_status()
-    result: dict[str, Any] = {"methods": {}, "notes": [lpips_note],
-                              "sweeps": [{"effect": s.effect, "scene": s.scene, "values": s.values,
-                                          "reference_kind": s.reference_kind} for s in sweeps]}
-    for name, editor in methods.items():
-        per_effect: dict[str, dict[str, list]] = {}
-        matrix: dict[str, list[dict[str, float]]] = {}
-        details = []
-        for sweep in sweeps:
-            outputs = [np.asarray(editor(sweep.source, sweep.controls(v))) for v in sweep.values]
-            # a model may return fewer frames (4k+1) or its own resolution: compare like with like
-            shape = outputs[0].shape
-            references = [_like(r, shape) for r in sweep.references]
-            source = _like(sweep.source, shape)
-            outputs = [_like(o, shape) for o in outputs]
-            acc = control_accuracy(sweep.effect, references, outputs)
-            bucket = per_effect.setdefault(sweep.effect, {k: [] for k in
-                                                          ("corrcoef", "abs_error", "psnr_source", "ssim_source",
-                                                           "psnr_reference", "ssim_reference")})
-            bucket["corrcoef"].append(acc["corrcoef"])
-            bucket["abs_error"].append(acc["abs_error"])
-            for out, ref in zip(outputs, references):
-                n = min(len(out), len(source), len(ref))
-                bucket["psnr_source"].append(M.clip_psnr(source[:n], out[:n]))
-                bucket["ssim_source"].append(M.clip_ssim(source[:n], out[:n]))
-                bucket["psnr_reference"].append(M.clip_psnr(ref[:n], out[:n]))
-                bucket["ssim_reference"].append(M.clip_ssim(ref[:n], out[:n]))
-            matrix.setdefault(EFFECTS[sweep.effect][0], []).append(
-                disentanglement_row(sweep.values, source, outputs))
-            details.append({"effect": sweep.effect, "scene": sweep.scene, **acc})
-        summary = {}
-        for effect, bucket in per_effect.items():
-            defined = [c for c in bucket["corrcoef"] if c is not None]
-            summary[effect] = {
-                "corrcoef": float(np.mean(defined)) if defined else None,
-                "corrcoef_scored": float(np.sum(defined) / len(bucket["corrcoef"])),  # undefined counts as 0
-                "sweeps": len(bucket["corrcoef"]), "sweeps_defined": len(defined),
-                **{k: _finite_mean(bucket[k]) for k in bucket if k != "corrcoef"},
-            }
-        result["methods"][name] = {
-            "effects": summary,
-            "disentanglement": {control: {stat: float(np.mean([r[stat] for r in rows])) for stat in M.STATISTICS}
-                                for control, rows in matrix.items()},
-            "sweeps": details,
-        }
+        responses[name] = float(max(series) - min(series))
+    result["disentanglement"] = row
+    result["response_range"] = responses
     return result
 
 
+def captured_response(sweeps: Sequence[Sweep]) -> dict[str, float]:
+    """Typical full-sweep change of each statistic along its own axis in the captured sweeps: the yardstick
+    that turns an off-diagonal change into a fraction of a real effect (leakage)."""
+    spans: dict[str, list[float]] = {}
+    for sweep in sweeps:
+        if sweep.reference_kind != "captured":
+            continue
+        stat = AXIS_STATISTIC[sweep.axis]
+        series = _statistic(stat, [m.clip for m in sweep.members], sweep)
+        spans.setdefault(stat, []).append(float(max(series) - min(series)))
+    return {k: float(np.median(v)) for k, v in spans.items() if v}
+
+
+def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
+             simulator_methods: Iterable[str] = ("simulator",)) -> dict[str, Any]:
+    """Every figure for every method; per axis the means over its sweeps."""
+    lpips_model, lpips_note = M.lpips_status()
+    yardstick = captured_response(sweeps)
+    result: dict[str, Any] = {
+        "axes": list(AXES), "statistics": dict(AXIS_STATISTIC), "notes": [lpips_note], "methods": {},
+        "captured_response": yardstick,
+        "sweeps": [{"axis": s.axis, "scene": s.scene, "session": s.session, "values": s.values,
+                    "reference_kind": s.reference_kind} for s in sweeps]}
+    captured_rows = [score_sweep(s, [m.clip for m in s.members]) for s in sweeps]
+    result["captured_disentanglement"] = _matrix(captured_rows, yardstick)["disentanglement"]
+    simulators = set(simulator_methods)
+    for name, editor in methods.items():
+        details, skipped = [], []
+        for sweep in sweeps:
+            if name in simulators and sweep.reference_kind != "captured":
+                skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": "simulated sweep"})
+                continue
+            try:
+                outputs = [_like(np.asarray(editor(sweep.source, m.controls, trajectory=_trajectory(sweep, m),
+                                                   depth=sweep.depth)), sweep.source.shape)
+                           for m in sweep.members]
+            except CannotEdit as exc:
+                skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": str(exc)})
+                continue
+            details.append(score_sweep(sweep, outputs))
+        result["methods"][name] = {"axes": _summary(details), **_matrix(details, yardstick), "sweeps": details,
+                                   "skipped": skipped}
+    return result
+
+
+def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str] | None = None,
+                 sources: Sequence[str | Path] = (), max_frames: int = 17) -> tuple[list[Sweep], list[str]]:
+    """Captured sweeps from a catalog (only `scenes` when given), plus simulated sweeps from `sources` clips
+    for the axes no captured sweep covers. Returns the sweeps and notes saying what was used."""
+    from .data import clip_depth
+    from .videoio import VideoError, read_video
+    notes: list[str] = []
+    sweeps: list[Sweep] = []
+    if catalog_path is not None:
+        from capture.catalog import open_catalog
+        with open_catalog(catalog_path, create=False, durable=False) as cat:
+            sweeps += captured_sweeps(cat, scenes=scenes, max_frames=max_frames)
+        where = f"held-out scenes {', '.join(sorted(scenes))}" if scenes is not None else "all scenes"
+        notes.append(f"{len(sweeps)} captured sweep(s) from {catalog_path} ({where})")
+    missing = [a for a in registry.NAMES if a not in {s.axis for s in sweeps}]
+    clips = []
+    for p in sources:
+        try:
+            clips.append((Path(p).stem, read_video(p, max_frames=max_frames)[0], clip_depth(p)))
+        except VideoError as exc:
+            notes.append(f"source {p} skipped: {exc}")
+    if clips and missing:
+        made = simulated_sweeps(clips, simulator_editor(), {a: simulated_values(a) for a in missing})
+        sweeps += made
+        notes.append(f"{len(made)} simulated sweep(s) for axes without a captured one ({', '.join(missing)}); "
+                     "the simulator baseline is not scored on them")
+    if missing and not clips:
+        notes.append(f"no sweep of {', '.join(missing)}: nothing captured them")
+    return sweeps, notes
+
+
+def _trajectory(sweep: Sweep, member: Member) -> dict[str, Any] | None:
+    """A camera-path sweep asks for its member's offset; every other sweep keeps the source's path (the
+    sub-millimetre differences between passes are the slider's repeatability, not an edit)."""
+    if sweep.axis != CAMERA_PATH or abs(member.offset_mm) < 1e-9:
+        return None
+    return {"offset_mm": member.offset_mm}
+
+
+def _summary(details: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for axis in AXES:
+        rows = [d for d in details if d["axis"] == axis]
+        if not rows:
+            continue
+        ratios = [d["slope_ratio"] for d in rows if d["slope_ratio"] is not None]
+        out[axis] = {
+            "statistic": AXIS_STATISTIC[axis], "sweeps": len(rows),
+            "corrcoef": float(np.mean([d["corrcoef"] for d in rows])),
+            "corrcoef_undefined": sum(d["corrcoef_note"] is not None for d in rows),
+            "slope_ratio": float(np.median(ratios)) if ratios else None,
+            "abs_error": float(np.mean([d["abs_error"] for d in rows])),
+            "psnr_target": float(np.mean([d["psnr_target"] for d in rows])),
+            "ssim_target": float(np.mean([d["ssim_target"] for d in rows])),
+            "psnr_source": float(np.mean([d["psnr_source"] for d in rows])),
+        }
+    return out
+
+
+def _matrix(details: Sequence[Mapping[str, Any]], yardstick: Mapping[str, float]) -> dict[str, Any]:
+    """Rows: swept axes; columns: statistics. abs_r: mean |r|; leakage: mean output change of the statistic
+    as a fraction of that statistic's typical captured full-sweep change (amplitude-aware)."""
+    abs_r: dict[str, dict[str, float]] = {}
+    leakage: dict[str, dict[str, float]] = {}
+    for axis in AXES:
+        rows = [d for d in details if d["axis"] == axis]
+        if not rows:
+            continue
+        stats = sorted({s for d in rows for s in d["disentanglement"]}, key=list(AXIS_STATISTIC.values()).index)
+        abs_r[axis] = {s: float(np.mean([d["disentanglement"][s] for d in rows if s in d["disentanglement"]]))
+                       for s in stats}
+        leakage[axis] = {s: float(np.mean([d["response_range"][s] for d in rows if s in d["response_range"]])
+                                  / yardstick[s]) for s in stats if yardstick.get(s)}
+    return {"disentanglement": abs_r, "leakage": leakage}
+
+
+def off_diagonal_max(matrix: Mapping[str, Mapping[str, float]]) -> float | None:
+    """The largest |r| of a statistic that belongs to another axis than the one swept."""
+    values = [v for axis, row in matrix.items() for stat, v in row.items() if stat != AXIS_STATISTIC[axis]]
+    return max(values) if values else None
+
+
 def _like(clip: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """First `shape[0]` frames, scaled to cover shape's (H, W) and centre-cropped (as train/data.py crops)."""
+    """First `shape[0]` frames at shape's (H, W): an editor that works at its own resolution is compared at
+    the captured clip's (resized, never cropped: a crop would read as a zoom)."""
     import cv2
     clip = np.asarray(clip)[: shape[0]]
     h, w = shape[1:3]
     if clip.shape[1:3] == (h, w):
         return clip
-    scale = max(h / clip.shape[1], w / clip.shape[2])
-    nh, nw = max(h, round(clip.shape[1] * scale)), max(w, round(clip.shape[2] * scale))
-    y0, x0 = (nh - h) // 2, (nw - w) // 2
-    return np.stack([cv2.resize(f, (nw, nh), interpolation=cv2.INTER_AREA)[y0:y0 + h, x0:x0 + w] for f in clip])
-
-
-def _finite_mean(values: Sequence[float | None]) -> float | None:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(vals)) if vals else None
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA if f.shape[0] > h else cv2.INTER_CUBIC)
+                     for f in clip])
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -230,39 +404,27 @@ def write_report(result: Mapping[str, Any], out_dir: str | Path, *, title: str =
     (out / "metrics.json").write_text(json.dumps(result, indent=2, default=_json_default))
     plots = []
     methods = list(result["methods"])
-    effects = sorted({e for m in result["methods"].values() for e in m["effects"]})
-    for effect in effects:
+    for axis in AXES:
+        firsts = {m: next((s for s in result["methods"][m]["sweeps"] if s["axis"] == axis), None) for m in methods}
+        firsts = {m: s for m, s in firsts.items() if s is not None}
+        if not firsts:
+            continue
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        for i, method in enumerate(methods):
-            first = next((s for s in result["methods"][method]["sweeps"] if s["effect"] == effect), None)
-            if first is None:
-                continue
-            ref, gen = np.asarray(first["reference_statistic"]), np.asarray(first["generated_statistic"])
-            if i == 0:
-                ax.plot(_flat(ref), "k--", label="reference")
-            ax.plot(_flat(gen), marker="o", label=method)
-        ax.set_title(f"{effect}: {EFFECTS[effect][1]} along the sweep")
-        ax.set_xlabel("sweep step")
+        any_sweep = next(iter(firsts.values()))
+        ax.plot(any_sweep["values"], any_sweep["reference_statistic"], "k--o", label="captured")
+        for method, sweep in firsts.items():
+            ax.plot(sweep["values"], sweep["generated_statistic"], marker="o", label=method)
+        ax.set_title(f"{axis}: {AXIS_STATISTIC[axis]} along the sweep ({any_sweep['scene']})", fontsize=9)
+        ax.set_xlabel(axis)
         ax.legend(fontsize=7)
-        path = out / f"sweep_{effect}.png"
+        path = out / f"sweep_{axis}.png"
         fig.tight_layout(), fig.savefig(path, dpi=90), plt.close(fig)
         plots.append(path.name)
     for method in methods:
-        dis = result["methods"][method]["disentanglement"]
-        if not dis:
-            continue
-        rows = list(dis)
-        data = np.array([[dis[r][s] for s in M.STATISTICS] for r in rows])
-        fig, ax = plt.subplots(figsize=(5, 0.6 + 0.5 * len(rows)))
-        ax.imshow(data, vmin=0, vmax=1, cmap="viridis")
-        ax.set_xticks(range(len(M.STATISTICS)), M.STATISTICS, rotation=30, fontsize=7)
-        ax.set_yticks(range(len(rows)), [f"sweep {r}" for r in rows], fontsize=7)
-        for (i, j), v in np.ndenumerate(data):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w", fontsize=7)
-        ax.set_title(f"disentanglement |r| — {method}", fontsize=9)
-        path = out / f"disentanglement_{method}.png"
-        fig.tight_layout(), fig.savefig(path, dpi=90), plt.close(fig)
-        plots.append(path.name)
+        path = _heatmap(result["methods"][method]["disentanglement"], f"disentanglement |r| — {method}",
+                        out / f"disentanglement_{method}.png", plt)
+        if path:
+            plots.append(path.name)
     md = _markdown(result, title, plots)
     (out / "report.md").write_text(md)
     (out / "report.html").write_text(_html(result, title, plots))
@@ -270,38 +432,56 @@ def write_report(result: Mapping[str, Any], out_dir: str | Path, *, title: str =
             "plots": [out / p for p in plots]}
 
 
-def _flat(arr: np.ndarray) -> np.ndarray:
-    return arr.mean(axis=1) if arr.ndim == 2 else arr
+def _heatmap(matrix: Mapping[str, Mapping[str, float]], title: str, path: Path, plt) -> Path | None:
+    if not matrix:
+        return None
+    rows = list(matrix)
+    cols = [s for s in dict.fromkeys(AXIS_STATISTIC.values()) if any(s in matrix[r] for r in rows)]
+    data = np.array([[matrix[r].get(s, np.nan) for s in cols] for r in rows])
+    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(cols), 0.8 + 0.45 * len(rows)))
+    ax.imshow(data, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"sweep {r}" for r in rows], fontsize=7)
+    for (i, j), v in np.ndenumerate(data):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout(), fig.savefig(path, dpi=90), plt.close(fig)
+    return path
 
 
 def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def _table(result: Mapping[str, Any]) -> list[list[str]]:
-    rows = [["method", "effect", "CorrCoef", "scored (undef=0)", "abs err", "PSNR src", "SSIM src", "SSIM ref",
-             "sweeps"]]
+def table_rows(result: Mapping[str, Any]) -> list[list[str]]:
+    rows = [["method", "axis", "statistic", "CorrCoef", "slope ratio", "abs err", "PSNR tgt", "SSIM tgt", "sweeps"]]
     for method, data in result["methods"].items():
-        for effect, s in sorted(data["effects"].items()):
-            rows.append([method, effect, _fmt(s["corrcoef"]), _fmt(s["corrcoef_scored"]), _fmt(s["abs_error"]),
-                         _fmt(s["psnr_source"]), _fmt(s["ssim_source"]), _fmt(s["ssim_reference"]),
-                         f"{s['sweeps_defined']}/{s['sweeps']}"])
+        for axis, s in data["axes"].items():
+            rows.append([method, axis, s["statistic"], _fmt(s["corrcoef"]), _fmt(s["slope_ratio"]),
+                         _fmt(s["abs_error"]), _fmt(s["psnr_target"]), _fmt(s["ssim_target"]),
+                         f"{s['sweeps']}" + (f" ({s['corrcoef_undefined']} const.)" if s["corrcoef_undefined"] else "")])
     return rows
 
 
 def _markdown(result: Mapping[str, Any], title: str, plots: list[str]) -> str:
-    rows = _table(result)
+    rows = table_rows(result)
     lines = [f"# {title}", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     kinds = sorted({s["reference_kind"] for s in result["sweeps"]})
-    lines += ["", f"Reference sweeps: {', '.join(kinds) or 'none'}.", ""]
+    lines += ["", f"Reference sweeps: {', '.join(kinds) or 'none'} ({len(result['sweeps'])}).", ""]
+    for method, data in result["methods"].items():
+        worst = off_diagonal_max(data["disentanglement"])
+        lines.append(f"- {method}: largest off-diagonal |r| {_fmt(worst)}; "
+                     f"skipped {len(data['skipped'])} sweep(s)"
+                     + (f" ({data['skipped'][0]['why']})" if data["skipped"] else ""))
     lines += [f"- {n}" for n in result.get("notes", [])]
     lines += [""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
 def _html(result: Mapping[str, Any], title: str, plots: list[str]) -> str:
-    rows = _table(result)
+    rows = table_rows(result)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))

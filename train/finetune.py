@@ -45,6 +45,7 @@ class ConfigError(ValueError):
 class DataConfig:
     catalog: str = ""                       # train-ready pairs from this catalog ('' = none)
     synthetic_sources: list[str] = field(default_factory=list)   # globs of source clips for synthetic pairs
+    synthetic_from_catalog: bool = False    # also make synthetic pairs from the catalog's reference clips
     synthetic_count: int = 0
     ratio: list[int] = field(default_factory=lambda: [1, 1])     # real:synthetic
     num_frames: int = 9
@@ -231,25 +232,34 @@ class EpochSampler(Sampler[int]):
 
 def build_records(cfg: RunConfig) -> tuple[list[D.PairRecord], list[D.PairRecord], dict[str, Any]]:
     real: list[D.PairRecord] = []
+    all_scenes: set[str] = set()
+    sources: list[tuple[str, Path, Path | None]] = []
     if cfg.data.catalog:
         from capture.catalog import open_catalog
         if not Path(cfg.data.catalog).is_file():
             raise ConfigError(f"[data] catalog = {cfg.data.catalog}: no such file")
         with open_catalog(cfg.data.catalog, create=False, durable=False) as cat:
             real = D.records_from_catalog(cat, train_ready_only=True)
-    sources = sorted({p for pattern in cfg.data.synthetic_sources for p in glob.glob(pattern)})
-    synthetic = D.synthetic_records([(Path(p).stem, Path(p)) for p in sources], cfg.data.synthetic_count,
+            all_scenes = set(D.session_scenes(cat).values())
+            if cfg.data.synthetic_from_catalog:
+                sources += D.catalog_sources(cat)
+    sources += [(Path(p).stem, Path(p), None)
+                for p in sorted({p for pattern in cfg.data.synthetic_sources for p in glob.glob(pattern)})]
+    all_scenes |= {scene for scene, _, _ in sources}
+    # the split is decided per scene before any pair is drawn: a held-out scene gives no synthetic pair either
+    held_out = D.eval_scenes(all_scenes, cfg.data.eval_fraction)
+    synthetic = D.synthetic_records([s for s in sources if s[0] not in held_out], cfg.data.synthetic_count,
                                     seed=cfg.seed)
     records = D.mix(real, synthetic, tuple(cfg.data.ratio), seed=cfg.seed)
     if not records:
         raise ConfigError("no training pairs: no train-ready pair in [data] catalog and no [data] synthetic_sources "
                           "matched (review pairs first, or point synthetic_sources at clips)")
-    train, evaluation = D.split_by_scene(records, cfg.data.eval_fraction)
+    train, evaluation = D.split_by_scene(records, cfg.data.eval_fraction, scenes=all_scenes)
     snapshot = hashlib.sha256(json.dumps(sorted(f"{r.kind}:{r.pair_id}:{r.source}:{r.target}:{r.controls}"
                                                 for r in records)).encode()).hexdigest()[:16]
     info = {"real": sum(r.kind == "real" for r in records), "synthetic": sum(r.kind == "synthetic" for r in records),
             "train": len(train), "eval": len(evaluation), "snapshot": snapshot,
-            "eval_scenes": sorted({r.scene for r in evaluation})}
+            "eval_scenes": sorted(held_out)}
     return train, evaluation, info
 
 
@@ -395,7 +405,7 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
         unwrapped = accelerator.unwrap_model(transformer)
         if ema is not None:
             ema.copy_to([p for p in unwrapped.parameters() if p.requires_grad])
-        _save_model_dir(unwrapped, vae, cfg, model_dir)
+        _save_model_dir(unwrapped, vae, cfg, model_dir, data_info)
         summary["final_loss"] = _last_loss(out / "loss.csv")
         summary["loss_plot"] = str(plot_losses(out / "loss.csv", out / "loss.png"))
         summary["model_dir"] = str(model_dir)
@@ -441,14 +451,15 @@ def save_checkpoint(accelerator, model, out: Path, step: int, keep: int, run_id:
     return path
 
 
-def _save_model_dir(transformer, vae, cfg: RunConfig, model_dir: Path) -> None:
+def _save_model_dir(transformer, vae, cfg: RunConfig, model_dir: Path, data_info: Mapping[str, Any]) -> None:
     from diffusers import FlowMatchEulerDiscreteScheduler
     transformer.save_pretrained(model_dir / "transformer")
     vae.save_pretrained(model_dir / "vae")
     FlowMatchEulerDiscreteScheduler(shift=cfg.train.timestep_shift).save_pretrained(model_dir / "scheduler")
     (model_dir / "cinectrl.json").write_text(json.dumps({
         "num_frames": cfg.data.num_frames, "size": cfg.data.size, "text_tokens": cfg.model.text_tokens,
-        "trained_by": cfg.name, "code_version": code_version()}, indent=2))
+        "trained_by": cfg.name, "code_version": code_version(), "eval_scenes": data_info.get("eval_scenes", []),
+        "data": {k: data_info.get(k) for k in ("real", "synthetic", "train", "eval", "snapshot")}}, indent=2))
 
 
 def _truncate_loss_csv(path: Path, step: int) -> None:

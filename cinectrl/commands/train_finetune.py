@@ -8,11 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import CatalogOption, console, fail
-
-
-SIMULATED_SWEEPS = {"exposure": [-0.6, -0.2, 0.2, 0.6], "colour_temperature": [-0.6, -0.2, 0.2, 0.6],
-                    "bokeh": [0.0, 0.3, 0.6, 0.9], "zoom": [0.0, 0.2, 0.4, 0.6]}
+from ._common import CatalogOption, console, fail, resolve_catalog
 
 
 def run(config: Path = typer.Argument(..., help="Training config (TOML), see examples/train-*.toml."),
@@ -34,53 +30,49 @@ def run(config: Path = typer.Argument(..., help="Training config (TOML), see exa
         console.print(f"model: {summary['model_dir']}\nloss plot: {summary['loss_plot']}")
 
 
-def evaluate(model: Path = typer.Option(..., "--model", help="Model directory from `cinectrl train run`."),
+def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directory from `cinectrl train run`; "
+                                               "repeat as NAME=DIR to compare several models in one report."),
              out: Path = typer.Option(Path("eval-report"), "--out", help="Report directory."),
              catalog: Path = CatalogOption,
-             sources: list[str] = typer.Option([], "--sources", help="Globs of source clips for simulated sweeps."),
+             all_scenes: bool = typer.Option(False, "--all-scenes", help="Evaluate on every scene, not only the "
+                                             "scenes the models held out from training."),
+             sources: list[str] = typer.Option([], "--sources", help="Globs of source clips for simulated sweeps "
+                                               "of axes no captured sweep covers."),
              steps: int = typer.Option(8, "--steps", help="Sampling steps per edit."),
              max_frames: int = typer.Option(17, "--max-frames", help="Frames read per clip.")) -> None:
-    """Control accuracy (CorrCoef + absolute error), disentanglement and source consistency of the model vs the
-    identity and effect-simulator baselines: report.md/.html, plots and metrics.json in --out."""
+    """Control accuracy (CorrCoef, response slope ratio, absolute error), disentanglement and camera-path error
+    of each model against the identity and effect-simulator baselines, on the catalog's captured sweeps of the
+    scenes the models never trained on: report.md/.html, plots and metrics.json in --out."""
     from train import evaluate as E
     from train.editor import load_editor
-    from train.finetune import default_simulator
-    from train.videoio import VideoError, read_video
-    try:
-        editor = load_editor(model, steps=steps)
-    except (FileNotFoundError, OSError) as exc:
-        fail(str(exc))
-    simulate = default_simulator()
-    sweeps = []
-    if catalog is not None:
-        if not catalog.is_file():
-            fail(f"catalog {catalog} not found")
-        from capture.catalog import open_catalog
-        with open_catalog(catalog, create=False, durable=False) as cat:
-            sweeps += E.captured_sweeps(cat, max_frames=max_frames)
-    paths = sorted({p for pattern in sources for p in glob.glob(pattern)})
-    if paths and simulate is None:
-        fail("--sources needs the effect simulator (train/effects.py), which this installation lacks")
-    clips = []
-    for p in paths:
+    named = {}
+    for item in model:
+        name, _, path = item.rpartition("=")
+        named[name or ("model" if len(model) == 1 else Path(path).parent.name)] = Path(path)
+    editors, held_out = {}, set()
+    for name, path in named.items():
         try:
-            clips.append((Path(p).stem, read_video(p, max_frames=max_frames)[0]))
-        except VideoError as exc:
-            console.print(f"skipped {p}: {exc}")
-    captured = {s.effect for s in sweeps}
-    simulated = {e: v for e, v in SIMULATED_SWEEPS.items() if e not in captured}   # captured wins where it exists
-    if clips and simulated:
-        sweeps += E.simulated_sweeps(clips, simulate, simulated)
+            editors[name] = load_editor(path, steps=steps)
+        except (FileNotFoundError, OSError, ValueError) as exc:
+            fail(str(exc))
+        meta = path / "cinectrl.json"
+        if meta.is_file():
+            held_out |= set(json.loads(meta.read_text()).get("eval_scenes") or [])
+    catalog_path = resolve_catalog(catalog) if catalog is not None or not sources else None
+    if catalog_path is not None and not catalog_path.is_file():
+        fail(f"catalog {catalog_path} not found (give --catalog)")
+    scenes = None if all_scenes or not held_out else held_out
+    sweeps, notes = E.build_sweeps(catalog_path, scenes=scenes,
+                                   sources=sorted({p for pattern in sources for p in glob.glob(pattern)}),
+                                   max_frames=max_frames)
     if not sweeps:
-        fail("nothing to evaluate: no captured sweep in the catalog (--catalog) and no --sources clips")
-    methods = {"model": editor, "identity": lambda frames, controls: frames}
-    if simulate is not None:
-        methods["simulator"] = simulate
+        fail("nothing to evaluate: no captured sweep in the catalog" + (" for the held-out scenes "
+             f"{', '.join(sorted(held_out))} (use --all-scenes)" if scenes else "") + " and no --sources clips")
+    methods = {**editors, "identity": E.identity, "simulator": E.simulator_editor()}
     result = E.evaluate(sweeps, methods)
-    if simulate is None:
-        result["notes"].append("effect-simulator baseline skipped: train/effects.py not available")
+    result["notes"] = notes + result["notes"]
     paths_out = E.write_report(result, out)
-    console.print(json.dumps({m: {e: v["corrcoef"] for e, v in d["effects"].items()}
+    console.print(json.dumps({m: {a: v["corrcoef"] for a, v in d["axes"].items()}
                               for m, d in result["methods"].items()}))
     console.print(f"report: {paths_out['markdown']}  metrics: {paths_out['metrics']}")
 

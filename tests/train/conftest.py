@@ -24,7 +24,7 @@ def textured_clip(seed: int = 0, frames: int = 5, size: int = 64) -> np.ndarray:
     return np.stack([base[i:i + size, i:i + size] for i in range(frames)])
 
 
-def simple_edit(frames: np.ndarray, controls: dict) -> np.ndarray:
+def simple_edit(frames: np.ndarray, controls: dict, **_) -> np.ndarray:
     """A small exact effect model (exposure gain, warm/cool channel gains, Gaussian bokeh, centre-crop zoom) used
     as the *reference* in evaluation tests; the project's simulator lives in train/effects.py."""
     out = frames.astype(np.float32)

@@ -28,8 +28,9 @@ def test_train_run_then_eval(tmp_path):
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["methods"]) >= {"model", "identity"}
     assert {s["reference_kind"] for s in metrics["sweeps"]} == {"captured"}
-    assert metrics["methods"]["identity"]["effects"]["exposure"]["corrcoef"] is None
-    assert "exposure" in metrics["methods"]["model"]["effects"]
+    identity = metrics["methods"]["identity"]["axes"]["S"]
+    assert identity["corrcoef"] == 0.0 and identity["corrcoef_undefined"] == identity["sweeps"] >= 1
+    assert "S" in metrics["methods"]["model"]["axes"]
     assert (tmp_path / "report" / "report.html").is_file()
 
 
