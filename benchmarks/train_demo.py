@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from train import evaluate as E  # noqa: E402
 from train import finetune as FT  # noqa: E402
+from train import tiny  # noqa: E402
 from train.videoio import write_video  # noqa: E402
 
 
@@ -95,7 +96,7 @@ def main() -> None:
     vae, vae_steps = train_vae([c for n, c in clips.items() if n not in eval_scenes], 0.15 * budget, cfg)
     pretrained = out / "pretrained"
     torch.manual_seed(0)
-    transformer = CineCtrlTransformer3DModel(**cfg.model.tiny_transformer)
+    transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(cfg.model.transformer))
     FT._save_model_dir(transformer, vae, cfg, pretrained)
     cfg.model.pretrained = str(pretrained)
     # measure a step, then size the run to ~70 % of the budget

@@ -70,6 +70,72 @@ def default_scene(seed: int = 0, *, moving_object: bool = False) -> Scene:
     return Scene([wall, mid, near, chart], seed=seed)
 
 
+ILLUMINANTS_K = (3000.0, 3800.0, 4500.0, 5500.0, 6500.0, 7500.0)
+
+
+def _natural_texture(rng: np.random.Generator, size: int, tint: np.ndarray, specular: int) -> np.ndarray:
+    """Structure at every scale, as surfaces have: smooth blotches, a few hard-edged shapes and stripes, and a
+    light fine grain (not the pure per-texel noise of `_texture`, which no camera-sized image resolves)."""
+    import cv2  # noqa: PLC0415
+
+    field = np.zeros((size, size), np.float32)
+    freq = np.fft.fftfreq(size)
+    radius2 = freq[:, None] ** 2 + freq[None, :] ** 2
+    for sigma, weight in ((size / 6, 0.5), (size / 20, 0.35), (1.0, 0.12)):
+        noise = rng.standard_normal((size, size))
+        # periodic Gaussian blur (the texture tiles the plane, so it must wrap without seams)
+        blurred = np.real(np.fft.ifft2(np.fft.fft2(noise) * np.exp(-2 * (np.pi * sigma) ** 2 * radius2)))
+        field += (weight * blurred / max(float(blurred.std()), 1e-6)).astype(np.float32)
+    for _ in range(int(rng.integers(3, 9))):                  # hard edges: rectangles, discs and stripes
+        value = float(rng.uniform(-1.5, 1.5))
+        x, y = (int(v) for v in rng.integers(0, size, 2))
+        r = int(rng.integers(size // 16, size // 4))
+        kind = rng.integers(3)
+        if kind == 0:
+            cv2.rectangle(field, (x - r, y - r // 2), (x + r, y + r // 2), value, -1)
+        elif kind == 1:
+            cv2.circle(field, (x, y), r, value, -1)
+        else:
+            cv2.line(field, (x - r, y - r), (x + r, y + r), value, max(1, r // 6))
+    reflect = np.clip(0.32 + 0.12 * field, 0.03, 0.9)[..., None]
+    colour = np.clip(tint[None, None, :] * (1.0 + 0.15 * rng.standard_normal((1, 1, 3))), 0.05, None)
+    tex = (reflect * colour).astype(np.float32)
+    for _ in range(specular):
+        y, x = rng.integers(1, size - 1, 2)
+        tex[y, x, :] = 12.0
+    return tex
+
+
+def varied_scene(seed: int) -> Scene:
+    """One of a family of scenes that differ in depth layout, textures, colours and illuminant: a wall at
+    4-9 m and two to four cards between 0.6 m and 4 m, spread around the slider's working range so that each
+    is seen from 24 mm to 70 mm; every card has its own tint, texture scale and highlights, one of them
+    sometimes a colour chart. Deterministic for a seed (a lab day's "scene N" is `varied_scene(N)`)."""
+    rng = np.random.default_rng(10_000 + seed)
+    light = float(rng.uniform(2.0, 3.5))     # studio lights: the set is brighter than the default tabletop
+    hue = lambda: (light * rng.uniform(0.35, 1.0, 3)).astype(np.float32)  # noqa: E731 - a random tint
+    wall_depth = float(rng.uniform(4.0, 9.0))
+    layers = [Layer(wall_depth, (-30.0, 30.0), (-15.0, 15.0),
+                    _natural_texture(rng, 256, hue(), int(rng.integers(10, 60))), texel_m=float(rng.uniform(0.01, 0.03)))]
+    count = int(rng.integers(2, 5))
+    far_cards = rng.uniform(1.2, min(4.0, wall_depth - 0.5), count - 1)
+    depths = np.sort(np.append(far_cards, rng.uniform(0.6, 1.2)))[::-1]    # far to near; one card within 1.2 m
+    for i, depth in enumerate(depths):
+        half_w = float(rng.uniform(0.08, 0.2)) * depth
+        half_h = float(rng.uniform(0.06, 0.16)) * depth
+        cx = 0.13 + float(rng.uniform(-0.15, 0.15)) * depth
+        cy = float(rng.uniform(-0.08, 0.08)) * depth
+        if i == count - 1 and rng.random() < 0.6:     # the nearest card is often a chart
+            texture = light * np.repeat(np.repeat(CHART.reshape(2, 4, 3), 16, axis=0), 16, axis=1)
+            texel = 2 * half_w / 64
+        else:
+            texture = _natural_texture(rng, 128, hue(), int(rng.integers(2, 16)))
+            texel = float(rng.uniform(0.003, 0.008)) * depth
+        layers.append(Layer(float(depth), (cx - half_w, cx + half_w), (cy - half_h, cy + half_h), texture, texel))
+    illuminant = float(ILLUMINANTS_K[int(rng.integers(len(ILLUMINANTS_K)))])
+    return Scene(layers, illuminant_kelvin=illuminant, seed=seed, meta={"layout": "varied"})
+
+
 def render(scene: Scene, *, x_mm: float = 0.0, pan_deg: float = 0.0, focal_mm: float = 35.0,
            width: int = 640, height: int = 480, time_s: float = 0.0,
            sensor_width_mm: float = 36.0) -> tuple[list[tuple[np.ndarray, np.ndarray, float]], np.ndarray]:

@@ -221,6 +221,19 @@ def synthetic_records(sources: Iterable[tuple[str, Path] | tuple[str, Path, Path
     return out
 
 
+def catalog_clips(catalog: Any) -> list[tuple[str, Path]]:
+    """(scene, file) of every captured clip in the catalog whose file exists (what an autoencoder learns from)."""
+    scenes = session_scenes(catalog)
+    out = []
+    for asset in catalog.assets():
+        if asset["kind"] != "clip":
+            continue
+        path = Path(catalog.abspath(asset["path"]))
+        if path.is_file():
+            out.append((scenes.get(asset.get("session_id"), "") if asset.get("session_id") else "", path))
+    return out
+
+
 def catalog_sources(catalog: Any) -> list[tuple[str, Path, Path | None]]:
     """(scene, clip, depth sidecar) for every reference clip of the catalog's pairs: the sources synthetic
     pairs are made from, named by the same scene as the captured pairs so a scene stays on one side of the

@@ -58,8 +58,10 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     pretrained: str = ""                    # diffusers dir with transformer/ and vae/ ('' = tiny from config)
-    tiny_transformer: dict[str, Any] = field(default_factory=tiny.transformer_config)
+    transformer: str = "tiny"               # preset of train/tiny.py when nothing pretrained: tiny | small
+    tiny_transformer: dict[str, Any] = field(default_factory=dict)   # overrides of the preset's config
     tiny_vae: dict[str, Any] = field(default_factory=tiny.vae_config)
+    vae: str = ""                           # a trained autoencoder (`cinectrl train autoencoder`) instead of tiny_vae
     text_tokens: int = 16
 
 
@@ -77,6 +79,7 @@ class TrainConfig:
     mixed_precision: str = "auto"           # auto | no | bf16 | fp16
     ema: bool = False
     ema_decay: float = 0.999
+    max_minutes: float = 0.0                # stop after this long (0 = no limit); the step reached is recorded
     checkpoint_every: int = 50
     keep_checkpoints: int = 3
     timestep_shift: float = 3.0
@@ -132,8 +135,10 @@ def load_config(path: str | Path) -> RunConfig:
         if value and not Path(value).is_absolute():
             setattr(cfg.data, attr, str((path.parent / value).resolve()))
     cfg.data.synthetic_sources = [s if Path(s).is_absolute() else str(path.parent / s) for s in cfg.data.synthetic_sources]
-    if cfg.model.pretrained and not Path(cfg.model.pretrained).is_absolute():
-        cfg.model.pretrained = str((path.parent / cfg.model.pretrained).resolve())
+    for attr in ("pretrained", "vae"):
+        value = getattr(cfg.model, attr)
+        if value and not Path(value).is_absolute():
+            setattr(cfg.model, attr, str((path.parent / value).resolve()))
     validate(cfg)
     return cfg
 
@@ -150,6 +155,13 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"[train] {key} = {getattr(t, key)} must be at least 1")
     if len(cfg.data.size) != 2 or any(s % 16 for s in cfg.data.size):
         raise ConfigError(f"[data] size = {cfg.data.size}: give [height, width], multiples of 16")
+    if cfg.model.transformer not in tiny.PRESETS:
+        raise ConfigError(f"[model] transformer = {cfg.model.transformer!r}; use one of {', '.join(tiny.PRESETS)}")
+    if cfg.model.vae and not (Path(cfg.model.vae) / "config.json").is_file():
+        raise ConfigError(f"[model] vae = {cfg.model.vae}: no trained autoencoder there (config.json missing); make "
+                          "one with `cinectrl train autoencoder --out DIR`")
+    if t.max_minutes < 0:
+        raise ConfigError(f"[train] max_minutes = {t.max_minutes} must be 0 (no limit) or more")
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -169,8 +181,9 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
         vae = AutoencoderKLWan.from_pretrained(root / "vae")
     else:
         torch.manual_seed(cfg.seed)
-        transformer = CineCtrlTransformer3DModel(**cfg.model.tiny_transformer)
-        vae = AutoencoderKLWan(**cfg.model.tiny_vae)
+        transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(cfg.model.transformer,
+                                                                            **cfg.model.tiny_transformer))
+        vae = AutoencoderKLWan.from_pretrained(cfg.model.vae) if cfg.model.vae else AutoencoderKLWan(**cfg.model.tiny_vae)
     vae.requires_grad_(False).eval()
     return transformer, vae
 
@@ -385,9 +398,11 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
                 if main:
                     _append_loss(out / "loss.csv", step, mean_loss, t.lr, time.time() - started)
-                if step % t.checkpoint_every == 0 or step == t.max_steps:
+                out_of_time = bool(t.max_minutes) and _all_agree(accelerator, time.time() - started >= t.max_minutes * 60)
+                if step % t.checkpoint_every == 0 or step == t.max_steps or out_of_time:
                     save_checkpoint(accelerator, transformer, out, step, t.keep_checkpoints, run_id)
-                if step >= t.max_steps:
+                if step >= t.max_steps or out_of_time:
+                    t.max_steps = step if out_of_time else t.max_steps
                     break
     except BaseException:
         if main and run_id is not None:
@@ -416,6 +431,12 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
                             checkpoints=[str(p) for p in checkpoints(out)] + [str(model_dir)])
     accelerator.end_training()
     return summary
+
+
+def _all_agree(accelerator, flag: bool) -> bool:
+    """The same decision on every process (a time limit read off each process's clock could split them)."""
+    value = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(value, reduction="max").item() > 0)
 
 
 def _latents(vae, video: torch.Tensor, files: list[str], cache: D.LatentCache | None,

@@ -19,9 +19,17 @@ VAE: dict[str, Any] = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_
                            temperal_downsample=[False, True, True])
 
 
-def transformer_config(**overrides: Any) -> dict[str, Any]:
-    """A fresh copy (callers may mutate it) with overrides applied."""
-    return {**{k: list(v) if isinstance(v, list) else v for k, v in TRANSFORMER.items()}, **overrides}
+#: a few times wider and deeper than TRANSFORMER: the size the lab-day benchmark trains on a CPU in minutes
+SMALL_TRANSFORMER: dict[str, Any] = {**TRANSFORMER, "num_attention_heads": 4, "attention_head_dim": 16,
+                                     "ffn_dim": 128, "num_layers": 4}
+PRESETS: dict[str, dict[str, Any]] = {"tiny": TRANSFORMER, "small": SMALL_TRANSFORMER}
+
+
+def transformer_config(preset: str = "tiny", **overrides: Any) -> dict[str, Any]:
+    """A fresh copy of a preset (callers may mutate it) with overrides applied."""
+    if preset not in PRESETS:
+        raise ValueError(f"transformer preset {preset!r}: use one of {', '.join(PRESETS)}")
+    return {**{k: list(v) if isinstance(v, list) else v for k, v in PRESETS[preset].items()}, **overrides}
 
 
 def vae_config(**overrides: Any) -> dict[str, Any]:

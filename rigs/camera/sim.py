@@ -28,7 +28,7 @@ import piexif
 from PIL import Image
 
 from .. import optics
-from ..scene import Scene, composite, default_scene, render
+from ..scene import Scene, composite, default_scene, render, varied_scene
 from . import values
 from .protocol import (
     APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER, WHITE_BALANCE, CameraBusy, CameraDisconnected,
@@ -96,7 +96,8 @@ class SimCamera:
                  width: int = 640, height: int = 480, clip_width: int = 320, clip_height: int = 240,
                  serial: str = "SIM0001", model: str = "SimCam", lens: str = "SimLens 24-70mm f/1.8",
                  capture_latency_s: float = 0.15, set_latency_s: float = 0.03, noise: bool = True,
-                 still_depth: bool = False, moving_object: bool = False,
+                 still_depth: bool = False, moving_object: bool = False, layout: str = "tabletop",
+                 supersample: int = 1,
                  busy_rate: float = 0.0, timeout_rate: float = 0.0, disconnect_rate: float = 0.0,
                  disconnect_after: int | None = None, fault_seed: int = 0, pose: Pose | None = None,
                  **unknown) -> None:
@@ -104,7 +105,15 @@ class SimCamera:
             raise TypeError(f"SimCamera: unknown option(s) {', '.join(sorted(unknown))}")
         self.slider = slider
         self.speed = max(float(speed), 1e-6)
-        self.scene = scene or default_scene(seed, moving_object=moving_object)   # a card sliding at 5 cm/s
+        if layout not in ("tabletop", "varied"):
+            raise ValueError(f"SimCamera: layout {layout!r}: use 'tabletop' (the default scene) or 'varied' "
+                             "(a scene per seed, differing in depth layout, textures, colours and illuminant)")
+        if scene is None:
+            scene = varied_scene(seed) if layout == "varied" else default_scene(seed, moving_object=moving_object)
+        self.scene = scene                   # moving_object: a card sliding at 5 cm/s
+        if int(supersample) < 1:
+            raise ValueError(f"SimCamera: supersample = {supersample}: give 1 (off) or more samples per pixel side")
+        self.supersample = int(supersample)  # render k x k samples per pixel and average: a sensor integrates
         self.width, self.height = int(width) // 2 * 2, int(height) // 2 * 2
         self.clip_size = (int(clip_width) // 2 * 2, int(clip_height) // 2 * 2)
         self.values = dict(DEFAULTS)
@@ -231,6 +240,9 @@ class SimCamera:
     def render(self, pose: Pose, *, size: tuple[int, int], time_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """sRGB image (H, W, 3) in [0, 1] and depth (H, W) in metres, for the current settings."""
         width, height = size
+        k = self.supersample
+        if k > 1:
+            width, height = width * k, height * k
         n = values.parse_aperture(self.values[APERTURE])
         t = values.shutter_seconds(self.values[SHUTTER])
         iso = values.parse_iso(self.values[ISO])
@@ -241,6 +253,9 @@ class SimCamera:
         radiance = render_depth_of_field(layers, f_number=n, focal_mm=focal, focus_m=focus, width=width)
         radiance = radiance * np.asarray(optics.white_balance_gains(self.scene.illuminant_kelvin,
                                                                     self.white_balance_kelvin()), np.float32)
+        if k > 1:   # the pixel integrates the light falling on it; noise arises per pixel, after integration
+            radiance = cv2.resize(radiance, size, interpolation=cv2.INTER_AREA)
+            depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
         linear = optics.Sensor().expose(radiance, t, iso, n, self._noise_rng if self.noise else None,
                                         calibration=optics.CALIBRATION)
         return optics.srgb_encode(linear).astype(np.float32), depth
