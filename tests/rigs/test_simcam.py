@@ -224,3 +224,31 @@ def test_a_still_taken_while_the_carriage_moves_is_smeared_along_x(tmp_path):
     moving_x, moving_y = sharpness_x_y(moving.path)
     assert moving_x < 0.5 * static_x                      # smeared along the direction of travel ...
     assert moving_y > 0.5 * moving_x                      # ... far more than across it
+
+
+def test_varied_scenes_differ_and_repeat_per_seed():
+    from rigs.scene import varied_scene
+    a, b = varied_scene(3), varied_scene(3)
+    assert [layer.depth_m for layer in a.layers] == [layer.depth_m for layer in b.layers]
+    scenes = [varied_scene(seed) for seed in range(12)]
+    assert len({tuple(round(layer.depth_m, 3) for layer in s.layers) for s in scenes}) == 12      # depth layouts
+    assert len({s.illuminant_kelvin for s in scenes}) >= 3                                         # illuminants
+    assert all(min(layer.depth_m for layer in s.layers) <= 1.2 for s in scenes)                    # a near card
+    assert all(s.layers[0].depth_m >= 4.0 for s in scenes)                                         # a far wall
+
+
+def test_supersampling_removes_aliasing_and_bad_options_are_refused():
+    import numpy as np
+    from rigs.camera.protocol import Pose
+    plain = SimCamera(layout="varied", seed=1, noise=False)
+    smooth = SimCamera(layout="varied", seed=1, noise=False, supersample=4)
+    reference, _ = SimCamera(layout="varied", seed=1, noise=False).render(Pose(0), size=(768, 512))
+    import cv2
+    truth = cv2.resize(reference, (96, 64), interpolation=cv2.INTER_AREA)
+    err_plain = np.abs(plain.render(Pose(0), size=(96, 64))[0] - truth).mean()
+    err_smooth = np.abs(smooth.render(Pose(0), size=(96, 64))[0] - truth).mean()
+    assert err_smooth < 0.5 * err_plain
+    with pytest.raises(ValueError, match="layout"):
+        SimCamera(layout="forest")
+    with pytest.raises(ValueError, match="supersample"):
+        SimCamera(supersample=0)
