@@ -75,6 +75,18 @@ class Sweep:
     def context(self, member: Member) -> M.Context:
         return M.Context(source=self.source, depth=self.depth, focus=member.controls.get("d_f"))
 
+    def resized(self, size: tuple[int, int] | None) -> "Sweep":
+        """The sweep at (H, W), scaled and centre-cropped as train/data.py prepares clips for a model, so a
+        model is evaluated at the resolution it works at (and every method with it)."""
+        if size is None or tuple(self.source.shape[1:3]) == tuple(size):
+            return self
+        import cv2
+        from .data import resize_crop
+        members = [Member(m.value, m.controls, resize_crop(m.clip, size), m.offset_mm, m.label) for m in self.members]
+        depth = None if self.depth is None else resize_crop(self.depth, size, interpolation=cv2.INTER_NEAREST)
+        return Sweep(self.axis, resize_crop(self.source, size), members, depth, self.scene, self.session,
+                     self.reference_kind)
+
 
 # ------------------------------------------------------------------------------------------------ sweeps
 
@@ -298,7 +310,8 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
 
 
 def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str] | None = None,
-                 sources: Sequence[str | Path] = (), max_frames: int = 17) -> tuple[list[Sweep], list[str]]:
+                 sources: Sequence[str | Path] = (), max_frames: int = 17, size: tuple[int, int] | None = None
+                 ) -> tuple[list[Sweep], list[str]]:
     """Captured sweeps from a catalog (only `scenes` when given), plus simulated sweeps from `sources` clips
     for the axes no captured sweep covers. Returns the sweeps and notes saying what was used."""
     from .data import clip_depth
@@ -325,7 +338,9 @@ def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str
                      "the simulator baseline is not scored on them")
     if missing and not clips:
         notes.append(f"no sweep of {', '.join(missing)}: nothing captured them")
-    return sweeps, notes
+    if size is not None:
+        notes.append(f"evaluated at {size[0]}x{size[1]} (the model's resolution; clips scaled and centre-cropped)")
+    return [s.resized(size) for s in sweeps], notes
 
 
 def _trajectory(sweep: Sweep, member: Member) -> dict[str, Any] | None:

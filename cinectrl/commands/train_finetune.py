@@ -49,7 +49,7 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     for item in model:
         name, _, path = item.rpartition("=")
         named[name or ("model" if len(model) == 1 else Path(path).parent.name)] = Path(path)
-    editors, held_out = {}, set()
+    editors, held_out, size = {}, set(), None
     for name, path in named.items():
         try:
             editors[name] = load_editor(path, steps=steps)
@@ -57,14 +57,16 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
             fail(str(exc))
         meta = path / "cinectrl.json"
         if meta.is_file():
-            held_out |= set(json.loads(meta.read_text()).get("eval_scenes") or [])
+            info = json.loads(meta.read_text())
+            held_out |= set(info.get("eval_scenes") or [])
+            size = size or (tuple(info["size"]) if info.get("size") else None)
     catalog_path = resolve_catalog(catalog) if catalog is not None or not sources else None
     if catalog_path is not None and not catalog_path.is_file():
         fail(f"catalog {catalog_path} not found (give --catalog)")
     scenes = None if all_scenes or not held_out else held_out
     sweeps, notes = E.build_sweeps(catalog_path, scenes=scenes,
                                    sources=sorted({p for pattern in sources for p in glob.glob(pattern)}),
-                                   max_frames=max_frames)
+                                   max_frames=max_frames, size=size)
     if not sweeps:
         fail("nothing to evaluate: no captured sweep in the catalog" + (" for the held-out scenes "
              f"{', '.join(sorted(held_out))} (use --all-scenes)" if scenes else "") + " and no --sources clips")
