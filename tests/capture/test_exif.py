@@ -1,6 +1,6 @@
-"""EXIF reading: every real camera file in the shared corpus is handled, fields are normalised right.
+"""EXIF reading: every real camera file in the corpus is handled, fields are normalised right.
 
-The corpus (../shared/data/camera-files) is read in place, never copied into the repository.
+The corpus is the project's own copy in tests/data/camera-files (sources and licences in its README).
 """
 
 from __future__ import annotations
