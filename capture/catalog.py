@@ -114,9 +114,9 @@ _UPSERT_SLIDER = (
     "INSERT OR REPLACE INTO slider_positions (asset_id, target_mm, position_mm, at, move_started_at, "
     "move_finished_at) VALUES (?,?,?,?,?,?)"
 )
-EXIF_COLUMNS = ("source", "make", "model", "lens", "serial", "f_number", "exposure_s", "exposure_text", "iso",
-                "iso_source", "focal_mm", "focal_35mm", "white_balance", "kelvin", "orientation", "width", "height",
-                "datetime_original", "duration_s", "tags_json")
+EXIF_COLUMNS = ("source", "make", "model", "lens", "serial", "f_number", "f_number_source", "exposure_s",
+                "exposure_text", "exposure_source", "iso", "iso_source", "focal_mm", "focal_35mm", "white_balance",
+                "kelvin", "orientation", "width", "height", "datetime_original", "duration_s", "tags_json")
 # How the exif table keeps a file's full tag set (`tags_json`): one encoder for every path that writes it
 # (json.dumps with options builds a new encoder per call, which shows at thousands of files a second).
 tags_json = json.JSONEncoder(sort_keys=True, default=str).encode

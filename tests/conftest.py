@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,17 @@ def camera_files() -> Path:
     if not (CAMERA_FILES / "README.md").is_file():
         pytest.fail(f"the camera-file corpus is missing from {CAMERA_FILES}: restore it with git checkout")
     return CAMERA_FILES
+
+
+@pytest.fixture(scope="session")
+def exiftool() -> str:
+    """exiftool on PATH, which scripts/install-system-deps.sh installs: its absence fails the tests that need
+    it (the EXIF fallback is a promise, not an option), it never skips them."""
+    found = shutil.which("exiftool")
+    if found is None:
+        pytest.fail("exiftool is not installed: run bash scripts/install-system-deps.sh "
+                    "(apt-get install libimage-exiftool-perl)")
+    return found
 
 
 @pytest.fixture
