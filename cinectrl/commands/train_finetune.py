@@ -56,7 +56,7 @@ def evaluate(model: Path = typer.Option(..., "--model", help="Model directory fr
         if not catalog.is_file():
             fail(f"catalog {catalog} not found")
         from capture.catalog import open_catalog
-        with open_catalog(catalog, create=False, durable=False) as cat:
+        with open_catalog(catalog, readonly=True) as cat:
             sweeps += E.captured_sweeps(cat, max_frames=max_frames)
     paths = sorted({p for pattern in sources for p in glob.glob(pattern)})
     if paths and simulate is None:
