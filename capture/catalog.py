@@ -582,7 +582,8 @@ class Catalog:
 
     def pairs(self, *, session_id: int | None = None, review_state: str | None = None,
               train_ready: bool | None = None) -> list[dict[str, Any]]:
-        """Pairs with both clips' paths and settings (JSON columns decoded)."""
+        """Pairs with both clips' paths and settings, the session's name, scene and camera, and the reference
+        clip's fps and frames (JSON columns decoded)."""
         where, args = [], []
         if session_id is not None:
             where.append("p.session_id = ?"), args.append(session_id)
@@ -742,12 +743,17 @@ CAMERA_NAME_SQL = (
 )
 
 PAIRS_QUERY = """
-SELECT p.id AS pair_id, p.session_id, p.review_state, p.train_ready, p.deltas_json, p.controls_json, p.qc_json,
+SELECT p.id AS pair_id, p.session_id, s.name AS session, s.scene, rc.fps, rc.frames, p.review_state, p.train_ready,
+       p.deltas_json, p.controls_json, p.qc_json,
        p.reference_clip_id, rc.combination_key AS reference_combination, ra.path AS reference_path,
        rp.path AS reference_proxy_path, rc.settings_json AS reference_settings_json,
        p.other_clip_id, oc.combination_key AS other_combination, oa.path AS other_path,
-       op.path AS other_proxy_path, oc.settings_json AS other_settings_json
+       op.path AS other_proxy_path, oc.settings_json AS other_settings_json,
+       (SELECT trim(coalesce(d.make, '') || ' ' || coalesce(d.model, '')) FROM session_devices sd
+          JOIN devices d ON d.id = sd.device_id WHERE sd.session_id = p.session_id AND sd.role = 'camera'
+          ORDER BY d.id LIMIT 1) AS camera
 FROM pairs p
+JOIN sessions s ON s.id = p.session_id
 JOIN clips rc ON rc.id = p.reference_clip_id
 JOIN clips oc ON oc.id = p.other_clip_id
 LEFT JOIN assets ra ON ra.id = rc.asset_id

@@ -12,7 +12,6 @@ capture/clips.py's PairQuality, one `reference_<role>` / `other_<role>` per came
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, fields as dataclass_fields
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -172,27 +171,6 @@ PAIR_FIELDS: tuple[Field, ...] = (
     Field("qc_flags", TEXT, "", "quality-check warnings, separated by '; ' (empty when none)"),
 )
 
-_PAIRS_QUERY = """
-SELECT p.id AS pair_id, p.session_id, s.name AS session, s.scene, rc.fps, rc.frames, p.review_state, p.train_ready,
-       p.deltas_json, p.controls_json, p.qc_json,
-       p.reference_clip_id, rc.combination_key AS reference_combination, rc.settings_json AS reference_settings_json,
-       ra.path AS reference_path, rp.path AS reference_proxy_path,
-       p.other_clip_id, oc.combination_key AS other_combination, oc.settings_json AS other_settings_json,
-       oa.path AS other_path, op.path AS other_proxy_path,
-       (SELECT trim(coalesce(d.make, '') || ' ' || coalesce(d.model, '')) FROM session_devices sd
-          JOIN devices d ON d.id = sd.device_id WHERE sd.session_id = p.session_id AND sd.role = 'camera'
-          ORDER BY d.id LIMIT 1) AS camera
-FROM pairs p
-JOIN sessions s ON s.id = p.session_id
-JOIN clips rc ON rc.id = p.reference_clip_id
-JOIN clips oc ON oc.id = p.other_clip_id
-LEFT JOIN assets ra ON ra.id = rc.asset_id
-LEFT JOIN assets rp ON rp.id = rc.proxy_asset_id
-LEFT JOIN assets oa ON oa.id = oc.asset_id
-LEFT JOIN assets op ON op.id = oc.proxy_asset_id
-ORDER BY p.id
-"""
-
 _SLIDER_PATH_QUERY = (
     "SELECT slider_target_mm FROM points WHERE session_id = ? AND combination_key = ? "
     "AND slider_target_mm IS NOT NULL ORDER BY frame_index, ordinal"
@@ -206,11 +184,10 @@ def _number(value: Any) -> float | None:
 def pair_records(catalog: "Catalog") -> Iterator[dict[str, Any]]:
     """One record per clip pair: both clips (paths, settings per role), controls, deltas, QC, review state."""
     root = str(catalog.data_root)
-    for row in catalog.db.query(_PAIRS_QUERY):
+    for row in catalog.pairs():
         out: dict[str, Any] = {k: row[k] for k in ("pair_id", "session_id", "session", "scene", "fps", "frames",
-                                                   "review_state")}
+                                                   "review_state", "train_ready")}
         out["camera"] = row["camera"] or None
-        out["train_ready"] = bool(row["train_ready"])
         path = [r[0] for r in catalog.conn.execute(_SLIDER_PATH_QUERY,
                                                    (row["session_id"], row["reference_combination"]))]
         out["slider_from_mm"], out["slider_to_mm"] = (path[0], path[-1]) if path else (None, None)
@@ -221,17 +198,15 @@ def pair_records(catalog: "Catalog") -> Iterator[dict[str, Any]]:
             for key in ("path", "proxy_path"):
                 out[f"{side}_{key}"] = row[f"{side}_{key}"]
                 out[f"{side}_{key.replace('path', 'abs_path')}"] = _absolute(root, row[f"{side}_{key}"])
-            settings = json.loads(row[f"{side}_settings_json"] or "{}")
+            settings = row[f"{side}_settings"] or {}
             for role in ROLES:
                 value = settings.get(role)
                 out[f"{side}_{role}"] = None if value is None else str(value)
-        controls = json.loads(row["controls_json"] or "{}")
+        controls, deltas, qc = row["controls"] or {}, row["deltas"] or {}, row["qc"] or {}
         for name in control_registry.NAMES:
             out[f"control_{name}"] = _number(controls.get(name))
-        deltas = json.loads(row["deltas_json"] or "{}")
         for name in DELTA_UNITS:
             out[f"delta_{name}"] = _number(deltas.get(name))
-        qc = json.loads(row["qc_json"] or "{}")
         for name in QC_NAMES:
             out[f"qc_{name}"] = _number(qc.get(name))
         out["qc_flags"] = "; ".join(str(f) for f in qc.get("flags") or []) or None
