@@ -12,8 +12,11 @@ Generates N small camera-like JPEGs with piexif into a temp dir, then times, alt
                   writes. N is `--jobs`, by default what `cinectrl catalog ingest` uses (one more than the cores).
 
 Each side is reported with its wall time per file (what a user waits) and its CPU time per file (this
-process plus its finished worker processes: what the work costs, whatever the number of cores). Target: the
-catalog's rate >= 0.8x the bare rate in both pairs. Writes docs/results/benchmarks/ingest.json.
+process plus its finished worker processes: what the work costs, whatever the number of cores). The ratio
+is catalog rate / bare rate from wall time: the median over rounds (the target), and from each side's best
+round (less sensitive to other work on the machine); the CPU ratio (bare CPU / catalog CPU a file) is what
+the wall ratio tends to when the cores are saturated, and does not depend on load. Target: the median wall
+ratio >= 0.8x in both pairs. Writes docs/results/benchmarks/ingest.json.
 
     .venv/bin/python benchmarks/ingest.py [--files 2000] [--rounds 5] [--jobs N]
 """
@@ -142,12 +145,16 @@ def main() -> None:
                 ratios[name].append(b[0] / c[0])
                 line += f"  {name}: exifread {n / b[0]:5.0f}/s, catalog {n / c[0]:5.0f}/s ({b[0] / c[0]:.2f}x)"
             print(line)
-    figures: dict[str, object] = {"files": n, "rounds": args.rounds, "jobs": args.jobs, "target_ratio": TARGET}
+    figures: dict[str, object] = {"files": n, "rounds": args.rounds, "jobs": args.jobs, "target_ratio": TARGET,
+                                  "load_average_at_end": os.getloadavg()[0]}
     print(f"medians over {args.rounds} rounds (rate = files per second of wall time):")
     for name in pairs:
         ratio = statistics.median(ratios[name])
+        best = min(wall[(name, "bare exifread")]) / min(wall[(name, "catalog ingest")])
+        cpu_ratio = statistics.median(cpu[(name, "bare exifread")]) / statistics.median(cpu[(name, "catalog ingest")])
         entry = {"ratio": round(ratio, 3), "ratio_min": round(min(ratios[name]), 3),
-                 "ratio_max": round(max(ratios[name]), 3), "met": ratio >= TARGET}
+                 "ratio_max": round(max(ratios[name]), 3), "ratio_best_rounds": round(best, 3),
+                 "cpu_ratio": round(cpu_ratio, 3), "met": ratio >= TARGET}
         for side in ("bare exifread", "catalog ingest"):
             w, u = statistics.median(wall[(name, side)]), statistics.median(cpu[(name, side)])
             key = side.split()[0]
@@ -156,8 +163,9 @@ def main() -> None:
             entry[f"{key}_cpu_us_per_file"] = round(u * 1e6, 1)
             print(f"  {name:12s} {side:14s}: {1 / w:6.0f} files/s, wall {w * 1e6:6.1f} us a file, "
                   f"CPU {u * 1e6:6.1f} us a file")
-        print(f"  {name:12s} ratio catalog / bare: {ratio:.2f}x (rounds {min(ratios[name]):.2f}-"
-              f"{max(ratios[name]):.2f}; target >= {TARGET}x) -> {'MET' if ratio >= TARGET else 'NOT MET'}")
+        print(f"  {name:12s} ratio catalog / bare: {ratio:.2f}x median (rounds {min(ratios[name]):.2f}-"
+              f"{max(ratios[name]):.2f}, best rounds {best:.2f}x; target >= {TARGET}x) -> "
+              f"{'MET' if ratio >= TARGET else 'NOT MET'}; CPU a file bare / catalog {cpu_ratio:.2f}x")
         figures[name.replace(" ", "_")] = entry
     write_result("ingest", figures, directory=args.results_dir)
 
