@@ -68,6 +68,27 @@ def test_frame_row_set_commits_together_or_not_at_all(tmp_path):
     assert other.assets(point_id=pid)[0]["path"] == "a.jpg"
 
 
+def test_sqlite_utils_writes_stay_inside_the_open_transaction(tmp_path):
+    """The helpers write through sqlite-utils (insert, lookup, update): inside `transaction()` none of them
+    may commit on its own, or a crash would leave half a session behind."""
+    cat = Catalog(tmp_path / "catalog.db")
+    before = cat.counts()
+    with pytest.raises(RuntimeError):
+        with cat.transaction():
+            sid = cat.create_session("s", scene="desk")
+            cat.add_points(sid, [{"ordinal": 0, "settings": {"aperture": "f/2"}}])
+            cat.link_device(sid, cat.add_device("camera", make="Canon", model="R5"), "camera")
+            a = cat.add_asset(tmp_path / "a.mp4", sha256="a", bytes=1, kind="clip", session_id=sid)
+            clip = cat.add_clip(sid, "c000", asset_id=a, fps=6)
+            pair = cat.add_pair(sid, clip, clip, deltas={"aperture_stops": 1.0})
+            cat.set_pair_state(pair, review_state="accepted", train_ready=True)
+            cat.add_review(pair, annotator="ana", verdict="accept", external_id="ls-1")
+            cat.start_training_run("run", config={}, pair_ids=[pair])
+            raise RuntimeError("power cut")
+    other = Catalog(tmp_path / "catalog.db", readonly=True)
+    assert other.counts() == before and other.db["devices"].count == 0
+
+
 def test_nested_transaction_rolls_back_only_the_inner_block(tmp_path):
     cat = Catalog(tmp_path / "catalog.db")
     with cat.transaction():
