@@ -161,6 +161,9 @@ class Catalog:
             else:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise CatalogError(_open_problem(self.path, exc)) from None
         except BaseException:
             self.conn.close()
             raise
@@ -175,6 +178,9 @@ class Catalog:
         if not readonly:
             try:
                 self._migrate()
+            except sqlite3.DatabaseError as exc:
+                self.conn.close()
+                raise CatalogError(_open_problem(self.path, exc)) from None
             except BaseException:
                 self.conn.close()
                 raise
@@ -805,8 +811,22 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
             raise CatalogError(f"cannot read catalog {path}: its write-ahead log {wal.name} holds commits that were "
                                "never folded into the file, and the folder is read-only; open it once where it is "
                                "writable (any cinectrl command) to fold them in") from None
-        raise CatalogError(f"{path} is not a cinectrl catalog (SQLite said: {exc}); pass the catalog's .db file "
-                           "with --catalog; it was left untouched") from None
+        raise CatalogError(_open_problem(path, exc)) from None
+
+
+def _open_problem(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """What went wrong opening a catalog, in words, from what SQLite said."""
+    said = str(exc)
+    if "not a database" in said or "encrypted" in said or "malformed" in said:
+        return (f"{path} is not a cinectrl catalog (SQLite said: {said}); pass the catalog's .db file with "
+                "--catalog; it was left untouched")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)) \
+            or "readonly" in said or "read-only" in said:
+        return (f"cannot write to catalog {path}: the file or its folder is read-only (a read-only mount?); "
+                "reading commands (catalog stats, show, export) work there, writing ones need it writable")
+    if "locked" in said or "busy" in said:
+        return f"catalog {path} is busy: another process holds its write lock (SQLite said: {said}); try again"
+    return f"cannot open catalog {path} (SQLite said: {said})"
 
 
 def _check_is_catalog(conn: sqlite3.Connection, path: Path) -> bool:
@@ -816,8 +836,7 @@ def _check_is_catalog(conn: sqlite3.Connection, path: Path) -> bool:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
     except sqlite3.DatabaseError as exc:
-        raise CatalogError(f"{path} is not a cinectrl catalog (SQLite said: {exc}); pass the catalog's .db file "
-                           "with --catalog; it was left untouched") from None
+        raise CatalogError(_open_problem(path, exc)) from None
     if not tables and version == 0:
         return True
     if version < 1 or not {"catalog_info", "schema_migrations"} <= set(tables):

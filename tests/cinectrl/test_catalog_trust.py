@@ -92,11 +92,14 @@ def test_reading_commands_work_on_a_read_only_file_system(lab, tmp_path):
     db = mount / "catalog.db"
     script = (f"mount --bind -o ro {lab.parent} {mount} && touch {mount}/probe 2>/dev/null && exit 9; "
               f"for args in 'stats' 'show --problems --json' 'export --format csv'; do "
-              f"{sys.executable} -m cinectrl.main catalog $args --catalog {db} || exit $?; done")
+              f"{sys.executable} -m cinectrl.main catalog $args --catalog {db} || exit $?; done; "
+              f"{sys.executable} -m cinectrl.main catalog ingest {lab.parent / 'card'} --catalog {db}; "
+              f"test $? -eq 1 || exit 8")
     proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=100,
                           env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "not a cinectrl catalog" not in proc.stdout + proc.stderr
+    assert "cannot write to catalog" in proc.stderr and "read-only" in proc.stderr     # a writer says why
     assert "files: 2" in proc.stdout and '"metadata_status": "error"' in proc.stdout
     assert "a.jpg" in proc.stdout.splitlines()[-1] or "card/a.jpg" in proc.stdout
     assert _state(lab.parent) == before
