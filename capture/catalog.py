@@ -18,7 +18,6 @@ import json
 import os
 import sqlite3
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -27,6 +26,8 @@ import sqlite_utils
 
 from rigs.camera import values as _values
 
+from .catalog_file import (CatalogError, CatalogVersionError, check_is_catalog, connect, connect_readonly,
+                           open_problem)
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 ROLES = ("aperture", "shutter", "iso", "white_balance", "kelvin", "focus", "focal")
@@ -43,14 +44,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-class CatalogError(Exception):
-    """A catalog that cannot be used as asked; the message says which file, why, and what to do."""
-
-
-class CatalogVersionError(CatalogError):
-    """The file was written by a newer cinectrl than this one."""
 
 
 def _dumps(value: Any) -> str | None:
@@ -149,9 +142,9 @@ class Catalog:
                                    f"`cinectrl catalog ingest --init --catalog {self.path} FILES...`")
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.data_root = self.path.parent.resolve()
-        self.conn = _connect_readonly(self.path) if readonly else _connect(self.path)
+        self.conn = connect_readonly(self.path) if readonly else connect(self.path)
         try:
-            empty = _check_is_catalog(self.conn, self.path)
+            empty = check_is_catalog(self.conn, self.path)
             if empty and (readonly or not create):
                 raise CatalogError(f"{self.path} is an empty file, not a cinectrl catalog: pass the catalog's "
                                    ".db file with --catalog")
@@ -163,7 +156,7 @@ class Catalog:
                 self.conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise CatalogError(_open_problem(self.path, exc)) from None
+            raise CatalogError(open_problem(self.path, exc)) from None
         except BaseException:
             self.conn.close()
             raise
@@ -180,7 +173,7 @@ class Catalog:
                 self._migrate()
             except sqlite3.DatabaseError as exc:
                 self.conn.close()
-                raise CatalogError(_open_problem(self.path, exc)) from None
+                raise CatalogError(open_problem(self.path, exc)) from None
             except BaseException:
                 self.conn.close()
                 raise
@@ -781,69 +774,6 @@ def _statements(script: str) -> list[str]:
     if buf.strip():
         raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:80]}")
     return out
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        return sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False,
-                               cached_statements=256)
-    except sqlite3.Error as exc:
-        raise CatalogError(f"cannot open catalog {path}: {exc}") from None
-
-
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """A connection that cannot write. SQLite opens a WAL file read-only only if it can reach (or make) the
-    -shm index beside it; where the folder cannot be written (a read-only mount, another user's lab) and no
-    -wal is there, nothing can be changing the file, so it is opened immutable (no locks, no -shm)."""
-    uri = "file:" + urllib.parse.quote(str(path.resolve()))
-    wal = path.with_name(path.name + "-wal")
-    writable_folder = os.access(path.parent, os.W_OK)
-    if not writable_folder and not wal.exists():
-        uri += "?immutable=1"
-    else:
-        uri += "?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        return conn
-    except sqlite3.DatabaseError as exc:
-        if "unable to open" in str(exc) and not writable_folder:
-            raise CatalogError(f"cannot read catalog {path}: its write-ahead log {wal.name} holds commits that were "
-                               "never folded into the file, and the folder is read-only; open it once where it is "
-                               "writable (any cinectrl command) to fold them in") from None
-        raise CatalogError(_open_problem(path, exc)) from None
-
-
-def _open_problem(path: Path, exc: sqlite3.DatabaseError) -> str:
-    """What went wrong opening a catalog, in words, from what SQLite said."""
-    said = str(exc)
-    if "not a database" in said or "encrypted" in said or "malformed" in said:
-        return (f"{path} is not a cinectrl catalog (SQLite said: {said}); pass the catalog's .db file with "
-                "--catalog; it was left untouched")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)) \
-            or "readonly" in said or "read-only" in said:
-        return (f"cannot write to catalog {path}: the file or its folder is read-only (a read-only mount?); "
-                "reading commands (catalog stats, show, export) work there, writing ones need it writable")
-    if "locked" in said or "busy" in said:
-        return f"catalog {path} is busy: another process holds its write lock (SQLite said: {said}); try again"
-    return f"cannot open catalog {path} (SQLite said: {said})"
-
-
-def _check_is_catalog(conn: sqlite3.Connection, path: Path) -> bool:
-    """Raise CatalogError unless the file is a cinectrl catalog or an empty database; True when empty.
-    Reads only: runs before anything (even the journal mode) is written."""
-    try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-    except sqlite3.DatabaseError as exc:
-        raise CatalogError(_open_problem(path, exc)) from None
-    if not tables and version == 0:
-        return True
-    if version < 1 or not {"catalog_info", "schema_migrations"} <= set(tables):
-        shown = ", ".join(tables[:6]) + (", ..." if len(tables) > 6 else "")
-        raise CatalogError(f"{path} is not a cinectrl catalog: it is another SQLite database (tables: "
-                           f"{shown or 'none'}); pass the catalog's .db file with --catalog; it was left untouched")
-    return False
 
 
 def open_catalog(path: str | os.PathLike[str], *, create: bool = True, durable: bool = True,
