@@ -27,6 +27,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _results import write_result  # noqa: E402
 
 CAP = 26
 SETTINGS = {"f-number": "f/8", "shutterspeed": "0.0200s"}
@@ -121,15 +124,21 @@ def main() -> None:
 
     print(f"{args.captures} captures per round, {args.rounds} rounds, medians (virtual camera, 26 captures per open)")
     worst = None
+    figures: dict[str, object] = {"captures_per_round": args.captures, "rounds": args.rounds, "target_ratio": 0.7}
     for scenario, rates in results.items():
         b, k = statistics.median(rates["bare"]), statistics.median(rates["backend"])
         ratio = k / b
         worst = ratio if worst is None else min(worst, ratio)
+        figures[scenario] = {"bare_captures_per_s": round(b, 1), "backend_captures_per_s": round(k, 1),
+                             "ratio": round(ratio, 3), "bare_rounds": [round(x, 1) for x in rates["bare"]],
+                             "backend_rounds": [round(x, 1) for x in rates["backend"]]}
         print(f"[{scenario:8}] bare loop {b:8.1f} captures/s ({1000 / b:6.2f} ms)   "
               f"backend {k:8.1f} captures/s ({1000 / k:6.2f} ms)   ratio {ratio:4.2f}x   "
               f"rounds bare {', '.join(f'{x:.0f}' for x in rates['bare'])} / "
               f"backend {', '.join(f'{x:.0f}' for x in rates['backend'])}")
     print(f"target: backend >= 0.70x the bare loop -> {'met' if worst >= 0.7 else 'NOT met'} (worst {worst:.2f}x)")
+    figures.update(worst_ratio=round(worst, 3), met=worst >= 0.7)
+    write_result("gphoto_capture", figures)
 
 
 if __name__ == "__main__":

@@ -48,8 +48,7 @@ def _prepare_virtual_camera(root: Path) -> FreshFrames:
 
     vdir = root / "vcamera"
     vdir.mkdir(parents=True, exist_ok=True)
-    shared = Path(os.environ.get("CINECTRL_SHARED_DATA", REPO.parent / "shared" / "data"))
-    sample = shared / "camera-files" / "jpeg" / "Nikon_D70.jpg"      # a real camera JPEG, read in place
+    sample = REPO / "tests" / "data" / "camera-files" / "jpeg" / "Nikon_D70.jpg"   # a real camera JPEG
     if sample.exists():
         jpeg = sample.read_bytes()
     else:   # a synthetic one with camera-like EXIF, so metadata parsing costs what it costs on real frames

@@ -20,6 +20,9 @@ from pathlib import Path
 import serial
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _results import write_result  # noqa: E402
 
 from rigs.slider.emulator import GrblEmulator  # noqa: E402
 from rigs.slider.grbl import GrblSlider  # noqa: E402
@@ -109,14 +112,19 @@ def main() -> None:
     args = parser.parse_args()
 
     times = round_trips(args.n)
+    figures: dict[str, object] = {"round_trips_each": len(times["bare line"])}
     print(f"round trip over a pty, {len(times['bare line'])} each (alternating blocks of 100):")
     for key in times:
         print(f"  {key:12s} {fmt(times[key])}")
+        figures[f"{key.replace(' ', '_').replace('?', 'status')}_ms"] = {
+            "median": round(statistics.median(times[key]) * 1e3, 4), "p99": round(pct(times[key], 0.99) * 1e3, 4)}
     for kind in ("line", "?"):
         ratio = statistics.median(times[f"driver {kind}"]) / statistics.median(times[f"bare {kind}"])
         ratio99 = pct(times[f"driver {kind}"], 0.99) / pct(times[f"bare {kind}"], 0.99)
         verdict = "OK" if ratio <= 2.0 else "MISSED"
         print(f"  driver/bare ({kind}): median x{ratio:.2f}, p99 x{ratio99:.2f}  (target <= 2x: {verdict})")
+        figures[f"driver_over_bare_{'line' if kind == 'line' else 'status'}"] = {
+            "median_ratio": round(ratio, 3), "p99_ratio": round(ratio99, 3), "target": 2.0, "met": ratio <= 2.0}
 
     delays = completion_delays(args.moves, args.speed)
     med, p99, worst = statistics.median(delays), pct(delays, 0.99), max(delays)
@@ -125,6 +133,10 @@ def main() -> None:
     print(f"  median {med * 1e3:.3f} ms  p99 {p99 * 1e3:.3f} ms  max {worst * 1e3:.3f} ms  "
           f"(target <= 20 ms: {verdict})")
     print("  reference: polling '?' at the 5 Hz GRBL recommends would see Idle on average 100 ms late")
+    figures["move_complete_delay_ms"] = {"moves": len(delays), "speed": args.speed, "median": round(med * 1e3, 3),
+                                         "p99": round(p99 * 1e3, 3), "max": round(worst * 1e3, 3), "target": 20.0,
+                                         "met": p99 <= 0.020}
+    write_result("slider", figures)
 
 
 if __name__ == "__main__":

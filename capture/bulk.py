@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .catalog import EXIF_COLUMNS, Catalog, tags_json
-from .exif import PARSED, ExifTool, read_metadata
-from .ingest import (DUPLICATE, KNOWN, MOVED, NEW_ERROR, NEW_PARSED, NEW_UNPARSED, REPARSED, IngestResult,
-                     guess_kind, ingest_one, read_file)
+from .exif import ERROR, PARSED, ExifTool, read_metadata
+from .ingest import (DUPLICATE, KNOWN, MOVED, NEW_ERROR, NEW_PARSED, NEW_UNPARSED, REPARSED, SKIPPED, IngestResult,
+                     guess_kind, ingest_one, is_media, read_file)
 
 SKIP_NAMES = {".DS_Store", "Thumbs.db"}
 PARALLEL_MIN_FILES = 100
@@ -46,21 +46,27 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 class IngestSummary:
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[IngestResult] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    errors: int = 0                 # files of this run whose asset is in error, new or already catalogued
 
     def add(self, result: IngestResult) -> None:
         self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
         if result.outcome in (NEW_ERROR, NEW_UNPARSED):
             self.problems.append(result)
+        if result.outcome == SKIPPED:
+            self.skipped.append(result.path)
+        if result.status == ERROR:
+            self.errors += 1
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     def line(self) -> str:
-        """'12 ok, 2 unparsed, 3 errors' then whatever else happened (already catalogued, moved, ...)."""
+        """'12 ok, 2 unparsed, 3 errors' then whatever else happened (already catalogued, skipped, ...)."""
         c = self.counts
         head = f"{c.get(NEW_PARSED, 0)} ok, {c.get(NEW_UNPARSED, 0)} unparsed, {c.get(NEW_ERROR, 0)} errors"
-        rest = [f"{c[k]} {k}" for k in (KNOWN, REPARSED, MOVED, DUPLICATE) if c.get(k)]
+        rest = [f"{c[k]} {k}" for k in (KNOWN, REPARSED, MOVED, DUPLICATE, SKIPPED) if c.get(k)]
         return ", ".join([head, *rest]) + f" ({self.total} files)"
 
 
@@ -70,20 +76,24 @@ class _Prepared:
     took ~6 us, a large share of the parent's time per file). `asset` is None when the one-file path must
     decide (unreadable, or bytes the catalog already had when the run started)."""
 
-    __slots__ = ("path", "sha", "size", "mtime", "asset", "exif")
+    __slots__ = ("path", "sha", "size", "mtime", "asset", "exif", "media")
     # asset: (kind, format, width, height, frames, fps, metadata_status, metadata_source, error)
     # exif: the exif table's values in EXIF_COLUMNS order, None unless the metadata was parsed
+    # media: False for a file that is no camera media (skipped, nothing read beyond its first bytes)
 
     def __init__(self, path: Path | str, sha: str | None = None, size: int = 0, mtime: float | None = None,
-                 asset: tuple | None = None, exif: tuple | None = None) -> None:
+                 asset: tuple | None = None, exif: tuple | None = None, media: bool = True) -> None:
         self.path, self.sha, self.size, self.mtime, self.asset, self.exif = path, sha, size, mtime, asset, exif
+        self.media = media
 
-    def __reduce__(self) -> tuple:
-        return _Prepared, (None, self.sha, self.size, self.mtime, self.asset, self.exif)   # the parent has the path
+    def __reduce__(self) -> tuple:   # the parent has the path
+        return _Prepared, (None, self.sha, self.size, self.mtime, self.asset, self.exif, self.media)
 
 
 def _prepare(path: Path | str, maker_notes: bool, use_exiftool: bool | None,
              known: frozenset[str] | tuple[()] = ()) -> _Prepared:
+    if not is_media(path):
+        return _Prepared(path, media=False)
     try:
         content = read_file(path)
     except OSError:
@@ -111,7 +121,7 @@ class _Batch:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.next_id: int | None = None
-        self.shas: dict[str, tuple[int, str]] = {}
+        self.shas: dict[str, tuple[int, str, str]] = {}   # sha -> (asset id, stored path, metadata status)
         self.assets: list[tuple] = []
         self.exif: list[tuple] = []
 
@@ -127,7 +137,7 @@ class _Batch:
                             None, None, None, status, source, error, item.mtime, now, now))
         if item.exif is not None:
             self.exif.append((asset_id, *item.exif))
-        self.shas[item.sha] = (asset_id, stored)
+        self.shas[item.sha] = (asset_id, stored, status)
         return asset_id
 
     def flush(self) -> None:
@@ -141,11 +151,13 @@ def _bulk_one(catalog: Catalog, batch: _Batch, item: _Prepared, known: set[str],
     """One prepared file inside its batch's transaction; `known`: which of the batch's hashes the catalog
     already held when the batch took the write lock."""
     path = item.path
+    if not item.media:
+        return IngestResult(path, SKIPPED, None)
     if item.sha is not None:
         pending = batch.shas.get(item.sha)
         if pending is not None:    # the same bytes earlier in this batch
             same = pending[1] == catalog.relpath(path)
-            return IngestResult(path, KNOWN if same else DUPLICATE, pending[0], None,
+            return IngestResult(path, KNOWN if same else DUPLICATE, pending[0], pending[2],
                                 None if same else f"same bytes as {pending[1]}")
         if item.asset is not None and item.sha not in known:
             asset_id = batch.add(item)

@@ -26,6 +26,8 @@ import sqlite_utils
 
 from rigs.camera import values as _values
 
+from .catalog_file import (CatalogError, CatalogVersionError, check_is_catalog, connect, connect_readonly,
+                           open_problem)
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 ROLES = ("aperture", "shutter", "iso", "white_balance", "kelvin", "focus", "focal")
@@ -42,14 +44,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-class CatalogError(Exception):
-    """A catalog that cannot be used as asked; the message says which file, why, and what to do."""
-
-
-class CatalogVersionError(CatalogError):
-    """The file was written by a newer cinectrl than this one."""
 
 
 def _dumps(value: Any) -> str | None:
@@ -114,9 +108,9 @@ _UPSERT_SLIDER = (
     "INSERT OR REPLACE INTO slider_positions (asset_id, target_mm, position_mm, at, move_started_at, "
     "move_finished_at) VALUES (?,?,?,?,?,?)"
 )
-EXIF_COLUMNS = ("source", "make", "model", "lens", "serial", "f_number", "exposure_s", "exposure_text", "iso",
-                "iso_source", "focal_mm", "focal_35mm", "white_balance", "kelvin", "orientation", "width", "height",
-                "datetime_original", "duration_s", "tags_json")
+EXIF_COLUMNS = ("source", "make", "model", "lens", "serial", "f_number", "f_number_source", "exposure_s",
+                "exposure_text", "exposure_source", "iso", "iso_source", "focal_mm", "focal_35mm", "white_balance",
+                "kelvin", "orientation", "width", "height", "datetime_original", "duration_s", "tags_json")
 # How the exif table keeps a file's full tag set (`tags_json`): one encoder for every path that writes it
 # (json.dumps with options builds a new encoder per call, which shows at thousands of files a second).
 tags_json = json.JSONEncoder(sort_keys=True, default=str).encode
@@ -127,34 +121,79 @@ _UPSERT_EXIF = (
 
 
 class Catalog:
-    """An open catalog file. `Catalog(path)` creates it if missing and upgrades an older one in place."""
+    """An open catalog file.
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, durable: bool = True) -> None:
+    `Catalog(path)` creates the file (and its folder) if missing and upgrades an older one in place;
+    `create=False` requires it to exist. `readonly=True` is for commands that only read: the file is opened
+    read-only (`mode=ro`; `immutable=1` where its folder cannot be written, e.g. a read-only mount), nothing
+    is created or migrated, and a catalog older than this cinectrl is refused with the upgrade command.
+    Whatever the mode, a file that is not a cinectrl catalog (another application's SQLite database, or no
+    database at all) is refused before anything is written to it."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, durable: bool = True,
+                 readonly: bool = False) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            if not create:
-                raise CatalogError(f"no catalog at {self.path}: create one with `cinectrl catalog ingest "
-                                   f"--catalog {self.path} FILES...` or pass the right --catalog")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif self.path.is_dir():
+        self.readonly = readonly
+        if self.path.is_dir():
             raise CatalogError(f"catalog path {self.path} is a folder: pass a file such as {self.path / 'catalog.db'}")
+        if not self.path.exists():
+            if readonly or not create:
+                raise CatalogError(f"no catalog at {self.path}: pass the right --catalog, or create one with "
+                                   f"`cinectrl catalog ingest --init --catalog {self.path} FILES...`")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.data_root = self.path.parent.resolve()
+        self.conn = connect_readonly(self.path) if readonly else connect(self.path)
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
-                                        check_same_thread=False, cached_statements=256)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            empty = check_is_catalog(self.conn, self.path)
+            if empty and (readonly or not create):
+                raise CatalogError(f"{self.path} is an empty file, not a cinectrl catalog: pass the catalog's "
+                                   ".db file with --catalog")
+            if readonly:
+                self._check_readable_version()
+                self.conn.execute("PRAGMA query_only=1")
+            else:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"{self.path} is not a cinectrl catalog (SQLite said: {exc}); "
-                               "pass the catalog's .db file with --catalog") from None
-        self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.close()
+            raise CatalogError(open_problem(self.path, exc)) from None
+        except BaseException:
+            self.conn.close()
+            raise
         # FULL: a committed frame survives a power cut, not only a process crash.
-        self.durable = durable
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.durable = durable and not readonly
+        if not readonly:
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db = sqlite_utils.Database(self.conn)
         self._depth = 0
         self._folders: dict[str, str] = {}
-        self._migrate()
+        self.upgraded_from: int | None = None      # the schema version this open migrated from, if it did
+        if not readonly:
+            try:
+                self._migrate()
+            except sqlite3.DatabaseError as exc:
+                self.conn.close()
+                raise CatalogError(open_problem(self.path, exc)) from None
+            except BaseException:
+                self.conn.close()
+                raise
         self.station_id = self._info("station_id")
+
+    def _check_readable_version(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            self._refuse_newer(current)
+        if current < SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog {self.path} has schema version {current}, older than this cinectrl's {SCHEMA_VERSION}; "
+                f"reading commands never change a catalog: upgrade it once with `cinectrl catalog upgrade "
+                f"--catalog {self.path}` (or any command that writes to it), then run this again")
+
+    def _refuse_newer(self, current: int) -> None:
+        raise CatalogVersionError(
+            f"catalog {self.path} has schema version {current}, but this cinectrl understands versions up "
+            f"to {SCHEMA_VERSION}: upgrade cinectrl-toolkit (pip install -U cinectrl-toolkit) to open it; "
+            "the file was left untouched")
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -174,10 +213,9 @@ class Catalog:
     def _migrate(self) -> None:
         current = self.schema_version
         if current > SCHEMA_VERSION:
-            raise CatalogVersionError(
-                f"catalog {self.path} has schema version {current}, but this cinectrl understands versions up "
-                f"to {SCHEMA_VERSION}: upgrade cinectrl-toolkit (pip install -U cinectrl-toolkit) to open it; "
-                "the file was left untouched")
+            self._refuse_newer(current)
+        if 0 < current < SCHEMA_VERSION:
+            self.upgraded_from = current
         for migration in MIGRATIONS:
             if migration.version <= current:
                 continue
@@ -195,8 +233,8 @@ class Catalog:
                 self.conn.execute(f"PRAGMA user_version = {migration.version}")
 
     def _info(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM catalog_info WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        row = next(self.db["catalog_info"].rows_where("key = ?", [key]), None)
+        return row["value"] if row else None
 
     # ----------------------------------------------------------------------------------------- transactions
 
@@ -289,12 +327,11 @@ class Catalog:
         """A new session row; `plan_sha256` defaults to the sha256 of `plan_toml`."""
         if plan_sha256 is None and plan_toml is not None:
             plan_sha256 = hashlib.sha256(plan_toml.encode()).hexdigest()
-        cur = self.conn.execute(
-            "INSERT INTO sessions (uid, station_id, name, scene, operator, notes, plan_toml, plan_sha256, mode, "
-            "rig_json, status, data_dir, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (uid or uuid.uuid4().hex, station_id or self.station_id, name, scene, operator, notes, plan_toml,
-             plan_sha256, mode, _dumps(rig), status, data_dir, created_at or time.time()))
-        return int(cur.lastrowid)
+        return int(self.db["sessions"].insert({
+            "uid": uid or uuid.uuid4().hex, "station_id": station_id or self.station_id, "name": name,
+            "scene": scene, "operator": operator, "notes": notes, "plan_toml": plan_toml, "plan_sha256": plan_sha256,
+            "mode": mode, "rig_json": _dumps(rig), "status": status, "data_dir": data_dir,
+            "created_at": created_at or time.time()}).last_pk)
 
     def set_session_status(self, session_id: int, status: str) -> None:
         """'running' stamps started_at (first time only); done/failed/aborted/paused stamp stopped_at."""
@@ -303,7 +340,7 @@ class Catalog:
             sql = ("UPDATE sessions SET status = ?, started_at = coalesce(started_at, ?), stopped_at = NULL "
                    "WHERE id = ?")
         elif status == "planned":
-            self.conn.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
+            self.db["sessions"].update(session_id, {"status": status})
             return
         elif status in SESSION_STATUSES:
             sql = "UPDATE sessions SET status = ?, stopped_at = ? WHERE id = ?"
@@ -312,14 +349,14 @@ class Catalog:
         self.conn.execute(sql, (status, now, session_id))
 
     def session(self, session_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        return self._where("sessions", "id = ?", [session_id])
 
     def sessions(self) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM sessions ORDER BY id")
+        return list(self.db["sessions"].rows_where(order_by="id"))
 
     def find_session(self, *, plan_sha256: str) -> dict[str, Any] | None:
         """The latest session of this plan (a rerun resumes it)."""
-        return self._one("SELECT * FROM sessions WHERE plan_sha256 = ? ORDER BY id DESC LIMIT 1", (plan_sha256,))
+        return self._where("sessions", "plan_sha256 = ?", [plan_sha256], order_by="id DESC")
 
     # ----------------------------------------------------------------------------------------- devices
 
@@ -329,12 +366,11 @@ class Catalog:
         """Get-or-create: the same device in the same setup is one row however many sessions use it."""
         fields = (kind, make, model, serial, lens, firmware, _dumps(settings))
         identity = hashlib.sha256(json.dumps(fields).encode()).hexdigest()
-        self.conn.execute(
-            "INSERT INTO devices (kind, make, model, serial, lens, firmware, settings_json, identity) "
-            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (identity) DO NOTHING", (*fields, identity))
-        return int(self.conn.execute("SELECT id FROM devices WHERE identity = ?", (identity,)).fetchone()[0])
+        return int(self.db["devices"].lookup({"identity": identity}, dict(zip(
+            ("kind", "make", "model", "serial", "lens", "firmware", "settings_json"), fields))))
 
     def link_device(self, session_id: int, device_id: int, role: str) -> None:
+        # plain SQL: the table is WITHOUT ROWID, which sqlite-utils' insert(ignore=True) cannot handle
         self.conn.execute("INSERT OR IGNORE INTO session_devices (session_id, device_id, role) VALUES (?,?,?)",
                           (session_id, device_id, role))
 
@@ -348,25 +384,23 @@ class Catalog:
         """One ledger row per planned point. Each mapping: ordinal (required), combination_key, frame_index,
         settings (role -> label), slider_target_mm. Returns how many were added."""
         now = time.time()
-        rows = [(session_id, int(p["ordinal"]), p.get("combination_key"), p.get("frame_index"),
-                 json.dumps(dict(p.get("settings") or {}), sort_keys=True), p.get("slider_target_mm"), now)
-                for p in points]
+        rows = [{"session_id": session_id, "ordinal": int(p["ordinal"]), "combination_key": p.get("combination_key"),
+                 "frame_index": p.get("frame_index"), "settings_json": json.dumps(dict(p.get("settings") or {}),
+                                                                                  sort_keys=True),
+                 "slider_target_mm": p.get("slider_target_mm"), "created_at": now} for p in points]
         with self.transaction():
-            self.conn.executemany(
-                "INSERT INTO points (session_id, ordinal, combination_key, frame_index, settings_json, "
-                "slider_target_mm, created_at) VALUES (?,?,?,?,?,?,?)", rows)
+            self.db["points"].insert_all(rows, batch_size=500)
         return len(rows)
 
     def points(self, session_id: int, status: str | None = None) -> list[dict[str, Any]]:
         if status is None:
-            return self.rows("SELECT * FROM points WHERE session_id = ? ORDER BY ordinal", (session_id,))
-        return self.rows("SELECT * FROM points WHERE session_id = ? AND status = ? ORDER BY ordinal",
-                         (session_id, status))
+            return list(self.db["points"].rows_where("session_id = ?", [session_id], order_by="ordinal"))
+        return list(self.db["points"].rows_where("session_id = ? AND status = ?", [session_id, status],
+                                                 order_by="ordinal"))
 
     def point_id(self, session_id: int, ordinal: int) -> int | None:
-        row = self.conn.execute("SELECT id FROM points WHERE session_id = ? AND ordinal = ?",
-                                (session_id, ordinal)).fetchone()
-        return int(row[0]) if row else None
+        row = self._where("points", "session_id = ? AND ordinal = ?", [session_id, ordinal])
+        return int(row["id"]) if row else None
 
     def mark_point(self, point_id: int, status: str, error: str | None = None) -> None:
         """running: attempts + 1 and started_at; done: error cleared, finished_at; failed: error kept."""
@@ -390,9 +424,9 @@ class Catalog:
 
     def progress(self, session_id: int) -> dict[str, int]:
         counts = {s: 0 for s in POINT_STATUSES}
-        for status, n in self.conn.execute("SELECT status, count(*) FROM points WHERE session_id = ? "
-                                           "GROUP BY status", (session_id,)):
-            counts[status] = n
+        for row in self.db.query("SELECT status, count(*) AS n FROM points WHERE session_id = ? GROUP BY status",
+                                 [session_id]):
+            counts[row["status"]] = row["n"]
         counts["total"] = sum(counts[s] for s in POINT_STATUSES)
         return counts
 
@@ -428,32 +462,32 @@ class Catalog:
             self.conn.executemany(_UPSERT_EXIF, exif)
 
     def asset(self, asset_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
+        return self._where("assets", "id = ?", [asset_id])
 
     def asset_by_sha256(self, sha256: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM assets WHERE sha256 = ?", (sha256,))
+        return self._where("assets", "sha256 = ?", [sha256])
 
     def asset_by_path(self, path: str | os.PathLike[str]) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM assets WHERE path = ? ORDER BY id DESC LIMIT 1", (self.relpath(path),))
+        return self._where("assets", "path = ?", [self.relpath(path)], order_by="id DESC")
 
     def move_asset(self, asset_id: int, path: str | os.PathLike[str]) -> None:
         """The same bytes now live elsewhere (file moved or renamed)."""
-        self.conn.execute("UPDATE assets SET path = ?, updated_at = ? WHERE id = ?",
-                          (self.relpath(path), time.time(), asset_id))
+        self.db["assets"].update(asset_id, {"path": self.relpath(path), "updated_at": time.time()})
 
     def attach_asset(self, asset_id: int, *, session_id: int | None = None, point_id: int | None = None,
                      frame_index: int | None = None, kind: str | None = None) -> None:
         """Link an already catalogued asset to a session / point (fields left None are kept)."""
-        self.conn.execute("UPDATE assets SET session_id = coalesce(?, session_id), point_id = coalesce(?, point_id), "
-                          "frame_index = coalesce(?, frame_index), kind = coalesce(?, kind), updated_at = ? "
-                          "WHERE id = ?", (session_id, point_id, frame_index, kind, time.time(), asset_id))
+        given = {"session_id": session_id, "point_id": point_id, "frame_index": frame_index, "kind": kind}
+        self.db["assets"].update(asset_id, {**{k: v for k, v in given.items() if v is not None},
+                                            "updated_at": time.time()})
 
     def assets(self, *, session_id: int | None = None, point_id: int | None = None) -> list[dict[str, Any]]:
+        table = self.db["assets"]
         if point_id is not None:
-            return self.rows("SELECT * FROM assets WHERE point_id = ? ORDER BY id", (point_id,))
+            return list(table.rows_where("point_id = ?", [point_id], order_by="id"))
         if session_id is not None:
-            return self.rows("SELECT * FROM assets WHERE session_id = ? ORDER BY frame_index, id", (session_id,))
-        return self.rows("SELECT * FROM assets ORDER BY id")
+            return list(table.rows_where("session_id = ?", [session_id], order_by="frame_index, id"))
+        return list(table.rows_where(order_by="id"))
 
     def set_settings(self, asset_id: int, *, requested: Mapping[str, Any] | None = None,
                      readback: Mapping[str, Any] | None = None, exif: Mapping[str, Any] | None = None) -> None:
@@ -484,7 +518,7 @@ class Catalog:
 
     def settings(self, asset_id: int) -> dict[str, dict[str, Any]]:
         out = {}
-        for row in self.rows("SELECT * FROM asset_settings WHERE asset_id = ?", (asset_id,)):
+        for row in self.db["asset_settings"].rows_where("asset_id = ?", [asset_id]):
             del row["asset_id"]
             out[row.pop("role")] = row
         return out
@@ -503,7 +537,7 @@ class Catalog:
         self.conn.execute(_UPSERT_EXIF, (asset_id, *(values.get(c) for c in EXIF_COLUMNS)))
 
     def exif(self, asset_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM exif WHERE asset_id = ?", (asset_id,))
+        return self._where("exif", "asset_id = ?", [asset_id])
 
     # ----------------------------------------------------------------------------------------- clips, pairs
 
@@ -511,18 +545,16 @@ class Catalog:
                  proxy_asset_id: int | None = None, frames: int | None = None, fps: float | None = None,
                  settings: Mapping[str, Any] | None = None) -> int:
         """Idempotent per (session, combination): rebuilding a clip updates its row."""
-        self.conn.execute(
-            "INSERT INTO clips (session_id, combination_key, asset_id, proxy_asset_id, frames, fps, settings_json, "
-            "created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (session_id, combination_key) DO UPDATE SET "
-            "asset_id = excluded.asset_id, proxy_asset_id = excluded.proxy_asset_id, frames = excluded.frames, "
-            "fps = excluded.fps, settings_json = excluded.settings_json",
-            (session_id, combination_key, asset_id, proxy_asset_id, frames, fps,
-             json.dumps(dict(settings or {}), sort_keys=True), time.time()))
-        return int(self.conn.execute("SELECT id FROM clips WHERE session_id = ? AND combination_key = ?",
-                                     (session_id, combination_key)).fetchone()[0])
+        values = {"asset_id": asset_id, "proxy_asset_id": proxy_asset_id, "frames": frames, "fps": fps,
+                  "settings_json": json.dumps(dict(settings or {}), sort_keys=True)}
+        with self.transaction():
+            clip_id = self.db["clips"].lookup({"session_id": session_id, "combination_key": combination_key},
+                                              {**values, "created_at": time.time()})
+            self.db["clips"].update(clip_id, values)
+        return int(clip_id)
 
     def clips(self, session_id: int) -> list[dict[str, Any]]:
-        return self.rows("SELECT * FROM clips WHERE session_id = ? ORDER BY id", (session_id,))
+        return list(self.db["clips"].rows_where("session_id = ?", [session_id], order_by="id"))
 
     def add_pair(self, session_id: int, reference_clip_id: int, other_clip_id: int, *,
                  deltas: Mapping[str, Any] | None = None, controls: Mapping[str, Any] | None = None,
@@ -530,27 +562,27 @@ class Catalog:
         """Idempotent per (session, reference, other): a rebuild refreshes deltas/controls/QC and keeps the
         review state and train_ready flag."""
         now = time.time()
-        self.conn.execute(
-            "INSERT INTO pairs (session_id, reference_clip_id, other_clip_id, deltas_json, controls_json, qc_json, "
-            "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (session_id, reference_clip_id, other_clip_id) DO UPDATE SET "
-            "deltas_json = excluded.deltas_json, controls_json = excluded.controls_json, qc_json = excluded.qc_json, "
-            "updated_at = excluded.updated_at",
-            (session_id, reference_clip_id, other_clip_id, _dumps(dict(deltas or {})), _dumps(dict(controls or {})),
-             _dumps(dict(qc or {})), now, now))
-        return int(self.conn.execute(
-            "SELECT id FROM pairs WHERE session_id = ? AND reference_clip_id = ? AND other_clip_id = ?",
-            (session_id, reference_clip_id, other_clip_id)).fetchone()[0])
+        values = {"deltas_json": _dumps(dict(deltas or {})), "controls_json": _dumps(dict(controls or {})),
+                  "qc_json": _dumps(dict(qc or {})), "updated_at": now}
+        with self.transaction():
+            pair_id = self.db["pairs"].lookup({"session_id": session_id, "reference_clip_id": reference_clip_id,
+                                               "other_clip_id": other_clip_id}, {**values, "created_at": now})
+            self.db["pairs"].update(pair_id, values)
+        return int(pair_id)
 
     def set_pair_state(self, pair_id: int, *, review_state: str | None = None,
                        train_ready: bool | None = None) -> None:
-        self.conn.execute("UPDATE pairs SET review_state = coalesce(?, review_state), "
-                          "train_ready = coalesce(?, train_ready), updated_at = ? WHERE id = ?",
-                          (review_state, None if train_ready is None else int(train_ready), time.time(), pair_id))
+        changes: dict[str, Any] = {"updated_at": time.time()}
+        if review_state is not None:
+            changes["review_state"] = review_state
+        if train_ready is not None:
+            changes["train_ready"] = int(train_ready)
+        self.db["pairs"].update(pair_id, changes)
 
     def pairs(self, *, session_id: int | None = None, review_state: str | None = None,
               train_ready: bool | None = None) -> list[dict[str, Any]]:
-        """Pairs with both clips' paths and settings (JSON columns decoded)."""
+        """Pairs with both clips' paths and settings, the session's name, scene and camera, and the reference
+        clip's fps and frames (JSON columns decoded)."""
         where, args = [], []
         if session_id is not None:
             where.append("p.session_id = ?"), args.append(session_id)
@@ -575,21 +607,19 @@ class Catalog:
         """Record one verdict. With `external_id` (e.g. the Label Studio annotation id) a repeated pull
         updates the same row instead of adding one. Returns (review id, created)."""
         now = time.time()
-        args = (pair_id, annotator, created_at or now, verdict, json.dumps(list(reasons)), rating,
-                json.dumps([list(r) for r in defects]), notes, external_id, now)
+        values = {"pair_id": pair_id, "annotator": annotator, "created_at": created_at or now, "verdict": verdict,
+                  "reasons_json": json.dumps(list(reasons)), "rating": rating,
+                  "defects_json": json.dumps([list(r) for r in defects]), "notes": notes, "imported_at": now}
+        table = self.db["reviews"]
         if external_id is not None:
-            existing = self.conn.execute("SELECT id FROM reviews WHERE external_id = ?", (external_id,)).fetchone()
+            existing = self._where("reviews", "external_id = ?", [external_id])
             if existing:
-                self.conn.execute("UPDATE reviews SET pair_id = ?, annotator = ?, created_at = ?, verdict = ?, "
-                                  "reasons_json = ?, rating = ?, defects_json = ?, notes = ?, imported_at = ? "
-                                  "WHERE id = ?", (*args[:8], now, existing[0]))
-                return int(existing[0]), False
-        cur = self.conn.execute("INSERT INTO reviews (pair_id, annotator, created_at, verdict, reasons_json, rating, "
-                                "defects_json, notes, external_id, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?)", args)
-        return int(cur.lastrowid), True
+                table.update(existing["id"], values)
+                return int(existing["id"]), False
+        return int(table.insert({**values, "external_id": external_id}).last_pk), True
 
     def reviews(self, pair_id: int) -> list[dict[str, Any]]:
-        out = self.rows("SELECT * FROM reviews WHERE pair_id = ? ORDER BY created_at, id", (pair_id,))
+        out = list(self.db["reviews"].rows_where("pair_id = ?", [pair_id], order_by="created_at, id"))
         for row in out:
             row["reasons"] = _loads(row.pop("reasons_json"))
             row["defects"] = _loads(row.pop("defects_json"))
@@ -603,13 +633,12 @@ class Catalog:
         """A run row (status running) and the pairs it trains on (`{pair_id: split}` or ids = 'train')."""
         splits = dict(pair_ids) if isinstance(pair_ids, Mapping) else {int(p): "train" for p in pair_ids}
         with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO training_runs (name, config_json, code_version, data_snapshot, output_dir, status, "
-                "created_at) VALUES (?,?,?,?,?,'running',?)",
-                (name, _dumps(dict(config)), code_version, data_snapshot, output_dir, time.time()))
-            run_id = int(cur.lastrowid)
-            self.conn.executemany("INSERT INTO training_run_pairs (run_id, pair_id, split) VALUES (?,?,?)",
-                                  [(run_id, p, s) for p, s in splits.items()])
+            run_id = int(self.db["training_runs"].insert({
+                "name": name, "config_json": _dumps(dict(config)), "code_version": code_version,
+                "data_snapshot": data_snapshot, "output_dir": output_dir, "status": "running",
+                "created_at": time.time()}).last_pk)
+            self.db["training_run_pairs"].insert_all(
+                [{"run_id": run_id, "pair_id": p, "split": s} for p, s in splits.items()])
         return run_id
 
     def update_training_run(self, run_id: int, *, status: str | None = None,
@@ -617,74 +646,74 @@ class Catalog:
                             checkpoints: Iterable[Any] | None = None) -> None:
         """Merge metrics, replace the checkpoint list, set status (a final status stamps finished_at)."""
         with self.transaction():
-            row = self._one("SELECT metrics_json FROM training_runs WHERE id = ?", (run_id,))
+            row = self._where("training_runs", "id = ?", [run_id])
             if row is None:
                 raise CatalogError(f"no training run {run_id} in {self.path}")
-            merged = {**_loads(row["metrics_json"]), **dict(metrics or {})}
-            finished = time.time() if status in ("done", "failed", "aborted") else None
-            self.conn.execute(
-                "UPDATE training_runs SET metrics_json = ?, checkpoints_json = coalesce(?, checkpoints_json), "
-                "status = coalesce(?, status), finished_at = coalesce(?, finished_at) WHERE id = ?",
-                (_dumps(merged), None if checkpoints is None else _dumps(list(checkpoints)), status, finished,
-                 run_id))
+            changes: dict[str, Any] = {"metrics_json": _dumps({**_loads(row["metrics_json"]), **dict(metrics or {})})}
+            if checkpoints is not None:
+                changes["checkpoints_json"] = _dumps(list(checkpoints))
+            if status is not None:
+                changes["status"] = status
+            if status in ("done", "failed", "aborted") and row["finished_at"] is None:
+                changes["finished_at"] = time.time()
+            self.db["training_runs"].update(run_id, changes)
 
     def training_run(self, run_id: int) -> dict[str, Any] | None:
-        row = self._one("SELECT * FROM training_runs WHERE id = ?", (run_id,))
+        row = self._where("training_runs", "id = ?", [run_id])
         if row:
             for key in ("config", "metrics", "checkpoints"):
                 row[key] = _loads(row.pop(key + "_json"))
-            row["pairs"] = dict(self.conn.execute("SELECT pair_id, split FROM training_run_pairs WHERE run_id = ?",
-                                                  (run_id,)).fetchall())
+            row["pairs"] = {r["pair_id"]: r["split"]
+                            for r in self.db["training_run_pairs"].rows_where("run_id = ?", [run_id])}
         return row
 
     # ----------------------------------------------------------------------------------------- reading
 
     def rows(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
-        cur = self.conn.execute(sql, params if isinstance(params, Mapping) else tuple(params))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur]
+        """Any SELECT, as dicts (sqlite-utils' `db.query`)."""
+        return list(self.db.query(sql, params if isinstance(params, Mapping) else list(params)))
 
-    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
-        found = self.rows(sql, params)
-        return found[0] if found else None
+    def _where(self, table: str, where: str, args: list[Any], *, order_by: str | None = None) -> dict[str, Any] | None:
+        """The first row of `table` matching `where` (sqlite-utils' `rows_where`), or None."""
+        return next(self.db[table].rows_where(where, args, order_by=order_by, limit=1), None)
 
     def counts(self) -> dict[str, int]:
         """Rows per table (the catalog's own tables only)."""
         tables = ("sessions", "devices", "points", "assets", "asset_settings", "slider_positions", "exif", "clips",
                   "pairs", "reviews", "training_runs")
-        return {t: int(self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
+        return {t: self.db[t].count for t in tables}
 
     def export_assets(self) -> Iterator[dict[str, Any]]:
-        """One flat record per asset for analysis (pandas, spreadsheets): file, EXIF, session/point,
-        requested and read-back settings, slider position. Absent values are None."""
-        cur = self.conn.execute(EXPORT_ASSETS_QUERY)
-        names = [d[0] for d in cur.description]
-        for row in cur:
-            yield dict(zip(names, row))
+        """One flat record per asset (`capture.export`: the fields of `cinectrl catalog export`)."""
+        from .export import asset_records
+
+        yield from asset_records(self)
 
     def export_pairs(self) -> Iterator[dict[str, Any]]:
-        """One record per pair: both clips' paths and settings, normalised controls, QC, review state."""
-        yield from self.pairs()
+        """One flat record per clip pair (`capture.export`): paths, settings per role, controls, deltas, QC."""
+        from .export import pair_records
+
+        yield from pair_records(self)
 
     def summary(self) -> dict[str, Any]:
         """What `cinectrl catalog stats` prints."""
         def grouped(sql: str) -> dict[str, int]:
-            return {str(k): int(n) for k, n in self.conn.execute(sql)}
+            return {str(r["k"]): int(r["n"]) for r in self.db.query(sql)}
         return {
             "catalog": str(self.path), "schema_version": self.schema_version, "station_id": self.station_id,
             "rows": self.counts(),
-            "bytes": int(self.conn.execute("SELECT coalesce(sum(bytes), 0) FROM assets").fetchone()[0]),
-            "assets_by_status": grouped("SELECT metadata_status, count(*) FROM assets GROUP BY 1 ORDER BY 1"),
-            "assets_by_kind": grouped("SELECT kind, count(*) FROM assets GROUP BY 1 ORDER BY 2 DESC"),
-            "assets_by_format": grouped("SELECT coalesce(format, '?'), count(*) FROM assets GROUP BY 1 "
-                                        "ORDER BY 2 DESC"),
-            "cameras": grouped("SELECT coalesce(make, '?') || ' ' || coalesce(model, '?'), count(*) FROM exif "
-                               "GROUP BY 1 ORDER BY 2 DESC LIMIT 10"),
-            "sessions_by_status": grouped("SELECT status, count(*) FROM sessions GROUP BY 1"),
-            "points_by_status": grouped("SELECT status, count(*) FROM points GROUP BY 1"),
-            "pairs_by_review_state": grouped("SELECT review_state, count(*) FROM pairs GROUP BY 1"),
-            "train_ready_pairs": int(self.conn.execute("SELECT count(*) FROM pairs WHERE train_ready = 1")
-                                     .fetchone()[0]),
+            "bytes": int(next(self.db.query("SELECT coalesce(sum(bytes), 0) AS n FROM assets"))["n"]),
+            "assets_by_status": grouped("SELECT metadata_status AS k, count(*) AS n FROM assets GROUP BY 1 "
+                                        "ORDER BY 1"),
+            "assets_by_kind": grouped("SELECT kind AS k, count(*) AS n FROM assets GROUP BY 1 ORDER BY 2 DESC"),
+            "assets_by_format": grouped("SELECT coalesce(format, 'unknown') AS k, count(*) AS n FROM assets "
+                                        "GROUP BY 1 ORDER BY 2 DESC"),
+            "cameras": grouped(f"SELECT {CAMERA_NAME_SQL} AS k, count(*) AS n FROM exif GROUP BY 1 ORDER BY 2 DESC "
+                               "LIMIT 10"),
+            "sessions_by_status": grouped("SELECT status AS k, count(*) AS n FROM sessions GROUP BY 1"),
+            "points_by_status": grouped("SELECT status AS k, count(*) AS n FROM points GROUP BY 1"),
+            "pairs_by_review_state": grouped("SELECT review_state AS k, count(*) AS n FROM pairs GROUP BY 1"),
+            "train_ready_pairs": self.db["pairs"].count_where("train_ready = 1"),
         }
 
     def find_asset(self, ref: str) -> dict[str, Any] | None:
@@ -694,49 +723,36 @@ class Catalog:
             if found:
                 return found
         if len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref.lower()):
-            rows = self.rows("SELECT * FROM assets WHERE sha256 LIKE ? LIMIT 2", (ref.lower() + "%",))
+            rows = list(self.db["assets"].rows_where("sha256 LIKE ?", [ref.lower() + "%"], limit=2))
             if len(rows) == 1:
                 return rows[0]
         if Path(ref).exists():
             return self.asset_by_path(ref)
-        return self._one("SELECT * FROM assets WHERE path = ? OR path LIKE ? ORDER BY id DESC LIMIT 1",
-                         (ref, "%/" + ref))
+        return self._where("assets", "path = ? OR path LIKE ?", [ref, "%/" + ref], order_by="id DESC")
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-EXPORT_FIELDS = (
-    "path", "sha256", "bytes", "kind", "make", "model", "lens", "serial", "f_number", "exposure_s",
-    "exposure_text", "iso", "focal_mm", "focal_35mm", "white_balance", "kelvin", "datetime_original", "width",
-    "height", "orientation", "metadata_status", "error", "session_id", "point_id", "frame_index",
-    "requested_f_number", "requested_exposure_s", "requested_iso", "requested_kelvin", "requested_focus_m",
-    "requested_focal_mm", "readback_f_number", "readback_exposure_s", "readback_iso", "readback_kelvin",
-    "readback_focus_m", "readback_focal_mm", "slider_mm", "asset_id",
-)
-_ROLE_COLUMNS = (("aperture", "f_number"), ("shutter", "exposure_s"), ("iso", "iso"), ("kelvin", "kelvin"),
-                 ("focus", "focus_m"), ("focal", "focal_mm"))
-EXPORT_ASSETS_QUERY = (
-    "SELECT a.path, a.sha256, a.bytes, a.kind, e.make, e.model, e.lens, e.serial, e.f_number, e.exposure_s, "
-    "e.exposure_text, e.iso, e.focal_mm, e.focal_35mm, e.white_balance, e.kelvin, e.datetime_original, "
-    "coalesce(a.width, e.width) AS width, coalesce(a.height, e.height) AS height, e.orientation, "
-    "a.metadata_status, a.error, a.session_id, a.point_id, a.frame_index, "
-    + ", ".join(f"max(CASE WHEN st.role = '{role}' THEN st.requested_value END) AS requested_{name}"
-                for role, name in _ROLE_COLUMNS) + ", "
-    + ", ".join(f"max(CASE WHEN st.role = '{role}' THEN st.readback_value END) AS readback_{name}"
-                for role, name in _ROLE_COLUMNS)
-    + ", sp.position_mm AS slider_mm, a.id AS asset_id "
-    "FROM assets a LEFT JOIN exif e ON e.asset_id = a.id LEFT JOIN slider_positions sp ON sp.asset_id = a.id "
-    "LEFT JOIN asset_settings st ON st.asset_id = a.id GROUP BY a.id ORDER BY a.id"
+# A camera as people name it: "Canon EOS 40D" (not "Canon Canon EOS 40D"); a missing make or model says "unknown".
+CAMERA_NAME_SQL = (
+    "CASE WHEN make IS NULL AND model IS NULL THEN 'unknown' "
+    "WHEN model IS NULL THEN make || ' (model unknown)' WHEN make IS NULL THEN model "
+    "WHEN lower(model) LIKE lower(make) || '%' THEN model ELSE make || ' ' || model END"
 )
 
 PAIRS_QUERY = """
-SELECT p.id AS pair_id, p.session_id, p.review_state, p.train_ready, p.deltas_json, p.controls_json, p.qc_json,
+SELECT p.id AS pair_id, p.session_id, s.name AS session, s.scene, rc.fps, rc.frames, p.review_state, p.train_ready,
+       p.deltas_json, p.controls_json, p.qc_json,
        p.reference_clip_id, rc.combination_key AS reference_combination, ra.path AS reference_path,
        rp.path AS reference_proxy_path, rc.settings_json AS reference_settings_json,
        p.other_clip_id, oc.combination_key AS other_combination, oa.path AS other_path,
-       op.path AS other_proxy_path, oc.settings_json AS other_settings_json
+       op.path AS other_proxy_path, oc.settings_json AS other_settings_json,
+       (SELECT trim(coalesce(d.make, '') || ' ' || coalesce(d.model, '')) FROM session_devices sd
+          JOIN devices d ON d.id = sd.device_id WHERE sd.session_id = p.session_id AND sd.role = 'camera'
+          ORDER BY d.id LIMIT 1) AS camera
 FROM pairs p
+JOIN sessions s ON s.id = p.session_id
 JOIN clips rc ON rc.id = p.reference_clip_id
 JOIN clips oc ON oc.id = p.other_clip_id
 LEFT JOIN assets ra ON ra.id = rc.asset_id
@@ -760,5 +776,7 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-def open_catalog(path: str | os.PathLike[str], *, create: bool = True, durable: bool = True) -> Catalog:
-    return Catalog(path, create=create, durable=durable)
+def open_catalog(path: str | os.PathLike[str], *, create: bool = True, durable: bool = True,
+                 readonly: bool = False) -> Catalog:
+    """The one way to open a catalog (the same as `Catalog(...)`; see there for the modes)."""
+    return Catalog(path, create=create, durable=durable, readonly=readonly)

@@ -15,16 +15,37 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .catalog import Catalog
-from .exif import ERROR, PARSED, UNPARSED, VIDEO_FORMATS, ExifTool, Metadata, exif_settings, read_metadata
+from .exif import (ERROR, PARSED, UNPARSED, VIDEO_FORMATS, ExifTool, Metadata, exif_settings, read_metadata,
+                   sniff)
 
 RAW_EXTENSIONS = {"dng", "nef", "nrw", "arw", "srf", "sr2", "cr2", "cr3", "crw", "raf", "rw2", "orf", "pef",
                   "iiq", "x3f", "mrw", "raw", "3fr", "erf", "kdc", "mos", "rwl", "srw"}
 RAW_FORMATS = {"cr3", "raf", "crw", "mrw", "x3f", "kyocera-raw"}
 SIDECAR_EXTENSIONS = {"xmp", "json", "txt", "csv", "toml"}
+# What cameras and phones write: stills, RAWs, video. A file with another extension counts as media only when
+# its first bytes are an image or video container cinectrl recognises (extensions lie both ways).
+MEDIA_EXTENSIONS = RAW_EXTENSIONS | {
+    "jpg", "jpeg", "jpe", "jfif", "tif", "tiff", "png", "webp", "heic", "heif", "hif", "avif", "gif", "bmp",
+    "mov", "mp4", "m4v", "avi", "mts", "m2ts", "mxf", "mkv", "webm", "3gp", "crm", "braw", "r3d", "insv", "lrv"}
 
 # Outcomes, as counted in the summary line.
 NEW_PARSED, NEW_UNPARSED, NEW_ERROR = "parsed", "unparsed", "error"
 KNOWN, MOVED, DUPLICATE, REPARSED = "already catalogued", "moved", "duplicate", "re-parsed"
+SKIPPED = "skipped (not camera media)"
+
+
+def is_media(path: str | os.PathLike[str]) -> bool:
+    """Whether a bulk ingest should catalog this file. A media extension always counts (a broken JPEG is a
+    problem to record); otherwise the first bytes decide, so a session's report.html, a README or a JSON
+    sidecar is skipped (and counted) instead of being recorded as a broken file."""
+    if os.path.splitext(path)[1].lower().lstrip(".") in MEDIA_EXTENSIONS:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return False
+    return bool(head) and sniff(head) is not None
 
 
 @dataclass

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from .catalog import Catalog, CatalogError, sha256_file
-from .schema import SCHEMA_VERSION
 
 
 @dataclass
@@ -39,54 +37,32 @@ class MergeSummary:
         return out
 
 
-def _rows(conn: sqlite3.Connection, sql: str) -> list[dict[str, Any]]:
-    cur = conn.execute(sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur]
-
-
-def open_other(path: Path) -> sqlite3.Connection:
-    """The other catalog, read-only, after checking it is one and speaks our schema version."""
+def open_other(path: Path) -> Catalog:
+    """The other catalog, read-only: refused unless it is a cinectrl catalog at our schema version."""
     if not path.is_file():
         raise CatalogError(f"no catalog to merge at {path}: pass the other station's .db file")
     try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=30)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
-        raise CatalogError(f"{path} is not a cinectrl catalog (SQLite said: {exc})") from None
-    if "assets" not in tables or "catalog_info" not in tables:
-        conn.close()
-        raise CatalogError(f"{path} is not a cinectrl catalog (it has no catalog tables)")
-    if version != SCHEMA_VERSION:
-        conn.close()
-        if version < SCHEMA_VERSION:
-            fix = (f"upgrade it first by opening it with this cinectrl (cinectrl catalog stats --catalog {path}), "
-                   "then merge again")
-        else:
-            fix = "upgrade this cinectrl (pip install -U cinectrl-toolkit) and merge again"
-        raise CatalogError(f"cannot merge {path}: its schema version is {version}, this catalog's is "
-                           f"{SCHEMA_VERSION}; {fix}. Nothing was changed.")
-    return conn
+        return Catalog(path, readonly=True)
+    except CatalogError as exc:
+        raise CatalogError(f"cannot merge: {exc}; nothing was changed") from None
 
 
 def merge_catalog(target: Catalog, other_path: str | os.PathLike[str], *, copy_files: bool = False) -> MergeSummary:
     other_path = Path(other_path)
     if other_path.resolve() == target.path.resolve():
         raise CatalogError(f"{other_path} is this catalog: nothing to merge")
-    src = open_other(other_path)
+    other = open_other(other_path)
     try:
-        station = src.execute("SELECT value FROM catalog_info WHERE key = 'station_id'").fetchone()[0]
-        summary = MergeSummary(station)
+        summary = MergeSummary(str(other.station_id))
         with target.transaction():
-            _Merger(target, src, other_path.resolve().parent, station, copy_files, summary).run()
+            _Merger(target, other, other.data_root, summary.station_id, copy_files, summary).run()
     finally:
-        src.close()
+        other.close()
     return summary
 
 
 class _Merger:
-    def __init__(self, target: Catalog, src: sqlite3.Connection, src_root: Path, station: str, copy_files: bool,
+    def __init__(self, target: Catalog, src: Catalog, src_root: Path, station: str, copy_files: bool,
                  summary: MergeSummary) -> None:
         self.t, self.src, self.src_root, self.station = target, src, src_root, station
         self.copy_files, self.summary = copy_files, summary
@@ -99,7 +75,7 @@ class _Merger:
               has_id: bool = True) -> None:
         mapping = self.ids.setdefault(name, {})
         added = present = 0
-        for row in _rows(self.src, f"SELECT * FROM {name}"):
+        for row in self.src.db[name].rows:
             old_id = row.pop("id", None) if has_id else None
             for column, ref in (fks or {}).items():
                 if row.get(column) is not None:

@@ -63,6 +63,19 @@ def choose_reference(combos: Mapping[int, Mapping[str, str]], wanted: Mapping[st
     return min(ids, key=depth_key)
 
 
+# Every physical delta a pair can carry: name -> (unit, meaning). The exports' delta_<name> columns come from here.
+DELTA_UNITS: dict[str, tuple[str, str]] = {
+    "aperture_stops": ("stops", "aperture change, + = smaller opening"),
+    "f_number_ratio": ("ratio", "f-number ratio"),
+    "shutter_stops": ("stops", "exposure-time change, + = longer"),
+    "iso_stops": ("stops", "ISO change, + = higher"),
+    "exposure_ev": ("EV", "total exposure change (shutter + ISO - aperture), + = brighter"),
+    "mired_shift": ("mired", "white-balance setting change"),
+    "focus_m": ("m", "focus-distance change"),
+    "focal_ratio": ("ratio", "focal-length ratio"),
+}
+
+
 def physical_deltas(ref: Mapping[str, str], tgt: Mapping[str, str]) -> dict[str, float]:
     a, b = numeric(ref), numeric(tgt)
     deltas: dict[str, float] = {}

@@ -218,9 +218,28 @@ CREATE TABLE training_run_pairs (
 ) WITHOUT ROWID;
 """
 
+# Where each exposure field came from, as "reader:tag": exifread:EXIF FNumber, exiftool:MakerNotes:ISO,
+# exiftool:APP12:ExposureTime ... (a maker note shows in the tag). iso_source, from v1, takes the same form.
+# Rows written before v3 are filled from what that code did: exifread read FNumber and ExposureTime from the
+# EXIF IFD; exiftool's group was not kept.
+_V3 = """
+ALTER TABLE exif ADD COLUMN f_number_source TEXT;
+ALTER TABLE exif ADD COLUMN exposure_source TEXT;
+UPDATE exif SET
+    f_number_source = CASE WHEN f_number IS NULL THEN NULL
+                           WHEN source = 'exifread' THEN 'exifread:EXIF FNumber' ELSE source || ':FNumber' END,
+    exposure_source = CASE WHEN exposure_s IS NULL THEN NULL
+                           WHEN source = 'exifread' THEN 'exifread:EXIF ExposureTime'
+                           ELSE source || ':ExposureTime' END,
+    iso_source = CASE WHEN iso_source IS NULL THEN NULL
+                      WHEN source = 'exifread' THEN 'exifread:EXIF ' || iso_source
+                      ELSE source || ':' || iso_source END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "capture and ingestion: sessions, devices, points, assets, settings, slider, exif", _V1),
     Migration(2, "downstream stages: clips, pairs, reviews, training runs", _V2),
+    Migration(3, "per-field EXIF sources: f_number_source, exposure_source (iso_source as reader:tag)", _V3),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

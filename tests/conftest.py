@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Callable
@@ -12,17 +12,27 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_data_dir() -> Path:
-    """../shared/data beside the repository (override with CINECTRL_SHARED_DATA). Never copied in."""
-    return Path(os.environ.get("CINECTRL_SHARED_DATA", REPO.parent / "shared" / "data"))
+# Real camera files (JPEG, RAW, HEIC, TIFF, video, broken ones) kept in the project with their sources and
+# licences (tests/data/camera-files/README.md): a fresh clone tests itself with nothing beside it.
+CAMERA_FILES = REPO / "tests" / "data" / "camera-files"
 
 
 @pytest.fixture(scope="session")
 def camera_files() -> Path:
-    path = shared_data_dir() / "camera-files"
-    if not path.is_dir():
-        pytest.fail(f"shared camera files not found at {path}; set CINECTRL_SHARED_DATA")
-    return path
+    if not (CAMERA_FILES / "README.md").is_file():
+        pytest.fail(f"the camera-file corpus is missing from {CAMERA_FILES}: restore it with git checkout")
+    return CAMERA_FILES
+
+
+@pytest.fixture(scope="session")
+def exiftool() -> str:
+    """exiftool on PATH, which scripts/install-system-deps.sh installs: its absence fails the tests that need
+    it (the EXIF fallback is a promise, not an option), it never skips them."""
+    found = shutil.which("exiftool")
+    if found is None:
+        pytest.fail("exiftool is not installed: run bash scripts/install-system-deps.sh "
+                    "(apt-get install libimage-exiftool-perl)")
+    return found
 
 
 @pytest.fixture

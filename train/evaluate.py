@@ -320,7 +320,7 @@ def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str
     sweeps: list[Sweep] = []
     if catalog_path is not None:
         from capture.catalog import open_catalog
-        with open_catalog(catalog_path, create=False, durable=False) as cat:
+        with open_catalog(catalog_path, readonly=True) as cat:
             sweeps += captured_sweeps(cat, scenes=scenes, max_frames=max_frames)
         where = f"held-out scenes {', '.join(sorted(scenes))}" if scenes is not None else "all scenes"
         notes.append(f"{len(sweeps)} captured sweep(s) from {catalog_path} ({where})")

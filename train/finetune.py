@@ -251,7 +251,7 @@ def build_records(cfg: RunConfig) -> tuple[list[D.PairRecord], list[D.PairRecord
         from capture.catalog import open_catalog
         if not Path(cfg.data.catalog).is_file():
             raise ConfigError(f"[data] catalog = {cfg.data.catalog}: no such file")
-        with open_catalog(cfg.data.catalog, create=False, durable=False) as cat:
+        with open_catalog(cfg.data.catalog, readonly=True) as cat:
             real = D.records_from_catalog(cat, train_ready_only=True)
             all_scenes = set(D.session_scenes(cat).values())
             if cfg.data.synthetic_from_catalog:

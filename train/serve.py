@@ -240,7 +240,7 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
         if config.catalog is None:
             raise HTTPException(422, "this server has no catalog (start it with --catalog) — upload the clip")
         from capture.catalog import open_catalog
-        with open_catalog(config.catalog, create=False, durable=False) as cat:
+        with open_catalog(config.catalog, readonly=True) as cat:
             rows = cat.rows("SELECT a.path FROM clips c JOIN assets a ON a.id = c.asset_id WHERE c.id = ?",
                             (clip_id,))
             if not rows:

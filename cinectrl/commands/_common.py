@@ -30,6 +30,21 @@ def resolve_catalog(path: Path | None) -> Path:
     return path if path is not None else default_catalog()
 
 
+InitOption = typer.Option(False, "--init", help="Create the catalog's folder if it does not exist yet (a new lab).")
+
+
+def catalog_to_write(path: Path | None, *, init: bool = False) -> Path:
+    """The catalog a writing command works on. A --catalog (or $CINECTRL_CATALOG) whose folder does not exist
+    is refused: a typo or a disk that is not mounted would otherwise start a second catalog beside the lab's.
+    `init` (--init) creates the folder; so does the default ./lab/catalog.db, the README's first command."""
+    chosen = resolve_catalog(path)
+    folder = chosen.parent
+    if not folder.is_dir() and not init and chosen.absolute() != (Path.cwd() / DEFAULT_CATALOG).absolute():
+        fail(f"catalog {chosen}: the folder {folder} does not exist (a typo, or a disk that is not mounted?); "
+             "pass the lab's --catalog, or add --init to start a new catalog there")
+    return chosen
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line (no traceback) and exit. The message is plain text: brackets such as `[train]`
     are printed as they are, never read as terminal markup."""

@@ -8,7 +8,7 @@ import typer
 
 from rich.markup import escape
 
-from ._common import CatalogOption, console, err_console, fail, resolve_catalog
+from ._common import CatalogOption, InitOption, catalog_to_write, console, err_console, fail, resolve_catalog
 
 
 app = typer.Typer(no_args_is_help=True)
@@ -110,6 +110,7 @@ def run_command(
                                                              "suspender treats it as the free space."),
     quiet: bool = typer.Option(False, "--quiet", help="No live display."),
     new: bool = typer.Option(False, "--new", help="Start another take even if this plan already ran."),
+    init: bool = InitOption,
     stop_after: int = typer.Option(None, "--stop-after", help="Stop cleanly after N frames (rerun resumes).",
                                    hidden=True),
 ) -> None:
@@ -126,7 +127,7 @@ def run_command(
     from rigs.slider.protocol import SliderError
 
     plan = _load(plan_path)
-    catalog_path = resolve_catalog(catalog)
+    catalog_path = catalog_to_write(catalog, init=init)
     rig = _rig_for(plan)
 
     def decide(reason: str) -> str:

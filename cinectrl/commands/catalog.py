@@ -1,4 +1,7 @@
-"""`cinectrl catalog ingest|stats|show|export`: put files into the SQLite catalog and get them back out."""
+"""`cinectrl catalog ingest|stats|show|export|merge|upgrade`: put files into the SQLite catalog and get them out.
+
+Reading commands (stats, show, export) open the catalog read-only: they never create, migrate or change it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import typer
 from rich.markup import escape
@@ -16,48 +19,60 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capture.bulk import DEFAULT_JOBS
+from capture.export import EXPORTS
 
-from ._common import CatalogOption, console, err_console, fail, resolve_catalog
+from ._common import CatalogOption, InitOption, catalog_to_write, console, err_console, fail, resolve_catalog
 
 app = typer.Typer(no_args_is_help=True)
 
 PROGRESS_ABOVE = 5   # files: below this a bar is noise
+LISTED = 20          # problems an ingest names before pointing at `show --problems`
+
+# `catalog ingest` exit statuses (also in its --help and docs/catalog.md).
+EXIT_OK, EXIT_USER_ERROR, EXIT_FILE_ERRORS, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
-def _open(catalog: Path | None, *, create: bool = False):
+def _open(catalog: Path | None, *, readonly: bool = True, create: bool = False, path: Path | None = None):
     from capture.catalog import Catalog, CatalogError
 
-    path = resolve_catalog(catalog)
     try:
-        return Catalog(path, create=create)
+        return Catalog(path or resolve_catalog(catalog), create=create, readonly=readonly)
     except CatalogError as exc:
         fail(str(exc))
+
+
+def _plain(text: str) -> None:
+    """One line as it is: no markup, no highlighting, never wrapped or cut (paths must show whole)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("ingest")
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files and folders (folders are walked).", show_default=False),
     catalog: Optional[Path] = CatalogOption,
+    init: bool = InitOption,
     maker_notes: bool = typer.Option(True, "--maker-notes/--no-maker-notes",
                                      help="Read maker notes (lens, serial, white balance; ~7x slower EXIF)."),
     batch: int = typer.Option(200, min=1, help="Files per commit (a crash loses at most one batch)."),
     jobs: int = typer.Option(DEFAULT_JOBS, min=1,
                              help="Processes reading and parsing 200+ files (catalog writes stay in this one)."),
 ) -> None:
-    """Catalog camera files: hash, EXIF (exifread; exiftool for CR3/RAF/MOV/MP4), one row each.
+    """Catalog camera files: hash, EXIF (exifread; exiftool for what it cannot read), one row each.
 
-    Re-ingesting adds nothing; a moved file is recognised by its content. Bad files get an error row."""
-    from capture.exif import ExifTool
+    Re-ingesting adds nothing; a moved file is recognised by its content. A broken camera file gets an error
+    row with the reason; files that are not camera media (reports, READMEs, JSON sidecars) are skipped and
+    counted. Exit status: 0 when no file is in error, 3 when some are (their rows say why: `cinectrl catalog
+    show --problems`), 1 when nothing could be done (bad path, refused catalog), 130 when interrupted
+    (committed batches are kept; rerun to finish)."""
     from capture.bulk import expand_paths, ingest_paths
-    from capture.ingest import NEW_ERROR, NEW_UNPARSED
+    from capture.exif import ExifTool
 
     missing = [p for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or folder: {', '.join(str(p) for p in missing)} (nothing was ingested)")
-    cat = _open(catalog, create=True)
+    cat = _open(catalog, readonly=False, create=True, path=catalog_to_write(catalog, init=init))
     own = {cat.path.resolve()} | {cat.path.resolve().with_name(cat.path.name + s) for s in ("-wal", "-shm", "-journal")}
     files = [f for f in expand_paths(paths) if f.resolve() not in own]
-    problems: list[Any] = []
     try:
         if len(files) > PROGRESS_ABOVE:
             with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
@@ -69,23 +84,27 @@ def ingest(
             summary = ingest_paths(cat, files, batch=batch, maker_notes=maker_notes, jobs=jobs)
     except KeyboardInterrupt:
         cat.close()
-        fail("interrupted: files committed so far are kept; run the same command again to finish", code=130)
+        fail("interrupted: files committed so far are kept; run the same command again to finish",
+             code=EXIT_INTERRUPTED)
     finally:
         ExifTool.close_shared()
-    problems = [r for r in summary.problems if r.outcome in (NEW_ERROR, NEW_UNPARSED)]
-    for r in problems[:20]:
-        console.print(f"  {r.outcome}: {escape(str(r.path))}: {escape(r.reason or '')}", highlight=False,
-                      soft_wrap=True)
-    if len(problems) > 20:
-        console.print(f"  ... {len(problems) - 20} more (cinectrl catalog export shows every error)")
-    console.print(f"{summary.line()} -> {escape(str(cat.path))}", highlight=False, soft_wrap=True)
+    for r in summary.problems[:LISTED]:
+        _plain(f"  {r.outcome}: {r.path}: {r.reason or ''}")
+    if len(summary.problems) > LISTED:
+        _plain(f"  ... {len(summary.problems) - LISTED} more (cinectrl catalog show --problems lists every one)")
+    if summary.skipped:
+        names = ", ".join(p.name for p in summary.skipped[:5]) + (", ..." if len(summary.skipped) > 5 else "")
+        _plain(f"  skipped {len(summary.skipped)} files that are not camera media: {names}")
+    _plain(f"{summary.line()} -> {cat.path}")
     cat.close()
+    if summary.errors:
+        raise typer.Exit(EXIT_FILE_ERRORS)
 
 
 @app.command("stats")
 def stats(catalog: Optional[Path] = CatalogOption,
           as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON.")) -> None:
-    """What is in the catalog: rows per table, assets by status/kind/format, sessions, pairs."""
+    """What is in the catalog: rows per table, assets by status/kind/format/camera, sessions, pairs."""
     cat = _open(catalog)
     figures = cat.summary()
     cat.close()
@@ -100,16 +119,15 @@ def stats(catalog: Optional[Path] = CatalogOption,
     for name, n in figures["rows"].items():
         table.add_row(name, str(n))
     console.print(table)
-    console.print(f"files: {figures['rows']['assets']} ({figures['bytes'] / 1e6:.1f} MB)", highlight=False)
+    _plain(f"files: {figures['rows']['assets']} ({figures['bytes'] / 1e6:.1f} MB)")
     for key, label in (("assets_by_status", "metadata"), ("assets_by_kind", "kinds"),
                        ("assets_by_format", "formats"), ("cameras", "cameras"),
                        ("sessions_by_status", "sessions"), ("points_by_status", "points"),
                        ("pairs_by_review_state", "pairs")):
         if figures[key]:
-            console.print(f"{label}: " + ", ".join(f"{escape(k)} {v}" for k, v in figures[key].items()),
-                          highlight=False)
+            _plain(f"{label}: " + ", ".join(f"{k} {v}" for k, v in figures[key].items()))
     if figures["rows"]["pairs"]:
-        console.print(f"train-ready pairs: {figures['train_ready_pairs']}")
+        _plain(f"train-ready pairs: {figures['train_ready_pairs']}")
 
 
 @app.command("show")
@@ -117,23 +135,51 @@ def show(
     asset: Optional[str] = typer.Argument(None, help="Asset id, sha256 (prefix) or path; omit for a listing.",
                                           show_default=False),
     catalog: Optional[Path] = CatalogOption,
-    limit: int = typer.Option(20, min=1, help="Rows in the listing (newest first)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Rows in the listing, newest first (default 20; "
+                                                          "--problems lists them all).", show_default=False),
     tags: bool = typer.Option(False, "--tags", help="Also print every metadata tag read."),
-    problems: bool = typer.Option(False, "--problems", help="List only unparsed and error files."),
+    problems: bool = typer.Option(False, "--problems",
+                                  help="Only unparsed and error files: each full path on its own line, then why."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead (a list of files, or one file)."),
 ) -> None:
     """Print sessions and recent files, or everything known about one file."""
     cat = _open(catalog)
     try:
         if asset is not None:
-            _show_asset(cat, asset, tags)
+            _show_asset(cat, asset, tags, as_json)
+        elif problems:
+            _show_problems(cat, limit, as_json)
         else:
-            _show_listing(cat, limit, problems)
+            _show_listing(cat, limit or 20, as_json)
     finally:
         cat.close()
 
 
-def _show_listing(cat, limit: int, problems: bool) -> None:
+def _show_problems(cat, limit: int | None, as_json: bool) -> None:
+    rows = cat.rows("SELECT id, path, kind, format, metadata_status, error FROM assets "
+                    "WHERE metadata_status != 'parsed' ORDER BY id" + (" LIMIT ?" if limit else ""),
+                    [limit] if limit else [])
+    for row in rows:
+        row["abs_path"] = str(cat.abspath(row["path"]))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        _plain(row["abs_path"])
+        _plain(f"    {row['metadata_status']}: {row['error'] or 'no reason recorded'}")
+    _plain(f"{len(rows)} files unparsed or in error" if rows else "no problems: every file's metadata was read")
+
+
+def _show_listing(cat, limit: int, as_json: bool) -> None:
     sessions = cat.sessions()
+    rows = cat.rows(
+        "SELECT a.id, a.path, a.kind, a.metadata_status, a.error, e.make, e.model, e.f_number, e.exposure_text, "
+        "e.iso FROM assets a LEFT JOIN exif e ON e.asset_id = a.id ORDER BY a.id DESC LIMIT ?", (limit,))
+    if as_json:
+        for s in sessions:
+            s["progress"] = cat.progress(s["id"])
+        print(json.dumps({"sessions": sessions[-limit:], "files": rows}, indent=2, default=str))
+        return
     if sessions:
         table = Table(title="sessions", header_style="bold")
         for col in ("id", "name", "mode", "status", "operator", "points done"):
@@ -143,11 +189,8 @@ def _show_listing(cat, limit: int, problems: bool) -> None:
             table.add_row(str(s["id"]), escape(s["name"]), s["mode"], s["status"], escape(s["operator"] or ""),
                           f"{p['done']}/{p['total']}")
         console.print(table)
-    where = "WHERE a.metadata_status != 'parsed'" if problems else ""
-    rows = cat.rows(
-        f"SELECT a.id, a.path, a.kind, a.metadata_status, a.error, e.make, e.model, e.f_number, e.exposure_text, "
-        f"e.iso FROM assets a LEFT JOIN exif e ON e.asset_id = a.id {where} ORDER BY a.id DESC LIMIT ?", (limit,))
-    table = Table(title=f"files (newest {len(rows)})", header_style="bold")
+    table = Table(title=f"files (newest {len(rows)}; --problems for full paths of the broken ones)",
+                  header_style="bold")
     for col in ("id", "path", "kind", "metadata", "camera", "f", "shutter", "ISO"):
         table.add_column(col)
     for r in rows:
@@ -160,23 +203,34 @@ def _show_listing(cat, limit: int, problems: bool) -> None:
     console.print(table)
 
 
-def _show_asset(cat, ref: str, with_tags: bool) -> None:
+def _show_asset(cat, ref: str, with_tags: bool, as_json: bool) -> None:
     row = cat.find_asset(ref)
     if row is None:
         fail(f"no file {ref!r} in {cat.path}: give an asset id, a sha256 prefix or a path "
              "(`cinectrl catalog show` lists them)")
-    console.print(f"[bold]asset {row['id']}[/]: {escape(row['path'])}", highlight=False)
-    for key in ("sha256", "bytes", "kind", "format", "width", "height", "frames", "fps", "session_id", "point_id",
-                "frame_index", "metadata_status", "metadata_source", "error"):
-        if row[key] is not None:
-            console.print(f"  {key}: {escape(str(row[key]))}", highlight=False)
     exif = cat.exif(row["id"])
+    settings = cat.settings(row["id"])
+    slider = cat.rows("SELECT * FROM slider_positions WHERE asset_id = ?", (row["id"],))
+    if as_json:
+        record = {**row, "abs_path": str(cat.abspath(row["path"])), "settings": settings,
+                  "slider": slider[0] if slider else None, "metadata": None}
+        if exif:
+            record["metadata"] = {k: v for k, v in exif.items() if k not in ("asset_id", "tags_json")}
+            if with_tags:
+                record["tags"] = json.loads(exif["tags_json"])
+        print(json.dumps(record, indent=2, default=str))
+        return
+    console.print(f"[bold]asset {row['id']}[/]: {escape(str(cat.abspath(row['path'])))}", highlight=False,
+                  soft_wrap=True)
+    for key in ("path", "sha256", "bytes", "kind", "format", "width", "height", "frames", "fps", "session_id",
+                "point_id", "frame_index", "metadata_status", "metadata_source", "error"):
+        if row[key] is not None:
+            _plain(f"  {key}: {row[key]}")
     if exif:
         console.print("[bold]metadata[/]")
         for key, value in exif.items():
             if key not in ("asset_id", "tags_json") and value is not None:
-                console.print(f"  {key}: {escape(str(value))}", highlight=False)
-    settings = cat.settings(row["id"])
+                _plain(f"  {key}: {value}")
     if settings:
         table = Table(title="settings", header_style="bold")
         for col in ("role", "requested", "read back", "EXIF"):
@@ -185,13 +239,12 @@ def _show_asset(cat, ref: str, with_tags: bool) -> None:
             table.add_row(role, escape(s["requested_text"] or ""), escape(s["readback_text"] or ""),
                           escape(s["exif_text"] or ""))
         console.print(table)
-    slider = cat.rows("SELECT * FROM slider_positions WHERE asset_id = ?", (row["id"],))
     if slider:
-        console.print(f"slider: target {slider[0]['target_mm']} mm, read back {slider[0]['position_mm']} mm")
+        _plain(f"slider: target {slider[0]['target_mm']} mm, read back {slider[0]['position_mm']} mm")
     if with_tags and exif:
         console.print("[bold]tags[/]")
         for key, value in sorted(json.loads(exif["tags_json"]).items()):
-            console.print(f"  {escape(key)}: {escape(str(value))[:200]}", highlight=False)
+            _plain(f"  {key}: {str(value)[:200]}")
 
 
 class ExportFormat(str, Enum):
@@ -199,29 +252,30 @@ class ExportFormat(str, Enum):
     csv = "csv"
 
 
-class ExportWhat(str, Enum):
-    assets = "assets"
-    pairs = "pairs"
+ExportWhat = Enum("ExportWhat", {name: name for name in EXPORTS}, type=str)   # one per capture.export entry
 
 
 @app.command("export")
 def export(
     catalog: Optional[Path] = CatalogOption,
     fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format", help="jsonl or csv."),
-    what: ExportWhat = typer.Option(ExportWhat.assets, "--what", help="assets (one record per file) or pairs."),
+    what: ExportWhat = typer.Option("assets", "--what",
+                                    help=", ".join(f"{e.name} (one record per {e.one_record_per})"
+                                                   for e in EXPORTS.values()) + "."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout.",
                                           show_default=False),
+    schema: bool = typer.Option(False, "--schema", help="Print the fields (name, type, unit, meaning) and exit."),
 ) -> None:
-    """One record per file (or per clip pair) for pandas / spreadsheets; absent values are empty/null."""
-    from capture.catalog import EXPORT_FIELDS
+    """Flat records for pandas / spreadsheets: absolute paths, one column per setting, control and delta,
+    booleans as true/false, absent values empty (CSV) or null (JSONL). docs/catalog.md lists every field."""
+    from capture.export import schema_markdown
 
+    spec = EXPORTS[what.value]
+    if schema:
+        print(schema_markdown(spec))
+        return
     cat = _open(catalog)
-    if what is ExportWhat.assets:
-        records: Iterable[dict[str, Any]] = cat.export_assets()
-        fields = list(EXPORT_FIELDS)
-    else:
-        records = cat.export_pairs()
-        fields = list(PAIR_FIELDS)
+    names = spec.names
     try:
         out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
     except OSError as exc:
@@ -230,14 +284,14 @@ def export(
     n = 0
     try:
         if fmt is ExportFormat.jsonl:
-            for record in records:
-                out.write(json.dumps({k: record.get(k) for k in fields}) + "\n")
+            for record in spec.records(cat):
+                out.write(json.dumps({k: record.get(k) for k in names}) + "\n")
                 n += 1
         else:
-            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-            writer.writeheader()
-            for record in records:
-                writer.writerow({k: _cell(record.get(k)) for k in fields})
+            writer = csv.writer(out)
+            writer.writerow(names)
+            for record in spec.records(cat):
+                writer.writerow([_cell(record.get(k)) for k in names])
                 n += 1
     except BrokenPipeError:
         # the reader (head, less) stopped early: that is not an error; keep Python quiet at exit
@@ -247,13 +301,23 @@ def export(
         if output:
             out.close()
     if output:
-        err_console.print(f"{n} {what.value} -> {output}", highlight=False)
+        err_console.print(f"{n} {spec.name} -> {output}", highlight=False, markup=False)
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: None empty, booleans true/false (as in the JSONL), everything else as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 @app.command("merge")
 def merge(
     other: Path = typer.Argument(..., help="Another station's catalog file.", show_default=False),
     catalog: Optional[Path] = CatalogOption,
+    init: bool = InitOption,
     copy_files: bool = typer.Option(False, "--copy-files",
                                     help="Copy its files under stations/<station>/ here (default: reference them)."),
 ) -> None:
@@ -263,7 +327,7 @@ def merge(
     from capture.catalog import CatalogError
     from capture.merge import merge_catalog
 
-    cat = _open(catalog, create=True)
+    cat = _open(catalog, readonly=False, create=True, path=catalog_to_write(catalog, init=init))
     try:
         summary = merge_catalog(cat, other, copy_files=copy_files)
     except (CatalogError, OSError) as exc:
@@ -271,19 +335,19 @@ def merge(
     finally:
         cat.close()
     for line in summary.skipped[:10]:
-        console.print(f"  skipped: {escape(line)}", highlight=False, soft_wrap=True)
-    console.print(summary.line(), highlight=False, soft_wrap=True)
+        _plain(f"  skipped: {line}")
+    _plain(summary.line())
 
 
-PAIR_FIELDS = ("pair_id", "session_id", "reference_clip_id", "reference_path", "reference_proxy_path",
-               "reference_settings", "other_clip_id", "other_path", "other_proxy_path", "other_settings",
-               "deltas", "controls", "qc", "review_state", "train_ready")
+@app.command("upgrade")
+def upgrade(catalog: Optional[Path] = CatalogOption) -> None:
+    """Bring a catalog written by an older cinectrl to this one's schema (reading commands never do)."""
+    from capture.schema import SCHEMA_VERSION
 
-
-def _cell(value: Any) -> Any:
-    """CSV cells: dicts/lists as JSON, None as empty."""
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return value
+    cat = _open(catalog, readonly=False, create=False)
+    before = cat.upgraded_from
+    cat.close()
+    if before is None:
+        _plain(f"{cat.path}: already at schema version {SCHEMA_VERSION}; nothing to do")
+    else:
+        _plain(f"{cat.path}: upgraded from schema version {before} to {SCHEMA_VERSION}")

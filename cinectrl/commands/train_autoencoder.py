@@ -32,7 +32,7 @@ def autoencoder(out: Path = typer.Option(..., "--out", help="Directory for the t
     path = resolve_catalog(catalog)
     if not path.is_file():
         fail(f"catalog {path}: no such file (give --catalog)")
-    with open_catalog(path, create=False, durable=False) as cat:
+    with open_catalog(path, readonly=True) as cat:
         sources = D.catalog_clips(cat)
     if not sources:
         fail(f"catalog {path}: no captured clips to train on (run a capture session with video passes first)")

@@ -31,7 +31,7 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
     path = resolve_catalog(catalog)
     if not path.is_file():
         fail(f"catalog {path}: no such file (give --from CATALOG)")
-    with open_catalog(path, create=False) as cat:
+    with open_catalog(path, readonly=True) as cat:
         clips = [cat.abspath(a["path"]) for a in cat.assets() if a["kind"] == "clip"]
     if not clips:
         fail(f"catalog {path}: no clips to simulate from (capture a video pass first)")

@@ -68,6 +68,27 @@ def test_frame_row_set_commits_together_or_not_at_all(tmp_path):
     assert other.assets(point_id=pid)[0]["path"] == "a.jpg"
 
 
+def test_sqlite_utils_writes_stay_inside_the_open_transaction(tmp_path):
+    """The helpers write through sqlite-utils (insert, lookup, update): inside `transaction()` none of them
+    may commit on its own, or a crash would leave half a session behind."""
+    cat = Catalog(tmp_path / "catalog.db")
+    before = cat.counts()
+    with pytest.raises(RuntimeError):
+        with cat.transaction():
+            sid = cat.create_session("s", scene="desk")
+            cat.add_points(sid, [{"ordinal": 0, "settings": {"aperture": "f/2"}}])
+            cat.link_device(sid, cat.add_device("camera", make="Canon", model="R5"), "camera")
+            a = cat.add_asset(tmp_path / "a.mp4", sha256="a", bytes=1, kind="clip", session_id=sid)
+            clip = cat.add_clip(sid, "c000", asset_id=a, fps=6)
+            pair = cat.add_pair(sid, clip, clip, deltas={"aperture_stops": 1.0})
+            cat.set_pair_state(pair, review_state="accepted", train_ready=True)
+            cat.add_review(pair, annotator="ana", verdict="accept", external_id="ls-1")
+            cat.start_training_run("run", config={}, pair_ids=[pair])
+            raise RuntimeError("power cut")
+    other = Catalog(tmp_path / "catalog.db", readonly=True)
+    assert other.counts() == before and other.db["devices"].count == 0
+
+
 def test_nested_transaction_rolls_back_only_the_inner_block(tmp_path):
     cat = Catalog(tmp_path / "catalog.db")
     with cat.transaction():
@@ -171,7 +192,10 @@ def _version_one_catalog(path: Path) -> None:
     conn.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 0)")
     conn.execute("INSERT INTO catalog_info VALUES ('station_id', 'oldstation01')")
     conn.execute("INSERT INTO assets (path, sha256, bytes, kind, metadata_status, created_at, updated_at) "
-                 "VALUES ('old.jpg', 'ab', 1, 'still', 'parsed', 0, 0)")
+                 "VALUES ('old.jpg', 'ab', 1, 'still', 'parsed', 0, 0), ('old.cr3', 'cd', 1, 'raw', 'parsed', 0, 0)")
+    conn.execute("INSERT INTO exif (asset_id, source, f_number, exposure_s, iso, iso_source, tags_json) "
+                 "VALUES (1, 'exifread', 2.8, NULL, 6400, 'RecommendedExposureIndex', '{}'), "
+                 "(2, 'exiftool', NULL, 0.01, 100, 'ISO', '{}')")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -185,8 +209,14 @@ def test_older_catalog_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     assert cat.station_id == "oldstation01"
     assert cat.asset_by_sha256("ab")["path"] == "old.jpg"
     assert "pairs" in cat.db.table_names() and "reviews" in cat.db.table_names()
-    assert [r["version"] for r in cat.rows("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2]
+    assert [r["version"] for r in cat.rows("SELECT version FROM schema_migrations ORDER BY 1")] == \
+        [m.version for m in MIGRATIONS]
     assert cat.integrity_check() == "ok"
+    # v3: each exposure field's source as reader:tag, filled from what the older code did
+    sources = [(r["f_number_source"], r["exposure_source"], r["iso_source"]) for r in
+               cat.rows("SELECT * FROM exif ORDER BY asset_id")]
+    assert sources == [("exifread:EXIF FNumber", None, "exifread:EXIF RecommendedExposureIndex"),
+                       (None, "exiftool:ExposureTime", "exiftool:ISO")]
 
 
 def test_newer_catalog_is_refused_and_left_untouched(tmp_path, future_catalog):

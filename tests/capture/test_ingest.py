@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from capture.catalog import Catalog
-from capture.exif import ExifTool
 from capture.bulk import expand_paths, ingest_paths
 from capture.ingest import DUPLICATE, KNOWN, MOVED, REPARSED, ingest_file
 
@@ -108,8 +107,7 @@ def test_unreadable_path_in_a_bulk_ingest_gets_an_error_row_once(lab):
     assert summary.counts == {KNOWN: 1}
 
 
-@pytest.mark.skipif(not ExifTool.available(), reason="exiftool not installed")
-def test_unparsed_file_is_parsed_when_exiftool_becomes_available(lab, camera_files):
+def test_unparsed_file_is_parsed_when_exiftool_becomes_available(lab, camera_files, exiftool):
     cat, _ = lab
     cr3 = camera_files / "raw" / "exiftool-CanonRaw.cr3"
     first = ingest_paths(cat, [cr3], use_exiftool=False)

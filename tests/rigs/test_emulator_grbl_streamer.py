@@ -1,8 +1,7 @@
 """A third-party GRBL sender, unchanged, against the emulator: grbl-streamer in character-counting mode.
 
-Optional: grbl-streamer is not a project dependency, so this skips unless it is installed
-(`pip install grbl-streamer==2.0.2`). Checked by hand with 2.0.2: 301 lines streamed at 100 % RX fill,
-no error, no dropped byte.
+grbl-streamer is a test-only peer: the `test` extra installs it (pyproject.toml), so this always runs.
+Checked by hand with 2.0.2: 301 lines streamed at 100 % RX fill, no error, no dropped byte.
 """
 
 from __future__ import annotations
@@ -10,11 +9,10 @@ from __future__ import annotations
 import threading
 import time
 
+import grbl_streamer
 import pytest
 
-grbl_streamer = pytest.importorskip("grbl_streamer", reason="optional: pip install grbl-streamer==2.0.2")
-
-from rigs.slider.emulator import GrblEmulator  # noqa: E402
+from rigs.slider.emulator import GrblEmulator
 
 
 @pytest.mark.timeout(60)

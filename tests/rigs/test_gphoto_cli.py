@@ -62,7 +62,6 @@ def test_unknown_serial_is_a_one_line_error(vcam_dir):
 
 
 def test_capture_with_the_simulated_camera_still_works(out):
-    pytest.importorskip("rigs.camera.sim", reason="the simulated camera (another issue) is not installed yet")
     result = runner.invoke(app, ["rig", "capture", "--camera", "sim", "--out", str(out), "--name", "s"])
     assert result.exit_code == 0, result.output
     assert any(p.name.startswith("s.") for p in out.iterdir())
