@@ -268,32 +268,10 @@ class SimCamera:
 
     # ----------------------------------------------------------------- helpers
     def _match(self, role: str, value: str) -> str | None:
-        if value in CHOICES[role]:
-            return value
-        parsers = {APERTURE: values.parse_aperture, SHUTTER: values.parse_shutter, ISO: values.parse_iso,
-                   KELVIN: values.parse_kelvin, FOCUS: values.parse_metres, FOCAL: values.parse_mm}
-        parse = parsers.get(role)
-        if parse is None:
-            return None
-        try:
-            wanted = parse(value)
-        except ValueError:
-            return None
-        for choice in CHOICES[role]:
-            if math.isclose(float(parse(choice)), float(wanted), rel_tol=2e-3):   # "0.0167s" is 1/60
-                return choice
-        return None
+        return values.match_label(role, value, CHOICES[role])
 
     def _nearest(self, role: str, value: str) -> list[str]:
-        choices = CHOICES[role]
-        parsers = {APERTURE: values.parse_aperture, SHUTTER: values.shutter_seconds, ISO: values.parse_iso,
-                   KELVIN: values.parse_kelvin, FOCUS: values.parse_metres, FOCAL: values.parse_mm}
-        try:
-            wanted = math.log(float(parsers[role](value)))
-        except (KeyError, ValueError):
-            return choices[:3] + ["..."]
-        ranked = sorted(choices, key=lambda c: abs(math.log(float(parsers[role](c))) - wanted))
-        return ranked[:3]
+        return values.nearest_labels(role, value, CHOICES[role])
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from capture.owner import LOCK_NAME
+
 REPO = Path(__file__).resolve().parents[2]
 
 STILLS_PLAN = """
@@ -59,7 +61,7 @@ iso = ["200"]
 start_mm = 100
 end_mm = 140
 speed_mm_s = 40
-frames = 6
+frames = 9
 fps = 6
 
 [order]
@@ -91,7 +93,7 @@ def ledger_check(catalog: Path) -> dict:
     assert all(len(set(v)) == len(v) for v in per_point.values()), "a point has two files of one kind"
     referenced = {str((catalog.parent / p).resolve()) for _, p, _ in frames}
     on_disk = {str(p.resolve()) for p in (catalog.parent / "sessions").rglob("*")
-               if p.is_file() and "outputs" not in p.parts and p.name != "report.html"}
+               if p.is_file() and "outputs" not in p.parts and p.name not in ("report.html", LOCK_NAME)}
     assert on_disk == referenced, on_disk ^ referenced
     return {"points": len(points), "frames": len(frames)}
 

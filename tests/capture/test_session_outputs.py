@@ -102,7 +102,7 @@ iso = ["100"]
 start_mm = 100
 end_mm = 130
 speed_mm_s = 30
-frames = 6
+frames = 13
 fps = 10
 
 [order]
@@ -125,7 +125,7 @@ def test_passes_on_the_grbl_emulator_share_the_camera_path(tmp_path):
     assert (result.status, result.done) == ("complete", 2)
     cat = Catalog(tmp_path / "catalog.db")
     clips = cat.clips(result.session_id)
-    assert len(clips) == 2 and all(c["frames"] == 6 for c in clips)
+    assert len(clips) == 2 and all(c["frames"] == 13 for c in clips)
     passes = Ledger(tmp_path / "catalog.db").passes(result.session_id)
     assert len(passes) == 2 and all(p["motion_started_at"] for p in passes)
     for p in passes:

@@ -20,7 +20,8 @@ import gphoto2 as gp
 from ..protocol import (ROLES, CameraBusy, CameraDisconnected, CameraError, CameraTimeout,
                         UnsupportedFeature)
 from . import errors
-from .choices import match_choice, same_value
+from ..values import same_value
+from .choices import match_choice
 from .roles import (BATTERY, CAPTURE_TARGET, DATETIME, FIRMWARE, IMAGE_FORMAT, LENS, MANUFACTURER, MODEL,
                     MOVIE, SERIAL, VIEWFINDER, RoleMap, WidgetInfo, resolve_roles, vendor_of)
 
