@@ -30,6 +30,7 @@ from PIL import Image
 from .. import optics
 from ..scene import Scene, composite, default_scene, render
 from . import values
+from .faults import FaultSchedule, fault_error
 from .protocol import (
     APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER, WHITE_BALANCE, CameraBusy, CameraDisconnected,
     CameraIdentity, CameraTimeout, CapturedClip, CapturedFile, Pose, SettingResult, UnsupportedFeature,
@@ -99,7 +100,7 @@ class SimCamera:
                  still_depth: bool = False, moving_object: bool = False,
                  busy_rate: float = 0.0, timeout_rate: float = 0.0, disconnect_rate: float = 0.0,
                  disconnect_after: int | None = None, fault_seed: int = 0, pose: Pose | None = None,
-                 **unknown) -> None:
+                 schedule: FaultSchedule | None = None, **unknown) -> None:
         if unknown:
             raise TypeError(f"SimCamera: unknown option(s) {', '.join(sorted(unknown))}")
         self.slider = slider
@@ -115,6 +116,7 @@ class SimCamera:
         self.faults = {"busy": busy_rate, "timeout": timeout_rate, "disconnect": disconnect_rate}
         self.disconnect_after = disconnect_after
         self._fault_rng = random.Random(fault_seed)
+        self.schedule = schedule            # scripted faults on set/capture, shared by reopened cameras
         self._noise_rng = np.random.default_rng(seed + 1)
         self._captures = 0
         self._gone = False
@@ -149,6 +151,7 @@ class SimCamera:
                 camera=self._identity.label())
         if self.values[role] == match:
             return SettingResult(role, value, match, 0.0, changed=False)
+        self._scheduled("set")
         started = time.monotonic()
         self._sleep(self.set_latency_s)
         self.values[role] = match
@@ -156,6 +159,7 @@ class SimCamera:
 
     def capture_still(self, dest_dir: Path, *, stem: str) -> list[CapturedFile]:
         self._check_alive()
+        self._scheduled("capture")
         self._maybe_fault()
         captured_at = time.time()
         t = values.shutter_seconds(self.values[SHUTTER])
@@ -183,6 +187,7 @@ class SimCamera:
     def record_clip(self, dest_dir: Path, *, stem: str, frames: int, fps: float,
                     start: Callable[[], float | None] | None = None) -> CapturedClip:
         self._check_alive()
+        self._scheduled("capture")
         self._maybe_fault()
         recording_started = time.time()
         motion_start = start() if start is not None else None
@@ -280,6 +285,16 @@ class SimCamera:
     def _check_alive(self) -> None:
         if self._gone:
             raise CameraDisconnected("the camera is disconnected; open it again", camera=self._identity.label())
+
+    def _scheduled(self, op: str) -> None:
+        kind = self.schedule.next(op) if self.schedule is not None else None
+        if kind is None:
+            return
+        if kind == "timeout":
+            self._sleep(1.0)
+        elif kind == "disconnect":
+            self._gone = True
+        raise fault_error(kind, op, self._identity.label())
 
     def _maybe_fault(self) -> None:
         if self.disconnect_after is not None and self._captures >= self.disconnect_after:

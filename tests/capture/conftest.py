@@ -12,6 +12,15 @@ from capture.owner import LOCK_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The simulated camera at thumbnail size and 1000x speed: real JPEGs with EXIF in ~7 ms, for runner tests
+TINY = {"width": 64, "height": 48, "clip_width": 64, "clip_height": 48, "speed": 1000.0}
+
+
+def tiny_sim(**options):
+    from rigs.camera.sim import SimCamera
+
+    return SimCamera(**{**TINY, **options})
+
 STILLS_PLAN = """
 [session]
 name = "e2e-stills"
