@@ -606,12 +606,11 @@ class SessionRunner:
 
     def _wait_for_disk(self, guard: DiskGuard, *, remaining: int) -> None:
         """Suspender: free space must hold every remaining point; wait for it to clear, else stop cleanly.
-        Until a frame size is known (measured or given in [costs]) only the next two points are asked for:
-        a default guess must not stop a session that fits."""
+        Until a frame size is known (measured, or given in [costs]) nothing is asked for: a default guess
+        (8 MB a still) must not stop a session of 100 kB frames; the first frame measures it, and a disk
+        that fills during that write is caught as ENOSPC."""
         per_point, source = self._point_size()
-        if source.startswith("defaults"):
-            remaining = min(remaining, 1)
-        need = per_point * (remaining + 1)   # one point of margin
+        need = 0.0 if source.startswith("defaults") else per_point * (remaining + 1)   # one point of margin
         try:
             guard.check(need)
             return

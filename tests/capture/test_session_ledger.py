@@ -123,6 +123,17 @@ def test_disk_quota_too_small_stops_cleanly_and_resumes(tmp_path):
     assert_every_point_once(tmp_path)
 
 
+def test_disk_estimate_uses_measured_frame_sizes(tmp_path):
+    """A quota that holds the session's real frames many times over but not 12 default-sized (8 MB) stills."""
+    quota = _frame_size(tmp_path) * 40
+    first = run(tmp_path, tiny_sim, disk_quota_bytes=quota, disk_wait_s=0)
+    assert first.status == "complete" and first.faults["disk low"] == 0
+    second = run(tmp_path, tiny_sim, disk_quota_bytes=quota, disk_wait_s=0, new_take=True)   # measured costs now
+    assert second.status == "complete" and second.faults["disk low"] == 0
+    small = run(tmp_path / "small", tiny_sim, disk_quota_bytes=quota // 8, disk_wait_s=0)     # ~5 frames' room
+    assert small.status == "suspended" and 1 <= small.done < 12 and "measured over" in small.message
+
+
 class _BallastCamera(SimCamera):
     """Something else fills the disk mid-session: a ballast file appears after capture 5."""
 
