@@ -37,8 +37,24 @@ def describe_os_error(exc: OSError) -> str:
     return f"{where}: {reason}"
 
 
+def describe_sqlite_error(exc: sqlite3.DatabaseError, catalog: object = None) -> str:
+    text = str(exc)
+    where = f"the catalog {catalog}" if catalog else "the catalog"
+    if "readonly" in text or "read-only" in text:
+        return (f"cannot write {where} (read-only: {text}); make the lab folder and the catalog writable by this "
+                "user, or mount the disk read-write")
+    if "full" in text:
+        return f"{where}: the disk is full ({text}); free space and run the command again"
+    if "not a database" in text or "malformed" in text:
+        return f"{where} is not a cinectrl catalog ({text}); pass the catalog's .db file with --catalog"
+    if "unable to open" in text:
+        return (f"cannot open {where} ({text}); check the folder exists and this user may read and write it "
+                "(SQLite writes its journal beside the file)")
+    return f"{where} cannot be used ({text}); pass a cinectrl catalog with --catalog"
+
+
 @contextlib.contextmanager
-def user_errors(device_hint: str = "") -> Iterator[None]:
+def user_errors(device_hint: str = "", *, catalog: object = None) -> Iterator[None]:
     """Turn the toolkit's known errors into one-line exits; programming errors still raise."""
     from capture.catalog import CatalogError
     from capture.owner import SessionBusy
@@ -55,8 +71,7 @@ def user_errors(device_hint: str = "") -> Iterator[None]:
     except (CameraError, SliderError) as exc:
         fail(f"{exc}{device_hint}")
     except sqlite3.DatabaseError as exc:
-        fail(f"the catalog cannot be used ({exc}); pass a cinectrl catalog with --catalog, or check its disk "
-             "is writable and not full")
+        fail(describe_sqlite_error(exc, catalog))
     except ImportError as exc:
         fail(f"a driver this version lacks is needed: {exc}")
     except OSError as exc:

@@ -183,7 +183,7 @@ def run_command(
     from capture.takes import stored_session_plan
 
     catalog_path = resolve_catalog(catalog)
-    with user_errors(" (the ledger keeps every point; rerun to resume)"):
+    with user_errors(" (the ledger keeps every point; rerun to resume)", catalog=catalog_path):
         if session is not None:
             if plan_path is not None:
                 fail(f"--session {session} resumes with the plan stored in the catalog: drop {plan_path}")
@@ -241,7 +241,7 @@ def status_command(
     catalog_path = resolve_catalog(catalog)
     if not catalog_path.exists():
         fail(f"no catalog at {catalog_path}; run `cinectrl capture run PLAN.toml --catalog {catalog_path}` first")
-    with user_errors():
+    with user_errors(catalog=catalog_path):
         ledger = Ledger(catalog_path, readonly=True)
         try:
             rows = ledger.summaries()
