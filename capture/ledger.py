@@ -84,6 +84,13 @@ class Ledger:
     def close(self) -> None:
         self.catalog.close()
 
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file and truncate it (frees disk when a full disk refused a write)."""
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+
     def has_table(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                  (name,)).fetchone() is not None
@@ -154,10 +161,18 @@ class Ledger:
         return self.data_root / self.catalog.session(session_id)["data_dir"]
 
     def set_status(self, session_id: int, word: str) -> None:
-        """Store a word of capture/status.py (its coarse form in `status`, the word itself in `state`)."""
-        with self.catalog.transaction():
-            self.catalog.set_session_status(session_id, words.stored(word))
-            self.conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (word, session_id))
+        """Store a word of capture/status.py (its coarse form in `status`, the word itself in `state`). On a
+        full disk one retry follows a WAL checkpoint, which frees room."""
+        for attempt in range(2):
+            try:
+                with self.catalog.transaction():
+                    self.catalog.set_session_status(session_id, words.stored(word))
+                    self.conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (word, session_id))
+                return
+            except sqlite3.OperationalError:
+                if attempt:
+                    raise
+                self.checkpoint()
 
     def event(self, session_id: int, kind: str, message: str) -> None:
         self.conn.execute("INSERT INTO capture_events (session_id, at, kind, message) VALUES (?,?,?,?)",

@@ -65,6 +65,7 @@ class RunnerOptions:
     disk_wait_s: float = 300.0            # how long the disk suspender waits for space before stopping cleanly
     disk_poll_s: float = 5.0
     disk_quota_bytes: int | None = None
+    disk_reserve_bytes: int = 50_000_000  # never fill the last 50 MB of a real disk
     settle_s: float = 0.0                 # extra settle after a move, on top of the driver's own
     fsync: bool = True
     build_outputs: bool = True            # clips, pairs, contact sheet, report at the end
@@ -215,14 +216,15 @@ class SessionRunner:
         by_key = {p.key: p for p in points}
         todo = [by_key[r.key] for r in rows if r.status != "done"]
         done = len(rows) - len(todo)
-        guard = DiskGuard(session_dir, quota_bytes=self.options.disk_quota_bytes)
+        guard = DiskGuard(session_dir, quota_bytes=self.options.disk_quota_bytes,
+                          reserve_bytes=self.options.disk_reserve_bytes)
         self.point_bytes = ledger.point_sizes(session_id)
         ledger.set_status(session_id, words.RUNNING)
         self.display.start(len(rows), done, plan.title)
         status, message = self._shoot_all(todo, session_dir, guard)
         try:
             ledger.set_status(session_id, status)
-        except sqlite3.Error as exc:      # e.g. the catalog's disk is full: status shows the owner gone
+        except sqlite3.Error as exc:      # the catalog's disk is full: status will show the owner gone
             message += f" (the catalog could not record it: {exc})"
         result = SessionResult(session_id, status, ledger.done_count(session_id), len(rows), take.resumed,
                                time.monotonic() - started, self.faults.copy(), session_dir, message=message,
@@ -274,11 +276,19 @@ class SessionRunner:
         return status, message
 
     def _record_stop(self, message: str) -> None:
+        """A clean stop leaves no point `running` (the frame in flight was removed) and says why it stopped.
+        On a full disk the catalog may refuse even that: a checkpoint of its WAL then frees room to try again."""
         assert self.ledger is not None and self.session_id is not None
-        try:
-            self.ledger.event(self.session_id, "stopped", message)
-        except sqlite3.Error:
-            pass
+        for attempt in range(2):
+            try:
+                with self.ledger.catalog.transaction():
+                    self.ledger.catalog.reset_interrupted(self.session_id)
+                    self.ledger.event(self.session_id, "stopped", message)
+                return
+            except sqlite3.Error:
+                if attempt == 0:
+                    self.ledger.checkpoint()
+
 
     def _already_complete(self, take: Take, started: float) -> SessionResult:
         ledger = self.ledger

@@ -165,6 +165,9 @@ def run_command(
     catalog: Optional[Path] = CatalogOption,
     quota_mb: float = typer.Option(None, "--quota-mb", help="Disk space this session may use (MB): the disk-low "
                                                              "suspender treats it as the free space."),
+    disk_wait: float = typer.Option(300.0, "--disk-wait", help="Seconds to wait for disk space to come back before "
+                                                               "stopping cleanly (suspended)."),
+    disk_reserve_mb: float = typer.Option(50.0, "--disk-reserve-mb", help="Free space never used (MB)."),
     quiet: bool = typer.Option(False, "--quiet", help="No live display."),
     new_take: bool = NewTakeOption,
     session: Optional[int] = SessionOption,
@@ -201,7 +204,10 @@ def run_command(
             return "resume" if Prompt.ask(reason, choices=["resume", "abort"], default="resume",
                                           console=err_console) == "resume" else "abort"
 
+        if disk_wait < 0 or disk_reserve_mb < 0 or (quota_mb is not None and quota_mb <= 0):
+            fail("--disk-wait and --disk-reserve-mb take 0 or more, --quota-mb more than 0")
         options = RunnerOptions(disk_quota_bytes=int(quota_mb * 1e6) if quota_mb else None, stop_after=stop_after,
+                                disk_wait_s=disk_wait, disk_reserve_bytes=int(disk_reserve_mb * 1e6),
                                 new_take=new_take, session_id=session, plan_path=_plan_path(plan_path),
                                 command=" ".join(["cinectrl", *sys.argv[1:]])[:200])
         runner = SessionRunner(plan, catalog_path, camera_factory=rig.open_camera, slider_factory=rig.open_slider,
