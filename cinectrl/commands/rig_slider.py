@@ -42,7 +42,9 @@ def slider(
     if sl is None:
         fail("--port none: there is no slider to drive; give a serial port or 'emulator'")
     try:
-        say(f"{sl.info.firmware} on {sl.info.port}, travel {sl.info.travel_mm[0]:g}..{sl.info.travel_mm[1]:g} mm")
+        travel = ("travel unknown until the controller is Idle (it is held or moving)" if sl.info_pending else
+                  f"travel {sl.info.travel_mm[0]:g}..{sl.info.travel_mm[1]:g} mm")
+        say(f"{sl.info.firmware} on {sl.info.port}, {travel}")
         if sl.stable_port and sl.stable_port != port:
             say(f"stable name for this port: {sl.stable_port}")
         if sl.reset_on_open:

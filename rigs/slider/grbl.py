@@ -24,6 +24,7 @@ How it talks to the board:
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import re
 import select
@@ -116,14 +117,15 @@ class GrblSlider:
         self._last_dir = 0
         self._firmware = ""
         self.messages: deque[str] = deque(maxlen=100)
+        self._travel_override = travel_mm
+        self._feed_override = feed_mm_min
+        self.info_pending = False           # settings not read yet: the board was held or moving at open
         self.reset_on_open = False          # did opening the port reboot the controller (DTR)?
         self.dtr_held = False               # was HUPCL cleared, so that the next open does not reboot it?
         self._port = self._open_port(port, baudrate, command_timeout, exclusive, keep_dtr)
         try:
             self._await_ready(banner_timeout)
-            self.info = self._read_info(travel_mm)
-            self.feed_mm_min = feed_mm_min or self.info.max_rate_mm_min or 1000.0
-            self.warnings = settings_warnings(self.info.settings)
+            self._load_info()
             self.stable_port = stable_port_name(port)
             self.status()
         except BaseException:
@@ -363,6 +365,28 @@ class GrblSlider:
             raise SliderTimeout(f"no 'Grbl x.y' banner within {2 * timeout:.1f} s, even after a soft reset; "
                                 "is this a GRBL controller at 115200 baud?", port=self.port_name) from None
 
+    def _load_info(self) -> None:
+        """`$$` and `$I`. Grbl answers them only when Idle or in Alarm: a board found held or moving (it was not
+        reset on open) keeps its settings unread until it is Idle; until then nothing that needs them runs."""
+        try:
+            self.info = self._read_info(self._travel_override)
+            self.info_pending = False
+        except SliderCommandError as exc:
+            if exc.code != 8:
+                raise
+            self.info = SliderInfo(firmware=self._firmware or "Grbl", port=self.port_name,
+                                   travel_mm=self._travel_override or (-math.inf, math.inf))
+            self.info_pending = True
+        self.feed_mm_min = self._feed_override or self.info.max_rate_mm_min or 1000.0
+        self.warnings = settings_warnings(self.info.settings)
+
+    def _ensure_info(self) -> None:
+        if self.info_pending:
+            self._load_info()
+        if self.info_pending:
+            raise SliderCommandError("the controller is held or moving, so its settings ($$) and travel are not "
+                                     "known yet; resume (or wait for Idle) first", code=8, port=self.port_name)
+
     def _read_info(self, travel_override: tuple[float, float] | None) -> SliderInfo:
         settings: dict[str, str] = {}
         for line in self._exchange("$$").lines:
@@ -418,6 +442,7 @@ class GrblSlider:
         return self.status().position_mm
 
     def check_target(self, mm: float) -> None:
+        self._ensure_info()
         lo, hi = self.info.travel_mm
         if not isinstance(mm, (int, float)) or mm != mm or not lo - EPS_MM <= mm <= hi + EPS_MM:
             raise TravelError(f"target {mm} mm is outside the travel {lo:g}..{hi:g} mm; nothing was sent. "
