@@ -205,7 +205,13 @@ class Ledger:
                           (session_id,))
 
     def mark_running(self, session_id: int, key: str) -> None:
-        self.catalog.mark_point(self._pid(session_id, key), "running")
+        """The attempt marker is advice (a crash turns `running` back to pending either way), so its commit
+        skips the fsync; the frame's own commit, synced, makes it durable with everything else."""
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self.catalog.mark_point(self._pid(session_id, key), "running")
+        finally:
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if self.catalog.durable else 'NORMAL'}")
 
     def mark_failed(self, session_id: int, key: str, error: str) -> None:
         self.catalog.mark_point(self._pid(session_id, key), "failed", error)

@@ -494,8 +494,9 @@ class Body:
 
     def _download(self, folder: str, name: str, dest_dir: Path, stem: str, started: float, index: int,
                   total: int, kind: str | None = None) -> dict[str, Any]:
-        """Download to a temporary name, fsync, rename into place, read it back and compare, and only then
-        delete it from the camera (when capturing to RAM). A delete that fails is reported, not hidden."""
+        """Download to a temporary name, rename into place, read it back and compare, and only then delete it
+        from the camera (when capturing to RAM; the file and its folder are fsynced first). A delete that
+        fails is reported, not hidden."""
         ext = Path(name).suffix.lower() or ".bin"
         final = dest_dir / f"{stem}{ext}"
         if total > 1 and index > 0 and final.exists():
@@ -513,11 +514,13 @@ class Body:
         digest = hashlib.sha256(data).hexdigest()
         with open(part, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if self.delete_after_download:     # the camera's copy is about to go: ours must survive a power cut
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(part, final)
         del data, camera_file
-        _fsync_dir(dest_dir)
+        if self.delete_after_download:
+            _fsync_dir(dest_dir)
         self._verify(final, expected, digest, f"{folder}/{name}")
         self._downloaded.append((folder, name))
         left = self._delete_on_camera(folder, name) if self.delete_after_download else ""
