@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rigs.camera import values
+from rigs.camera.files import fsync_dir, fsync_file
 from rigs.camera.protocol import (
     Camera, CameraBusy, CameraClaimed, CameraDisconnected, CameraError, CameraTimeout, CapturedFile,
 )
@@ -46,7 +47,7 @@ from .plan import Plan, PlanError, Point, Problem, bytes_per_point, check_plan, 
 from .suspenders import (
     DiskGuard, DiskLow, Decision, InterruptHandler, SessionStopped, abort_decision,
 )
-from .takes import Take, TakeRefused, choose_take
+from .takes import Take, choose_take
 
 CameraFactory = Callable[[], Camera]
 SliderFactory = Callable[[], Slider | None]
@@ -98,22 +99,6 @@ class SessionRefused(Exception):
 
 def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _cannot_write(where: Path, exc: OSError) -> str:
@@ -557,10 +542,10 @@ class SessionRunner:
         for f in files:
             path = Path(f.path)
             if self.options.fsync:
-                _fsync_file(path)
+                fsync_file(path)
             hashed.append((f, sha256_file(path), path.stat().st_size))
         if self.options.fsync and files:
-            _fsync_dir(Path(files[0].path).parent)
+            fsync_dir(Path(files[0].path).parent)
         return hashed
 
     def _clean_partial_files(self, session_dir: Path) -> int:

@@ -21,6 +21,38 @@ def tiny_sim(**options):
 
     return SimCamera(**{**TINY, **options})
 
+
+# 12 points, no slider; every value differs from SimCamera's power-on defaults (f/8, 1/60, ISO 100), so a
+# camera object that was not set up shoots at the wrong settings and its EXIF says so
+SWEEP_PLAN = """
+[session]
+scene = "sweep"
+operator = "test"
+
+[rig]
+camera = "sim"
+slider = "none"
+
+[axes]
+aperture = ["f/2.8", "f/4", "f/5.6"]
+shutter = ["1/125", "1/250"]
+iso = ["200", "400"]
+"""
+
+
+def done_points(catalog: Path) -> int:
+    """Points committed so far (0 while the catalog does not exist or is busy being created)."""
+    if not catalog.exists():
+        return 0
+    try:
+        db = sqlite3.connect(catalog, timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM points WHERE status = 'done'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0
+
 STILLS_PLAN = """
 [session]
 name = "e2e-stills"

@@ -24,21 +24,10 @@ from capture.session import RunnerOptions, SessionRunner
 from cinectrl.main import app
 from rigs.camera.protocol import CameraDisconnected
 
-from .conftest import REPO, STILLS_PLAN, ledger_check, tiny_sim, write_plan
+from .conftest import REPO, done_points, STILLS_PLAN, ledger_check, tiny_sim, write_plan
 
 pytestmark = pytest.mark.timeout(180)
 runner = CliRunner()
-
-
-def _done(catalog: Path) -> int:
-    try:
-        db = sqlite3.connect(catalog, timeout=5)
-        try:
-            return db.execute("SELECT count(*) FROM points WHERE status = 'done'").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.OperationalError:
-        return 0
 
 
 def _status(catalog: Path, *args: str) -> str:
@@ -62,7 +51,7 @@ def test_one_owner_refusal_interrupted_status_and_takeover(tmp_path):
                               str(catalog)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while _done(catalog) < 1 and owner.poll() is None and time.monotonic() < deadline:
+        while done_points(catalog) < 1 and owner.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert owner.poll() is None, owner.stderr.read()
         with pytest.raises(SessionBusy, match=rf"session 1 is being run by PID {owner.pid} on "):

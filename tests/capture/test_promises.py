@@ -20,26 +20,11 @@ from rigs.camera import values
 from rigs.camera.faults import FaultSchedule
 from rigs.camera.sim import DEFAULTS, SimCamera
 
-from .conftest import TINY, tiny_sim
+from .conftest import SWEEP_PLAN, TINY, tiny_sim
 
 pytestmark = pytest.mark.timeout(120)
 
-# every value differs from SimCamera's power-on DEFAULTS (f/8, 1/60, ISO 100): a new camera object that was
-# not re-applied shoots at the wrong settings, and its EXIF says so
-PLAN = """
-[session]
-scene = "promises"
-operator = "test"
-
-[rig]
-camera = "sim"
-slider = "none"
-
-[axes]
-aperture = ["f/2.8", "f/4", "f/5.6"]
-shutter = ["1/125", "1/250"]
-iso = ["200", "400"]
-"""
+PLAN = SWEEP_PLAN     # every value differs from SimCamera's power-on DEFAULTS
 assert all(DEFAULTS[r] not in v for r, v in parse_plan(PLAN).axes.items())
 
 

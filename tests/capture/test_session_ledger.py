@@ -14,22 +14,9 @@ from rigs.camera.faults import FaultSchedule
 
 from rigs.camera.sim import SimCamera
 
-from .conftest import TINY, tiny_sim
+from .conftest import SWEEP_PLAN, TINY, tiny_sim
 
-PLAN = """
-[session]
-scene = "fake scene"
-operator = "test"
-
-[rig]
-camera = "sim"
-slider = "none"
-
-[axes]
-aperture = ["f/2.8", "f/5.6", "f/11"]
-shutter = ["1/60", "1/125"]
-iso = ["100", "400"]
-"""
+PLAN = SWEEP_PLAN
 
 
 def run(tmp_path, camera_factory, plan_text=PLAN, **options):

@@ -91,8 +91,8 @@ def emulator_process():
             proc.wait()
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cinectrl.main", "rig", "slider", *args], cwd=REPO,
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cinectrl.main", "rig", "slider", *args], cwd=REPO, input=stdin,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -113,8 +113,7 @@ def test_status_after_move_reports_the_real_position(emulator_process):
 
 def test_the_shell_holds_resumes_and_jogs_a_running_move(emulator_process):
     commands = "home\nmove 400 1200\nstatus\nhold\nstatus\nresume\nwait\njog -10\nwait\nspin\nmove x\nquit\n"
-    shell = subprocess.run([sys.executable, "-m", "cinectrl.main", "rig", "slider", "--port", emulator_process,
-                            "shell"], cwd=REPO, input=commands, capture_output=True, text=True, timeout=60)
+    shell = cli("--port", emulator_process, "shell", stdin=commands)
     assert shell.returncode == 0, shell.stderr
     lines = [line.removeprefix("slider> ") for line in shell.stdout.splitlines() if line.startswith("slider> ")]
     assert lines[1].startswith("moving to 400.000 mm")                           # the prompt came back at once

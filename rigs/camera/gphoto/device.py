@@ -19,9 +19,10 @@ from typing import Any, Callable
 
 import gphoto2 as gp
 
-from ..protocol import (ROLES, CameraBusy, CameraDisconnected, CameraError, CameraTimeout,
+from ..protocol import (ROLES, CameraDisconnected, CameraError, CameraTimeout,
                         UnsupportedFeature)
 from . import errors
+from ..files import fsync_dir
 from ..values import same_value
 from .choices import match_choice
 from .roles import (BATTERY, CAPTURE_TARGET, DATETIME, FIRMWARE, IMAGE_FORMAT, LENS, MANUFACTURER, MODEL,
@@ -76,14 +77,6 @@ def _absolute(dest_dir: str, camera: str) -> Path:
         raise CameraError(f"destination {dest_dir!r} is relative; the camera worker only takes absolute paths "
                           "(the client resolves them in the user's folder)", camera=camera)
     return Path(dest_dir)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Body:
@@ -520,7 +513,7 @@ class Body:
         os.replace(part, final)
         del data, camera_file
         if self.delete_after_download:
-            _fsync_dir(dest_dir)
+            fsync_dir(dest_dir)
         self._verify(final, expected, digest, f"{folder}/{name}")
         self._downloaded.append((folder, name))
         left = self._delete_on_camera(folder, name) if self.delete_after_download else ""
