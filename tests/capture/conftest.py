@@ -22,6 +22,17 @@ def tiny_sim(**options):
     return SimCamera(**{**TINY, **options})
 
 
+def sim_factory(**options):
+    """A camera factory for the runner that keeps every SimCamera it opened (the first, then each reopen)."""
+    opened = []
+
+    def factory():
+        opened.append(tiny_sim(**options))
+        return opened[-1]
+
+    return factory, opened
+
+
 # 12 points, no slider; every value differs from SimCamera's power-on defaults (f/8, 1/60, ISO 100), so a
 # camera object that was not set up shoots at the wrong settings and its EXIF says so
 SWEEP_PLAN = """

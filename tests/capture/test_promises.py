@@ -20,7 +20,7 @@ from rigs.camera import values
 from rigs.camera.faults import FaultSchedule
 from rigs.camera.sim import DEFAULTS, SimCamera
 
-from .conftest import SWEEP_PLAN, TINY, tiny_sim
+from .conftest import SWEEP_PLAN, TINY, sim_factory, tiny_sim
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -65,11 +65,7 @@ def assert_frames_as_requested(catalog, total=12):
 def test_settings_are_reapplied_after_every_reopen(tmp_path):
     """A timeout and a disconnect make the runner open new camera objects (at power-on defaults)."""
     schedule = FaultSchedule({"capture": {4: ["timeout"], 9: ["disconnect"]}})
-    opened = []
-
-    def factory():
-        opened.append(tiny_sim(schedule=schedule))
-        return opened[-1]
+    factory, opened = sim_factory(schedule=schedule)
 
     result = run(tmp_path, factory)
     assert result.status == "complete"
@@ -83,11 +79,8 @@ def test_busy_backs_off_before_escalating_exact_counts(tmp_path):
     longer one escalates to a reopen. Counts, reopens and back-off sleeps are exactly what the schedule implies."""
     retries = RunnerOptions().busy_retries
     schedule = FaultSchedule.seeded(11, calls={"capture": 40, "set": 40}, rate=0.25, bursts=(1, 2, 3, retries + 1))
-    opened, sleeps = [], []
-
-    def factory():
-        opened.append(tiny_sim(schedule=schedule))
-        return opened[-1]
+    factory, opened = sim_factory(schedule=schedule)
+    sleeps = []
 
     result = run(tmp_path, factory, sleep=sleeps.append)
     assert result.status == "complete"

@@ -14,7 +14,7 @@ from rigs.camera.faults import FaultSchedule
 
 from rigs.camera.sim import SimCamera
 
-from .conftest import SWEEP_PLAN, TINY, tiny_sim
+from .conftest import SWEEP_PLAN, TINY, sim_factory, tiny_sim
 
 PLAN = SWEEP_PLAN
 
@@ -78,11 +78,7 @@ def test_partial_and_uncommitted_files_are_redone(tmp_path):
 @pytest.mark.parametrize("fault", ["busy", "timeout", "disconnect"])
 def test_camera_faults_climb_the_ladder_and_lose_nothing(tmp_path, fault):
     schedule = FaultSchedule({"capture": {3: [fault], 7: [fault], 9: [fault]}})   # shared by reopened cameras
-    opened = []
-
-    def factory():
-        opened.append(tiny_sim(schedule=schedule))
-        return opened[-1]
+    factory, opened = sim_factory(schedule=schedule)
 
     result = run(tmp_path, factory)
     assert result.status == "complete"

@@ -81,9 +81,10 @@ def emulator_process():
     try:
         path = proc.stdout.readline().strip()
         assert path.startswith("/dev/pts/"), path
-        yield path
+        yield path, proc
     finally:
-        proc.send_signal(signal.SIGINT)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -97,7 +98,7 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 
 def test_status_after_move_reports_the_real_position(emulator_process):
-    port = emulator_process
+    port, _ = emulator_process
     moved = cli("--port", port, "move", "120")
     assert moved.returncode == 0, moved.stderr
     assert "homing first" in moved.stdout and "moved to 120.000 mm: reads back 120.000 mm" in moved.stdout
@@ -113,7 +114,7 @@ def test_status_after_move_reports_the_real_position(emulator_process):
 
 def test_the_shell_holds_resumes_and_jogs_a_running_move(emulator_process):
     commands = "home\nmove 400 1200\nstatus\nhold\nstatus\nresume\nwait\njog -10\nwait\nspin\nmove x\nquit\n"
-    shell = cli("--port", emulator_process, "shell", stdin=commands)
+    shell = cli("--port", emulator_process[0], "shell", stdin=commands)
     assert shell.returncode == 0, shell.stderr
     lines = [line.removeprefix("slider> ") for line in shell.stdout.splitlines() if line.startswith("slider> ")]
     assert lines[1].startswith("moving to 400.000 mm")                           # the prompt came back at once
@@ -127,23 +128,15 @@ def test_the_shell_holds_resumes_and_jogs_a_running_move(emulator_process):
     assert "Traceback" not in shell.stderr
 
 
-def test_emulate_slider_serves_until_interrupted():
+def test_emulate_slider_serves_until_interrupted(emulator_process):
     from rigs.slider.grbl import GrblSlider
 
-    proc = subprocess.Popen([sys.executable, "-m", "cinectrl.main", "rig", "emulate-slider", "--speed", "50"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path, proc = emulator_process
+    sl = GrblSlider(path)
     try:
-        path = proc.stdout.readline().strip()
-        assert path.startswith("/dev/pts/"), path
-        sl = GrblSlider(path)
-        try:
-            assert sl.home().state == "Idle"
-            assert sl.move_to(42).position_mm == pytest.approx(42.0)
-        finally:
-            sl.close()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        assert sl.home().state == "Idle"
+        assert sl.move_to(42).position_mm == pytest.approx(42.0)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        sl.close()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
