@@ -619,7 +619,8 @@ class SessionRunner:
                 guard.check(need)
             except DiskLow:
                 continue
-            self.display.message("disk space back: resuming")
+            self.display.message("disk space back: resuming; every setting is sent again before the next frame")
+            self.applied.clear()     # the operator may have touched the camera while freeing space
             return
         raise SessionStopped(f"{_mb(guard.free())} free, {remaining} point(s) still need about {_mb(need)} "
                              f"({_mb(per_point)} a point, {source}); free space (or raise the quota) and rerun to "
