@@ -112,3 +112,26 @@ def test_a_pass_must_record_the_whole_move():
     assert [p.where for p in problems] == ["trajectory.frames"]     # ... but not the acceleration ramps
     assert "acceleration" in problems[0].message
     assert check_plan(parse_plan(text.format(frames=185)), choices=None, travel=(0, 600), accel_mm_s2=250.0) == []
+
+
+def test_capture_plan_predicts_exposure_from_a_test_shot_or_an_earlier_session(tmp_path):
+    from typer.testing import CliRunner
+
+    from cinectrl.main import app
+
+    cli = CliRunner()
+    plan = tmp_path / "plan.toml"
+    plan.write_text(SWEEP.format(ref="1/1000").replace('slider = "none"', 'slider = "none"\nspeed = 1000\n'
+                                                       'camera_options = { width = 64, height = 48 }'))
+    catalog = tmp_path / "lab" / "catalog.db"
+    shot = cli.invoke(app, ["capture", "plan", str(plan), "--catalog", str(catalog), "--test-shot"])
+    assert shot.exit_code == 0, shot.output
+    text = " ".join(shot.output.split())
+    assert "exposure predicted from a test shot at 1/1000 100" in text
+    assert "warning 1/1000 100 (1 point(s))" in text and "under-exposed" in text          # the scene at 1/1000
+    assert "outside the model's range" in text
+    assert not catalog.exists() and not list(tmp_path.glob("**/test-shot*"))              # nothing kept
+    ran = cli.invoke(app, ["capture", "run", str(plan), "--catalog", str(catalog), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    again = " ".join(cli.invoke(app, ["capture", "plan", str(plan), "--catalog", str(catalog)]).output.split())
+    assert "exposure predicted from session 1's p" in again

@@ -293,3 +293,25 @@ def test_a_full_disk_stops_cleanly_and_a_rerun_resumes(tmp_path):
     rc, err, state = _step(out, "roomy")
     assert rc == "0", err
     assert "[('done',)]" in state and "[('done', 12)]" in state and "bad []" in state
+
+
+@pytest.mark.parametrize("where", ["read-only folder", "under a file", "missing parents"])
+def test_rig_capture_into_a_folder_it_cannot_use(where):
+    base = _base()
+    try:
+        out = {"read-only folder": base / "ro", "under a file": base / "file" / "shots",
+               "missing parents": base / "a" / "b" / "c"}[where]
+        if where == "read-only folder":
+            out.mkdir()
+            out.chmod(0o555)
+        elif where == "under a file":
+            (base / "file").write_text("not a folder")
+        with unprivileged():
+            result = runner.invoke(app, ["rig", "capture", "--camera", "sim", "--out", str(out)])
+        check(result, base / "no-catalog.db")
+        if where == "missing parents":
+            assert result.exit_code == 0 and (out / "capture.jpg").is_file()       # made, as asked
+        else:
+            assert result.exit_code == 1 and "error:" in result.output and str(out.parent) in result.output
+    finally:
+        _remove(base)
