@@ -130,6 +130,17 @@ def main() -> None:
               f"rounds bare {', '.join(f'{x:.0f}' for x in rates['bare'])} / "
               f"backend {', '.join(f'{x:.0f}' for x in rates['backend'])}")
     print(f"target: backend >= 0.70x the bare loop -> {'met' if worst >= 0.7 else 'NOT met'} (worst {worst:.2f}x)")
+    from benchmarks._results import write_result
+
+    write_result("gphoto_capture", {
+        "captures_per_round": args.captures, "rounds": args.rounds,
+        **{f"{scenario}_{side}_captures_per_s": round(statistics.median(rates[side]), 1)
+           for scenario, rates in results.items() for side in ("bare", "backend")},
+        **{f"{scenario}_ratio_backend_to_bare": round(statistics.median(rates["backend"]) /
+                                                     statistics.median(rates["bare"]), 3)
+           for scenario, rates in results.items()},
+        "target_ratio": 0.7, "target_met": worst >= 0.7,
+    }, notes="backend includes reading each download back at its final path (verified before any delete)")
 
 
 if __name__ == "__main__":

@@ -125,6 +125,18 @@ def main() -> None:
     print(f"  median {med * 1e3:.3f} ms  p99 {p99 * 1e3:.3f} ms  max {worst * 1e3:.3f} ms  "
           f"(target <= 20 ms: {verdict})")
     print("  reference: polling '?' at the 5 Hz GRBL recommends would see Idle on average 100 ms late")
+    from benchmarks._results import write_result
+
+    figures = {"round_trips_per_kind": args.n, "moves": args.moves, "emulator_speed": args.speed}
+    for key, values in times.items():
+        figures[f"{key.replace(' ', '_').replace('?', 'status')}_median_ms"] = round(statistics.median(values) * 1e3, 4)
+    for kind in ("line", "?"):
+        name = "status" if kind == "?" else kind
+        figures[f"ratio_driver_to_bare_{name}"] = round(statistics.median(times[f"driver {kind}"]) /
+                                                        statistics.median(times[f"bare {kind}"]), 3)
+    figures.update(completion_median_ms=round(med * 1e3, 3), completion_p99_ms=round(p99 * 1e3, 3),
+                   completion_max_ms=round(worst * 1e3, 3))
+    write_result("slider", figures)
 
 
 if __name__ == "__main__":
