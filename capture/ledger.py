@@ -95,16 +95,25 @@ class Ledger:
         return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                  (name,)).fetchone() is not None
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the catalog has migration 4's session columns (a catalog opened read-only may not)."""
+        return any(r[1] == "plan_key" for r in self.conn.execute("PRAGMA table_info(sessions)"))
+
     # ------------------------------------------------------------------------------------------ sessions
 
     def sessions_of_plan(self, key: str) -> list[dict[str, Any]]:
         """Sessions whose normalised plan is `key`, latest first (sessions from before plan keys get theirs)."""
+        if not self.keyed:
+            return []
         self._backfill_plan_keys()
         return [self._with_word(r) for r in self.catalog.rows(
             "SELECT * FROM sessions WHERE plan_key = ? ORDER BY id DESC", (key,))]
 
     def sessions_from_file(self, plan_path: str) -> list[dict[str, Any]]:
         """Sessions run from this plan file (whatever its content was then), latest first."""
+        if not self.keyed:
+            return []
         return [self._with_word(r) for r in self.catalog.rows(
             "SELECT * FROM sessions WHERE plan_path = ? ORDER BY id DESC", (plan_path,))]
 
@@ -121,6 +130,8 @@ class Ledger:
             self.conn.execute("UPDATE sessions SET plan_key = ?, take = coalesce(take, 1) WHERE id = ?", (key, sid))
 
     def next_take(self, key: str) -> int:
+        if not self.keyed:
+            return 1
         row = self.conn.execute("SELECT coalesce(max(take), 0) FROM sessions WHERE plan_key = ?", (key,)).fetchone()
         return int(row[0]) + 1
 
