@@ -54,32 +54,9 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-_PARSERS = {
-    "aperture": _values.parse_aperture,
-    "shutter": _values.shutter_seconds,
-    "iso": _values.parse_iso,
-    "kelvin": _values.parse_kelvin,
-    "focus": _values.parse_metres,
-    "focal": _values.parse_mm,
-}
-
-
 def setting_number(role: str, value: Any) -> float | None:
     """The number a setting label stands for ('f/5.6' -> 5.6, '1/400' -> 0.0025), or None (e.g. 'Daylight')."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    parser = _PARSERS.get(role)
-    if parser is None:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return None
-    try:
-        return float(parser(str(value)))
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return None
+    return _values.number(role, value)
 
 
 # Prepared statements for the per-frame path: fixed text, so sqlite3's statement cache reuses them.

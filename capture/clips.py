@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .exposure import Exposure, worst
+
 PROXY_WIDTH = 480
 
 
@@ -101,21 +103,35 @@ def probe(path: Path) -> dict:
 
 # --------------------------------------------------------------------------------------------- QC
 
+ALIGNMENT_LIMIT_PX = 2.0
+CLIPPED_FLAG = 0.05
+
+
 @dataclass(frozen=True)
 class PairQuality:
     alignment_px: float        # mean |shift| between matching frames (phase correlation); ~0 = registered
     clipped_fraction: float    # share of pixels at 0/255 in either clip (worst of the two)
     sharpness_ratio: float     # variance of Laplacian, target / reference
     frames: int
+    reference_exposure: Exposure | None = None    # each side's worst frame (capture/exposure.py)
+    target_exposure: Exposure | None = None
 
     @property
     def flags(self) -> list[str]:
         flags = []
-        if self.alignment_px > 2.0:
+        if self.alignment_px > ALIGNMENT_LIMIT_PX:
             flags.append(f"misaligned by {self.alignment_px:.1f} px")
-        if self.clipped_fraction > 0.05:
+        if self.clipped_fraction > CLIPPED_FLAG:
             flags.append(f"{self.clipped_fraction:.0%} clipped")
+        for side, exposure in (("reference", self.reference_exposure), ("target", self.target_exposure)):
+            if exposure is not None and exposure.problem:
+                flags.append(f"{side} {exposure.problem}")
         return flags
+
+    @property
+    def failures(self) -> list[str]:
+        """The flags that make the pair unusable: misaligned frames, or a side too dark or too bright."""
+        return [f for f in self.flags if f.startswith(("misaligned", "reference ", "target "))]
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -154,4 +170,5 @@ def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray]) 
                   float(np.mean([clipped_fraction(target[i]) for i in picks])))
     sharp_ref = float(np.mean([sharpness(reference[i]) for i in picks]))
     sharp_tgt = float(np.mean([sharpness(target[i]) for i in picks]))
-    return PairQuality(align, clipped, sharp_tgt / sharp_ref if sharp_ref > 0 else 0.0, n)
+    return PairQuality(align, clipped, sharp_tgt / sharp_ref if sharp_ref > 0 else 0.0, n,
+                       worst([reference[i] for i in picks]), worst([target[i] for i in picks]))

@@ -2,27 +2,28 @@
 commit of a frame (asset + EXIF + settings + slider rows + point done).
 
 This module is the runner's only door into the catalog, so the durability rule lives in one place. Besides
-the catalog's own tables it keeps two small tables of its own in the same file: `capture_events` (faults
-survived, resumes, stops: the report's "faults survived") and `capture_timings` (per-point costs: the
-plan's measured ETA).
+the catalog's own tables it keeps three small tables of its own in the same file: `capture_events` (faults
+survived, resumes, takeovers, stops: the report's "faults survived"), `capture_passes` (per recorded pass)
+and `capture_timings` (per-point costs: the plan's measured ETA).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
+from rigs.camera import values
 from rigs.camera.protocol import CameraIdentity, CapturedFile
 from rigs.slider.protocol import SliderInfo
 
+from . import status as words
 from .catalog import Catalog
 from .ingest import ingest_file
-from .plan import Costs, Plan, Point
+from .plan import Costs, Plan, PlanError, Point, parse_plan, plan_key
 
 EXTRA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS capture_events (
@@ -45,9 +46,8 @@ CREATE TABLE IF NOT EXISTS capture_timings (
 );
 """
 
-# runner status -> sessions.status
-_SESSION_STATUS = {"complete": "done", "paused": "paused", "suspended": "paused", "failed": "failed",
-                   "running": "running", "aborted": "aborted"}
+# events that are not faults: the report and `capture status` count the others as "faults survived"
+NOT_FAULTS = ("resume", "stopped", "takeover", "start")
 
 
 class DuplicateFrame(Exception):
@@ -61,14 +61,6 @@ class PointRow:
     attempts: int
 
 
-def plan_fingerprint(plan: Plan, points: list[Point]) -> str:
-    """Same plan text + same expanded points = same session (so a rerun resumes instead of starting over)."""
-    digest = hashlib.sha256(plan.text.encode())
-    for p in points:
-        digest.update(f"{p.key}|{sorted(p.settings.items())}|{p.slider_mm}".encode())
-    return digest.hexdigest()
-
-
 def combination_key(combo: int) -> str:
     return f"c{combo:03d}"
 
@@ -78,38 +70,90 @@ def _ordinal(key: str) -> int:
 
 
 class Ledger:
-    def __init__(self, catalog: Path) -> None:
-        self.catalog = Catalog(catalog)
+    """The runner's door into the catalog. `readonly=True` (for `capture status`) creates nothing."""
+
+    def __init__(self, catalog: Path, *, readonly: bool = False) -> None:
+        self.catalog = Catalog(catalog, create=not readonly)
         self.conn = self.catalog.conn
         self.data_root = self.catalog.data_root
-        self.conn.executescript(EXTRA_SCHEMA)
+        self.readonly = readonly
+        if not readonly:
+            self.conn.executescript(EXTRA_SCHEMA)
         self._point_ids: dict[tuple[int, str], int] = {}
 
     def close(self) -> None:
         self.catalog.close()
 
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file and truncate it (frees disk when a full disk refused a write)."""
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+
+    def has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (name,)).fetchone() is not None
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the catalog has migration 4's session columns (a catalog opened read-only may not)."""
+        return any(r[1] == "plan_key" for r in self.conn.execute("PRAGMA table_info(sessions)"))
+
     # ------------------------------------------------------------------------------------------ sessions
 
-    def open_session(self, plan: Plan, points: list[Point], *, camera: CameraIdentity,
-                     slider: SliderInfo | None, new: bool = False) -> tuple[int, bool]:
-        """The latest session of this same plan (resume; a finished one is left as it is), or a new one with
-        every point as a ledger row (`new=True` always starts another take)."""
-        fingerprint = plan_fingerprint(plan, points)
-        if not new:
-            row = self.conn.execute("SELECT id FROM sessions WHERE plan_sha256 = ? ORDER BY id DESC LIMIT 1",
-                                    (fingerprint,)).fetchone()
-            if row:
-                return int(row[0]), True
-        name = plan.session.get("name") or plan.session["scene"]
-        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-")[:40] or "session"
+    def sessions_of_plan(self, key: str) -> list[dict[str, Any]]:
+        """Sessions whose normalised plan is `key`, latest first (sessions from before plan keys get theirs)."""
+        if not self.keyed:
+            return []
+        self._backfill_plan_keys()
+        return [self._with_word(r) for r in self.catalog.rows(
+            "SELECT * FROM sessions WHERE plan_key = ? ORDER BY id DESC", (key,))]
+
+    def sessions_from_file(self, plan_path: str) -> list[dict[str, Any]]:
+        """Sessions run from this plan file (whatever its content was then), latest first."""
+        if not self.keyed:
+            return []
+        return [self._with_word(r) for r in self.catalog.rows(
+            "SELECT * FROM sessions WHERE plan_path = ? ORDER BY id DESC", (plan_path,))]
+
+    def _backfill_plan_keys(self) -> None:
+        """Sessions written before plan keys existed: key them by their stored plan text, once."""
+        if self.readonly:
+            return
+        for sid, text in self.conn.execute("SELECT id, plan_toml FROM sessions WHERE plan_key IS NULL AND "
+                                           "plan_toml IS NOT NULL").fetchall():
+            try:
+                key = plan_key(parse_plan(text))
+            except PlanError:
+                key = "unparsable"
+            self.conn.execute("UPDATE sessions SET plan_key = ?, take = coalesce(take, 1) WHERE id = ?", (key, sid))
+
+    def next_take(self, key: str) -> int:
+        if not self.keyed:
+            return 1
+        row = self.conn.execute("SELECT coalesce(max(take), 0) FROM sessions WHERE plan_key = ?", (key,)).fetchone()
+        return int(row[0]) + 1
+
+    def create_session(self, plan: Plan, points: list[Point], *, camera: CameraIdentity,
+                       slider: SliderInfo | None, plan_path: str | None = None,
+                       claim: Callable[[Path], Any] | None = None) -> int:
+        """A new take of this plan: the session row, its devices and every point as a ledger row, in ONE
+        transaction that also runs `claim(session_dir)` (make the folder, take the owner lock) before it
+        commits: a folder that cannot be written leaves no session behind."""
+        key = plan_key(plan)
+        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in plan.title.lower()).strip("-")[:40]
         cat = self.catalog
         with cat.transaction():
-            sid = cat.create_session(name, scene=plan.session["scene"], operator=plan.session["operator"],
+            take = self.next_take(key)
+            sid = cat.create_session(plan.title, scene=plan.session["scene"], operator=plan.session["operator"],
                                      notes=plan.session.get("notes", ""), mode=plan.mode, plan_toml=plan.text,
-                                     plan_sha256=fingerprint,
+                                     plan_sha256=key,
                                      rig={"camera": _identity(camera), "slider": _slider(slider),
                                           "plan_camera": plan.camera, "plan_slider": plan.slider})
-            self.conn.execute("UPDATE sessions SET data_dir = ? WHERE id = ?", (f"sessions/{sid:04d}-{slug}", sid))
+            data_dir = f"sessions/{sid:04d}-{slug or 'session'}"
+            self.conn.execute("UPDATE sessions SET data_dir = ?, plan_key = ?, plan_path = ?, take = ?, state = ? "
+                              "WHERE id = ?", (data_dir, key, plan_path, take, words.PLANNED, sid))
             cam = cat.add_device("camera", make=camera.make, model=camera.model, serial=camera.serial,
                                  lens=camera.lens, firmware=camera.firmware)
             cat.link_device(sid, cam, "camera")
@@ -120,13 +164,26 @@ class Ledger:
             cat.add_points(sid, [{"ordinal": p.index, "combination_key": combination_key(p.combo),
                                   "frame_index": p.frame_index, "settings": p.settings_dict(),
                                   "slider_target_mm": p.slider_mm} for p in points])
-        return sid, False
+            if claim is not None:
+                claim(self.data_root / data_dir)
+        return sid
 
     def session_dir(self, session_id: int) -> Path:
         return self.data_root / self.catalog.session(session_id)["data_dir"]
 
-    def set_status(self, session_id: int, status: str) -> None:
-        self.catalog.set_session_status(session_id, _SESSION_STATUS.get(status, status))
+    def set_status(self, session_id: int, word: str) -> None:
+        """Store a word of capture/status.py (its coarse form in `status`, the word itself in `state`). On a
+        full disk one retry follows a WAL checkpoint, which frees room."""
+        for attempt in range(2):
+            try:
+                with self.catalog.transaction():
+                    self.catalog.set_session_status(session_id, words.stored(word))
+                    self.conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (word, session_id))
+                return
+            except sqlite3.OperationalError:
+                if attempt:
+                    raise
+                self.checkpoint()
 
     def event(self, session_id: int, kind: str, message: str) -> None:
         self.conn.execute("INSERT INTO capture_events (session_id, at, kind, message) VALUES (?,?,?,?)",
@@ -145,13 +202,27 @@ class Ledger:
         return [PointRow(f"p{r[0]:04d}", r[1], r[2]) for r in self.conn.execute(
             "SELECT ordinal, status, attempts FROM points WHERE session_id = ? ORDER BY ordinal", (session_id,))]
 
+    def stored_points(self, session_id: int, kind: str) -> list[Point]:
+        """The session's points as the ledger holds them: what a resume shoots (the ledger is the truth)."""
+        return [Point(r[0], f"p{r[0]:04d}", json.loads(r[1]), r[2], kind, int(str(r[3]).lstrip("c") or 0),
+                      int(r[4] or 0))
+                for r in self.conn.execute("SELECT ordinal, settings_json, slider_target_mm, combination_key, "
+                                           "frame_index FROM points WHERE session_id = ? ORDER BY ordinal",
+                                           (session_id,))]
+
     def reset_running(self, session_id: int) -> None:
         self.catalog.reset_interrupted(session_id)
         self.conn.execute("UPDATE points SET status = 'pending' WHERE session_id = ? AND status = 'failed'",
                           (session_id,))
 
     def mark_running(self, session_id: int, key: str) -> None:
-        self.catalog.mark_point(self._pid(session_id, key), "running")
+        """The attempt marker is advice (a crash turns `running` back to pending either way), so its commit
+        skips the fsync; the frame's own commit, synced, makes it durable with everything else."""
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self.catalog.mark_point(self._pid(session_id, key), "running")
+        finally:
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if self.catalog.durable else 'NORMAL'}")
 
     def mark_failed(self, session_id: int, key: str, error: str) -> None:
         self.catalog.mark_point(self._pid(session_id, key), "failed", error)
@@ -215,12 +286,16 @@ class Ledger:
         return {self.catalog.abspath(r[0]) for r in self.conn.execute(
             "SELECT path FROM assets WHERE session_id = ?", (session_id,))}
 
-    def frame_sizes(self, session_id: int) -> list[int]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT bytes FROM assets WHERE session_id = ? AND point_id IS NOT NULL", (session_id,))]
+    def point_sizes(self, session_id: int) -> list[int]:
+        """Bytes of each committed point of the session (all its files: RAW+JPEG, clip + sidecars)."""
+        return [int(r[0] or 0) for r in self.conn.execute(
+            "SELECT sum(bytes) FROM assets WHERE session_id = ? AND point_id IS NOT NULL GROUP BY point_id",
+            (session_id,))]
 
     def measured_costs(self, camera_model: str, mode: str, defaults: Costs) -> Costs:
         """Per-operation costs measured in earlier sessions of this camera model (the plan's ETA source)."""
+        if not self.has_table("capture_timings"):
+            return defaults
         row = self.conn.execute(
             "SELECT count(*), avg(t.capture_s), sum(t.set_s), sum(t.sets), sum(t.move_mm), sum(t.move_s), "
             "avg((SELECT sum(a.bytes) FROM assets a WHERE a.point_id = p.id)) "
@@ -253,30 +328,81 @@ class Ledger:
         return rows
 
     def events(self, session_id: int) -> list[dict[str, Any]]:
+        if not self.has_table("capture_events"):
+            return []
         return self.catalog.rows("SELECT at, kind, message FROM capture_events WHERE session_id = ? ORDER BY id",
                                  (session_id,))
 
-    def session(self, session_id: int) -> dict[str, Any]:
-        row = dict(self.catalog.session(session_id))
-        row["dir"] = row.get("data_dir")
-        row["status"] = "complete" if row["status"] == "done" else row["status"]
+    def faults(self, session_id: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for event in self.events(session_id):
+            if event["kind"] not in NOT_FAULTS:
+                counts[event["kind"]] = counts.get(event["kind"], 0) + 1
+        return counts
+
+    @staticmethod
+    def _with_word(row: dict[str, Any]) -> dict[str, Any]:
+        row["word"] = words.word(row.get("status"), row.get("state"))
         return row
 
+    def session(self, session_id: int) -> dict[str, Any] | None:
+        """The session row with `word` (capture/status.py) and `dir`; None when there is no such session."""
+        row = self.catalog.session(session_id)
+        if row is None:
+            return None
+        row = self._with_word(dict(row))
+        row["dir"] = row.get("data_dir")
+        return row
+
+    def owner(self, session: dict[str, Any]):
+        """The live process holding the session's lock (capture/owner.py), or None."""
+        from .owner import holder
+
+        return holder(self.data_root / session["data_dir"]) if session.get("data_dir") else None
+
+    def word(self, session: dict[str, Any]) -> str:
+        """The session's word with a dead owner noticed: 'running' without a live owner is INTERRUPTED."""
+        if session["word"] != words.RUNNING:
+            return session["word"]
+        return words.word(session["status"], session.get("state"), owner_alive=self.owner(session) is not None)
+
     def summaries(self) -> list[dict[str, Any]]:
-        """One line per session for `cinectrl capture status`: points, files, bytes, clips, pairs."""
-        return self.catalog.rows(
-            "SELECT s.id, s.name, s.mode, CASE s.status WHEN 'done' THEN 'complete' ELSE s.status END AS status, "
-            "s.data_dir AS dir, "
+        """One row per capture session for `cinectrl capture status`: word, owner, points, files, clips, pairs."""
+        events = self.has_table("capture_events")
+        rows = self.catalog.rows(
+            "SELECT s.*, "
             "(SELECT count(*) FROM points p WHERE p.session_id = s.id) AS points, "
             "(SELECT count(*) FROM points p WHERE p.session_id = s.id AND p.status = 'done') AS done, "
+            "(SELECT count(*) FROM points p WHERE p.session_id = s.id AND p.status = 'failed') AS failed_points, "
             "(SELECT count(*) FROM assets a WHERE a.session_id = s.id AND a.point_id IS NOT NULL) AS files, "
             "(SELECT coalesce(sum(bytes), 0) FROM assets a WHERE a.session_id = s.id AND a.point_id IS NOT NULL) "
             "AS bytes, "
             "(SELECT count(*) FROM clips c WHERE c.session_id = s.id) AS clips, "
             "(SELECT count(*) FROM pairs c WHERE c.session_id = s.id) AS pairs, "
-            "(SELECT count(*) FROM capture_events e WHERE e.session_id = s.id AND e.kind NOT IN "
-            "('resume', 'stopped')) AS faults "
-            "FROM sessions s WHERE s.plan_toml IS NOT NULL ORDER BY s.id")
+            + ("(SELECT count(*) FROM capture_events e WHERE e.session_id = s.id AND e.kind NOT IN "
+               f"({', '.join(repr(k) for k in NOT_FAULTS)})) AS faults "
+               if events else "0 AS faults ")
+            + "FROM sessions s WHERE s.plan_toml IS NOT NULL ORDER BY s.id")
+        for row in rows:
+            self._with_word(row)
+            row["dir"] = row.get("data_dir")
+            owner = self.owner(row) if row["word"] == words.RUNNING else None
+            row["owner"] = owner
+            row["word"] = self.word(row) if row["word"] == words.RUNNING else row["word"]
+        return rows
+
+    def readback_mismatches(self, session_id: int) -> list[dict[str, Any]]:
+        """Frames whose camera read-back differs from the setting their point asked for (or was not read)."""
+        rows = self.catalog.rows(
+            "SELECT p.ordinal, a.path, s.role, s.requested_text, s.readback_text FROM asset_settings s "
+            "JOIN assets a ON a.id = s.asset_id JOIN points p ON p.id = a.point_id "
+            "WHERE a.session_id = ? AND s.requested_text IS NOT NULL ORDER BY p.ordinal, s.role", (session_id,))
+        out = []
+        for r in rows:
+            if r["readback_text"] is None or not values.same_value(r["role"], r["requested_text"], r["readback_text"]):
+                out.append({"point": f"p{r['ordinal']:04d}", "path": r["path"], "role": r["role"],
+                            "requested": r["requested_text"], "readback": r["readback_text"]})
+        return out
 
     # ------------------------------------------------------------------------------------------ outputs
 

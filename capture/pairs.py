@@ -2,7 +2,8 @@
 
 Each pair carries the physical deltas (stops of exposure, f-number ratio, ...) and the normalised CineCtrl
 controls from `rigs.optics` when that module offers the mapping, plus the automatic quality check from
-`capture.clips` so reviewers see problems first.
+`capture.clips` and the controls the model cannot take (`rigs.controls.out_of_range`), so reviewers see
+problems first and a pair that fails QC says why.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ import math
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from rigs import controls as registry
 from rigs.camera import values
 from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER
 
-from .plan import match_choice
-
-_NUMERIC = {
-    APERTURE: values.parse_aperture, SHUTTER: lambda s: float(values.parse_shutter(s)), ISO: values.parse_iso,
-    KELVIN: values.parse_kelvin, FOCUS: values.parse_metres, FOCAL: values.parse_mm,
-}
+from .clips import PairQuality
 
 
 @dataclass
@@ -40,13 +37,8 @@ class PairSpec:
 def numeric(settings: Mapping[str, str]) -> dict[str, float]:
     out = {}
     for role, label in settings.items():
-        parse = _NUMERIC.get(role)
-        if parse is None:
-            continue
-        try:
-            out[role] = float(parse(label))
-        except ValueError:
-            continue
+        if role in values.PARSERS and (number := values.number(role, label)) is not None:
+            out[role] = number
     return out
 
 
@@ -55,7 +47,7 @@ def choose_reference(combos: Mapping[int, Mapping[str, str]], wanted: Mapping[st
     ids = sorted(combos)
     if wanted:
         for cid in ids:
-            if all(match_choice(role, label, [combos[cid].get(role, "")]) for role, label in wanted.items()):
+            if all(values.same_value(role, label, combos[cid].get(role, "")) for role, label in wanted.items()):
                 return cid
     def depth_key(cid: int) -> tuple:
         n = numeric(combos[cid])
@@ -197,3 +189,17 @@ def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mappin
 def describe(settings: Mapping[str, str], roles: Sequence[str] | None = None) -> str:
     roles = roles or list(settings)
     return " ".join(settings[r] for r in roles if r in settings)
+
+
+def quality_record(quality: PairQuality, controls: Mapping[str, float]) -> dict[str, Any]:
+    """The QC a pair stores: figures, each side's exposure, flags, and `passed` (False when a side is too dark
+    or too bright, the frames are misaligned, or a control lies outside the model's range)."""
+    outside = registry.out_of_range(controls)
+    flags = quality.flags + [f"control {why}" for why in outside.values()]
+    failures = quality.failures + [f"control {why}" for why in outside.values()]
+    return {"alignment_px": quality.alignment_px, "clipped_fraction": quality.clipped_fraction,
+            "sharpness_ratio": quality.sharpness_ratio, "frames": quality.frames,
+            "reference_exposure": quality.reference_exposure.as_dict() if quality.reference_exposure else None,
+            "target_exposure": quality.target_exposure.as_dict() if quality.target_exposure else None,
+            "controls_out_of_range": sorted(outside), "flags": flags, "failures": failures,
+            "passed": not failures}

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import clips as clipkit
-from .ledger import Ledger
-from .pairs import SceneContext, describe, form_pairs, numeric
+from .ledger import NOT_FAULTS, Ledger
+from .pairs import SceneContext, describe, form_pairs, numeric, quality_record
 from .plan import Plan, format_duration
 
 THUMB_WIDTH = 160
@@ -90,9 +90,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
             "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
             "reference_controls": spec.reference_controls, "mapping": spec.mapping,
-            "quality": {"alignment_px": quality.alignment_px, "clipped_fraction": quality.clipped_fraction,
-                        "sharpness_ratio": quality.sharpness_ratio, "frames": quality.frames,
-                        "flags": quality.flags},
+            "quality": quality_record(quality, spec.controls),
         }
         record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)
@@ -138,8 +136,10 @@ def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOu
     session = ledger.session(session_id)
     events = ledger.events(session_id)
     frames = ledger.frames(session_id)
-    faults = Counter(e["kind"] for e in events if e["kind"] not in ("resume", "stopped"))
+    faults = Counter(e["kind"] for e in events if e["kind"] not in NOT_FAULTS)
     resumes = sum(e["kind"] == "resume" for e in events)
+    takeovers = [e["message"] for e in events if e["kind"] == "takeover"]
+    mismatches = ledger.readback_mismatches(session_id)
     seconds = (session.get("stopped_at") or time.time()) - (session.get("created_at") or time.time())
     esc = html.escape
     rel = lambda p: esc(str(Path(p).relative_to(out.parent)) if Path(p).is_relative_to(out.parent) else str(p))
@@ -149,18 +149,26 @@ def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOu
         f"<td>{esc(', '.join(f'{k} {v:+.2f}' for k, v in p['deltas'].items()))}</td>"
         f"<td>{esc(', '.join(f'{k} {v:.3f}' for k, v in p['controls'].items()) or p['controls_source'])}</td>"
         f"<td>{p['quality']['alignment_px']:.2f}</td><td>{p['quality']['clipped_fraction']:.3f}</td>"
-        f"<td>{p['quality']['sharpness_ratio']:.2f}</td><td>{esc('; '.join(p['quality']['flags']) or 'ok')}</td></tr>"
+        f"<td>{p['quality']['sharpness_ratio']:.2f}</td>"
+        f"<td>{'pass' if p['quality']['passed'] else 'FAIL'}: {esc('; '.join(p['quality']['flags']) or 'ok')}</td></tr>"
         for p in outputs.pairs)
+    mismatch_rows = "".join(
+        f"<tr><td>{esc(m['point'])}</td><td>{esc(m['path'])}</td><td>{esc(m['role'])}</td>"
+        f"<td>{esc(m['requested'])}</td><td>{esc(m['readback'] or '(not read back)')}</td></tr>" for m in mismatches)
+    mismatch_html = (f"<table><tr><th>point</th><th>file</th><th>setting</th><th>requested</th><th>camera read back"
+                     f"</th></tr>{mismatch_rows}</table>" if mismatches else
+                     "<p>none: every frame's camera read-back equals the setting its point asked for</p>")
     fault_text = ", ".join(f"{k} x{v}" for k, v in sorted(faults.items())) or "none"
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(session['name'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:3px 6px}}
 table{{border-collapse:collapse}}pre{{background:#f4f4f4;padding:1em}}</style></head><body>
 <h1>Session {session_id}: {esc(session['name'])}</h1>
 <p>Scene <b>{esc(session['scene'])}</b>, operator <b>{esc(session['operator'])}</b>, mode {esc(session['mode'])},
-status <b>{esc(session['status'])}</b>. {esc(session.get('notes') or '')}</p>
+take {session.get('take') or 1}, status <b>{esc(session['word'])}</b>. {esc(session.get('notes') or '')}</p>
 <h2>Timing</h2><p>{len(frames)} files for {ledger.done_count(session_id)} points in {format_duration(seconds)}
 (wall time since planning, resumes included: {resumes}).</p>
-<h2>Faults survived</h2><p>{esc(fault_text)}</p>
+<h2>Faults survived</h2><p>{esc(fault_text)}</p>{''.join(f"<p>{esc(t)}</p>" for t in takeovers)}
+<h2>Read-back mismatches ({len(mismatches)})</h2>{mismatch_html}
 <h2>Pairs ({len(outputs.pairs)})</h2>
 <table><tr><th>pair</th><th>reference</th><th>target</th><th>physical deltas</th><th>controls</th>
 <th>align px</th><th>clipped</th><th>sharpness</th><th>QC</th></tr>{rows}</table>

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from rigs.camera import open_camera
@@ -12,14 +11,6 @@ from rigs.slider.protocol import Slider
 from .plan import Plan
 
 NO_SLIDER = ("", "none", "no")
-
-
-def _accepts(fn, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 class Rig:
@@ -44,10 +35,6 @@ class Rig:
     def open_camera(self) -> Camera:
         options: dict[str, Any] = dict(self.plan.camera_options)
         if self.plan.camera == "sim":
-            from rigs.camera.sim import SimCamera
-
-            if self.slider is not None and _accepts(SimCamera, "slider"):
-                options.setdefault("slider", self.slider)
-            if _accepts(SimCamera, "speed"):
-                options.setdefault("speed", self.plan.speed)
+            options.setdefault("slider", self.slider)
+            options.setdefault("speed", self.plan.speed)
         return open_camera(self.plan.camera, **options)

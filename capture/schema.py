@@ -236,10 +236,20 @@ UPDATE exif SET
                       ELSE source || ':' || iso_source END;
 """
 
+_V4 = """
+ALTER TABLE sessions ADD COLUMN plan_key TEXT;   -- sha256 of the parsed, normalised plan (capture/plan/identity.py)
+ALTER TABLE sessions ADD COLUMN plan_path TEXT;  -- absolute path of the plan file it was run from
+ALTER TABLE sessions ADD COLUMN take INTEGER;    -- 1, 2, ... among the sessions of one plan_key
+ALTER TABLE sessions ADD COLUMN state TEXT;      -- the capture word (capture/status.py) where status is coarser
+CREATE INDEX sessions_by_plan_key ON sessions(plan_key);
+CREATE INDEX sessions_by_plan_path ON sessions(plan_path);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "capture and ingestion: sessions, devices, points, assets, settings, slider, exif", _V1),
     Migration(2, "downstream stages: clips, pairs, reviews, training runs", _V2),
     Migration(3, "per-field EXIF sources: f_number_source, exposure_source (iso_source as reader:tag)", _V3),
+    Migration(4, "capture takes: sessions keyed by their normalised plan, plan file, take number, state word", _V4),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -2,45 +2,56 @@
 
 Order of work (the ledger is the truth, as in docs/capture.md):
 
-1. open the catalog; find an unfinished session of the same plan (resume) or create one, writing a ledger
-   row for every planned point *before* the first device command;
-2. open camera and slider, validate the plan against the camera's choices and the slider's travel;
-3. on resume, delete files of the session that no committed asset row references (frames in flight when
+1. open the catalog and decide which session this run is (capture/takes.py): the unfinished session of
+   the same plan (resume), a new take, or a refusal when the plan of an unfinished session was edited;
+2. resuming: take the session's owner lock (capture/owner.py) before anything else, so a second run of
+   the same session is refused before it opens a device;
+3. open camera and slider and validate the plan (or the stored points) against the camera's choices and
+   the slider's travel; a new take then writes its session row and a ledger row for every point, makes
+   its folder and takes its lock in ONE transaction: a failed start leaves nothing `running`;
+4. on resume, delete files of the session that no committed asset row references (frames in flight when
    the previous run died: partial or complete but uncommitted) and put `running` points back to pending;
-4. home, then for each pending point: check suspenders (disk), apply settings (skipping unchanged ones),
+5. home, then for each pending point: check suspenders (disk), apply settings (skipping unchanged ones),
    move, capture, fsync + hash the files, and commit the asset rows and the point's `done` in ONE
    transaction. A crash at any instant loses at most the frame in flight;
-5. faults climb a ladder: busy -> back off and retry; timeout -> reopen the camera and re-apply every
-   setting; disconnected -> wait for the camera to come back (suspender), reopen, re-apply; slider alarm ->
-   re-home and redo the point; disk low -> wait for space, or stop cleanly; Ctrl-C -> pause at the next safe
-   point (slider feed hold) and ask resume/abort.
+6. faults climb a ladder: busy -> back off and retry; still busy or timeout -> reopen the camera, whose
+   settings are then all re-applied before the next frame; disconnected -> wait for the camera to come
+   back (suspender), reopen; slider alarm -> re-home and redo the point; disk low -> wait for space, or
+   stop cleanly; Ctrl-C -> pause at the next safe point (slider feed hold) and ask resume/abort.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from rigs.camera import values
+from rigs.camera.files import fsync_dir, fsync_file
 from rigs.camera.protocol import (
-    Camera, CameraBusy, CameraDisconnected, CameraError, CameraTimeout, CameraClaimed, CapturedFile,
-    UnsupportedValue,
+    Camera, CameraBusy, CameraClaimed, CameraDisconnected, CameraError, CameraTimeout, CapturedFile,
 )
 from rigs.slider.protocol import Slider, SliderAlarm, SliderDisconnected, SliderError, SliderTimeout
 
+from . import status as words
 from .catalog import sha256_file
 from .display import Display, QuietDisplay
-from .ledger import DuplicateFrame, Ledger, PointRow
-from .plan import Costs, Plan, PlanError, Point, check_plan, expand
+from .ledger import DuplicateFrame, Ledger
+from .owner import LOCK_NAME, Owner, SessionLock
+from .plan import Plan, PlanError, Point, Problem, bytes_per_point, check_plan, expand
 from .suspenders import (
     DiskGuard, DiskLow, Decision, InterruptHandler, SessionStopped, abort_decision,
 )
+from .takes import Take, choose_take
 
 CameraFactory = Callable[[], Camera]
 SliderFactory = Callable[[], Slider | None]
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -55,17 +66,21 @@ class RunnerOptions:
     disk_wait_s: float = 300.0            # how long the disk suspender waits for space before stopping cleanly
     disk_poll_s: float = 5.0
     disk_quota_bytes: int | None = None
+    disk_reserve_bytes: int = 50_000_000  # never fill the last 50 MB of a real disk
     settle_s: float = 0.0                 # extra settle after a move, on top of the driver's own
     fsync: bool = True
     build_outputs: bool = True            # clips, pairs, contact sheet, report at the end
     stop_after: int | None = None         # stop cleanly after this many frames (tests, benchmarks)
-    new_session: bool = False             # start another take even if this plan already has a session
+    new_take: bool = False                # start another take even if this plan already has a session
+    session_id: int | None = None         # resume this session with the plan stored in the catalog
+    plan_path: str | None = None          # the plan file, absolute: an edited plan finds its unfinished session
+    command: str = "capture run"          # recorded with the owner lock, so a refused run can name it
 
 
 @dataclass
 class SessionResult:
     session_id: int
-    status: str
+    status: str                           # a word of capture/status.py
     done: int
     total: int
     resumed: bool
@@ -75,30 +90,27 @@ class SessionResult:
     contact_sheet: Path | None = None
     report: Path | None = None
     message: str = ""
+    take: int = 1
+
+
+class SessionRefused(Exception):
+    """The session could not start (its folder cannot be written, ...); nothing is left half-started."""
 
 
 def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _cannot_write(where: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL:
+        return f"{where}: the disk is full ({reason}); free space and rerun to resume"
+    return (f"cannot write {where} ({reason}); make the lab folder writable by this user (or check the disk is "
+            "mounted read-write) and rerun to resume")
 
 
 class SessionRunner:
-    def __init__(self, plan: Plan, catalog: Path, *, camera_factory: CameraFactory,
+    def __init__(self, plan: Plan | None, catalog: Path, *, camera_factory: CameraFactory,
                  slider_factory: SliderFactory, display: Display | None = None,
                  decide: Decision = abort_decision, options: RunnerOptions | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -112,12 +124,15 @@ class SessionRunner:
         self.sleep = sleep
         self.camera: Camera | None = None
         self.slider: Slider | None = None
-        self.applied: dict[str, str] = {}     # role -> label the camera holds now (skip unchanged sets)
-        self.readback: dict[str, str] = {}    # role -> what the camera reported for it
+        self.applied: dict[str, str] = {}     # role -> label the camera object holds now (skip unchanged sets)
+        self.readback: dict[str, str] = {}    # role -> what this camera object reported for it
         self.faults: Counter[str] = Counter()
+        self.reopens = 0                      # camera objects opened after the first
         self.ledger: Ledger | None = None
         self.session_id: int | None = None
-        self.frame_bytes: list[int] = []
+        self.lock: SessionLock | None = None
+        self.previous_owner: Owner | None = None
+        self.point_bytes: list[int] = []      # bytes per committed point of this session
         self.homed = False
         self.position: float | None = None   # slider position after the last move (for move costs)
 
@@ -130,6 +145,8 @@ class SessionRunner:
             return self._run(started)
         finally:
             self._close_devices()
+            if self.lock is not None:
+                self.lock.release()
             self.ledger.close()
 
     # ------------------------------------------------------------------------------------------ steps
@@ -137,32 +154,45 @@ class SessionRunner:
     def _run(self, started: float) -> SessionResult:
         ledger = self.ledger
         assert ledger is not None
+        take = choose_take(ledger, self.plan, plan_path=self.options.plan_path, new_take=self.options.new_take,
+                           session_id=self.options.session_id)
+        self.plan = plan = take.plan
+        if take.complete:
+            return self._already_complete(take, started)
+        if take.session is not None:        # lock first: a second run of this session never opens a device
+            self.session_id = int(take.session["id"])
+            self._claim(ledger.session_dir(self.session_id))
         self._open_devices()
         camera = self.camera
         assert camera is not None
         choices = camera.choices()
-        travel = self.slider.info.travel_mm if self.slider is not None else None
-        problems = check_plan(self.plan, choices=choices, travel=travel, camera_label=camera.identity.label(),
-                              slider_label=f"slider {self.slider.info.port}" if self.slider else "slider",
-                              max_speed_mm_s=(self.slider.info.max_rate_mm_min / 60 or None) if self.slider else None)
+        info = self.slider.info if self.slider is not None else None
+        problems = check_plan(plan, choices=choices, travel=info.travel_mm if info else None,
+                              camera_label=camera.identity.label(),
+                              slider_label=f"slider {info.port}" if info else "slider",
+                              max_speed_mm_s=(info.max_rate_mm_min / 60 or None) if info else None,
+                              accel_mm_s2=(info.accel_mm_s2 or None) if info else None)
         if problems:
-            raise PlanError(problems, self.plan.source)
-        points = expand(self.plan, choices)
-        session_id, resumed = ledger.open_session(self.plan, points, camera=camera.identity,
-                                                  slider=self.slider.info if self.slider else None,
-                                                  new=self.options.new_session)
-        self.session_id = session_id
+            raise PlanError(problems, plan.source)
+        kind = "still" if plan.mode == "stills" else "clip"
+        if take.session is None:
+            points = expand(plan, choices)
+            try:
+                self.session_id = ledger.create_session(plan, points, camera=camera.identity, slider=info,
+                                                        plan_path=self.options.plan_path, claim=self._claim)
+            except OSError as exc:
+                raise SessionRefused(_cannot_write(ledger.data_root / "sessions", exc)) from None
+        else:
+            points = ledger.stored_points(self.session_id, kind)
+            self._check_stored_points(points, choices, camera.identity.label())
+        session_id = self.session_id
+        assert session_id is not None
         session_dir = ledger.session_dir(session_id)
-        if resumed and ledger.session(session_id)["status"] == "complete":
-            total, done = ledger.progress(session_id)
-            sheet = session_dir / "outputs" / "contact-sheet.png"
-            return SessionResult(session_id, "complete", done, total, True, time.monotonic() - started,
-                                 Counter(), session_dir, sheet if sheet.exists() else None,
-                                 session_dir / "report.html" if sheet.exists() else None,
-                                 message="already complete; nothing to do (use --new for another take)")
-        session_dir.mkdir(parents=True, exist_ok=True)
+        if self.previous_owner is not None:
+            ledger.event(session_id, "takeover", f"the previous owner, {self.previous_owner.describe()}, is gone; "
+                                                 f"taken over by PID {os.getpid()}")
         rows = ledger.points(session_id)
-        if resumed:
+        if take.resumed:
             removed = self._clean_partial_files(session_dir)
             ledger.reset_running(session_id)
             rows = ledger.points(session_id)
@@ -171,41 +201,114 @@ class SessionRunner:
         by_key = {p.key: p for p in points}
         todo = [by_key[r.key] for r in rows if r.status != "done"]
         done = len(rows) - len(todo)
-        guard = DiskGuard(session_dir, quota_bytes=self.options.disk_quota_bytes)
-        self.frame_bytes = ledger.frame_sizes(session_id)
-        ledger.set_status(session_id, "running")
-        self.display.start(len(rows), done, f"{self.plan.session.get('name') or self.plan.session['scene']}")
+        guard = DiskGuard(session_dir, quota_bytes=self.options.disk_quota_bytes,
+                          reserve_bytes=self.options.disk_reserve_bytes)
+        self.point_bytes = ledger.point_sizes(session_id)
+        ledger.set_status(session_id, words.RUNNING)
+        self.display.start(len(rows), done, plan.title)
+        status, message = self._shoot_all(todo, session_dir, guard)
+        try:
+            ledger.set_status(session_id, status)
+        except sqlite3.Error as exc:      # the catalog's disk is full: status will show the owner gone
+            message += f" (the catalog could not record it: {exc})"
+        result = SessionResult(session_id, status, ledger.done_count(session_id), len(rows), take.resumed,
+                               time.monotonic() - started, self.faults.copy(), session_dir, message=message,
+                               take=take.take)
+        if status == words.COMPLETE and self.options.build_outputs:
+            from .report import build_session_outputs
+
+            outputs = build_session_outputs(ledger, session_id, plan)
+            result.contact_sheet, result.report = outputs.contact_sheet, outputs.report
+        return result
+
+    def _shoot_all(self, todo: list[Point], session_dir: Path, guard: DiskGuard) -> tuple[str, str]:
+        """Shoot every point still to do; returns the session's word and what to tell the technician."""
+        ledger, session_id = self.ledger, self.session_id
+        assert ledger is not None and session_id is not None
         shot = 0
-        status = "running"
-        message = ""
         try:
             with InterruptHandler() as interrupt:
                 for point in todo:
                     if self.options.stop_after is not None and shot >= self.options.stop_after:
-                        raise SessionStopped(f"stopped after {shot} frames as asked", status="paused")
+                        raise SessionStopped(f"stopped after {shot} frames as asked", status=words.PAUSED)
                     if interrupt.requested.is_set():
                         self._pause(interrupt)
                     self._wait_for_disk(guard, remaining=len(todo) - shot)
                     self._shoot(point, session_dir)
                     shot += 1
-            status = "complete"
+            return words.COMPLETE, ""
         except SessionStopped as stop:
             status, message = stop.status, str(stop)
-            ledger.event(session_id, "stopped", message)
         except KeyboardInterrupt:
-            status, message = "paused", "stopped by a second Ctrl-C; rerun the same command to resume"
-            ledger.event(session_id, "stopped", message)
+            status, message = words.PAUSED, "stopped by a second Ctrl-C; rerun the same command to resume"
+        except (CameraError, SliderError) as exc:
+            status, message = words.FAILED, f"{exc}; check the rig and rerun to resume"
+        except OSError as exc:
+            status, message = words.SUSPENDED, _cannot_write(Path(exc.filename or session_dir), exc)
+        except sqlite3.OperationalError as exc:
+            status, message = words.SUSPENDED, (f"the catalog {ledger.catalog.path} refused a write ({exc}); "
+                                                "free space or fix its permissions and rerun to resume")
+        except BaseException as exc:   # a bug: the session must not stay 'running' behind the traceback
+            self._record_stop(f"{type(exc).__name__}: {exc}")
+            try:
+                ledger.set_status(session_id, words.FAILED)
+            except sqlite3.Error:
+                pass
+            raise
         finally:
             self.display.stop()
-        ledger.set_status(session_id, status)
-        result = SessionResult(session_id, status, ledger.done_count(session_id), len(rows), resumed,
-                               time.monotonic() - started, self.faults.copy(), session_dir, message=message)
-        if status == "complete" and self.options.build_outputs:
-            from .report import build_session_outputs
+        self._record_stop(f"{status}: {message}")
+        return status, message
 
-            outputs = build_session_outputs(ledger, session_id, self.plan)
-            result.contact_sheet, result.report = outputs.contact_sheet, outputs.report
-        return result
+    def _record_stop(self, message: str) -> None:
+        """A clean stop leaves no point `running` (the frame in flight was removed) and says why it stopped.
+        On a full disk the catalog may refuse even that: a checkpoint of its WAL then frees room to try again."""
+        assert self.ledger is not None and self.session_id is not None
+        for attempt in range(2):
+            try:
+                with self.ledger.catalog.transaction():
+                    self.ledger.catalog.reset_interrupted(self.session_id)
+                    self.ledger.event(self.session_id, "stopped", message)
+                return
+            except sqlite3.Error:
+                if attempt == 0:
+                    self.ledger.checkpoint()
+
+
+    def _already_complete(self, take: Take, started: float) -> SessionResult:
+        ledger = self.ledger
+        assert ledger is not None and take.session is not None
+        session_id = int(take.session["id"])
+        total, done = ledger.progress(session_id)
+        session_dir = ledger.session_dir(session_id)
+        sheet = session_dir / "outputs" / "contact-sheet.png"
+        return SessionResult(session_id, words.COMPLETE, done, total, True, time.monotonic() - started, Counter(),
+                             session_dir, sheet if sheet.exists() else None,
+                             session_dir / "report.html" if sheet.exists() else None,
+                             message=f"session {session_id} (take {take.take}) is already complete; nothing to do "
+                                     "(use --new-take for another take)", take=take.take)
+
+    def _claim(self, folder: Path) -> None:
+        """Make the session's folder and take its owner lock (SessionBusy when a live process holds it)."""
+        lock = SessionLock(folder, what=f"session {self.session_id or folder.name}")
+        try:
+            self.previous_owner = lock.acquire(command=self.options.command)
+        except OSError as exc:
+            raise SessionRefused(_cannot_write(folder, exc)) from None
+        self.lock = lock
+
+    def _check_stored_points(self, points: list[Point], choices: dict[str, list[str]], camera_label: str) -> None:
+        """A resume shoots the ledger's points: every label must still be one this camera offers."""
+        problems = []
+        for point in points:
+            for role, label in point.settings.items():
+                if values.match_label(role, label, choices.get(role) or []) is None:
+                    problems.append(Problem("session", f"point {point.key} asks {role} {label!r}, which "
+                                                       f"{camera_label} does not offer; connect the body the "
+                                                       "session was shot with, or start a new take"))
+        if problems:
+            assert self.plan is not None
+            raise PlanError(problems[:20], f"session {self.session_id}")
 
     def _shoot(self, point: Point, session_dir: Path) -> None:
         ledger = self.ledger
@@ -237,12 +340,13 @@ class SessionRunner:
                     clip_info = None
                 else:
                     files, slider, clip_info = self._pass(point, session_dir)
+                self._report_left_on_camera(files)
                 hashed = self._make_durable(files, session_dir)
                 seconds = time.monotonic() - t0
                 ledger.commit_frame(self.session_id, point, hashed, requested=point.settings_dict(),
                                     readback=readback, slider=slider, clip=clip_info, seconds=seconds,
                                     attempts=attempt, timing=timing)
-                self.frame_bytes.extend(size for _, _, size in hashed)
+                self.point_bytes.append(sum(size for _, _, size in hashed))
                 self.display.frame(hashed[0][0].path if hashed else session_dir, seconds)
                 return
             except CameraBusy as exc:        # retries exhausted inside: escalate to a reopen
@@ -271,14 +375,28 @@ class SessionRunner:
                 for f in files:
                     Path(f.path).unlink(missing_ok=True)
             except OSError as exc:
-                if exc.errno in (28, 122):   # ENOSPC, EDQUOT: a full disk mid-write
+                if exc.errno in DISK_FULL:   # a full disk mid-write: the torn file goes, the point stays to do
                     self._clean_partial_files(session_dir)
                     raise SessionStopped(f"disk full while writing {point.key}: {exc.strerror}; free space "
-                                         "and rerun to resume", status="suspended") from None
+                                         "and rerun to resume", status=words.SUSPENDED) from None
                 raise
+            except sqlite3.OperationalError as exc:   # the catalog's disk is full or read-only: nothing committed
+                for f in files:
+                    Path(f.path).unlink(missing_ok=True)
+                raise SessionStopped(f"the catalog refused {point.key}'s commit ({exc}); its files were removed, "
+                                     "the point stays to do: free space or fix permissions and rerun to resume",
+                                     status=words.SUSPENDED) from None
         ledger.mark_failed(self.session_id, point.key, f"{type(last_error).__name__}: {last_error}")
         raise SessionStopped(f"point {point.key} failed {self.options.max_attempts} times (last: {last_error}); "
-                             "check the rig and rerun to resume", status="failed")
+                             "check the rig and rerun to resume", status=words.FAILED)
+
+    def _report_left_on_camera(self, files: list[CapturedFile]) -> None:
+        """A file the camera could not delete after download is safe on disk, but fills the body's RAM."""
+        for f in files:
+            if f.left_on_camera:
+                self._fault("camera delete failed", CameraError(f"{f.camera_name or f.path.name} was downloaded "
+                                                                f"and verified but is still on the camera: "
+                                                                f"{f.left_on_camera}"))
 
     def _pass(self, point: Point, session_dir: Path):
         """Home, run the trajectory while the camera records; the clip shares the camera path."""
@@ -310,11 +428,21 @@ class SessionRunner:
 
     def _open_devices(self) -> None:
         self.slider = self.slider_factory()
-        self.camera = self._open_camera_once()
+        try:
+            self.camera = self._open_camera_once()
+        except BaseException:
+            if self.slider is not None:
+                self.slider.close()
+                self.slider = None
+            raise
 
     def _open_camera_once(self) -> Camera:
+        """A new camera object knows nothing of what the last one was set to: every setting is sent again."""
         camera = self.camera_factory()
+        if self.camera is not None or self.applied:
+            self.reopens += 1
         self.applied.clear()
+        self.readback.clear()
         return camera
 
     def _close_devices(self) -> None:
@@ -326,27 +454,28 @@ class SessionRunner:
                     pass
 
     def _recover_camera(self, *, wait: bool) -> None:
-        """Drop the camera object, open a new one (waiting for it when it vanished), re-apply on next point."""
+        """Drop the camera object and open a new one (waiting for it when it vanished); the next point then
+        re-applies every setting, since the new object starts from nothing applied."""
         if self.camera is not None:
             try:
                 self.camera.close()
             except Exception:  # noqa: BLE001
                 pass
-            self.camera = None
         deadline = time.monotonic() + (self.options.camera_wait_s if wait else self.options.camera_poll_s * 3)
         if wait:
             self.display.message("camera disconnected: waiting for it to come back")
         while True:
             try:
                 self.camera = self._open_camera_once()
-                self.display.message("camera back; settings re-applied")
+                self.display.message("camera reopened; every setting is re-applied before the next frame")
                 return
             except CameraClaimed as exc:
-                raise SessionStopped(str(exc), status="suspended") from None
+                raise SessionStopped(str(exc), status=words.SUSPENDED) from None
             except CameraError as exc:
                 if time.monotonic() > deadline:
                     raise SessionStopped(f"camera did not come back within {self.options.camera_wait_s:.0f} s "
-                                         f"({exc}); reconnect it and rerun to resume", status="suspended") from None
+                                         f"({exc}); reconnect it and rerun to resume",
+                                         status=words.SUSPENDED) from None
                 self.sleep(self.options.camera_poll_s)
 
     def _recover_slider(self, *, reopen: bool) -> None:
@@ -364,7 +493,7 @@ class SessionRunner:
             self.homed = True
         except SliderError as exc:
             raise SessionStopped(f"slider could not re-home after a fault ({exc}); check it and rerun",
-                                 status="suspended") from None
+                                 status=words.SUSPENDED) from None
 
     def _with_busy_retries(self, op: Callable[[Camera], Any]) -> Any:
         delay = self.options.busy_backoff_s
@@ -413,10 +542,10 @@ class SessionRunner:
         for f in files:
             path = Path(f.path)
             if self.options.fsync:
-                _fsync_file(path)
+                fsync_file(path)
             hashed.append((f, sha256_file(path), path.stat().st_size))
         if self.options.fsync and files:
-            _fsync_dir(Path(files[0].path).parent)
+            fsync_dir(Path(files[0].path).parent)
         return hashed
 
     def _clean_partial_files(self, session_dir: Path) -> int:
@@ -426,8 +555,8 @@ class SessionRunner:
         removed = 0
         for path in sorted(session_dir.rglob("*")):
             parts = path.relative_to(session_dir).parts
-            if parts[0] in ("outputs", "report.html"):
-                continue  # rebuilt from committed frames at the end of the session
+            if parts[0] in ("outputs", "report.html", LOCK_NAME):
+                continue  # outputs are rebuilt from committed frames at the end; the lock is the owner's
             if path.is_file() and path.resolve() not in known:
                 path.unlink()
                 removed += 1
@@ -449,22 +578,34 @@ class SessionRunner:
         choice = self.decide("Ctrl-C: resume or abort?")
         interrupt.clear()
         if choice != "resume":
-            raise SessionStopped("paused by the operator; rerun the same command to resume", status="paused")
+            raise SessionStopped("paused by the operator; rerun the same command to resume", status=words.PAUSED)
         if self.slider is not None:
             try:
                 self.slider.resume()
             except SliderError:
                 pass
-        self.applied.clear()   # the operator may have touched the camera: re-apply everything
+        self.applied.clear()   # the operator may have touched the camera: the next point re-applies everything
         assert self.ledger is not None and self.session_id is not None
         self.display.start(*self.ledger.progress(self.session_id), "resumed")
 
+    def _point_size(self) -> tuple[float, str]:
+        """Bytes one point takes, and where that figure comes from: this session's committed points, else
+        earlier sessions of this camera model, else the plan's [costs], else the defaults."""
+        if self.point_bytes:
+            return sum(self.point_bytes) / len(self.point_bytes), f"measured over {len(self.point_bytes)} points"
+        assert self.plan is not None and self.ledger is not None
+        costs = self.plan.costs
+        if not costs.measured and self.camera is not None:
+            costs = self.ledger.measured_costs(self.camera.identity.model, self.plan.mode, costs)
+        return bytes_per_point(self.plan, costs), costs.source
+
     def _wait_for_disk(self, guard: DiskGuard, *, remaining: int) -> None:
-        """Suspender: free space must hold every remaining point; wait for it to clear, else stop cleanly."""
-        per_frame = (sum(self.frame_bytes) / len(self.frame_bytes)) if self.frame_bytes else (
-            self.plan.costs.bytes_per_still if self.plan.mode == "stills"
-            else self.plan.costs.bytes_per_clip_frame * (self.plan.trajectory.frames if self.plan.trajectory else 1))
-        need = per_frame * (remaining + 1)   # one frame of margin
+        """Suspender: free space must hold every remaining point; wait for it to clear, else stop cleanly.
+        Until a frame size is known (measured, or given in [costs]) nothing is asked for: a default guess
+        (8 MB a still) must not stop a session of 100 kB frames; the first frame measures it, and a disk
+        that fills during that write is caught as ENOSPC."""
+        per_point, source = self._point_size()
+        need = 0.0 if source.startswith("defaults") else per_point * (remaining + 1)   # one point of margin
         try:
             guard.check(need)
             return
@@ -478,11 +619,12 @@ class SessionRunner:
                 guard.check(need)
             except DiskLow:
                 continue
-            self.display.message("disk space back: resuming, settings re-applied")
-            self.applied.clear()
+            self.display.message("disk space back: resuming; every setting is sent again before the next frame")
+            self.applied.clear()     # the operator may have touched the camera while freeing space
             return
-        raise SessionStopped(f"{_mb(guard.free())} free, {remaining} frames still need about {_mb(need)}; "
-                             "free space (or raise the quota) and rerun to resume", status="suspended")
+        raise SessionStopped(f"{_mb(guard.free())} free, {remaining} point(s) still need about {_mb(need)} "
+                             f"({_mb(per_point)} a point, {source}); free space (or raise the quota) and rerun to "
+                             "resume", status=words.SUSPENDED)
 
     def _fault(self, kind: str, exc: Exception) -> None:
         self.faults[kind] += 1

@@ -1,9 +1,9 @@
 """Conditions that pause a session and clear by themselves (bluesky's suspenders), and the Ctrl-C pause.
 
 A suspender is checked at every safe point (between frames, between passes). When it trips, the runner
-waits, polling the condition, and resumes when it clears — re-homing and re-applying settings — or stops
-cleanly when it has not cleared within its time limit. Nothing is lost either way: the ledger holds
-every point still to do.
+waits, polling the condition, and resumes when it clears (sending every setting again before the next
+frame: the operator may have touched the camera) or stops cleanly when it has not cleared within its
+time limit. Nothing is lost either way: the ledger holds every point still to do.
 """
 
 from __future__ import annotations

@@ -1,199 +1,328 @@
-"""`cinectrl capture plan|run PLAN.toml`: check a sweep plan against the rig, then run it (resumably)."""
+"""`cinectrl capture plan|run|status`: check a sweep plan against the rig, run it (resumably), see sessions."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
-from rich.markup import escape
-
-from ._common import CatalogOption, InitOption, catalog_to_write, console, err_console, fail, resolve_catalog
-
+from ._common import CatalogOption, InitOption, catalog_to_write, err_console, fail, resolve_catalog
+from ._plain import say, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
-PlanArgument = typer.Argument(..., help="Sweep plan (TOML); see examples/ and docs/capture.md.", show_default=False)
-
-
-def _load(plan_path: Path):
-    from capture.plan import PlanError, load_plan
-
-    try:
-        return load_plan(plan_path)
-    except PlanError as exc:
-        fail(str(exc))
-
-
-def _problems_or_fail(plan, problems) -> None:
-    from capture.plan import PlanError
-
-    if problems:
-        fail(str(PlanError(problems, plan.source)))
+PlanArgument = typer.Argument(None, help="Sweep plan (TOML); see examples/ and docs/capture.md.", show_default=False)
+NewTakeOption = typer.Option(False, "--new-take", "--new",
+                             help="Start another take (a new session) even if this plan already has one.")
+SessionOption = typer.Option(None, "--session",
+                             help="Resume session N with the plan stored in the catalog (edits to the file ignored).")
 
 
 def _open_rig(plan):
+    """Camera and slider of a plan, opened for a check; the caller closes them."""
     from capture.rig import Rig
-    from rigs.camera.protocol import CameraError
-    from rigs.slider.protocol import SliderError
 
     rig = Rig(plan)
-    try:
+    with user_errors(f" (rig.slider, line {plan.line('rig.slider')})"):
         slider = rig.open_slider()
-    except ImportError as exc:
-        fail(f"slider {plan.slider!r}: the slider driver is not installed in this version ({exc})")
-    except (SliderError, OSError) as exc:
-        fail(f"slider {plan.slider!r} (rig.slider, line {plan.line('rig.slider')}): {exc}")
     try:
-        camera = rig.open_camera()
-    except (CameraError, OSError, ImportError) as exc:
+        with user_errors(f" (rig.camera, line {plan.line('rig.camera')})"):
+            camera = rig.open_camera()
+    except BaseException:
         if slider is not None:
             slider.close()
-        fail(f"camera {plan.camera!r} (rig.camera, line {plan.line('rig.camera')}): {exc}")
+        raise
     return rig, camera, slider
+
+
+def _plan_path(plan_path: Path | None) -> str | None:
+    from capture.takes import plan_path_of
+
+    return plan_path_of(plan_path)
+
+
+def _existing_catalog(catalog: Path | None) -> Path | None:
+    path = resolve_catalog(catalog)
+    return path if path.exists() else None
 
 
 @app.command("plan")
 def plan_command(
     plan_path: Path = PlanArgument,
-    catalog: Path = CatalogOption,
+    catalog: Optional[Path] = CatalogOption,
     offline: bool = typer.Option(False, "--offline", help="Check the plan alone, without opening camera or slider."),
     show: int = typer.Option(12, "--show", help="How many points of the order to list."),
+    test_shot: bool = typer.Option(False, "--test-shot", help="Take one frame at the pair reference's settings "
+                                   "to predict every point's exposure (else an earlier session of the scene)."),
+    new_take: bool = NewTakeOption,
 ) -> None:
     """Validate a plan against the camera's choices and the slider's travel (nothing moves); print a summary."""
     from capture.ledger import Ledger
-    from capture.plan import PlanError, check_plan, expand, format_summary, summarize
+    from capture.plan import check_plan, expand, format_summary, load_plan, summarize
+    from capture.preview import control_warnings, exposure_warnings, scene_anchor, test_shot_anchor
 
-    plan = _load(plan_path)
-    choices = travel = max_speed = None
-    camera_label = "camera"
-    model = ""
-    if not offline:
-        _rig, camera, slider = _open_rig(plan)
-        try:
-            choices, camera_label, model = camera.choices(), camera.identity.label(), camera.identity.model
-            travel = slider.info.travel_mm if slider is not None else None
-            max_speed = (slider.info.max_rate_mm_min / 60 or None) if slider is not None else None
-        finally:
-            camera.close()
-            if slider is not None:
-                slider.close()
-    _problems_or_fail(plan, check_plan(plan, choices=choices, travel=travel, camera_label=camera_label,
-                                       max_speed_mm_s=max_speed))
-    try:
-        points = expand(plan, choices)
-    except PlanError as exc:
-        fail(str(exc))
-    costs = plan.costs
-    catalog_path = resolve_catalog(catalog)
-    if catalog_path.exists() and plan.costs.source.startswith("defaults") and model:
-        ledger = Ledger(catalog_path)
-        try:
-            costs = ledger.measured_costs(model, plan.mode, plan.costs)
-        finally:
-            ledger.close()
-    console.print(format_summary(plan, summarize(plan, points, costs)), highlight=False)
-    console.print(f"checked   against {camera_label if choices else 'nothing (offline)'}"
-                  + (f" and slider travel {travel[0]:g}..{travel[1]:g} mm" if travel else ""), highlight=False)
+    if plan_path is None:
+        fail("give a plan file, e.g. cinectrl capture plan examples/aperture-sweep.toml")
+    if offline and test_shot:
+        fail("--test-shot needs the camera: drop --offline")
+    with user_errors():
+        plan = load_plan(plan_path)
+        choices = travel = max_speed = accel = None
+        camera_label, model, anchor = "camera", "", None
+        if not offline:
+            _rig, camera, slider = _open_rig(plan)
+            try:
+                with user_errors():
+                    choices, camera_label, model = camera.choices(), camera.identity.label(), camera.identity.model
+                    if slider is not None:
+                        travel, accel = slider.info.travel_mm, slider.info.accel_mm_s2 or None
+                        max_speed = slider.info.max_rate_mm_min / 60 or None
+                    problems = check_plan(plan, choices=choices, travel=travel, camera_label=camera_label,
+                                          max_speed_mm_s=max_speed, accel_mm_s2=accel)
+                    if problems:
+                        from capture.plan import PlanError
+
+                        raise PlanError(problems, plan.source)
+                    points = expand(plan, choices)
+                    if test_shot:
+                        reference = _test_shot_settings(plan, points)
+                        anchor = test_shot_anchor(camera, reference)
+            finally:
+                camera.close()
+                if slider is not None:
+                    slider.close()
+        else:
+            from capture.plan import PlanError
+
+            problems = check_plan(plan, choices=None, travel=None)
+            if problems:
+                raise PlanError(problems, plan.source)
+            points = expand(plan, None)
+        costs, take_note = plan.costs, ""
+        existing = _existing_catalog(catalog)
+        if existing is not None:
+            ledger = Ledger(existing, readonly=True)
+            try:
+                if not plan.costs.measured and model:
+                    costs = ledger.measured_costs(model, plan.mode, plan.costs)
+                take_note = _take_note(ledger, plan, _plan_path(plan_path), new_take)
+                if anchor is None:
+                    anchor = scene_anchor(ledger, plan.session.get("scene", ""))
+            finally:
+                ledger.close()
+    say(format_summary(plan, summarize(plan, points, costs)))
+    say(f"checked   against {camera_label if choices else 'nothing (offline)'}"
+                  + (f" and slider travel {travel[0]:g}..{travel[1]:g} mm" if travel else ""))
+    if take_note:
+        say(take_note)
+    warnings = control_warnings(plan, points)
+    if anchor is not None:
+        warnings += exposure_warnings(points, anchor)
+        say(f"exposure  predicted from {anchor.source}")
+    for warning in warnings:
+        say(f"warning   {warning}")
     for point in points[:show]:
         where = f" @ {point.slider_mm:g} mm" if point.slider_mm is not None else ""
-        console.print(f"  {point.key}  {' '.join(point.settings.values())}{where}", highlight=False)
+        say(f"  {point.key}  {' '.join(point.settings.values())}{where}")
     if len(points) > show:
-        console.print(f"  ... {len(points) - show} more", highlight=False)
+        say(f"  ... {len(points) - show} more")
+
+
+def _test_shot_settings(plan, points) -> dict[str, str]:
+    """The pair reference's settings (the frame every pair is measured against), else the first point's."""
+    from capture.pairs import choose_reference
+    from capture.preview import combos_of
+
+    combos = combos_of(points)
+    return combos[choose_reference(combos, plan.pair_reference)] if combos else {}
+
+
+def _take_note(ledger, plan, plan_path: str | None, new_take: bool) -> str:
+    """What `capture run` would do with this plan: resume, a new take, nothing, or ask (an edited plan)."""
+    from capture.takes import PlanChanged, choose_take
+
+    try:
+        take = choose_take(ledger, plan, plan_path=plan_path, new_take=new_take)
+    except PlanChanged as exc:
+        return f"take      {exc}"
+    if take.session is None:
+        return f"take      a new session (take {take.take} of this plan)"
+    counts = ledger.catalog.progress(int(take.session["id"]))
+    if take.complete:
+        return (f"take      session {take.session['id']} (take {take.take}) of this plan is {take.session['word']}; "
+                "`capture run` does nothing unless --new-take")
+    return (f"take      `capture run` resumes session {take.session['id']} (take {take.take}, {counts['done']}/"
+            f"{counts['total']} points done)")
 
 
 @app.command("run")
 def run_command(
     plan_path: Path = PlanArgument,
-    catalog: Path = CatalogOption,
+    catalog: Optional[Path] = CatalogOption,
     quota_mb: float = typer.Option(None, "--quota-mb", help="Disk space this session may use (MB): the disk-low "
                                                              "suspender treats it as the free space."),
+    disk_wait: float = typer.Option(300.0, "--disk-wait", help="Seconds to wait for disk space to come back before "
+                                                               "stopping cleanly (suspended)."),
+    disk_reserve_mb: float = typer.Option(50.0, "--disk-reserve-mb", help="Free space never used (MB)."),
     quiet: bool = typer.Option(False, "--quiet", help="No live display."),
-    new: bool = typer.Option(False, "--new", help="Start another take even if this plan already ran."),
+    new_take: bool = NewTakeOption,
+    session: Optional[int] = SessionOption,
     init: bool = InitOption,
     stop_after: int = typer.Option(None, "--stop-after", help="Stop cleanly after N frames (rerun resumes).",
                                    hidden=True),
 ) -> None:
     """Run (or resume) a capture session: every frame hashed and committed before the next; Ctrl-C pauses."""
-    import sys
-
     from rich.prompt import Prompt
 
+    from capture import status as words
     from capture.display import LiveDisplay, QuietDisplay
-    from capture.plan import PlanError
+    from capture.plan import load_plan
+    from capture.rig import Rig
     from capture.session import RunnerOptions, SessionRunner
     from capture.suspenders import abort_decision
-    from rigs.camera.protocol import CameraError
-    from rigs.slider.protocol import SliderError
+    from capture.takes import stored_session_plan
 
-    plan = _load(plan_path)
     catalog_path = catalog_to_write(catalog, init=init)
-    rig = _rig_for(plan)
+    with user_errors(" (the ledger keeps every point; rerun to resume)", catalog=catalog_path):
+        if session is not None:
+            if plan_path is not None:
+                fail(f"--session {session} resumes with the plan stored in the catalog: drop {plan_path}")
+            plan = None
+            rig = Rig(stored_session_plan(catalog_path, session))
+        elif plan_path is None:
+            fail("give a plan file (cinectrl capture run PLAN.toml) or --session N to resume a session")
+        else:
+            plan = load_plan(plan_path)
+            rig = Rig(plan)
 
-    def decide(reason: str) -> str:
-        if not sys.stdin.isatty():
-            return abort_decision(reason)
-        return "resume" if Prompt.ask(reason, choices=["resume", "abort"], default="resume",
-                                      console=err_console) == "resume" else "abort"
+        def decide(reason: str) -> str:
+            if not sys.stdin.isatty():
+                return abort_decision(reason)
+            return "resume" if Prompt.ask(reason, choices=["resume", "abort"], default="resume",
+                                          console=err_console) == "resume" else "abort"
 
-    options = RunnerOptions(disk_quota_bytes=int(quota_mb * 1e6) if quota_mb else None, stop_after=stop_after,
-                            new_session=new)
-    runner = SessionRunner(plan, catalog_path, camera_factory=rig.open_camera, slider_factory=rig.open_slider,
-                           display=QuietDisplay() if quiet else LiveDisplay(err_console), decide=decide,
-                           options=options)
-    try:
+        if disk_wait < 0 or disk_reserve_mb < 0 or (quota_mb is not None and quota_mb <= 0):
+            fail("--disk-wait and --disk-reserve-mb take 0 or more, --quota-mb more than 0")
+        options = RunnerOptions(disk_quota_bytes=int(quota_mb * 1e6) if quota_mb else None, stop_after=stop_after,
+                                disk_wait_s=disk_wait, disk_reserve_bytes=int(disk_reserve_mb * 1e6),
+                                new_take=new_take, session_id=session, plan_path=_plan_path(plan_path),
+                                command=" ".join(["cinectrl", *sys.argv[1:]])[:200])
+        runner = SessionRunner(plan, catalog_path, camera_factory=rig.open_camera, slider_factory=rig.open_slider,
+                               display=QuietDisplay() if quiet else LiveDisplay(err_console), decide=decide,
+                               options=options)
         result = runner.run()
-    except PlanError as exc:
-        fail(str(exc))
-    except (CameraError, SliderError) as exc:
-        fail(f"{exc} (the ledger keeps every point; rerun to resume)")
-    except ImportError as exc:
-        fail(f"rig {plan.camera!r}/{plan.slider!r} needs a driver this version lacks: {exc}")
     faults = ", ".join(f"{k} x{v}" for k, v in sorted(result.faults.items())) or "none"
     verb = "resumed" if result.resumed else "ran"
-    if result.message.startswith("already complete"):
+    if result.message.startswith(f"session {result.session_id} (take"):
         verb = "already ran"
-    console.print(f"session {result.session_id} {verb}: {result.status}, {result.done}/{result.total} points done "
-                  f"in {result.seconds:.1f} s; faults survived: {faults}", highlight=False)
-    console.print(f"catalog   {catalog_path}", highlight=False)
-    console.print(f"files     {result.session_dir}", highlight=False)
+    say(f"session {result.session_id} (take {result.take}) {verb}: {result.status}, {result.done}/"
+                  f"{result.total} points done in {result.seconds:.1f} s; faults survived: {faults}")
+    say(f"catalog   {catalog_path}")
+    say(f"files     {result.session_dir}")
     if result.contact_sheet:
-        console.print(f"contact sheet {result.contact_sheet}", highlight=False)
-        console.print(f"report    {result.report}", highlight=False)
-    if result.message and result.status == "complete":
-        console.print(result.message, highlight=False)
-    if result.status != "complete":
-        err_console.print(f"[yellow]{result.message}[/]", highlight=False)
-        raise typer.Exit(3 if result.status in ("paused", "suspended") else 1)
+        say(f"contact sheet {result.contact_sheet}")
+        say(f"report    {result.report}")
+    if result.message and result.status == words.COMPLETE:
+        say(result.message)
+    if result.status != words.COMPLETE:
+        message = result.message or words.MEANING.get(result.status, result.status)
+        if result.status == words.FAILED:
+            fail(message)
+        say(f"{result.status}: {message}", err=True)
+        raise typer.Exit(words.EXIT_CODES.get(result.status, 1))
 
 
 @app.command("status")
-def status_command(catalog: Path = CatalogOption) -> None:
-    """Sessions in a catalog: points done, files, clips, pairs, faults survived, contact sheet."""
+def status_command(
+    catalog: Optional[Path] = CatalogOption,
+    session: Optional[int] = typer.Option(None, "--session", help="Only this session, in detail."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per session)."),
+) -> None:
+    """Sessions in a catalog: state (and who runs it), points done, files, clips, pairs, faults survived."""
     from capture.ledger import Ledger
-    from capture.plan import format_bytes
 
     catalog_path = resolve_catalog(catalog)
     if not catalog_path.exists():
         fail(f"no catalog at {catalog_path}; run `cinectrl capture run PLAN.toml --catalog {catalog_path}` first")
-    ledger = Ledger(catalog_path)
-    try:
-        rows = ledger.summaries()
-    finally:
-        ledger.close()
-    if not rows:
-        console.print(f"{catalog_path}: no capture sessions yet", highlight=False)
-    for row in rows:
-        sheet = catalog_path.parent / row["dir"] / "outputs" / "contact-sheet.png"
-        console.print(f"session {row['id']} {row['name']!r} ({row['mode']}): {row['status']}, "
-                      f"{row['done']}/{row['points']} points, {row['files']} files ({format_bytes(row['bytes'])}), "
-                      f"{row['clips']} clips, {row['pairs']} pairs, {row['faults']} faults survived", highlight=False)
-        if sheet.exists():
-            console.print(f"  contact sheet {sheet}", highlight=False)
-            console.print(f"  report        {sheet.parent.parent / 'report.html'}", highlight=False)
+    with user_errors(catalog=catalog_path):
+        ledger = Ledger(catalog_path, readonly=True)
+        try:
+            rows = ledger.summaries()
+            if session is not None:
+                rows = [r for r in rows if r["id"] == session]
+                if not rows:
+                    fail(f"there is no capture session {session} in {catalog_path}; `cinectrl capture status` "
+                         "lists them")
+            records = [_session_record(ledger, row, detail=session is not None or as_json) for row in rows]
+        finally:
+            ledger.close()
+    if as_json:
+        print(json.dumps(records[0] if session is not None else records, indent=1, default=str))
+        return
+    if not records:
+        say(f"{catalog_path}: no capture sessions yet")
+    for rec in records:
+        _print_record(rec, detail=session is not None)
 
 
-def _rig_for(plan):
-    from capture.rig import Rig
+def _session_record(ledger, row: dict[str, Any], *, detail: bool) -> dict[str, Any]:
+    from capture import status as words
+    from capture.plan import format_bytes
 
-    return Rig(plan)
+    folder = ledger.data_root / row["dir"] if row.get("dir") else None
+    sheet = folder / "outputs" / "contact-sheet.png" if folder else None
+    owner = row.get("owner")
+    record: dict[str, Any] = {
+        "id": row["id"], "name": row["name"], "scene": row["scene"], "operator": row["operator"],
+        "mode": row["mode"], "take": row.get("take") or 1, "status": row["word"],
+        "meaning": words.MEANING.get(row["word"], ""),
+        "owner": ({"pid": owner.pid, "host": owner.host, "started_at": owner.started_at, "command": owner.command}
+                  if owner else None),
+        "points": {"total": row["points"], "done": row["done"], "failed": row["failed_points"]},
+        "files": row["files"], "bytes": row["bytes"], "size": format_bytes(row["bytes"]),
+        "clips": row["clips"], "pairs": row["pairs"], "faults": row["faults"],
+        "folder": str(folder) if folder else None, "plan_path": row.get("plan_path"),
+        "contact_sheet": str(sheet) if sheet and sheet.exists() else None,
+        "report": str(folder / "report.html") if folder and (folder / "report.html").exists() else None,
+        "created_at": row.get("created_at"), "started_at": row.get("started_at"), "stopped_at": row.get("stopped_at"),
+    }
+    if detail:
+        record["plan_key"] = row.get("plan_key")
+        record["faults_by_kind"] = ledger.faults(row["id"])
+        record["readback_mismatches"] = len(ledger.readback_mismatches(row["id"]))
+        record["failed_points"] = ledger.catalog.rows(
+            "SELECT ordinal, attempts, error FROM points WHERE session_id = ? AND status = 'failed' ORDER BY ordinal",
+            (row["id"],))
+        record["events"] = ledger.events(row["id"])[-10:]
+    return record
+
+
+def _print_record(rec: dict[str, Any], *, detail: bool) -> None:
+    p = rec["points"]
+    say(f"session {rec['id']} {rec['name']!r} (take {rec['take']}, {rec['mode']}): {rec['status']}, "
+                  f"{p['done']}/{p['total']} points, {rec['files']} files ({rec['size']}), {rec['clips']} clips, "
+                  f"{rec['pairs']} pairs, {rec['faults']} faults survived")
+    if rec["owner"]:
+        o = rec["owner"]
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(o["started_at"]))
+        say(f"  run by PID {o['pid']} on {o['host']} since {since} ({o['command']})")
+    if rec["status"] not in ("complete", "running"):
+        say(f"  {rec['meaning']}")
+    if rec["contact_sheet"]:
+        say(f"  contact sheet {rec['contact_sheet']}")
+        say(f"  report        {rec['report']}")
+    if detail:
+        say(f"  folder        {rec['folder']}")
+        say(f"  plan file     {rec['plan_path'] or '(not recorded)'}")
+        faults = ", ".join(f"{k} x{v}" for k, v in sorted(rec["faults_by_kind"].items())) or "none"
+        say(f"  faults        {faults}")
+        say(f"  read-back mismatches {rec['readback_mismatches']}")
+        for point in rec["failed_points"]:
+            say(f"  failed p{point['ordinal']:04d} after {point['attempts']} attempts: {point['error']}")
+        for event in rec["events"]:
+            at = time.strftime("%H:%M:%S", time.localtime(event["at"]))
+            say(f"  {at} {event['kind']}: {event['message']}")

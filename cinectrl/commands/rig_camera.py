@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from rigs.camera import open_camera
 from rigs.camera.protocol import CameraError, role_of
 
 from ._common import console, fail
+from ._plain import say, user_errors
 
 CAMERA_HELP = ("'sim', 'gphoto2' (first detected body), a serial number, a port such as usb:001,004, or "
                "virtual:PATH (libgphoto2's virtual camera over a folder of JPEGs).")
@@ -40,24 +43,59 @@ def _open(spec: str):
         fail(f"camera {spec!r}: its backend is not installed in this version ({exc.name})")
 
 
+COUNTER = re.compile(r"%(0?\d*)n")
+
+
+def _taken(out: Path, stem: str) -> bool:
+    return bool(glob.glob(str(out / f"{glob.escape(stem)}.*")))
+
+
+def free_stem(out: Path, pattern: str, *, force: bool = False) -> str:
+    """The file stem to write: `pattern` with its counter (%n, %04n) at the first number not yet used in
+    `out`, or the name itself when it has no counter -- refused if taken, unless `force`."""
+    if not pattern or "/" in pattern or pattern in (".", ".."):
+        fail(f"--filename {pattern!r}: give a file name without folders (use --out for the folder)")
+    if "%" in COUNTER.sub("", pattern.replace("%%", "")):
+        fail(f"--filename {pattern!r}: the only pattern is %n (a counter, e.g. shot_%n or shot_%04n)")
+    if not COUNTER.search(pattern):
+        stem = pattern.replace("%%", "%")
+        if _taken(out, stem) and not force:
+            fail(f"{out / stem}.* already exists: nothing was captured. Use --filename '{stem}_%n' for the next "
+                 "free number, or --force to overwrite")
+        return stem
+    for n in range(1, 1_000_000):
+        stem = COUNTER.sub(lambda m: f"{n:{m.group(1) or ''}d}", pattern).replace("%%", "%")
+        if force or not _taken(out, stem):
+            return stem
+    fail(f"--filename {pattern!r}: every number up to 999999 is taken in {out}")
+
+
 def capture(
     camera: str = typer.Option("sim", "--camera", help=CAMERA_HELP),
     set_: list[str] = typer.Option([], "--set", help="Setting as NAME=VALUE, e.g. f-number=f/2.8; repeatable."),
     out: Path = typer.Option(Path("."), "--out", help="Folder to write the still(s) into."),
-    stem: str = typer.Option("capture", "--name", help="File name stem."),
+    filename: str = typer.Option("capture", "--filename", "--name",
+                                 help="File name without extension; %n is a counter (shot_%n, shot_%04n) that "
+                                      "takes the next free number, as gphoto2's --filename does."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a file of the same name."),
 ) -> None:
-    """Take one still from the command line, after setting and reading back each --set."""
+    """Take one still from the command line, after setting and reading back each --set. Never overwrites a
+    file unless --force."""
     settings = _parse_sets(set_)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out.expanduser().resolve()
+    with user_errors():
+        out.mkdir(parents=True, exist_ok=True)
+    stem = free_stem(out, filename, force=force)
     cam = _open(camera)
     try:
-        for role, value in settings:
-            result = cam.set(role, value)
-            console.print(f"{role}: requested {result.requested}, camera reports {result.readback}")
-        for f in cam.capture_still(out, stem=stem):
-            console.print(f"wrote {f.path} ({f.bytes} bytes, {f.kind})")
-    except CameraError as exc:
-        fail(str(exc))
+        with user_errors():
+            for role, value in settings:
+                result = cam.set(role, value)
+                say(f"{role}: requested {result.requested}, camera reports {result.readback}")
+            for f in cam.capture_still(out, stem=stem):
+                say(f"wrote {Path(f.path).resolve()} ({f.bytes} bytes, {f.kind})")
+                if f.left_on_camera:
+                    say(f"warning: {f.camera_name} {f.left_on_camera}", err=True)
     finally:
         cam.close()
 

@@ -1,4 +1,7 @@
-"""`cinectrl rig slider --port PORT status|home|move MM|jog MM|hold|resume|reset` and `cinectrl rig emulate-slider`."""
+"""`cinectrl rig slider --port PORT status|home|move MM|jog MM|hold|resume|reset|shell` and `cinectrl rig
+emulate-slider`. The port is opened without resetting the controller where the platform allows (see
+rigs/slider/grbl.py), so `move 120` then `status` reads 120 mm; `shell` keeps one port open for hold,
+resume and jog while a move runs."""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ import typer
 from rigs.slider import open_slider
 from rigs.slider.protocol import SliderAlarm, SliderError
 
-from ._common import console, fail
+from ._common import fail
+from ._plain import say
 
-ACTIONS = ("status", "home", "move", "jog", "hold", "resume", "reset")
+ACTIONS = ("status", "home", "move", "jog", "hold", "resume", "reset", "shell")
 
 
 def slider(
-    action: str = typer.Argument(..., help="status | home | move MM | jog MM | hold | resume | reset"),
+    action: str = typer.Argument(..., help="status | home | move MM | jog MM | hold | resume | reset | shell"),
     mm: float | None = typer.Argument(None, help="Target (move, machine mm) or distance (jog, mm)."),
     port: str = typer.Option(..., "--port", help="Serial port (prefer /dev/serial/by-id/...), or 'emulator'."),
     feed: float | None = typer.Option(None, "--feed", help="Feed rate in mm/min (default: $110, the max rate)."),
@@ -38,26 +42,35 @@ def slider(
     if sl is None:
         fail("--port none: there is no slider to drive; give a serial port or 'emulator'")
     try:
-        console.print(f"{sl.info.firmware} on {sl.info.port}, travel {sl.info.travel_mm[0]:g}..{sl.info.travel_mm[1]:g} mm",
-                      highlight=False)
+        travel = ("travel unknown until the controller is Idle (it is held or moving)" if sl.info_pending else
+                  f"travel {sl.info.travel_mm[0]:g}..{sl.info.travel_mm[1]:g} mm")
+        say(f"{sl.info.firmware} on {sl.info.port}, {travel}")
         if sl.stable_port and sl.stable_port != port:
-            console.print(f"stable name for this port: {sl.stable_port}", highlight=False)
+            say(f"stable name for this port: {sl.stable_port}")
+        if sl.reset_on_open:
+            say("the controller reset when the port opened (DTR): its position was lost"
+                + ("; later commands will not reset it" if sl.dtr_held else ""))
         for warning in sl.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            say(f"warning: {warning}")
+        if action == "shell":
+            from rigs.slider.shell import SliderShell
+
+            SliderShell(sl).run()
+            return
         if action in ("move", "jog"):
             sl.check_target(mm if action == "move" else sl.status().position_mm + mm)
             if sl.status().state == "Alarm":
                 if no_home:
                     fail("the controller is locked (Alarm) after its reset; home it first "
                          f"(cinectrl rig slider --port {port} home) or drop --no-home")
-                console.print("controller locked after reset: homing first ($H)")
+                say("controller locked (Alarm): homing first ($H)")
                 _show(sl.home())
         if action == "home":
             _show(sl.home())
         elif action == "move":
             result = sl.move_to(mm, feed_mm_min=feed)
-            console.print(f"moved to {result.target_mm:.3f} mm: reads back {result.position_mm:.3f} mm "
-                          f"in {result.finished_at - result.started_at:.2f} s", highlight=False)
+            say(f"moved to {result.target_mm:.3f} mm: reads back {result.position_mm:.3f} mm "
+                f"in {result.finished_at - result.started_at:.2f} s")
         elif action == "jog":
             _show(sl.jog(mm, feed_mm_min=feed))
         elif action == "hold":
@@ -67,7 +80,7 @@ def slider(
             _show(sl.status())
         elif action == "reset":
             sl.reset()
-            console.print("soft reset sent; re-home before the next move if it was moving", highlight=False)
+            say("soft reset sent; re-home before the next move if it was moving")
             _show(sl.status())
         else:
             _show(sl.status())
@@ -80,7 +93,9 @@ def slider(
 
 
 def _show(st) -> None:
-    console.print(f"state {st.state}  position {st.position_mm:.3f} mm  feed {st.feed_mm_min:g} mm/min", highlight=False)
+    from rigs.slider.shell import show
+
+    say(show(st))
 
 
 def emulate_slider(
@@ -100,7 +115,7 @@ def emulate_slider(
         fail(str(exc))
     path = emu.start()
     print(path, flush=True)
-    console.print(f"GRBL emulator on {path} (travel {travel:g} mm, speed x{speed:g}); Ctrl-C to stop", highlight=False)
+    say(f"GRBL emulator on {path} (travel {travel:g} mm, speed x{speed:g}); Ctrl-C to stop")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -110,7 +125,7 @@ def emulate_slider(
         pass
     finally:
         emu.stop()
-    console.print("emulator stopped", highlight=False)
+    say("emulator stopped")
 
 
 def register(app: typer.Typer) -> None:

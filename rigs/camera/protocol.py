@@ -116,6 +116,7 @@ class CapturedFile:
     bytes: int
     camera_name: str = ""   # the name the body gave it (never a key: virtual cameras repeat names)
     captured_at: float = 0.0  # host time.time() when the exposure started
+    left_on_camera: str = ""  # why the file is still on the body although it should have been deleted
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from PIL import Image
 from .. import optics
 from ..scene import Scene, composite, default_scene, render, varied_scene
 from . import values
+from .faults import FaultSchedule, fault_error
 from .protocol import (
     APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER, WHITE_BALANCE, CameraBusy, CameraDisconnected,
     CameraIdentity, CameraTimeout, CapturedClip, CapturedFile, Pose, SettingResult, UnsupportedFeature,
@@ -100,7 +101,7 @@ class SimCamera:
                  supersample: int = 1,
                  busy_rate: float = 0.0, timeout_rate: float = 0.0, disconnect_rate: float = 0.0,
                  disconnect_after: int | None = None, fault_seed: int = 0, pose: Pose | None = None,
-                 **unknown) -> None:
+                 schedule: FaultSchedule | None = None, **unknown) -> None:
         if unknown:
             raise TypeError(f"SimCamera: unknown option(s) {', '.join(sorted(unknown))}")
         self.slider = slider
@@ -124,6 +125,7 @@ class SimCamera:
         self.faults = {"busy": busy_rate, "timeout": timeout_rate, "disconnect": disconnect_rate}
         self.disconnect_after = disconnect_after
         self._fault_rng = random.Random(fault_seed)
+        self.schedule = schedule            # scripted faults on set/capture, shared by reopened cameras
         self._noise_rng = np.random.default_rng(seed + 1)
         self._captures = 0
         self._gone = False
@@ -158,6 +160,7 @@ class SimCamera:
                 camera=self._identity.label())
         if self.values[role] == match:
             return SettingResult(role, value, match, 0.0, changed=False)
+        self._scheduled("set")
         started = time.monotonic()
         self._sleep(self.set_latency_s)
         self.values[role] = match
@@ -165,6 +168,7 @@ class SimCamera:
 
     def capture_still(self, dest_dir: Path, *, stem: str) -> list[CapturedFile]:
         self._check_alive()
+        self._scheduled("capture")
         self._maybe_fault()
         captured_at = time.time()
         t = values.shutter_seconds(self.values[SHUTTER])
@@ -192,6 +196,7 @@ class SimCamera:
     def record_clip(self, dest_dir: Path, *, stem: str, frames: int, fps: float,
                     start: Callable[[], float | None] | None = None) -> CapturedClip:
         self._check_alive()
+        self._scheduled("capture")
         self._maybe_fault()
         recording_started = time.time()
         motion_start = start() if start is not None else None
@@ -283,32 +288,10 @@ class SimCamera:
 
     # ----------------------------------------------------------------- helpers
     def _match(self, role: str, value: str) -> str | None:
-        if value in CHOICES[role]:
-            return value
-        parsers = {APERTURE: values.parse_aperture, SHUTTER: values.parse_shutter, ISO: values.parse_iso,
-                   KELVIN: values.parse_kelvin, FOCUS: values.parse_metres, FOCAL: values.parse_mm}
-        parse = parsers.get(role)
-        if parse is None:
-            return None
-        try:
-            wanted = parse(value)
-        except ValueError:
-            return None
-        for choice in CHOICES[role]:
-            if math.isclose(float(parse(choice)), float(wanted), rel_tol=2e-3):   # "0.0167s" is 1/60
-                return choice
-        return None
+        return values.match_label(role, value, CHOICES[role])
 
     def _nearest(self, role: str, value: str) -> list[str]:
-        choices = CHOICES[role]
-        parsers = {APERTURE: values.parse_aperture, SHUTTER: values.shutter_seconds, ISO: values.parse_iso,
-                   KELVIN: values.parse_kelvin, FOCUS: values.parse_metres, FOCAL: values.parse_mm}
-        try:
-            wanted = math.log(float(parsers[role](value)))
-        except (KeyError, ValueError):
-            return choices[:3] + ["..."]
-        ranked = sorted(choices, key=lambda c: abs(math.log(float(parsers[role](c))) - wanted))
-        return ranked[:3]
+        return values.nearest_labels(role, value, CHOICES[role])
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -317,6 +300,16 @@ class SimCamera:
     def _check_alive(self) -> None:
         if self._gone:
             raise CameraDisconnected("the camera is disconnected; open it again", camera=self._identity.label())
+
+    def _scheduled(self, op: str) -> None:
+        kind = self.schedule.next(op) if self.schedule is not None else None
+        if kind is None:
+            return
+        if kind == "timeout":
+            self._sleep(1.0)
+        elif kind == "disconnect":
+            self._gone = True
+        raise fault_error(kind, op, self._identity.label())
 
     def _maybe_fault(self) -> None:
         if self.disconnect_after is not None and self._captures >= self.disconnect_after:

@@ -1,5 +1,12 @@
 """GRBL 1.1 slider driver over pyserial: the `Slider` protocol for a one-axis (X) camera slider.
 
+Opening the port without resetting the board: a classic Arduino reboots when DTR rises, and DTR falls when
+the port is closed with HUPCL set (the termios default). Before pyserial opens the port the driver clears
+HUPCL on it (POSIX; Windows cannot), holding a second descriptor open meanwhile so no close drops DTR. The
+first open after the board was plugged in (or after a program that left HUPCL set) still resets it; every
+later open finds it as it was left: `move 120` then `status` reads 120 mm. Boards with native USB (grblHAL
+on STM32/Teensy, 32u4) never reset on open. `reset_on_open` says what happened this time.
+
 How it talks to the board:
 - One line at a time, each answered by `ok` or `error:N` (no character-counting: settings and motion
   lines are few, and a line's answer tells us exactly which line failed).
@@ -16,8 +23,12 @@ How it talks to the board:
 
 from __future__ import annotations
 
+import fcntl
+import math
+import os
 import re
 import select
+import termios
 import threading
 import time
 from collections import deque
@@ -77,7 +88,7 @@ class GrblSlider:
                  settle_s: float = 0.0, feed_mm_min: float | None = None,
                  travel_mm: tuple[float, float] | None = None, banner_timeout: float = 3.0,
                  command_timeout: float = 5.0, status_timeout: float = 1.0, poll_s: float = 0.01,
-                 exclusive: bool = True, emulator=None) -> None:
+                 exclusive: bool = True, keep_dtr: bool = True, emulator=None) -> None:
         if approach not in ("below", "above", "none"):
             raise ValueError(f"approach={approach!r}: use 'below', 'above' or 'none'")
         self.port_name = port
@@ -106,24 +117,64 @@ class GrblSlider:
         self._last_dir = 0
         self._firmware = ""
         self.messages: deque[str] = deque(maxlen=100)
+        self._travel_override = travel_mm
+        self._feed_override = feed_mm_min
+        self.info_pending = False           # settings not read yet: the board was held or moving at open
+        self.reset_on_open = False          # did opening the port reboot the controller (DTR)?
+        self.dtr_held = False               # was HUPCL cleared, so that the next open does not reboot it?
+        self._port = self._open_port(port, baudrate, command_timeout, exclusive, keep_dtr)
         try:
-            self._port = serial.Serial(port, baudrate, timeout=0, write_timeout=command_timeout,
-                                       exclusive=exclusive)
-        except (serial.SerialException, OSError) as exc:
-            raise SliderDisconnected(f"cannot open the port ({exc}); check the cable, the path (prefer "
-                                     "/dev/serial/by-id/...) and that no other program holds it", port=port) from None
-        try:
-            self._await_banner(banner_timeout)
-            self.info = self._read_info(travel_mm)
-            self.feed_mm_min = feed_mm_min or self.info.max_rate_mm_min or 1000.0
-            self.warnings = settings_warnings(self.info.settings)
+            self._await_ready(banner_timeout)
+            self._load_info()
             self.stable_port = stable_port_name(port)
             self.status()
         except BaseException:
             self._port.close()
             raise
 
+    # ------------------------------------------------------------------------------------------ the port
+
+    def _open_port(self, port: str, baudrate: int, write_timeout: float, exclusive: bool,
+                   keep_dtr: bool) -> serial.Serial:
+        guard = self._hold_dtr(port, exclusive) if keep_dtr else None
+        try:
+            return serial.Serial(port, baudrate, timeout=0, write_timeout=write_timeout, exclusive=exclusive)
+        except (serial.SerialException, OSError) as exc:
+            raise SliderDisconnected(f"cannot open the port ({exc}); check the cable, the path (prefer "
+                                     "/dev/serial/by-id/...) and that no other program holds it", port=port) from None
+        finally:
+            if guard is not None:
+                os.close(guard)
+
+    def _hold_dtr(self, port: str, exclusive: bool) -> int | None:
+        """Clear HUPCL so closing the port never drops DTR (no reboot at the next open); returns a descriptor
+        to keep open until pyserial has the port. None where the platform or the port does not allow it."""
+        if os.name != "posix":
+            return None
+        try:
+            fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None                     # pyserial's own open will say what is wrong
+        try:
+            if exclusive:                   # another program holds it: touch nothing, let pyserial refuse
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            attrs = termios.tcgetattr(fd)
+            attrs[2] &= ~termios.HUPCL
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+            self.dtr_held = True
+            return fd
+        except (OSError, termios.error):
+            os.close(fd)
+            return None
+
     # ------------------------------------------------------------------------------------------ I/O core
+
+    def _fail_pending(self, err: SliderError) -> None:
+        """Every request still waiting for its answer fails with `err` (alarm, reset, lost port)."""
+        while self._pending:
+            req = self._pending.popleft()
+            req.exc, req.done = err, True
 
     def _error(self, message: str) -> SliderError:
         return SliderError(message, port=self.port_name)
@@ -132,9 +183,7 @@ class GrblSlider:
         self._disconnected = str(exc)
         err = SliderDisconnected(f"the port vanished ({exc}); check the USB cable and power, then reopen the "
                                  "slider and re-home", port=self.port_name)
-        while self._pending:
-            req = self._pending.popleft()
-            req.exc, req.done = err, True
+        self._fail_pending(err)
         return err
 
     def _write(self, data: bytes) -> None:
@@ -197,19 +246,13 @@ class GrblSlider:
             self._alarm = code
             self._needs_reset = code in CRITICAL_ALARMS
             self._homing = False
-            err = SliderAlarm(alarm_message(code), code=code, port=self.port_name)
-            while self._pending:
-                req = self._pending.popleft()
-                req.exc, req.done = err, True
+            self._fail_pending(SliderAlarm(alarm_message(code), code=code, port=self.port_name))
         elif line.startswith("Grbl "):
             self._banners += 1
             self._firmware = line.split("[")[0].strip()
             self._needs_reset = False
-            err = SliderAlarm("the controller reset; lines in flight were dropped", code=self._alarm,
-                              port=self.port_name)
-            while self._pending:
-                req = self._pending.popleft()
-                req.exc, req.done = err, True
+            self._fail_pending(SliderAlarm("the controller reset; lines in flight were dropped", code=self._alarm,
+                                           port=self.port_name))
         elif line.startswith("[MSG:") or line.startswith("[") or line.startswith("$"):
             if "Reset to continue" in line:
                 self._needs_reset = True
@@ -298,14 +341,22 @@ class GrblSlider:
 
     # ------------------------------------------------------------------------------------------ open
 
-    def _await_banner(self, timeout: float) -> None:
-        """After the DTR reset a board prints its banner; one that did not reset gets a soft reset."""
-        seen = self._banners
-        try:
-            self._wait(lambda: self._banners > seen, timeout, "the Grbl banner")
+    def _await_ready(self, timeout: float) -> None:
+        """A board that reset on open prints its banner (after its bootloader); one that did not answers `?`.
+        Ask every 0.25 s until either comes; a silent board gets one soft reset."""
+        seen_banners, seen_status = self._banners, self._status_seq
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                self._write(b"?")
+            try:
+                self._wait(lambda: self._banners > seen_banners or self._status_seq > seen_status,
+                           min(0.25, max(0.01, deadline - time.monotonic())), "the Grbl banner or a status report")
+            except SliderTimeout:
+                continue
+            self.reset_on_open = self._banners > seen_banners
             return
-        except SliderTimeout:
-            pass
+        seen = self._banners
         with self._lock:
             self._write(b"\x18")
         try:
@@ -313,6 +364,28 @@ class GrblSlider:
         except SliderTimeout:
             raise SliderTimeout(f"no 'Grbl x.y' banner within {2 * timeout:.1f} s, even after a soft reset; "
                                 "is this a GRBL controller at 115200 baud?", port=self.port_name) from None
+
+    def _load_info(self) -> None:
+        """`$$` and `$I`. Grbl answers them only when Idle or in Alarm: a board found held or moving (it was not
+        reset on open) keeps its settings unread until it is Idle; until then nothing that needs them runs."""
+        try:
+            self.info = self._read_info(self._travel_override)
+            self.info_pending = False
+        except SliderCommandError as exc:
+            if exc.code != 8:
+                raise
+            self.info = SliderInfo(firmware=self._firmware or "Grbl", port=self.port_name,
+                                   travel_mm=self._travel_override or (-math.inf, math.inf))
+            self.info_pending = True
+        self.feed_mm_min = self._feed_override or self.info.max_rate_mm_min or 1000.0
+        self.warnings = settings_warnings(self.info.settings)
+
+    def _ensure_info(self) -> None:
+        if self.info_pending:
+            self._load_info()
+        if self.info_pending:
+            raise SliderCommandError("the controller is held or moving, so its settings ($$) and travel are not "
+                                     "known yet; resume (or wait for Idle) first", code=8, port=self.port_name)
 
     def _read_info(self, travel_override: tuple[float, float] | None) -> SliderInfo:
         settings: dict[str, str] = {}
@@ -343,6 +416,8 @@ class GrblSlider:
             # stock Grbl: after homing MPos is -$27 from the switch; keep clear of the switch itself
             travel = (-span + pulloff, 0.0) if homes_to_min else (-span, -pulloff)
         self.force_origin = force_origin
+        if not self._firmware and ver:       # no banner (the board did not reset): $I names the version
+            self._firmware = f"Grbl {ver.split(':')[0].rsplit('.', 1)[0]}"
         return SliderInfo(firmware=self._firmware or "Grbl", build=f"{ver} {opt}".strip(), port=self.port_name,
                           travel_mm=travel, max_rate_mm_min=num("$110"), accel_mm_s2=num("$120"),
                           settings=settings)
@@ -367,6 +442,7 @@ class GrblSlider:
         return self.status().position_mm
 
     def check_target(self, mm: float) -> None:
+        self._ensure_info()
         lo, hi = self.info.travel_mm
         if not isinstance(mm, (int, float)) or mm != mm or not lo - EPS_MM <= mm <= hi + EPS_MM:
             raise TravelError(f"target {mm} mm is outside the travel {lo:g}..{hi:g} mm; nothing was sent. "
@@ -435,11 +511,12 @@ class GrblSlider:
         rate = min(feed_mm_min, self.info.max_rate_mm_min or feed_mm_min) / 60.0
         return move_duration(distance, rate, self.info.accel_mm_s2 or 100.0)
 
-    def move_to(self, mm: float, *, feed_mm_min: float | None = None) -> MoveResult:
+    def start_move(self, mm: float, *, feed_mm_min: float | None = None) -> float:
+        """Queue an absolute move (with the approach rule) and return at once: the expected seconds it takes.
+        `wait_idle()` waits for it; `hold()` stops it without losing position (the rig shell uses this)."""
         self.check_target(mm)
         self._require_ready(f"move to {mm} mm")
         feed = feed_mm_min or self.feed_mm_min
-        started = time.time()
         start = self._last_target if self._last_target is not None else self.status().position_mm
         pre = self._approach_point(mm)
         distance = abs(mm - start)
@@ -447,7 +524,12 @@ class GrblSlider:
             self._queue_move(pre, feed)
             distance = abs(pre - start) + abs(mm - pre)
         self._queue_move(mm, feed)
-        self._sync(timeout=self._expected_s(distance, feed) * 2 + 10.0)
+        return self._expected_s(distance, feed)
+
+    def move_to(self, mm: float, *, feed_mm_min: float | None = None) -> MoveResult:
+        started = time.time()
+        expected = self.start_move(mm, feed_mm_min=feed_mm_min)
+        self._sync(timeout=expected * 2 + 10.0)
         finished = time.time()
         if self.settle_s:
             time.sleep(self.settle_s)
@@ -480,8 +562,10 @@ class GrblSlider:
         self._sync(timeout=self._expected_s(abs(end_mm - start_mm), feed) * 2 + 10.0)
         return TrajectoryRun(start_mm, end_mm, speed_mm_s, run.motion_started_at, finished_at=time.time())
 
-    def jog(self, delta_mm: float, *, feed_mm_min: float | None = None, timeout: float = 60.0) -> SliderStatus:
-        """`$J=G91 X..`: a relative jog, checked against travel first; returns once Idle again."""
+    def jog(self, delta_mm: float, *, feed_mm_min: float | None = None, timeout: float = 60.0,
+            wait: bool = True) -> SliderStatus:
+        """`$J=G91 X..`: a relative jog, checked against travel first; returns once Idle again (or at once,
+        with the status as it starts, when `wait=False`)."""
         here = self.status().position_mm
         self.check_target(here + delta_mm)
         self._require_ready(f"jog {delta_mm} mm")
@@ -490,6 +574,8 @@ class GrblSlider:
         if abs(delta_mm) > EPS_MM:
             self._last_dir = 1 if delta_mm > 0 else -1
         self._last_target = here + delta_mm
+        if not wait:
+            return self.status()
         return self._poll_until(lambda s: s.state == "Idle", timeout, "Idle after the jog")
 
     def _poll_until(self, predicate, timeout: float, what: str) -> SliderStatus:
@@ -511,6 +597,8 @@ class GrblSlider:
             state = self._status.state
         if state.startswith("Hold"):
             return self._poll_until(lambda s: s.state == "Idle", timeout, "Idle (the slider is held: resume())")
+        if self.status().state == "Jog":     # Grbl refuses G-code (the G4 sync) while jogging: poll instead
+            return self._poll_until(lambda s: s.state == "Idle", timeout, "Idle after the jog")
         if self._alarm is not None or self._needs_reset:
             self._require_ready("wait for Idle")
         self._sync(timeout=timeout)

@@ -64,7 +64,7 @@ def test_passes_session_end_to_end(plan_factory, tmp_path):
     clips = cat.clips(result.session_id)
     assert len(clips) == 2
     for clip in clips:
-        assert clip["frames"] == 6
+        assert clip["frames"] == 9
         assert probe(cat.abspath(cat.asset(clip["proxy_asset_id"])["path"]))["codec"] == "h264"
         recorded = cat.asset(clip["asset_id"])
         assert recorded["point_id"] is not None and recorded["kind"] == "clip"   # the pass's own clip

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,24 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, STILLS_PLAN, ledger_check, write_plan
+from .conftest import REPO, done_points, STILLS_PLAN, ledger_check, write_plan
 
 import rigs.slider.emulator  # noqa: F401  (a missing project module fails, never skips)
 
 pytestmark = [pytest.mark.slow]
-
-
-def _done(catalog: Path) -> int:
-    if not catalog.exists():
-        return 0
-    try:
-        db = sqlite3.connect(catalog, timeout=5)
-        try:
-            return db.execute("SELECT count(*) FROM points WHERE status = 'done'").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.OperationalError:
-        return 0
 
 
 def _run_cmd(plan: Path, catalog: Path) -> list[str]:
@@ -50,12 +36,12 @@ def test_kill_minus_nine_ten_times_then_resume(tmp_path):
     env = dict(os.environ, LANG="C", LC_ALL="C")
     kills = 0
     for _ in range(10):
-        before = _done(catalog)
+        before = done_points(catalog)
         proc = subprocess.Popen(_run_cmd(plan, catalog), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None and _done(catalog) == before:
+            while time.monotonic() < deadline and proc.poll() is None and done_points(catalog) == before:
                 time.sleep(0.01)       # wait until this run commits a frame, then kill at a random instant
             time.sleep(rng.uniform(0.0, 0.3))   # anywhere: mid-move, mid-capture, mid-commit
             if proc.poll() is None:

@@ -1,36 +1,22 @@
-"""Runner + ledger on an in-process fake camera (see fakes.py for why a fake here): resume, partial files,
-the fault ladder and the disk suspender, without device start-up costs."""
+"""Runner + ledger on the simulated camera at thumbnail size (real JPEGs with EXIF, ~7 ms a frame): resume,
+partial files, the fault ladder (scripted through SimCamera's FaultSchedule) and the disk suspender."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fakes import FakeCamera  # noqa: E402
+from capture.plan import parse_plan
+from capture.session import RunnerOptions, SessionRunner
+from rigs.camera.faults import FaultSchedule
 
-from capture.plan import parse_plan  # noqa: E402
-from capture.session import RunnerOptions, SessionRunner  # noqa: E402
-from rigs.camera.protocol import CameraBusy, CameraDisconnected, CameraTimeout  # noqa: E402
+from rigs.camera.sim import SimCamera
 
-PLAN = """
-[session]
-scene = "fake scene"
-operator = "test"
+from .conftest import SWEEP_PLAN, TINY, sim_factory, tiny_sim
 
-[rig]
-camera = "sim"
-slider = "none"
-
-[axes]
-aperture = ["f/2.8", "f/5.6", "f/11"]
-shutter = ["1/60", "1/125"]
-iso = ["100", "400"]
-"""
+PLAN = SWEEP_PLAN
 
 
 def run(tmp_path, camera_factory, plan_text=PLAN, **options):
@@ -56,28 +42,24 @@ def assert_every_point_once(tmp_path, session_id=1, total=12):
 
 
 def test_complete_session(tmp_path):
-    result = run(tmp_path, FakeCamera)
+    result = run(tmp_path, tiny_sim)
     assert (result.status, result.done, result.total) == ("complete", 12, 12)
     assert_every_point_once(tmp_path)
 
 
 def test_stop_and_resume_does_only_missing_points(tmp_path):
-    cameras = []
+    schedule = FaultSchedule()          # no faults: it counts the captures
 
-    def factory():
-        cameras.append(FakeCamera())
-        return cameras[-1]
-
-    first = run(tmp_path, factory, stop_after=5)
+    first = run(tmp_path, lambda: tiny_sim(schedule=schedule), stop_after=5)
     assert (first.status, first.done) == ("paused", 5)
-    second = run(tmp_path, factory)
+    second = run(tmp_path, lambda: tiny_sim(schedule=schedule))
     assert second.resumed and second.status == "complete"
-    assert cameras[-1].captures == 7
+    assert schedule.calls["capture"] == 12                     # 5 + the 7 missing, none shot twice
     assert_every_point_once(tmp_path)
 
 
 def test_partial_and_uncommitted_files_are_redone(tmp_path):
-    run(tmp_path, FakeCamera, stop_after=4)
+    run(tmp_path, tiny_sim, stop_after=4)
     db = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
     # simulate a crash after the file was written but before its commit, and a torn write of another
     (ordinal,) = db.execute("SELECT ordinal FROM points WHERE status='pending' ORDER BY ordinal LIMIT 1").fetchone()
@@ -87,52 +69,66 @@ def test_partial_and_uncommitted_files_are_redone(tmp_path):
     (session_dir / f"c000_f0000_{key}.jpg").write_bytes(b"\xff\xd8 torn")
     (session_dir / "c009_f0000_p0011.jpg.tmp").write_bytes(b"partial")
     db.close()
-    result = run(tmp_path, FakeCamera)
+    result = run(tmp_path, tiny_sim)
     assert result.status == "complete"
     assert not list(session_dir.glob("*.tmp"))
     assert_every_point_once(tmp_path)
 
 
-@pytest.mark.parametrize("fault", [CameraBusy, CameraTimeout, CameraDisconnected])
+@pytest.mark.parametrize("fault", ["busy", "timeout", "disconnect"])
 def test_camera_faults_climb_the_ladder_and_lose_nothing(tmp_path, fault):
-    script = {3: fault, 7: fault, 8: fault}   # shared across reopened cameras: capture counts restart
-    opened = []
-
-    def factory():
-        opened.append(FakeCamera(faults=script))
-        return opened[-1]
+    schedule = FaultSchedule({"capture": {3: [fault], 7: [fault], 9: [fault]}})   # shared by reopened cameras
+    factory, opened = sim_factory(schedule=schedule)
 
     result = run(tmp_path, factory)
     assert result.status == "complete"
-    assert sum(result.faults.values()) >= 1
-    if fault is not CameraBusy:
-        assert len(opened) > 1 and all(c.closed for c in opened[:-1])   # reopened, old one closed
+    kind = {"busy": "busy", "timeout": "timeout", "disconnect": "disconnected"}[fault]
+    assert result.faults[kind] == 3 == schedule.count(fault)
+    if fault == "busy":
+        assert len(opened) == 1                                  # backed off and retried: no reopen
+    else:
+        assert len(opened) == 4 and all(c._gone for c in opened[:-1])   # reopened each time, old one closed
     assert_every_point_once(tmp_path)
 
 
+def _frame_size(tmp_path) -> int:
+    return max(tiny_sim(seed=i).capture_still(tmp_path / "probe", stem=f"x{i}")[0].bytes for i in range(3))
+
+
 def test_disk_quota_too_small_stops_cleanly_and_resumes(tmp_path):
-    size = FakeCamera().capture_still(tmp_path / "probe", stem="x")[0].bytes
+    size = _frame_size(tmp_path)
     plan = PLAN + f"\n[costs]\nbytes_per_still = {size}\n"   # the estimate before the first frame is measured
-    first = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 5, disk_wait_s=0)
+    first = run(tmp_path, tiny_sim, plan, disk_quota_bytes=size * 5, disk_wait_s=0)
     assert first.status == "suspended" and first.done == 0
     assert "rerun to resume" in first.message and first.faults["disk low"] == 1
-    second = run(tmp_path, FakeCamera, plan, disk_quota_bytes=size * 100)
+    second = run(tmp_path, tiny_sim, plan, disk_quota_bytes=size * 100)
     assert second.status == "complete"
     assert_every_point_once(tmp_path)
 
 
-class _BallastCamera(FakeCamera):
+def test_disk_estimate_uses_measured_frame_sizes(tmp_path):
+    """A quota that holds the session's real frames many times over but not 12 default-sized (8 MB) stills."""
+    quota = _frame_size(tmp_path) * 40
+    first = run(tmp_path, tiny_sim, disk_quota_bytes=quota, disk_wait_s=0)
+    assert first.status == "complete" and first.faults["disk low"] == 0
+    second = run(tmp_path, tiny_sim, disk_quota_bytes=quota, disk_wait_s=0, new_take=True)   # measured costs now
+    assert second.status == "complete" and second.faults["disk low"] == 0
+    small = run(tmp_path / "small", tiny_sim, disk_quota_bytes=quota // 8, disk_wait_s=0)     # ~5 frames' room
+    assert small.status == "suspended" and 1 <= small.done < 12 and "measured over" in small.message
+
+
+class _BallastCamera(SimCamera):
     """Something else fills the disk mid-session: a ballast file appears after capture 5."""
 
     def capture_still(self, dest_dir, *, stem):
         files = super().capture_still(dest_dir, stem=stem)
-        if self.captures == 5:
+        if self._captures == 5:
             (dest_dir / "ballast.bin").write_bytes(b"\0" * 200_000)
         return files
 
 
 def test_disk_suspender_pauses_and_resumes_when_space_comes_back(tmp_path):
-    size = FakeCamera().capture_still(tmp_path / "probe", stem="x")[0].bytes
+    size = _frame_size(tmp_path)
     plan = parse_plan(PLAN + f"\n[costs]\nbytes_per_still = {size}\n")
     waits = []
 
@@ -141,7 +137,7 @@ def test_disk_suspender_pauses_and_resumes_when_space_comes_back(tmp_path):
         if len(waits) == 3:
             next((tmp_path / "sessions").rglob("ballast.bin")).unlink()
 
-    camera = _BallastCamera()
+    camera = _BallastCamera(**TINY)
     result = SessionRunner(plan, tmp_path / "catalog.db", camera_factory=lambda: camera, slider_factory=lambda: None,
                            options=RunnerOptions(disk_quota_bytes=size * 40 + 100_000, disk_poll_s=1.0,
                                                  disk_wait_s=60, build_outputs=False), sleep=sleep).run()
@@ -149,19 +145,24 @@ def test_disk_suspender_pauses_and_resumes_when_space_comes_back(tmp_path):
     assert_every_point_once(tmp_path)
 
 
-class _SigintCamera(FakeCamera):
+class _SigintCamera(SimCamera):
     """Delivers a real SIGINT to this process during capture N, as a technician's Ctrl-C would."""
 
     def __init__(self, at: int) -> None:
-        super().__init__()
+        super().__init__(**TINY)
         self.at = at
+        self.sets = 0
+
+    def set(self, role, value, *, timeout=10.0):
+        self.sets += 1
+        return super().set(role, value, timeout=timeout)
 
     def capture_still(self, dest_dir, *, stem):
         import os
         import signal
 
         files = super().capture_still(dest_dir, stem=stem)
-        if self.captures == self.at:
+        if self._captures == self.at:
             os.kill(os.getpid(), signal.SIGINT)
         return files
 
@@ -181,23 +182,23 @@ def test_ctrl_c_pauses_at_the_next_safe_point_and_asks(tmp_path, answer):
         assert camera.sets > 3          # every setting re-applied after the pause
     else:
         assert (result.status, result.done) == ("paused", 4)     # the frame in flight was finished, not lost
-        assert run(tmp_path, FakeCamera).status == "complete"
+        assert run(tmp_path, tiny_sim).status == "complete"
     assert_every_point_once(tmp_path)
 
 
-class _StaleCamera(FakeCamera):
+class _StaleCamera(SimCamera):
     """Capture 4 delivers the bytes of capture 3 again (a stale frame), as some bodies and the virtual camera do."""
 
     def capture_still(self, dest_dir, *, stem):
         files = super().capture_still(dest_dir, stem=stem)
-        if self.captures == 3:
+        if self._captures == 3:
             self.previous = files[0].path.read_bytes()
-        elif self.captures == 4:
+        elif self._captures == 4:
             files[0].path.write_bytes(self.previous)
         return files
 
 
 def test_byte_identical_stale_frame_is_refused_and_reshot(tmp_path):
-    result = run(tmp_path, _StaleCamera)
+    result = run(tmp_path, lambda: _StaleCamera(**TINY))
     assert result.status == "complete" and result.faults["duplicate frame"] == 1
     assert_every_point_once(tmp_path)

@@ -1,5 +1,6 @@
-"""Stills with slider positions on in-process fakes (see fakes.py): slider alarm recovery, and the outputs
-(clips, pairs with QC, contact sheet, report) built from committed frames only."""
+"""Stills with slider positions on the simulated camera (thumbnail size) and the GRBL emulator on a pty:
+slider alarm recovery, and the outputs (clips, pairs with QC, contact sheet, report) built from committed
+frames only."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import json
 import sqlite3
 
 import pytest
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fakes import FakeCamera, FakeSlider  # noqa: E402
+from capture.plan import parse_plan
+from capture.session import RunnerOptions, SessionRunner
+from rigs.slider import open_slider
 
-from capture.plan import parse_plan  # noqa: E402
-from capture.session import RunnerOptions, SessionRunner  # noqa: E402
+from .conftest import tiny_sim
+
+pytestmark = pytest.mark.timeout(120)
 
 PLAN = """
 [session]
@@ -41,16 +42,22 @@ reference = { aperture = "f/8", shutter = "1/60", iso = "100" }
 """
 
 
+def _emulated_slider():
+    slider = open_slider("emulator", speed=50)
+    slider.emulator.inject_alarm(after_moves=3)          # the third motion block ends in ALARM:1
+    return slider
+
+
 def test_slider_alarm_rehomes_and_outputs_are_built(tmp_path):
-    slider = FakeSlider(alarms={3})
-    camera = FakeCamera(position=lambda: slider.position)
+    slider = _emulated_slider()
+    camera = tiny_sim(slider=slider)
     result = SessionRunner(parse_plan(PLAN), tmp_path / "catalog.db", camera_factory=lambda: camera,
                            slider_factory=lambda: slider, options=RunnerOptions()).run()
     assert (result.status, result.done) == ("complete", 10)
-    assert result.faults["slider alarm"] == 1 and slider.homes == 2     # homed at start, re-homed after alarm
+    assert result.faults["slider alarm"] == 1
     db = sqlite3.connect(tmp_path / "catalog.db")
     positions = db.execute("SELECT position_mm, target_mm FROM slider_positions").fetchall()
-    assert len(positions) == 10 and all(a == b for a, b in positions)   # every frame at its position
+    assert len(positions) == 10 and all(abs(a - b) < 1e-3 for a, b in positions)   # every frame at its position
     from capture.catalog import Catalog
 
     (record,) = Catalog(tmp_path / "catalog.db").pairs(session_id=result.session_id)
@@ -68,15 +75,15 @@ def test_plan_estimates_come_from_measured_costs_after_a_session(tmp_path):
     from capture.ledger import Ledger
     from capture.plan import Costs
 
-    slider = FakeSlider()
-    camera = FakeCamera(position=lambda: slider.position)
+    slider = open_slider("emulator", speed=50)
+    camera = tiny_sim(slider=slider)
     SessionRunner(parse_plan(PLAN), tmp_path / "catalog.db", camera_factory=lambda: camera,
                   slider_factory=lambda: slider, options=RunnerOptions(build_outputs=False)).run()
     ledger = Ledger(tmp_path / "catalog.db")
     try:
-        costs = ledger.measured_costs("Cam", "stills", Costs())
+        costs = ledger.measured_costs("SimCam", "stills", Costs())
         assert costs.source.startswith("measured over 10 earlier points")
-        assert costs.bytes_per_still < 10_000 and costs.capture_s < 1.0       # tiny fake frames, fast fake camera
+        assert costs.bytes_per_still < 10_000 and costs.capture_s < 1.0       # thumbnail frames, 1000x speed
         assert ledger.measured_costs("Other", "stills", Costs()) == Costs()     # other bodies: defaults
     finally:
         ledger.close()
@@ -102,7 +109,7 @@ iso = ["100"]
 start_mm = 100
 end_mm = 130
 speed_mm_s = 30
-frames = 6
+frames = 13
 fps = 10
 
 [order]
@@ -112,7 +119,7 @@ mode = "passes"
 
 @pytest.mark.timeout(120)
 def test_passes_on_the_grbl_emulator_share_the_camera_path(tmp_path):
-    """Passes mode on the real GRBL emulator over a pty, with the fake camera sampling the carriage."""
+    """Passes mode on the real GRBL emulator over a pty, the simulated camera following the carriage."""
     from capture.catalog import Catalog
     from capture.ledger import Ledger
     from capture.rig import Rig
@@ -120,12 +127,11 @@ def test_passes_on_the_grbl_emulator_share_the_camera_path(tmp_path):
     plan = parse_plan(PASSES)
     rig = Rig(plan)
     result = SessionRunner(plan, tmp_path / "catalog.db", slider_factory=rig.open_slider,
-                           camera_factory=lambda: FakeCamera(position=lambda: rig.slider.status().position_mm,
-                                                             size=(96, 64))).run()
+                           camera_factory=lambda: tiny_sim(slider=rig.slider, speed=20)).run()
     assert (result.status, result.done) == ("complete", 2)
     cat = Catalog(tmp_path / "catalog.db")
     clips = cat.clips(result.session_id)
-    assert len(clips) == 2 and all(c["frames"] == 6 for c in clips)
+    assert len(clips) == 2 and all(c["frames"] == 13 for c in clips)
     passes = Ledger(tmp_path / "catalog.db").passes(result.session_id)
     assert len(passes) == 2 and all(p["motion_started_at"] for p in passes)
     for p in passes:

@@ -52,12 +52,12 @@ slider_mm = [120]
 """
 
 
-def _virtual_plan(tmp_path, camera_files, apertures):
-    import shutil
+def _virtual_plan(tmp_path, apertures):
+    from PIL import Image
 
     jpegs = tmp_path / "jpegs"
     jpegs.mkdir(exist_ok=True)
-    shutil.copy(camera_files / "jpeg" / "Nikon_D70.jpg", jpegs / "DSC_0001.JPG")   # a temp copy, deleted after
+    Image.new("RGB", (96, 64), (120, 110, 100)).save(jpegs / "DSC_0001.JPG", quality=85)
     plan = tmp_path / "plan.toml"
     plan.write_text(VIRTUAL_PLAN.format(jpegs=jpegs, apertures=apertures))
     return plan
@@ -76,24 +76,24 @@ import pytest  # noqa: E402
 
 @pytest.mark.gphoto
 @pytest.mark.timeout(200)
-def test_run_on_the_virtual_camera_and_the_grbl_emulator(tmp_path, camera_files):
+def test_run_on_the_virtual_camera_and_the_grbl_emulator(tmp_path):
     """The real CLI path: libgphoto2's virtual camera (worker process) + the GRBL emulator on a pty."""
-    plan = _virtual_plan(tmp_path, camera_files, '"f/8"')
+    plan = _virtual_plan(tmp_path, '"f/8"')
     catalog = tmp_path / "lab" / "catalog.db"
     first = _cinectrl("capture", "run", str(plan), "--catalog", str(catalog), "--quiet", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "complete, 1/1 points done" in first.stdout and "contact sheet" in first.stdout
     again = _cinectrl("capture", "run", str(plan), "--catalog", str(catalog), "--quiet", cwd=tmp_path)
-    assert again.returncode == 0 and "already complete" in again.stdout
+    assert again.returncode == 0 and "already complete" in again.stdout and "already ran" in again.stdout
     status = _cinectrl("capture", "status", "--catalog", str(catalog), cwd=tmp_path)
     assert "1/1 points, 1 files" in status.stdout
 
 
 @pytest.mark.gphoto
 @pytest.mark.timeout(200)
-def test_values_the_camera_does_not_offer_are_refused_before_anything_moves(tmp_path, camera_files):
+def test_values_the_camera_does_not_offer_are_refused_before_anything_moves(tmp_path):
     """f/1.2 is not in the virtual camera's list (sending it would crash libgphoto2): refused, with its line."""
-    plan = _virtual_plan(tmp_path, camera_files, '"f/8", "f/1.2"')
+    plan = _virtual_plan(tmp_path, '"f/8", "f/1.2"')
     catalog = tmp_path / "lab" / "catalog.db"
     for command in ("plan", "run"):
         result = _cinectrl("capture", command, str(plan), "--catalog", str(catalog), cwd=tmp_path)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rigs.camera.gphoto.choices import match_choice, same_value
+from rigs.camera.gphoto.choices import match_choice
+from rigs.camera.values import same_value
 from rigs.camera.gphoto.roles import (CAPTURE_TARGET, IMAGE_FORMAT, MANUAL_FOCUS_DRIVE, MOVIE, WidgetInfo,
                                       resolve_roles, vendor_of)
 from rigs.camera.protocol import APERTURE, FOCUS, ISO, KELVIN, SHUTTER, WHITE_BALANCE, UnsupportedValue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import termios
 import threading
 import time
 
@@ -269,3 +270,48 @@ def test_stable_port_name_and_settings_warnings(tmp_path):
         assert any("$1=25" in w and "$1=255" in w for w in sl.warnings)
     finally:
         sl.close()
+
+
+def test_reopening_the_port_does_not_reset_the_controller():
+    """The driver clears HUPCL: closing never drops DTR, so the next open finds the board as it was left.
+    A plain client that leaves HUPCL set (or the first open of all) reboots it, as a classic Arduino does."""
+    import serial
+
+    emu = GrblEmulator(speed=SPEED)
+    emu.start()
+    try:
+        first = GrblSlider(emu.path)
+        assert first.reset_on_open and first.dtr_held and first.status().state == "Alarm"   # power-up lock
+        first.home()
+        first.move_to(120.0)
+        first.close()
+        again = GrblSlider(emu.path)
+        assert not again.reset_on_open and again.info.firmware == "Grbl 1.1h"
+        st = again.status()
+        assert (st.state, st.position_mm) == ("Idle", pytest.approx(120.0))     # position and homing kept
+        again.move_to(150.0)
+        again.close()
+        assert emu.resets_on_open == 1
+        plain = serial.Serial(emu.path, 115200, timeout=0.1)                    # HUPCL as a port comes up
+        attrs = termios.tcgetattr(plain.fd)
+        attrs[2] |= termios.HUPCL
+        termios.tcsetattr(plain.fd, termios.TCSANOW, attrs)
+        plain.write(b"?")
+        time.sleep(0.2)
+        plain.close()                                                          # ... drops DTR on close
+        rebooted = GrblSlider(emu.path)
+        assert rebooted.reset_on_open and rebooted.status().state == "Alarm" and emu.resets_on_open == 2
+        rebooted.close()
+    finally:
+        emu.stop()
+
+
+def test_start_move_returns_at_once_and_hold_keeps_the_position(homed):
+    expected = homed.start_move(500.0, feed_mm_min=1200)
+    assert expected > 0 and homed.status().state == "Run"
+    st = homed.hold()
+    assert st.state == "Hold:0" and 0.0 < st.position_mm < 500.0
+    homed.resume()
+    assert homed.wait_idle().position_mm == pytest.approx(500.0)
+    homed.jog(-20.0, wait=False)
+    assert homed.wait_idle().position_mm == pytest.approx(480.0)

@@ -7,41 +7,9 @@ every value is matched here first. Numeric roles compare numbers ("1/100" matche
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from .. import values
-from ..protocol import APERTURE, ISO, KELVIN, SHUTTER, UnsupportedValue
+from ..protocol import UnsupportedValue
 from .roles import WidgetInfo
-
-_PARSERS = {APERTURE: values.parse_aperture, SHUTTER: values.parse_shutter, ISO: values.parse_iso,
-            KELVIN: values.parse_kelvin}
-
-
-def _number(role: str, label: str):
-    parser = _PARSERS.get(role)
-    if parser is None:
-        return None
-    try:
-        return parser(label)
-    except ValueError:
-        return None
-
-
-def _close(role: str, a, b) -> bool:
-    if role == SHUTTER:
-        # generic PTP shutter labels are rounded to 1/10000 s (0.0012s for 1/800)
-        return abs(Fraction(a) - Fraction(b)) <= Fraction(1, 20000) or abs(a - b) <= Fraction(b) / 100
-    if role == APERTURE:
-        return abs(a - b) < 0.051
-    return a == b
-
-
-def same_value(role: str, a: str, b: str) -> bool:
-    """Whether two labels mean the same setting (read-back check)."""
-    if str(a).strip().lower() == str(b).strip().lower():
-        return True
-    na, nb = _number(role, str(a)), _number(role, str(b))
-    return na is not None and nb is not None and _close(role, na, nb)
 
 
 def match_choice(role: str, value: str, info: WidgetInfo, *, camera: str) -> str:
@@ -50,21 +18,13 @@ def match_choice(role: str, value: str, info: WidgetInfo, *, camera: str) -> str
         raise UnsupportedValue(f"{role} ({info.name}) is read-only on this body", camera=camera)
     text = str(value).strip()
     if info.kind in ("RADIO", "MENU"):
-        for choice in info.choices:
-            if choice == text:
-                return choice
-        for choice in info.choices:
-            if choice.lower() == text.lower():
-                return choice
-        wanted = _number(role, text)
-        if wanted is not None:
-            hits = [c for c in info.choices if (n := _number(role, c)) is not None and _close(role, n, wanted)]
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                raise UnsupportedValue(
-                    f"{role} {text!r} is ambiguous on widget {info.name}: it matches {', '.join(hits)}; "
-                    "give the exact label", camera=camera)
+        hits = values.matching_labels(role, text, info.choices)
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise UnsupportedValue(
+                f"{role} {text!r} is ambiguous on widget {info.name}: it matches {', '.join(hits)}; "
+                "give the exact label", camera=camera)
         shown = ", ".join(info.choices[:40]) + (" ..." if len(info.choices) > 40 else "")
         raise UnsupportedValue(
             f"{role} {text!r} is not one of the body's choices for {info.name}: {shown}. "

@@ -252,14 +252,17 @@ class GPhotoCamera:
         return self._call("describe")
 
     def capture_still(self, dest_dir: Path, *, stem: str) -> list[CapturedFile]:
-        dest = Path(dest_dir)
+        dest = _destination(dest_dir)
         try:
             rows = self._call("capture_still", dest_dir=str(dest), stem=stem)
         except CameraDisconnected:
             self._remove_partials(dest, stem)
             raise
-        return [CapturedFile(path=Path(r["path"]), kind=r["kind"], bytes=r["bytes"],
-                             camera_name=r["camera_name"], captured_at=r["captured_at"]) for r in rows]
+        return [_captured(r) for r in rows]
+
+    def files_on_camera(self) -> list[str]:
+        """Every file on the body's storage ('folder/name'): what downloads left behind."""
+        return self._call("files")
 
     @staticmethod
     def _remove_partials(dest: Path, stem: str) -> None:
@@ -274,16 +277,15 @@ class GPhotoCamera:
         """Record with the vendor's movie widgets; `start` runs once recording has begun."""
         if frames <= 0 or fps <= 0:
             raise ValueError(f"record_clip needs frames > 0 and fps > 0 (got {frames}, {fps})")
+        dest = _destination(dest_dir)
         self._call("movie_start")
         motion_start = None
         try:
             motion_start = start() if start is not None else None
             time.sleep(frames / fps)
         finally:
-            rows = self._call("movie_stop", self.op_timeout_s + 60.0, dest_dir=str(dest_dir), stem=stem)
-        files = [CapturedFile(path=Path(r["path"]), kind=r["kind"], bytes=r["bytes"],
-                              camera_name=r["camera_name"], captured_at=r["captured_at"]) for r in rows]
-        return CapturedClip(files=files, frames=frames, fps=fps, motion_start=motion_start)
+            rows = self._call("movie_stop", self.op_timeout_s + 60.0, dest_dir=str(dest), stem=stem)
+        return CapturedClip(files=[_captured(r) for r in rows], frames=frames, fps=fps, motion_start=motion_start)
 
     def live_view(self) -> bytes:
         return self._call("live_view")
@@ -310,6 +312,18 @@ class GPhotoCamera:
                 self.worker.stop()
         except Exception:  # noqa: BLE001
             pass
+
+
+def _destination(dest_dir: Path | str) -> Path:
+    """The worker runs in its own private folder: every path is made absolute here, in the user's folder."""
+    dest = Path(dest_dir).expanduser().resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def _captured(row: dict[str, Any]) -> CapturedFile:
+    return CapturedFile(path=Path(row["path"]), kind=row["kind"], bytes=row["bytes"], camera_name=row["camera_name"],
+                        captured_at=row["captured_at"], left_on_camera=row.get("left_on_camera", ""))
 
 
 def detect_cameras(*, virtual_dir: str | Path | None = None, timeout_s: float = 60.0) -> list[dict[str, str]]:

@@ -10,17 +10,21 @@ A Camera object is never init()ed again after exit() (that aborts the process).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
 import gphoto2 as gp
 
-from ..protocol import (ROLES, CameraBusy, CameraDisconnected, CameraError, CameraTimeout,
+from ..protocol import (ROLES, CameraDisconnected, CameraError, CameraTimeout,
                         UnsupportedFeature)
 from . import errors
-from .choices import match_choice, same_value
+from ..files import fsync_dir
+from ..values import same_value
+from .choices import match_choice
 from .roles import (BATTERY, CAPTURE_TARGET, DATETIME, FIRMWARE, IMAGE_FORMAT, LENS, MANUFACTURER, MODEL,
                     MOVIE, SERIAL, VIEWFINDER, RoleMap, WidgetInfo, resolve_roles, vendor_of)
 
@@ -66,6 +70,15 @@ def detect() -> list[tuple[str, str]]:
     return [(name, port) for name, port in gp.Camera.autodetect()]
 
 
+def _absolute(dest_dir: str, camera: str) -> Path:
+    """The worker runs in its own private folder: a relative path would land there, not where the user
+    meant. The client resolves every path; one that is still relative here is refused."""
+    if not os.path.isabs(str(dest_dir)):
+        raise CameraError(f"destination {dest_dir!r} is relative; the camera worker only takes absolute paths "
+                          "(the client resolves them in the user's folder)", camera=camera)
+    return Path(dest_dir)
+
+
 class Body:
     """The worker's camera: identity, role map, set transactions, capture, recovery."""
 
@@ -97,6 +110,7 @@ class Body:
         self.delete_after_download = False
         self.identity: dict[str, str] = {}
         self._movie_toggle: dict[str, Any] | None = None
+        self._downloaded: deque[tuple[str, str]] = deque(maxlen=256)   # camera files already safe on disk
 
     # ------------------------------------------------------------------ opening
 
@@ -436,10 +450,11 @@ class Body:
         return added
 
     def capture_still(self, dest_dir: str, stem: str) -> list[dict[str, Any]]:
+        dest = _absolute(dest_dir, self.name)
         if self.captures_per_open and self.captures_since_open >= self.captures_per_open:
             self.reopen(reason=f"{self.captures_per_open} captures per open")
-        stray = self._guarded("draining events", self._drain, idempotent=True)
-        self._discard(stray)
+        stray = [f for f in self._guarded("draining events", self._drain, idempotent=True)
+                 if f not in self._downloaded]
         started = time.time()
         path = self._guarded("capturing", self._capture_once, idempotent=False)
         if path is None:
@@ -453,8 +468,13 @@ class Body:
         deadline = time.monotonic() + 10.0
         while len(files) < self.expected_files and time.monotonic() < deadline:   # RAW+JPEG: the 2nd file
             files += [f for f in self._drain(100, limit=5) if f not in files]
-        return [self._download(folder, name, Path(dest_dir), stem, started, i, len(files))
+        rows = [self._download(folder, name, dest, stem, started, i, len(files))
                 for i, (folder, name) in enumerate(files)]
+        # Files announced outside a capture (a late RAW of the previous frame) are never deleted unseen:
+        # they are downloaded beside this frame as kind "other".
+        for i, (folder, name) in enumerate(f for f in stray if f not in files):
+            rows.append(self._download(folder, name, dest, f"{stem}.stray-{i}", started, 0, 1, kind="other"))
+        return rows
 
     def _capture_once(self) -> Any:
         """capture(), or None when the body's buffer is full (-3); other errors go up the ladder."""
@@ -465,16 +485,11 @@ class Body:
                 return None
             raise
 
-    def _discard(self, files: list[tuple[str, str]]) -> None:
-        if self.delete_after_download:
-            for folder, name in files:
-                try:
-                    self.cam.file_delete(folder, name)
-                except gp.GPhoto2Error:
-                    pass
-
     def _download(self, folder: str, name: str, dest_dir: Path, stem: str, started: float, index: int,
                   total: int, kind: str | None = None) -> dict[str, Any]:
+        """Download to a temporary name, rename into place, read it back and compare, and only then delete it
+        from the camera (when capturing to RAM; the file and its folder are fsynced first). A delete that
+        fails is reported, not hidden."""
         ext = Path(name).suffix.lower() or ".bin"
         final = dest_dir / f"{stem}{ext}"
         if total > 1 and index > 0 and final.exists():
@@ -489,17 +504,55 @@ class Body:
         if len(data) != expected:
             raise CameraTimeout(f"download of {folder}/{name} returned {len(data)} bytes, the camera reported "
                                 f"{expected}; retry the frame", camera=self.name)
+        digest = hashlib.sha256(data).hexdigest()
         with open(part, "wb") as handle:
             handle.write(data)
+            if self.delete_after_download:     # the camera's copy is about to go: ours must survive a power cut
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(part, final)
         del data, camera_file
         if self.delete_after_download:
-            try:
-                self.cam.file_delete(folder, name)
-            except gp.GPhoto2Error:
-                pass
+            fsync_dir(dest_dir)
+        self._verify(final, expected, digest, f"{folder}/{name}")
+        self._downloaded.append((folder, name))
+        left = self._delete_on_camera(folder, name) if self.delete_after_download else ""
         return {"path": str(final), "kind": kind or ("raw" if ext in RAW_EXTENSIONS else "still"),
-                "bytes": expected, "camera_name": f"{folder}/{name}", "captured_at": started}
+                "bytes": expected, "camera_name": f"{folder}/{name}", "captured_at": started, "left_on_camera": left}
+
+    def _verify(self, final: Path, expected: int, digest: str, camera_name: str) -> None:
+        """The file at its final path is what the camera sent, byte for byte, before anything is deleted."""
+        try:
+            size = final.stat().st_size
+            with open(final, "rb") as handle:
+                ok = size == expected and hashlib.sha256(handle.read()).hexdigest() == digest
+        except OSError as exc:
+            ok, size = False, f"unreadable ({exc.strerror})"
+        if not ok:
+            final.unlink(missing_ok=True)
+            raise CameraTimeout(f"{camera_name} did not verify at {final} ({size} bytes on disk, {expected} sent); "
+                                "it was left on the camera: retry the frame", camera=self.name)
+
+    def _delete_on_camera(self, folder: str, name: str) -> str:
+        """Delete a downloaded, verified file from the camera; '' when done, else why it is still there."""
+        try:
+            self._retry_busy(f"deleting {folder}/{name}", self.cam.file_delete, folder, name)
+            return ""
+        except gp.GPhoto2Error as exc:
+            return f"deleting it from the camera failed (gphoto2 {exc.code}: {exc.string}); it fills the body's RAM"
+
+    def files(self) -> list[str]:
+        """Every file on the camera's storage, as 'folder/name' (what a test checks is left after downloads)."""
+        found: list[str] = []
+
+        def walk(folder: str) -> None:
+            for name, _ in self.cam.folder_list_files(folder):
+                found.append(f"{folder.rstrip('/')}/{name}")
+            for sub, _ in self.cam.folder_list_folders(folder):
+                walk(f"{folder.rstrip('/')}/{sub}")
+
+        self._guarded("listing the camera's files", lambda: walk("/"), idempotent=True)
+        return sorted(found)
 
     def live_view(self) -> bytes:
         camera_file = self._guarded("live view (capture_preview)", lambda: self.cam.capture_preview(),
@@ -541,6 +594,7 @@ class Body:
         self._guarded(f"setting {name}={value}", send, idempotent=False)
 
     def movie_stop(self, dest_dir: str, stem: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+        dest = _absolute(dest_dir, self.name)
         if self._movie_toggle is None:
             raise CameraError("movie_stop without movie_start", camera=self.name)
         toggle, self._movie_toggle = self._movie_toggle, None
@@ -552,7 +606,7 @@ class Body:
             files = self._drain(500, limit=20)
         if not files:
             raise CameraTimeout(f"no movie file announced within {timeout:g} s of stopping", camera=self.name)
-        return [self._download(folder, name, Path(dest_dir), stem, stopped, i, len(files), kind="clip")
+        return [self._download(folder, name, dest, stem, stopped, i, len(files), kind="clip")
                 for i, (folder, name) in enumerate(files)]
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 OPS = ("open", "detect", "describe", "choices", "get", "set", "set_widget", "settings", "capture_still", "live_view",
-       "movie_start", "movie_stop", "reopen", "close", "ping")
+       "movie_start", "movie_stop", "reopen", "files", "close", "ping")
 
 
 def serve(conn: Connection) -> None:

@@ -1,0 +1,85 @@
+"""A parsed plan against the real rig: the camera's own choices, the slider's travel, speed and acceleration.
+
+Nothing is sent to any device: the caller reads the choices and the slider's info once and passes them in.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from rigs.camera import values
+from rigs.slider.motion import move_duration
+
+from .expand import compensated_settings
+from .model import Plan, PlanError, Problem, shorten
+from .parse import pass_coverage_problem
+
+
+def check_plan(plan: Plan, *, choices: Mapping[str, list[str]] | None,
+               travel: tuple[float, float] | None, camera_label: str = "camera",
+               slider_label: str = "slider", max_speed_mm_s: float | None = None,
+               accel_mm_s2: float | None = None) -> list[Problem]:
+    """Problems of this plan against the real camera's choices and the slider's travel (nothing is sent)."""
+    problems: list[Problem] = []
+
+    def problem(where: str, message: str) -> None:
+        problems.append(Problem(where, message, plan.line(where)))
+
+    if choices is not None:
+        _check_choices(plan, choices, camera_label, problem)
+    if plan.exposure and not problems:
+        try:
+            compensated_settings(plan, choices)
+        except PlanError as exc:
+            problems.extend(exc.problems)
+    if travel is not None:
+        _check_travel(plan, travel, slider_label, problem)
+    tr = plan.trajectory
+    if max_speed_mm_s and tr and tr.speed_mm_s > max_speed_mm_s:
+        problem("trajectory.speed_mm_s", f"trajectory speed {tr.speed_mm_s:g} mm/s is faster than "
+                                         f"{slider_label}'s maximum {max_speed_mm_s:g} mm/s ($110); slow it down")
+    elif tr and accel_mm_s2 and tr.start_mm != tr.end_mm:
+        move_s = move_duration(abs(tr.end_mm - tr.start_mm), tr.speed_mm_s, accel_mm_s2)
+        message = pass_coverage_problem(tr, move_s)
+        if message:
+            problem("trajectory.frames", f"{message} (with {slider_label}'s acceleration "
+                                         f"{accel_mm_s2:g} mm/s² included)")
+    return problems
+
+
+def _check_choices(plan: Plan, choices: Mapping[str, list[str]], camera_label: str, problem) -> None:
+    for role, labels in plan.axes.items():
+        where = f"axes.{plan.axis_key(role)}"
+        offered = choices.get(role)
+        if not offered:
+            problem(where, f"{camera_label} offers no {role} setting; remove it from the plan")
+            continue
+        for label in labels:
+            hits = values.matching_labels(role, label, offered)
+            if not hits:
+                problem(where, f"{camera_label} does not offer {role} {label!r}; it offers {shorten(offered)}")
+            elif len(hits) > 1:
+                problem(where, f"{role} {label!r} is ambiguous on {camera_label}: it matches {', '.join(hits)}; "
+                               "write the camera's own label")
+    if plan.exposure:
+        for role in plan.exposure.compensate:
+            if not choices.get(role):
+                problem("exposure.compensate", f"{camera_label} offers no {role} setting to compensate with")
+        for role, label in plan.exposure.reference.items():
+            offered = choices.get(role) or []
+            if role in plan.exposure.compensate and offered and values.match_label(role, label, offered) is None:
+                problem("exposure.reference", f"{camera_label} does not offer reference {role} {label!r}")
+
+
+def _check_travel(plan: Plan, travel: tuple[float, float], slider_label: str, problem) -> None:
+    low, high = travel
+    for pos in plan.positions:
+        if not low <= pos <= high:
+            problem("axes.slider_mm", f"slider position {pos:g} mm is outside {slider_label}'s travel "
+                                      f"{low:g}..{high:g} mm")
+    if plan.trajectory:
+        for name in ("start_mm", "end_mm"):
+            pos = getattr(plan.trajectory, name)
+            if not low <= pos <= high:
+                problem(f"trajectory.{name}", f"trajectory {name} {pos:g} mm is outside {slider_label}'s "
+                                              f"travel {low:g}..{high:g} mm")
