@@ -131,7 +131,7 @@ def test_capture_plan_predicts_exposure_from_a_test_shot_or_an_earlier_session(t
     assert "warning 1/1000 100 (1 point(s))" in text and "under-exposed" in text          # the scene at 1/1000
     assert "outside the model's range" in text
     assert not catalog.exists() and not list(tmp_path.glob("**/test-shot*"))              # nothing kept
-    ran = cli.invoke(app, ["capture", "run", str(plan), "--catalog", str(catalog), "--quiet"])
+    ran = cli.invoke(app, ["capture", "run", str(plan), "--catalog", str(catalog), "--quiet", "--init"])
     assert ran.exit_code == 0, ran.output
     again = " ".join(cli.invoke(app, ["capture", "plan", str(plan), "--catalog", str(catalog)]).output.split())
     assert "exposure predicted from session 1's p" in again

@@ -87,7 +87,7 @@ def template(tmp_path_factory) -> Path:
     plan = root / "plan.toml"
     plan.write_text(PLAN.format(iso=100))
     result = runner.invoke(app, ["capture", "run", str(plan), "--catalog", str(root / "lab" / "catalog.db"),
-                                 "--quiet"])
+                                 "--quiet", "--init"])
     assert result.exit_code == 0, result.output
     return root / "lab"
 

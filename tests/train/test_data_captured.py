@@ -32,7 +32,7 @@ focal = ["70"]
 focus = ["1"]
 [trajectory]
 start_mm = 100
-end_mm = 160
+end_mm = 150
 speed_mm_s = 40
 frames = 9
 fps = 6
@@ -52,7 +52,7 @@ def catalog(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     (root / "plan.toml").write_text(PLAN)
     result = CliRunner().invoke(app, ["capture", "run", str(root / "plan.toml"), "--catalog",
-                                      str(root / "catalog.db"), "--quiet"])
+                                      str(root / "catalog.db"), "--quiet", "--init"])
     assert result.exit_code == 0, result.output
     return root / "catalog.db"
 
