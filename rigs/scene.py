@@ -37,6 +37,7 @@ class Layer:
     velocity_m_s: float = 0.0           # a moving object slides along x
     tilt_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)   # yaw, pitch, roll about (0, 0, depth_m);
     # a tilted layer's x_m/y_m are coordinates along its own (rotated) axes
+    antialias: int = 1                  # tilted layers: samples per pixel along each axis (printed targets)
 
     @property
     def tilted(self) -> bool:
@@ -110,8 +111,8 @@ def step_chart_scene(seed: int = 0, *, columns: int = 8, rows: int = 6, brightes
                                                         "distance_m": distance_m})
 
 
-def checkerboard_scene(seed: int = 0, *, columns: int = 9, rows: int = 6, square_m: float = 0.06,
-                       distance_m: float = 1.8, yaw_deg: float = 30.0, pitch_deg: float = 15.0) -> Scene:
+def checkerboard_scene(seed: int = 0, *, columns: int = 12, rows: int = 9, square_m: float = 0.04,
+                       distance_m: float = 1.4, yaw_deg: float = 40.0, pitch_deg: float = 25.0) -> Scene:
     """A printed checkerboard (`columns` x `rows` inner corners, white margin of one square) tilted towards the
     camera in front of a grey wall: the target of `cv2.calibrateCamera` (a tilted board fixes the focal length
     from a single view; slider positions spread its corners over the frame for the distortion)."""
@@ -121,7 +122,7 @@ def checkerboard_scene(seed: int = 0, *, columns: int = 9, rows: int = 6, square
     tex = board[..., None] * np.ones(3, np.float32)
     width, height = (columns + 3) * square_m, (rows + 3) * square_m
     target = Layer(distance_m, (-width / 2, width / 2), (-height / 2, height / 2), tex, texel_m=square_m,
-                   tilt_deg=(yaw_deg, pitch_deg, 0.0))
+                   tilt_deg=(yaw_deg, pitch_deg, 0.0), antialias=3)
     return Scene([_wall(rng), target], seed=seed, meta={
         "kind": "checkerboard", "columns": columns, "rows": rows, "square_m": square_m, "distance_m": distance_m})
 
@@ -197,7 +198,7 @@ def render(scene: Scene, *, x_mm: float = 0.0, pan_deg: float = 0.0, focal_mm: f
     for layer in scene.layers:
         z = layer.depth_m
         if layer.tilted:
-            rgb, alpha, hit_depth = _render_tilted(layer, cam_x, u + tan_pan, v, time_s)
+            rgb, alpha, hit_depth = _render_tilted(layer, cam_x, u + tan_pan, v, time_s, fpx)
             depth = np.where(alpha > 0, hit_depth, depth)
             out.append((rgb, alpha, z))
             continue
@@ -221,9 +222,27 @@ def render(scene: Scene, *, x_mm: float = 0.0, pan_deg: float = 0.0, focal_mm: f
     return out, depth
 
 
-def _render_tilted(layer: Layer, cam_x: float, rays_x: np.ndarray, rays_y: np.ndarray,
-                   time_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ray-plane intersection for every pixel: radiance, coverage and the depth (z) of each hit."""
+def _render_tilted(layer: Layer, cam_x: float, rays_x: np.ndarray, rays_y: np.ndarray, time_s: float,
+                   fpx: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ray-plane intersection for every pixel (averaged over `layer.antialias`² samples inside it, as a lens and
+    a pixel's area blur a printed edge): radiance, coverage and the depth (z) of each hit."""
+    rgb, alpha, depth = _hit_tilted(layer, cam_x, rays_x, rays_y, time_s)
+    n = max(1, int(layer.antialias))
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    if n == 1 or not rows.size:
+        return rgb, alpha, depth
+    y0, y1 = max(rows[0] - 2, 0), min(rows[-1] + 3, alpha.shape[0])   # supersample only around the layer
+    x0, x1 = max(cols[0] - 2, 0), min(cols[-1] + 3, alpha.shape[1])
+    offsets = (np.arange(n, dtype=np.float32) + 0.5) / n - 0.5
+    samples = [_hit_tilted(layer, cam_x, rays_x[x0:x1] + dx / fpx, rays_y[y0:y1] + dy / fpx, time_s)
+               for dy in offsets for dx in offsets]
+    rgb[y0:y1, x0:x1] = np.mean([s[0] for s in samples], axis=0)
+    alpha[y0:y1, x0:x1] = np.mean([s[1] for s in samples], axis=0)
+    return rgb, alpha, depth
+
+
+def _hit_tilted(layer: Layer, cam_x: float, rays_x: np.ndarray, rays_y: np.ndarray,
+                time_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     axes = layer.axes().astype(np.float32)
     e1, e2, normal = axes[:, 0], axes[:, 1], axes[:, 2]
     rx, ry = rays_x[None, :], rays_y[:, None]
