@@ -35,9 +35,10 @@ class Layer:
     texture: np.ndarray                 # (h, w, 3) linear reflectance tile, repeated over the plane
     texel_m: float                      # size of one texel in metres
     velocity_m_s: float = 0.0           # a moving object slides along x
-    tilt_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)   # yaw, pitch, roll about (0, 0, depth_m);
+    tilt_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)   # yaw, pitch, roll about its anchor;
     # a tilted layer's x_m/y_m are coordinates along its own (rotated) axes
     antialias: int = 1                  # tilted layers: samples per pixel along each axis (printed targets)
+    anchor_x_m: float = 0.0             # tilted layers: the anchor is (anchor_x_m, 0, depth_m)
 
     @property
     def tilted(self) -> bool:
@@ -97,14 +98,18 @@ def _wall(rng: np.random.Generator, depth_m: float = 6.0, grey: float = 0.35) ->
 
 
 def step_chart_scene(seed: int = 0, *, columns: int = 8, rows: int = 6, brightest: float = 0.9,
-                     step_stops: float = 1 / 6, distance_m: float = 1.5, patch_m: float = 0.2) -> Scene:
-    """A chart of large neutral patches in shuffled order, each level `step_stops` below the next (48 patches
-    span 8 stops), filling the frame: the response target. Its patches are flat, so JPEG's chroma subsampling
-    and ringing around clipped areas do not blur which code a level maps to, and with a 1/3-stop bracket some
-    patch lands on every code of the curve."""
+                     step_stops: float = 1 / 6, tint: float = 0.15, distance_m: float = 1.5,
+                     patch_m: float = 0.2) -> Scene:
+    """A chart of large flat patches in shuffled order, each level `step_stops` below the next (48 patches span
+    8 stops), every channel tinted at random by about `tint` (as a many-patch colour chart): the response
+    target. Flat patches keep JPEG's chroma subsampling and ringing near clipped areas from blurring which code
+    a level maps to; with a 1/3-stop bracket some patch lands on every code; and the tints vary each channel
+    on its own, so JPEG's colour quantisation does not bias one channel against another (measured: neutral
+    patches leave the channels' scales 2.5 % apart, tinted ones under 1 %)."""
     rng = np.random.default_rng(seed)
     levels = brightest * 2.0 ** (-step_stops * np.arange(columns * rows))
-    tex = rng.permutation(levels).reshape(rows, columns).astype(np.float32)[..., None] * np.ones(3, np.float32)
+    grey = rng.permutation(levels).reshape(rows, columns, 1)
+    tex = np.minimum(grey * np.exp(rng.normal(0.0, tint, (rows, columns, 3))), 0.95).astype(np.float32)
     w, h = columns * patch_m, rows * patch_m
     chart = Layer(distance_m, (-w / 2, w / 2), (-h / 2, h / 2), np.ascontiguousarray(tex), texel_m=patch_m)
     return Scene([_wall(rng), chart], seed=seed, meta={"kind": "step_chart", "levels": levels.tolist(),
@@ -112,17 +117,19 @@ def step_chart_scene(seed: int = 0, *, columns: int = 8, rows: int = 6, brightes
 
 
 def checkerboard_scene(seed: int = 0, *, columns: int = 12, rows: int = 9, square_m: float = 0.04,
-                       distance_m: float = 1.4, yaw_deg: float = 40.0, pitch_deg: float = 25.0) -> Scene:
+                       distance_m: float = 1.4, yaw_deg: float = 40.0, pitch_deg: float = 25.0,
+                       centre_x_m: float = 0.0) -> Scene:
     """A printed checkerboard (`columns` x `rows` inner corners, white margin of one square) tilted towards the
     camera in front of a grey wall: the target of `cv2.calibrateCamera` (a tilted board fixes the focal length
-    from a single view; slider positions spread its corners over the frame for the distortion)."""
+    from a single view; slider positions spread its corners over the frame for the distortion). `centre_x_m`
+    puts it in front of that slider position (0.3 = the middle of a 600 mm slider)."""
     rng = np.random.default_rng(seed)
     squares = np.indices((rows + 1, columns + 1)).sum(axis=0) % 2
     board = np.pad(np.where(squares == 0, 0.04, 0.85), 1, constant_values=0.85).astype(np.float32)
     tex = board[..., None] * np.ones(3, np.float32)
     width, height = (columns + 3) * square_m, (rows + 3) * square_m
     target = Layer(distance_m, (-width / 2, width / 2), (-height / 2, height / 2), tex, texel_m=square_m,
-                   tilt_deg=(yaw_deg, pitch_deg, 0.0), antialias=3)
+                   tilt_deg=(yaw_deg, pitch_deg, 0.0), antialias=3, anchor_x_m=centre_x_m)
     return Scene([_wall(rng), target], seed=seed, meta={
         "kind": "checkerboard", "columns": columns, "rows": rows, "square_m": square_m, "distance_m": distance_m})
 
@@ -247,8 +254,9 @@ def _hit_tilted(layer: Layer, cam_x: float, rays_x: np.ndarray, rays_y: np.ndarr
     e1, e2, normal = axes[:, 0], axes[:, 1], axes[:, 2]
     rx, ry = rays_x[None, :], rays_y[:, None]
     denom = normal[0] * rx + normal[1] * ry + normal[2]
-    t = (normal[0] * -cam_x + normal[2] * layer.depth_m) / np.where(np.abs(denom) < 1e-6, 1e-6, denom)
-    px, py, pz = cam_x + t * rx, t * ry, t - layer.depth_m      # hit relative to the anchor (0, 0, depth)
+    t = (normal[0] * (layer.anchor_x_m - cam_x) + normal[2] * layer.depth_m) / np.where(np.abs(denom) < 1e-6, 1e-6,
+                                                                                          denom)
+    px, py, pz = cam_x + t * rx - layer.anchor_x_m, t * ry, t - layer.depth_m      # hit relative to the anchor
     a = e1[0] * px + e1[1] * py + e1[2] * pz - layer.velocity_m_s * time_s
     b = e2[0] * px + e2[1] * py + e2[2] * pz
     inside = (t > 0) & (a >= layer.x_m[0]) & (a < layer.x_m[1]) & (b >= layer.y_m[0]) & (b < layer.y_m[1])

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from .. import optics
@@ -99,7 +100,7 @@ def measure_white_balance(frames: Sequence[Frame], *, response: ResponseCurve | 
         card = region(frame.image, roi)
         check_region_exposed(frame, card, WHAT)
         linear = np.asarray(curve.to_linear(card.astype(np.float64) / 255.0))
-        grey = linear.mean(axis=-1)
+        grey = cv2.blur(linear.mean(axis=-1), (9, 9))[4:-4, 4:-4]      # local means: noise is not texture
         variation = float(grey.std() / max(grey.mean(), 1e-9))
         if variation > MAX_CARD_VARIATION:
             raise CalibrationInputError(f"{WHAT}: the region {list(roi)} of {frame.name} is not an even grey card (its "

@@ -56,6 +56,9 @@ KELVINS = [str(k) for k in range(2500, 10001, 100)]
 FOCUS_DISTANCES = ["0.5", "0.8", "1", "1.5", "2", "3", "5", "10"]
 FOCAL_LENGTHS = ["24", "28", "35", "40", "48", "50", "60", "70"]
 
+#: a body's JPEG settings: "4:2:0" (most bodies' normal quality) to "4:4:4"; calibrate from the finest
+JPEG_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
 CHOICES = {APERTURE: APERTURES, SHUTTER: SHUTTERS, ISO: ISOS, WHITE_BALANCE: WHITE_BALANCES,
            KELVIN: KELVINS, FOCUS: FOCUS_DISTANCES, FOCAL: FOCAL_LENGTHS}
 DEFAULTS = {APERTURE: "f/8", SHUTTER: "1/60", ISO: "100", WHITE_BALANCE: "Daylight", KELVIN: "5500",
@@ -106,7 +109,7 @@ class SimCamera:
                  still_depth: bool = False, moving_object: bool = False,
                  busy_rate: float = 0.0, timeout_rate: float = 0.0, disconnect_rate: float = 0.0,
                  disconnect_after: int | None = None, fault_seed: int = 0, pose: Pose | None = None,
-                 **unknown) -> None:
+                 jpeg_quality: int = 92, jpeg_subsampling: str = "4:2:0", **unknown) -> None:
         if unknown:
             raise TypeError(f"SimCamera: unknown option(s) {', '.join(sorted(unknown))}")
         self.slider = slider
@@ -125,6 +128,10 @@ class SimCamera:
         self.clip_size = (int(clip_width) // 2 * 2, int(clip_height) // 2 * 2)
         self.values = dict(DEFAULTS)
         self.noise = noise
+        if jpeg_subsampling not in JPEG_SUBSAMPLING or not 1 <= int(jpeg_quality) <= 100:
+            raise ValueError(f"SimCamera: jpeg_quality {jpeg_quality!r} must be 1-100 and jpeg_subsampling "
+                             f"{jpeg_subsampling!r} one of {', '.join(JPEG_SUBSAMPLING)}")
+        self.jpeg = {"quality": int(jpeg_quality), "subsampling": JPEG_SUBSAMPLING[jpeg_subsampling]}
         self.still_depth = still_depth      # stills: JPEG only, as a body writes; True adds <stem>.depth.npz
         self.capture_latency_s = capture_latency_s
         self.set_latency_s = set_latency_s
@@ -410,7 +417,7 @@ class SimCamera:
         if not exif:
             pil.save(buf, format="JPEG", quality=90)
             return buf.getvalue()
-        pil.save(buf, format="JPEG", quality=92, exif=self._exif(captured_at))
+        pil.save(buf, format="JPEG", **self.jpeg, exif=self._exif(captured_at))
         return buf.getvalue()
 
     def _exif(self, captured_at: float) -> bytes:
