@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from rigs.camera import values
 from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER
@@ -86,9 +86,10 @@ _ASSUMED = {"f_number": 8.0, "focus_m": 2.0, "exposure_s": 1 / 60, "iso": 100.0,
             "focal_mm": 50.0}
 
 
-def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
-                        width_px: int = 640) -> tuple[dict[str, float], str]:
-    """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping)."""
+def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *, width_px: int = 640,
+                        profile: Any = None) -> tuple[dict[str, float], str]:
+    """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping), through the
+    body + lens's calibration profile when there is one (its real focal lengths and defocus scale)."""
     try:
         from rigs import optics  # noqa: PLC0415
     except ImportError:
@@ -96,12 +97,13 @@ def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
     a = {**_ASSUMED, **_physical(numeric(ref))}
     b = {**a, **_physical(numeric(tgt))}
     try:
-        ctx = optics.MappingContext(reference=optics.PhysicalSettings(**a), width_px=width_px)
+        ctx = optics.MappingContext(reference=optics.PhysicalSettings(**a), width_px=width_px, profile=profile)
         controls = optics.to_controls(optics.PhysicalSettings(**b), ctx)
     except Exception as exc:  # noqa: BLE001 - a mapping problem must not lose the pair
         return {}, f"rigs.optics.to_controls failed: {exc}"
     assumed = sorted(k for k in _ASSUMED if k not in _physical(numeric(ref)))
-    return controls, "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else "")
+    camera = f"calibration profile {profile.label}" if profile is not None else "ideal camera"
+    return controls, (f"rigs.optics.to_controls, {camera}" + (f" (assumed {', '.join(assumed)})" if assumed else ""))
 
 
 _PHYSICAL_NAMES = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "wb_kelvin",
@@ -113,7 +115,9 @@ def _physical(n: Mapping[str, float]) -> dict[str, float]:
     return {name: n[role] for role, name in _PHYSICAL_NAMES.items() if role in n}
 
 
-def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str]) -> list[PairSpec]:
+def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str], *,
+               profile: Any = None) -> list[PairSpec]:
+    """Reference vs every other combination; `profile`: the body + lens's calibration (None = ideal camera)."""
     if len(combos) < 2:
         return []
     ref = choose_reference(combos, wanted_reference)
@@ -121,7 +125,7 @@ def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mappin
     for cid in sorted(combos):
         if cid == ref:
             continue
-        controls, source = normalised_controls(combos[ref], combos[cid])
+        controls, source = normalised_controls(combos[ref], combos[cid], profile=profile)
         pairs.append(PairSpec(ref, cid, dict(combos[ref]), dict(combos[cid]),
                               physical_deltas(combos[ref], combos[cid]), controls, source))
     return pairs

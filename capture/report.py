@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import clips as clipkit
+from . import profiles
 from .ledger import Ledger
 from .pairs import describe, form_pairs, numeric
 from .plan import Plan, format_duration
@@ -69,7 +70,8 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         clip_ids[cid] = ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]),
                                         fps=clipkit.probe(clip)["fps"], width=w, height=h)
 
-    for spec in form_pairs(settings, plan.pair_reference):
+    profile = profiles.for_session(ledger.catalog, session_id)     # the body's calibration, if measured
+    for spec in form_pairs(settings, plan.pair_reference, profile=profile):
         quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target])
         record = {
             "reference_combo": spec.reference, "target_combo": spec.target,

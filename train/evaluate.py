@@ -148,9 +148,11 @@ def disentanglement_row(values: Sequence[float], source: np.ndarray, outputs: Se
     return row
 
 
-def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor]) -> dict[str, Any]:
+def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
+             view: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
     """Every figure for every method: per effect CorrCoef and absolute error (means over sweeps, with how many
-    sweeps had a defined r), PSNR/SSIM to the source and to the reference, and the disentanglement matrix."""
+    sweeps had a defined r), PSNR/SSIM to the source and to the reference, and the disentanglement matrix.
+    `view` maps every measured clip first (train/calibrated.py: a calibrated camera's linear space)."""
     lpips_model, lpips_note = M.lpips_status()
     result: dict[str, Any] = {"methods": {}, "notes": [lpips_note],
                               "sweeps": [{"effect": s.effect, "scene": s.scene, "values": s.values,
@@ -166,6 +168,8 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor]) -> dict[str
             references = [_like(r, shape) for r in sweep.references]
             source = _like(sweep.source, shape)
             outputs = [_like(o, shape) for o in outputs]
+            if view is not None:
+                references, source, outputs = [view(r) for r in references], view(source), [view(o) for o in outputs]
             acc = control_accuracy(sweep.effect, references, outputs)
             bucket = per_effect.setdefault(sweep.effect, {k: [] for k in
                                                           ("corrcoef", "abs_error", "psnr_source", "ssim_source",

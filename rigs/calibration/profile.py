@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
@@ -142,7 +143,9 @@ class CalibrationProfile:
                 "sources": {k: dict(v) for k, v in self.sources.items()}}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=False, default=_plain)
+        """Indented for reading, with each list of numbers on one line (a response table is 3 lines)."""
+        text = json.dumps(self.to_dict(), indent=1, default=_plain)
+        return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "profile") -> "CalibrationProfile":

@@ -70,11 +70,12 @@ class ResponseCurve:
         return _lookup(u, self._inverse, channel_axis)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "linear": np.round(self.linear, 7).tolist()}
+        """Channel-major: {"method", "linear": [[256 red values], [green], [blue]]}."""
+        return {"method": self.method, "linear": [[float(f"{v:.6g}") for v in ch] for ch in self.linear.T]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ResponseCurve":
-        return cls(np.asarray(data["linear"], np.float64), str(data.get("method", "debevec")))
+        return cls(np.asarray(data["linear"], np.float64).T, str(data.get("method", "debevec")))
 
 
 def _monotonic(table: np.ndarray) -> np.ndarray:
