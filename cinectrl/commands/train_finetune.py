@@ -39,9 +39,16 @@ def evaluate(model: Path = typer.Option(..., "--model", help="Model directory fr
              catalog: Path = CatalogOption,
              sources: list[str] = typer.Option([], "--sources", help="Globs of source clips for simulated sweeps."),
              steps: int = typer.Option(8, "--steps", help="Sampling steps per edit."),
-             max_frames: int = typer.Option(17, "--max-frames", help="Frames read per clip.")) -> None:
+             max_frames: int = typer.Option(17, "--max-frames", help="Frames read per clip."),
+             profile_file: Path = typer.Option(None, "--profile", help="Calibration profile JSON of the body the clips "
+                                               "came from; default: the catalog's profile of the captured sweeps' "
+                                               "body + lens, if measured."),
+             ideal: bool = typer.Option(False, "--ideal", help="Assume the ideal camera even where a profile exists.")
+             ) -> None:
     """Control accuracy (CorrCoef + absolute error), disentanglement and source consistency of the model vs the
-    identity and effect-simulator baselines: report.md/.html, plots and metrics.json in --out."""
+    identity and effect-simulator baselines: report.md/.html, plots and metrics.json in --out. Statistics are
+    computed in the calibrated body's linear space when a profile exists (the report says which camera)."""
+    from train import calibrated
     from train import evaluate as E
     from train.editor import load_editor
     from train.finetune import default_simulator
@@ -52,6 +59,7 @@ def evaluate(model: Path = typer.Option(..., "--model", help="Model directory fr
         fail(str(exc))
     simulate = default_simulator()
     sweeps = []
+    profile, note = _evaluation_profile(profile_file, catalog, ideal)
     if catalog is not None:
         if not catalog.is_file():
             fail(f"catalog {catalog} not found")
@@ -75,14 +83,48 @@ def evaluate(model: Path = typer.Option(..., "--model", help="Model directory fr
         fail("nothing to evaluate: no captured sweep in the catalog (--catalog) and no --sources clips")
     methods = {"model": editor, "identity": lambda frames, controls: frames}
     if simulate is not None:
-        methods["simulator"] = simulate
-    result = E.evaluate(sweeps, methods)
+        methods["simulator"] = calibrated.profiled_simulator(profile) if profile is not None else simulate
+    result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile))
+    result["notes"].append(note)
     if simulate is None:
         result["notes"].append("effect-simulator baseline skipped: train/effects.py not available")
     paths_out = E.write_report(result, out)
     console.print(json.dumps({m: {e: v["corrcoef"] for e, v in d["effects"].items()}
                               for m, d in result["methods"].items()}))
     console.print(f"report: {paths_out['markdown']}  metrics: {paths_out['metrics']}")
+
+
+def _evaluation_profile(profile_file: Path | None, catalog: Path | None, ideal: bool):
+    """(profile or None, the report's camera note): --profile, else the one body + lens of the catalog's captured
+    sessions that has a profile, else the ideal camera."""
+    from train.calibrated import IDEAL_NOTE, camera_note
+    if ideal:
+        if profile_file is not None:
+            fail("--ideal and --profile contradict each other; give one")
+        return None, IDEAL_NOTE + " (--ideal)"
+    if profile_file is not None:
+        from rigs.calibration.inputs import CalibrationInputError
+        from rigs.calibration.profile import CalibrationProfile
+        try:
+            profile = CalibrationProfile.from_json(profile_file.read_text(encoding="utf-8"), where=str(profile_file))
+        except (OSError, CalibrationInputError) as exc:
+            fail(str(exc))
+        return profile, camera_note(profile)
+    if catalog is None or not catalog.is_file():
+        return None, IDEAL_NOTE
+    from capture import profiles
+    from capture.catalog import open_catalog
+    with open_catalog(catalog, create=False, durable=False) as cat:
+        sessions = sorted({p["session_id"] for p in cat.pairs()})
+        found = {s: profiles.for_session(cat, s) for s in sessions}
+    keys = {p.key: p for p in found.values() if p is not None}
+    if len(keys) == 1 and all(found.values()):
+        profile = next(iter(keys.values()))
+        return profile, camera_note(profile)
+    if keys:
+        return None, (IDEAL_NOTE + "; the captured sessions come from several bodies, not all with the same "
+                      "profile: give --profile to evaluate in one of them")
+    return None, IDEAL_NOTE
 
 
 def register(app: typer.Typer) -> None:
