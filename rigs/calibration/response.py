@@ -81,9 +81,14 @@ class ResponseCurve:
 def _monotonic(table: np.ndarray) -> np.ndarray:
     """Strictly increasing from 0 at code 0 to 1 at code 255 (a solver's wiggles in the flat ends removed)."""
     out = np.maximum.accumulate(np.clip(table, 0.0, None), axis=0)
-    out = out + np.arange(CODES)[:, None] * 1e-9
     out = out - out[0]
-    return out / out[-1]
+    out = out / out[-1]
+    for c in range(3):                       # flat steps get a hair of slope, so the inverse is a function
+        flat = np.flatnonzero(np.diff(out[:, c]) <= 0)
+        if flat.size:
+            out[:, c] = np.maximum.accumulate(out[:, c] + np.arange(CODES) * 1e-9)
+            out[:, c] = (out[:, c] - out[0, c]) / (out[-1, c] - out[0, c])
+    return out
 
 
 def _lookup(x, table: np.ndarray, channel_axis: int):
