@@ -92,11 +92,15 @@ class CalibrationProfile:
         return self.response or SRGB
 
     def to_linear(self, encoded, *, channel_axis: int = -1):
-        """Encoded [0, 1] → the body's relative linear light (numpy or torch)."""
-        return self.curve.to_linear(encoded, channel_axis=channel_axis)
+        """Encoded [0, 1] → the body's relative linear light (numpy or torch); sRGB when not measured."""
+        if self.response is None:
+            return optics.srgb_decode(encoded)
+        return self.response.to_linear(encoded, channel_axis=channel_axis)
 
     def to_encoded(self, linear, *, channel_axis: int = -1):
-        return self.curve.to_encoded(linear, channel_axis=channel_axis)
+        if self.response is None:
+            return optics.srgb_encode(linear)
+        return self.response.to_encoded(linear, channel_axis=channel_axis)
 
     def white_balance_shift(self, scene_kelvin: float, from_kelvin: float, to_kelvin: float) -> np.ndarray:
         """Gains that turn a frame white-balanced at `from_kelvin` into one at `to_kelvin`."""
