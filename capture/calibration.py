@@ -90,7 +90,7 @@ def parse_calibration_plan(text: str, *, source: str = "plan") -> CalibrationPla
     elif name:
         try:
             name = get_measurement(name).name
-            options = options_for(name, table, where=f"[calibration] {name}")
+            options = options_for(name, table, where="")
         except CalibrationInputError as exc:
             bad = next((k for k in table if f"calibration.{k}" in lines and k in str(exc)), "measure")
             problems.append(Problem(f"calibration.{bad}", str(exc), lines.get(f"calibration.{bad}")

@@ -153,6 +153,7 @@ status <b>{esc(session['status'])}</b>. {esc(session.get('notes') or '')}</p>
 (wall time since planning, resumes included: {resumes}).</p>
 <h2>Faults survived</h2><p>{esc(fault_text)}</p>
 <h2>Pairs ({len(outputs.pairs)})</h2>
+<p>Controls by {esc(outputs.pairs[0]['controls_source'] if outputs.pairs else 'rigs.optics.to_controls')}.</p>
 <table><tr><th>pair</th><th>reference</th><th>target</th><th>physical deltas</th><th>controls</th>
 <th>align px</th><th>clipped</th><th>sharpness</th><th>QC</th></tr>{rows}</table>
 <h2>Contact sheet</h2><img src="{rel(outputs.contact_sheet)}" style="max-width:100%">

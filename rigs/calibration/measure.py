@@ -70,19 +70,20 @@ MEASUREMENTS: dict[str, Measurement] = {m.name: m for m in (
 def options_for(name: str, given: Mapping[str, Any], *, where: str = "calibration") -> dict[str, Any]:
     """The measurement's options: `given` checked against what it takes, defaults for the rest."""
     measurement = get(name)
+    prefix = f"{where}: " if where else ""
     unknown = sorted(set(given) - set(measurement.options))
     if unknown:
         takes = ", ".join(measurement.options) or "no options"
-        raise CalibrationInputError(f"{where}: {name} takes {takes}; not {', '.join(unknown)}")
+        raise CalibrationInputError(f"{prefix}{name} takes {takes}; not {', '.join(unknown)}")
     out = {}
     for key, option in measurement.options.items():
         value = given.get(key, option.default)
         if value is None:
-            raise CalibrationInputError(f"{where}: {name} needs {key} ({option.help})")
+            raise CalibrationInputError(f"{prefix}{name} needs {key} ({option.help})")
         try:
             out[key] = list(value) if option.kind is list else option.kind(value)
         except (TypeError, ValueError):
-            raise CalibrationInputError(f"{where}: {key} = {value!r} is not a {option.kind.__name__} "
+            raise CalibrationInputError(f"{prefix}{key} = {value!r} is not a {option.kind.__name__} "
                                         f"({option.help})") from None
     return out
 
