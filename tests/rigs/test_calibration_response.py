@@ -34,7 +34,16 @@ def test_recovers_the_hidden_response_within_two_percent(fitted):
     error = R.curve_error(curve, SECRET.decode, low_code=1, high_code=254)
     assert error["max_abs"] <= 0.02, error                # of full scale, at every unclipped code
     assert error["max_rel_above_5pct"] <= 0.03, error
-    assert figures["flat_share"] > 0.5
+    assert figures["frames"] == 25 and figures["span_stops"] == pytest.approx(8.0, abs=0.1)
+
+
+def test_a_textured_scene_gives_the_curve_less_surely_but_usefully():
+    """Any static scene works (the curve's shape and the exposure prediction), a step chart pins it best: on
+    the textured tabletop the solvers alone are 25-32 % off at the shoulder, the re-measured curve about 5 %."""
+    frames = bracket("secret", scene="tabletop")
+    curve, figures = R.fit_response(frames)
+    assert R.curve_error(curve, SECRET.decode, low_code=1, high_code=254)["max_abs"] <= 0.06
+    assert figures["ratio"] <= 0.5
 
 
 def test_calibrated_exposure_prediction_beats_the_ideal_camera_by_half(fitted, secret_bracket):
