@@ -354,7 +354,9 @@ def _print_measurement(name: str, figures: dict[str, Any], profile, *, indent: s
     if name == "response" and "ideal_mae" in figures:
         line(f"response  {figures['method']} from {figures['frames']} frames over {figures['span_stops']:.1f} stops: "
              f"exposure prediction error {figures['calibrated_mae']:.2f} levels vs {figures['ideal_mae']:.2f} with the "
-             f"ideal sRGB camera (ratio {figures['ratio']:.2f})")
+             f"ideal sRGB camera (ratio {figures['ratio']:.2f})"
+             + ("; the scene has few flat areas: the top of the curve is less sure (shoot a step chart)"
+                if figures.get("flat_share", 1.0) < 0.05 else ""))
     elif name == "white_balance" and profile.white_balance is not None:
         for kelvin, gains in profile.white_balance.gains:
             bias = profile.white_balance.bias(kelvin)
