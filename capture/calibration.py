@@ -36,7 +36,7 @@ from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER, W
 from . import profiles
 from .catalog import Catalog, sha256_file
 from .exif import PARSED, read_metadata
-from .plan import Plan, PlanError, Problem, parse_plan
+from .plan import Plan, PlanError, Problem, load_plan, parse_plan
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
@@ -59,10 +59,9 @@ def load_calibration_plan(path: str | Path) -> CalibrationPlan:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError([Problem("file", f"no plan file at {path}; check the path")], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError([Problem("file", f"cannot read {path}: {exc}")], str(path)) from None
+    except (OSError, UnicodeDecodeError):
+        load_plan(path)          # the plan loader words a missing or unreadable file, as for any plan
+        raise
     return parse_calibration_plan(text, source=str(path))
 
 

@@ -9,7 +9,7 @@ calibration it used. Each version records the catalog sessions its sections came
 from __future__ import annotations
 
 import json
-import time
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from rigs.calibration.inputs import CalibrationInputError
@@ -31,7 +31,7 @@ def save(catalog: Catalog, profile: CalibrationProfile, *, note: str,
         row = catalog.conn.execute("SELECT max(version) FROM calibration_profiles WHERE body_key = ?",
                                    (profile.key,)).fetchone()
         version = int(row[0] or 0) + 1
-        stored = _with_version(profile, version)
+        stored = replace(profile, version=version)
         cur = catalog.conn.execute(
             "INSERT INTO calibration_profiles (body_key, make, model, serial, lens, version, sections, profile_json, "
             "note, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -49,12 +49,6 @@ def save(catalog: Catalog, profile: CalibrationProfile, *, note: str,
         catalog.conn.executemany("INSERT OR IGNORE INTO calibration_profile_sessions (profile_id, session_id, section) "
                                  "VALUES (?,?,?)", [(profile_id, sid, section) for sid, section in sorted(links)])
     return stored
-
-
-def _with_version(profile: CalibrationProfile, version: int) -> CalibrationProfile:
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(profile, version=version)
 
 
 def latest(catalog: Catalog, key: str) -> CalibrationProfile | None:
@@ -168,7 +162,3 @@ def _stored_hint(catalog: Catalog) -> str:
     if not rows:
         return "none is stored yet: run `cinectrl rig calibrate PLAN` or `cinectrl rig calibration import FILE`"
     return "stored: " + "; ".join(f"{r['body_key']} (v{r['version']})" for r in rows)
-
-
-def stamp() -> float:
-    return time.time()

@@ -36,3 +36,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(Text.assemble(("error: ", "bold red"), str(message)), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
+
+def open_catalog_or_fail(catalog: Path | None, *, create: bool = False):
+    """The catalog at --catalog (or the default), or a one-line error saying why it cannot be opened."""
+    from capture.catalog import Catalog, CatalogError
+
+    path = resolve_catalog(catalog)
+    try:
+        return Catalog(path, create=create)
+    except CatalogError as exc:
+        fail(str(exc))

@@ -17,21 +17,14 @@ from rich.table import Table
 
 from capture.bulk import DEFAULT_JOBS
 
-from ._common import CatalogOption, console, err_console, fail, resolve_catalog
+from ._common import CatalogOption, console, err_console, fail, open_catalog_or_fail
 
 app = typer.Typer(no_args_is_help=True)
 
 PROGRESS_ABOVE = 5   # files: below this a bar is noise
 
 
-def _open(catalog: Path | None, *, create: bool = False):
-    from capture.catalog import Catalog, CatalogError
-
-    path = resolve_catalog(catalog)
-    try:
-        return Catalog(path, create=create)
-    except CatalogError as exc:
-        fail(str(exc))
+_open = open_catalog_or_fail
 
 
 @app.command("ingest")

@@ -12,7 +12,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from ._common import CatalogOption, console, err_console, fail, resolve_catalog
+from ._common import CatalogOption, console, err_console, fail, open_catalog_or_fail, resolve_catalog
 
 FILES_HELP = "Image files of the body + lens (JPEG, PNG or TIFF), shot with any tool."
 IDENTITY_HELP = "Name the body when the files' EXIF does not (or to override it)."
@@ -250,16 +250,6 @@ def noise_command(
 
 # ------------------------------------------------------------------------------------------------ profiles
 
-def _open(catalog: Path | None, *, create: bool = False):
-    from capture.catalog import Catalog, CatalogError
-
-    path = resolve_catalog(catalog)
-    try:
-        return Catalog(path, create=create)
-    except CatalogError as exc:
-        fail(str(exc))
-
-
 ProfileArgument = typer.Argument(None, help="Which profile: its key, serial or part of its name, @N for a version "
                                             "(default: the only one stored).", show_default=False)
 
@@ -271,7 +261,7 @@ def show_command(ref: Optional[str] = ProfileArgument, catalog: Path = CatalogOp
     """What a profile measured, where each part came from, and what stays the ideal camera."""
     from capture import profiles
 
-    with _open(catalog) as cat:
+    with open_catalog_or_fail(catalog) as cat:
         if versions:
             rows = profiles.listing(cat)
             if not rows:
@@ -304,7 +294,7 @@ def export_command(ref: Optional[str] = ProfileArgument, catalog: Path = Catalog
     """Write a profile as a small JSON file (for another station, or `train synth --profile`)."""
     from capture import profiles
 
-    with _open(catalog) as cat:
+    with open_catalog_or_fail(catalog) as cat:
         try:
             profile = profiles.find(cat, ref)
         except profiles.ProfileNotFound as exc:
@@ -333,7 +323,7 @@ def import_command(file: Path = typer.Argument(..., help="Profile JSON (from `ci
         profile = CalibrationProfile.from_json(text, where=str(file))
     except CalibrationInputError as exc:
         fail(str(exc))
-    with _open(catalog, create=True) as cat:
+    with open_catalog_or_fail(catalog, create=True) as cat:
         stored, fresh = profiles.import_profile(cat, profile, source=file.name)
     verb = "imported as" if fresh else "already stored as"
     console.print(f"{verb} {stored.label} ({', '.join(stored.measured()) or 'no sections'})", highlight=False)

@@ -35,7 +35,7 @@ from .defocus import DefocusMeasurement
 from .geometry import LensGeometry
 from .inputs import CalibrationInputError
 from .noise import NoiseCurve
-from .response import SRGB, ResponseCurve
+from .response import ResponseCurve
 from .white_balance import WhiteBalanceTable
 
 FORMAT = "cinectrl.calibration/1"
@@ -87,10 +87,6 @@ class CalibrationProfile:
         return sorted({uid for source in self.sources.values() for uid in source.get("sessions", [])})
 
     # ------------------------------------------------------------------ what consumers call
-    @property
-    def curve(self) -> ResponseCurve:
-        return self.response or SRGB
-
     def to_linear(self, encoded, *, channel_axis: int = -1):
         """Encoded [0, 1] → the body's relative linear light (numpy or torch); sRGB when not measured."""
         if self.response is None:
