@@ -131,7 +131,7 @@ def measure_geometry(frames: Sequence[Frame], *, board: tuple[int, int], square_
         groups.setdefault((frame.setting(FOCAL, WHAT), frame.setting(FOCUS, WHAT)), []).append(frame)
     board_points = np.zeros((columns * rows, 3), np.float32)
     board_points[:, :2] = np.mgrid[0:columns, 0:rows].T.reshape(-1, 2) * square_mm
-    found: dict[tuple[float, float], tuple[list[np.ndarray], list[str]]] = {}
+    entries, figures = [], {"groups": []}
     for (nominal, focus), group in sorted(groups.items()):
         seen = [(f, find_corners(f.image, (columns, rows))) for f in group]
         missing = [f.name for f, c in seen if c is None]
@@ -142,18 +142,8 @@ def measure_geometry(frames: Sequence[Frame], *, board: tuple[int, int], square_
                 f"{nominal:g} mm, focus {focus:g} m (not in {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}); "
                 "keep the whole board in view and sharp (stop down, focus on it), check the board size (inner "
                 f"corners), and shoot at least {MIN_VIEWS} views")
-        found[(nominal, focus)] = (views, missing)
-    # Distortion belongs to the focal length, hardly to the focus: a first pass per group, then every group of a
-    # focal length again with its median k1, so a group whose board covers little of the frame cannot trade
-    # focal length against distortion.
-    first = {key: _calibrate(board_points, views, (width, height), key[0], sensor_width_mm, where=key)
-             for key, (views, _) in found.items()}
-    k1_of = {nominal: float(np.median([first[k][2] for k in first if k[0] == nominal])) for nominal, _ in found}
-    entries, figures = [], {"groups": []}
-    for key, (views, missing) in found.items():
-        nominal, focus = key
-        rms, focal_px, k1 = _calibrate(board_points, views, (width, height), nominal, sensor_width_mm, where=key,
-                                       k1=k1_of[nominal])
+        rms, focal_px, k1 = _calibrate(board_points, views, (width, height), nominal, sensor_width_mm,
+                                       where=(nominal, focus))
         focal_mm = focal_px * sensor_width_mm / width
         entries.append(GeometryEntry(nominal, focus, focal_mm, (k1, 0.0), rms, len(views)))
         figures["groups"].append({"nominal_mm": nominal, "focus_m": focus, "focal_mm": focal_mm,
@@ -165,16 +155,13 @@ def measure_geometry(frames: Sequence[Frame], *, board: tuple[int, int], square_
 
 
 def _calibrate(board_points: np.ndarray, views: list[np.ndarray], size: tuple[int, int], nominal: float,
-               sensor_width_mm: float, *, where: tuple[float, float], k1: float | None = None
-               ) -> tuple[float, float, float]:
-    """(rms px, focal length px, k1) of one group; `k1` given = held fixed."""
+               sensor_width_mm: float, *, where: tuple[float, float]) -> tuple[float, float, float]:
+    """(rms px, focal length px, k1) of one (marked focal length, focus) group."""
     width, height = size
     guess = optics.focal_px(nominal, width, sensor_width_mm)
     matrix = np.array([[guess, 0, (width - 1) / 2.0], [0, guess, (height - 1) / 2.0], [0, 0, 1]], np.float64)
-    dist = np.array([k1 or 0.0, 0.0, 0.0, 0.0, 0.0])
-    flags = _FLAGS | (cv2.CALIB_FIX_K1 if k1 is not None else 0)
-    rms, matrix, dist, rvecs, _ = cv2.calibrateCamera([board_points] * len(views), views, size, matrix, dist,
-                                                      flags=flags)
+    rms, matrix, dist, rvecs, _ = cv2.calibrateCamera([board_points] * len(views), views, size, matrix, np.zeros(5),
+                                                      flags=_FLAGS)
     label = f"{where[0]:g} mm, focus {where[1]:g} m"
     tilt = max(_tilt_deg(r) for r in rvecs)
     if tilt < MIN_TILT_DEG:
