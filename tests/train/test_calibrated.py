@@ -185,3 +185,26 @@ def test_train_synth_uses_the_clip_body_profile_and_says_so(clip_catalog, tmp_pa
     given, _ = _synth(["--from", str(clip_catalog), "--out", str(tmp_path / "g"), "--per-clip", "1",
                        "--profile", str(exported)])
     assert given[0]["camera_key"] == secret().key
+
+
+def test_train_eval_picks_the_captured_body_profile_or_says_ideal(clip_catalog, tmp_path):
+    """`cinectrl train eval`'s choice of camera model (the command itself needs a trained model: see
+    test_finetune_cli.py); the report carries the note it returns."""
+    from capture.catalog import Catalog
+    from cinectrl.commands.train_finetune import _evaluation_profile
+
+    with Catalog(clip_catalog) as cat:
+        sid = cat.sessions()[0]["id"]
+        asset = cat.assets(session_id=sid)[0]["id"]
+        a = cat.add_clip(sid, "c000", asset_id=asset)
+        b = cat.add_clip(sid, "c001", asset_id=asset)
+        cat.add_pair(sid, a, b, controls={"S": 0.3})
+    profile, note = _evaluation_profile(None, clip_catalog, False)
+    assert profile is not None and profile.serial == "SIM-SECRET" and "calibration profile" in note
+    profile, note = _evaluation_profile(None, clip_catalog, True)
+    assert profile is None and note.startswith("camera model: ideal") and "--ideal" in note
+    exported = tmp_path / "p.json"
+    exported.write_text(secret().to_json())
+    profile, _ = _evaluation_profile(exported, None, False)
+    assert profile.key == secret().key
+    assert _evaluation_profile(None, None, False) == (None, calibrated.IDEAL_NOTE)
