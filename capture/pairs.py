@@ -127,9 +127,10 @@ class SceneContext:
         return cls(width_px=width_px)
 
 
-def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
-                        scene: SceneContext | None = None) -> tuple[dict[str, float], str]:
-    """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping).
+def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *, scene: SceneContext | None = None,
+                        profile: Any = None) -> tuple[dict[str, float], str]:
+    """CineCtrl controls of the target relative to the reference, via rigs.optics (the one mapping), through the
+    body + lens's calibration profile when there is one (its real focal lengths and defocus scale).
 
     Relative controls (f, S, T, ISO) compare the target with the reference setting, so T is the white-balance
     shift from the reference's; K and d_f are absolute over the depth range the reference clip sees."""
@@ -141,20 +142,22 @@ def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *,
                  else _ASSUMED_DEPTH_M)
     try:
         ctx = optics.MappingContext(reference=optics.PhysicalSettings(**a), d_near_m=near, d_far_m=far,
-                                    scene_kelvin=a["wb_kelvin"], width_px=scene.width_px)
+                                    scene_kelvin=a["wb_kelvin"], width_px=scene.width_px, profile=profile)
         controls = optics.to_controls(optics.PhysicalSettings(**b), ctx)
     except Exception as exc:  # noqa: BLE001 - a mapping problem must not lose the pair
         return {}, f"rigs.optics.to_controls failed: {exc}"
     assumed = sorted(k for k in _ASSUMED if k not in _physical(numeric(ref)))
     if scene.source == "assumed":
         assumed.append("depth range")
-    return controls, "rigs.optics.to_controls" + (f" (assumed {', '.join(assumed)})" if assumed else
-                                                  f" (depth range from {scene.source})")
+    camera = f"calibration profile {profile.label}" if profile is not None else "ideal camera"
+    return controls, (f"rigs.optics.to_controls, {camera}" + (f" (assumed {', '.join(assumed)})" if assumed else
+                                                               f" (depth range from {scene.source})"))
 
 
-def reference_controls(ref: Mapping[str, str], *, scene: SceneContext | None = None) -> dict[str, float]:
+def reference_controls(ref: Mapping[str, str], *, scene: SceneContext | None = None,
+                       profile: Any = None) -> dict[str, float]:
     """The reference clip's own controls (relative ones are neutral; K and d_f are its own)."""
-    return normalised_controls(ref, ref, scene=scene)[0]
+    return normalised_controls(ref, ref, scene=scene, profile=profile)[0]
 
 
 _PHYSICAL_NAMES = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "wb_kelvin",
@@ -167,18 +170,19 @@ def _physical(n: Mapping[str, float]) -> dict[str, float]:
 
 
 def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str], *,
-               scene: Callable[[int], SceneContext] | None = None) -> list[PairSpec]:
-    """Reference against every other combination; `scene(reference combo)` gives the mapping's depth range."""
+               scene: Callable[[int], SceneContext] | None = None, profile: Any = None) -> list[PairSpec]:
+    """Reference against every other combination; `scene(reference combo)` gives the mapping's depth range,
+    `profile` the body + lens's calibration (None = the ideal camera)."""
     if len(combos) < 2:
         return []
     ref = choose_reference(combos, wanted_reference)
     context = scene(ref) if scene is not None else SceneContext()
-    own = reference_controls(combos[ref], scene=context)
+    own = reference_controls(combos[ref], scene=context, profile=profile)
     pairs = []
     for cid in sorted(combos):
         if cid == ref:
             continue
-        controls, source = normalised_controls(combos[ref], combos[cid], scene=context)
+        controls, source = normalised_controls(combos[ref], combos[cid], scene=context, profile=profile)
         pairs.append(PairSpec(ref, cid, dict(combos[ref]), dict(combos[cid]),
                               physical_deltas(combos[ref], combos[cid]), controls, source, own,
                               {"d_near_m": context.d_near_m, "d_far_m": context.d_far_m,

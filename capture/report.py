@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import clips as clipkit
+from . import profiles
 from .ledger import NOT_FAULTS, Ledger
 from .pairs import SceneContext, describe, form_pairs, numeric, quality_record
 from .plan import Plan, format_duration
@@ -79,7 +80,8 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
 
     width = next(iter(sequences.values()))[0].shape[1] if sequences else 640
     scene = lambda cid: SceneContext.from_clip(_recorded(grouped[cid], root), width)  # noqa: E731
-    for spec in form_pairs(settings, plan.pair_reference, scene=scene):
+    profile = profiles.for_session(ledger.catalog, session_id)     # the body's calibration, if measured
+    for spec in form_pairs(settings, plan.pair_reference, scene=scene, profile=profile):
         quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target])
         record = {
             "reference_combo": spec.reference, "target_combo": spec.target,
@@ -170,6 +172,7 @@ take {session.get('take') or 1}, status <b>{esc(session['word'])}</b>. {esc(sess
 <h2>Faults survived</h2><p>{esc(fault_text)}</p>{''.join(f"<p>{esc(t)}</p>" for t in takeovers)}
 <h2>Read-back mismatches ({len(mismatches)})</h2>{mismatch_html}
 <h2>Pairs ({len(outputs.pairs)})</h2>
+<p>Controls by {esc(outputs.pairs[0]['controls_source'] if outputs.pairs else 'rigs.optics.to_controls')}.</p>
 <table><tr><th>pair</th><th>reference</th><th>target</th><th>physical deltas</th><th>controls</th>
 <th>align px</th><th>clipped</th><th>sharpness</th><th>QC</th></tr>{rows}</table>
 <h2>Contact sheet</h2><img src="{rel(outputs.contact_sheet)}" style="max-width:100%">

@@ -245,11 +245,36 @@ CREATE INDEX sessions_by_plan_key ON sessions(plan_key);
 CREATE INDEX sessions_by_plan_path ON sessions(plan_path);
 """
 
+_V6 = """
+CREATE TABLE calibration_profiles (
+    id           INTEGER PRIMARY KEY,
+    body_key     TEXT NOT NULL,                  -- make|model|serial|lens: one body + one lens
+    make         TEXT,
+    model        TEXT,
+    serial       TEXT,
+    lens         TEXT,
+    version      INTEGER NOT NULL,               -- 1, 2, ... per body_key; every change is a new version
+    sections     TEXT NOT NULL,                  -- measured sections, comma-separated (response,white_balance,...)
+    profile_json TEXT NOT NULL,                  -- the whole profile (rigs/calibration/profile.py FORMAT)
+    note         TEXT,                           -- what made this version, in words
+    created_at   REAL NOT NULL,
+    UNIQUE (body_key, version)
+);
+CREATE INDEX calibration_profiles_by_serial ON calibration_profiles(serial, lens);
+CREATE TABLE calibration_profile_sessions (
+    profile_id INTEGER NOT NULL REFERENCES calibration_profiles(id) ON DELETE CASCADE,
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    section    TEXT NOT NULL,                    -- the measurement the session's frames fed
+    PRIMARY KEY (profile_id, session_id, section)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "capture and ingestion: sessions, devices, points, assets, settings, slider, exif", _V1),
     Migration(2, "downstream stages: clips, pairs, reviews, training runs", _V2),
     Migration(3, "per-field EXIF sources: f_number_source, exposure_source (iso_source as reader:tag)", _V3),
     Migration(4, "capture takes: sessions keyed by their normalised plan, plan file, take number, state word", _V4),
+    Migration(6, "rig calibration: versioned profiles per body + lens, and the sessions they came from", _V6),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

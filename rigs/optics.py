@@ -25,6 +25,10 @@ Formulas (derivations in docs/controls.md):
 * Zoom: horizontal field of view 2·atan(W_sensor / 2F); crop ratio F_base / F.
 * Motion blur: a layer at depth d moving at v (mm/s, slider) smears over t · v · F / d mm on the sensor.
 
+A calibration profile (`rigs/calibration/profile.py`, given as `MappingContext.profile`) replaces the ideal
+lens in the mapping: K_px and f use the lens's real focal length at the focus distance (breathing included)
+instead of the marked one, and K_px is multiplied by the lens's measured defocus scale.
+
 The normalised controls (relative to a reference setting r):
 
   K  = K_px / K_max,  K_px = (F² s/(N (s−F))) · (1/d_near − 1/d_far) · W_px / W_sensor,  K_max = W_px / 20
@@ -42,7 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Protocol
 
 import numpy as np
 
@@ -252,9 +256,20 @@ class PhysicalSettings:
 Controls = dict
 
 
+class LensCalibration(Protocol):
+    """What the mapping needs from a measured lens (`rigs.calibration.CalibrationProfile` provides it)."""
+
+    def focal_mm(self, nominal_mm: float, focus_m: float) -> float: ...
+
+    def nominal_focal_mm(self, real_mm: float, focus_m: float) -> float: ...
+
+    def defocus_scale(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class MappingContext:
-    """What the mapping is relative to: the reference setting, the scene and the image."""
+    """What the mapping is relative to: the reference setting, the scene and the image, and the lens's
+    calibration (None = the ideal thin lens at its marked focal length)."""
 
     reference: PhysicalSettings
     d_near_m: float = 0.5
@@ -262,19 +277,28 @@ class MappingContext:
     scene_kelvin: float = 5500.0
     width_px: int = 640
     sensor_width_mm: float = FULL_FRAME_WIDTH_MM
+    profile: LensCalibration | None = None
 
     @property
     def k_max_px(self) -> float:
         return self.width_px * K_MAX_FRACTION
 
+    def real_focal_mm(self, marked_mm: float, focus_m: float) -> float:
+        return self.profile.focal_mm(marked_mm, focus_m) if self.profile is not None else marked_mm
+
+    def marked_focal_mm(self, real_mm: float, focus_m: float) -> float:
+        return self.profile.nominal_focal_mm(real_mm, focus_m) if self.profile is not None else real_mm
+
 
 def bokeh_k_px(n: float, focal_mm: float, focus_m: float, ctx: MappingContext) -> float:
-    """Blur *radius* in pixels per unit of normalised disparity (δ_n ∈ [0, 1] over the clip's depth range)."""
-    f = focal_mm
+    """Blur *radius* in pixels per unit of normalised disparity (δ_n ∈ [0, 1] over the clip's depth range), for
+    the marked f-number and focal length: the profile's lens (real focal length, defocus scale) when given."""
+    f = ctx.real_focal_mm(focal_mm, focus_m)
     s = focus_m * 1000.0
     span_per_mm = 1.0 / (ctx.d_near_m * 1000.0) - 1.0 / (ctx.d_far_m * 1000.0)
     diameter_mm = f * f * s / (n * (s - f)) * span_per_mm
-    return diameter_mm / 2.0 * ctx.width_px / ctx.sensor_width_mm
+    scale = ctx.profile.defocus_scale() if ctx.profile is not None else 1.0
+    return scale * diameter_mm / 2.0 * ctx.width_px / ctx.sensor_width_mm
 
 
 def _disparity_fraction(focus_m: float, ctx: MappingContext) -> float:
@@ -285,7 +309,8 @@ def _disparity_fraction(focus_m: float, ctx: MappingContext) -> float:
 _FORWARD = {
     "K": lambda p, ctx: bokeh_k_px(p.f_number, p.focal_mm, p.focus_m, ctx) / ctx.k_max_px,
     "d_f": lambda p, ctx: _disparity_fraction(p.focus_m, ctx),
-    "f": lambda p, ctx: (p.focal_mm / ctx.reference.focal_mm - 1.0) / (ZOOM_MAX - 1.0),
+    "f": lambda p, ctx: (ctx.real_focal_mm(p.focal_mm, p.focus_m)
+                         / ctx.real_focal_mm(ctx.reference.focal_mm, ctx.reference.focus_m) - 1.0) / (ZOOM_MAX - 1.0),
     "S": lambda p, ctx: delta_ev(p.exposure_s, p.iso, p.f_number,
                                  (ctx.reference.exposure_s, ctx.reference.iso, ctx.reference.f_number)) / EV_MAX,
     "T": lambda p, ctx: (1e6 / p.wb_kelvin - 1e6 / ctx.scene_kelvin) / MIRED_MAX,
@@ -297,7 +322,7 @@ if set(_FORWARD) != set(controls.NAMES):     # a registry entry without its form
 
 
 def to_controls(p: PhysicalSettings, ctx: MappingContext) -> dict[str, float]:
-    """Every registry control (in registry order) of setting `p` relative to `ctx`."""
+    """Every registry control (in registry order) of setting `p` (as marked on the camera) relative to `ctx`."""
     return {name: float(_FORWARD[name](p, ctx)) for name in controls.NAMES}
 
 
@@ -307,7 +332,8 @@ def to_physical(c: Mapping[str, float], ctx: MappingContext) -> PhysicalSettings
     r = ctx.reference
     inv_focus = c["d_f"] * (1.0 / ctx.d_near_m - 1.0 / ctx.d_far_m) + 1.0 / ctx.d_far_m
     focus_m = 1.0 / inv_focus
-    focal_mm = r.focal_mm * (1.0 + c["f"] * (ZOOM_MAX - 1.0))
+    real_focal = ctx.real_focal_mm(r.focal_mm, r.focus_m) * (1.0 + c["f"] * (ZOOM_MAX - 1.0))
+    focal_mm = ctx.marked_focal_mm(real_focal, focus_m)
     iso = r.iso * 2.0 ** (c["ISO"] * ISO_STOPS_MAX)
     # K = k(N)/k_max with k ∝ 1/N  →  N = k(1)/(K k_max)
     n = bokeh_k_px(1.0, focal_mm, focus_m, ctx) / (c["K"] * ctx.k_max_px)

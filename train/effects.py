@@ -3,6 +3,11 @@
 Frames: (B, T, 3, H, W) sRGB in [0, 1]; disparity: (B, T, H, W) (1 = near), normalised per clip so the focus
 plane d_f is stable over time. Work happens in linear light (optics.srgb_decode/encode); the control mapping
 (K_max, zoom range, EV range, mired range, ISO stops) is optics'. Deterministic for a given seed; CPU or GPU.
+
+With a calibration profile (`rigs.calibration.CalibrationProfile`, `profile=`) the frames are taken to come
+from that body: they are linearised with its measured response instead of sRGB, white balance moves by its
+measured gains per kelvin, and ISO adds its measured noise (photon-transfer curve). Sections the profile
+lacks fall back to the ideal camera, as without a profile.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ from rigs import optics
 BOKEH_LAYERS = 12
 HIGHLIGHT_THRESHOLD = 220.0 / 255.0   # BokehMe's demo: bright out-of-focus pixels become brighter "bokeh balls"
 HIGHLIGHT_GAIN = 1.4
+
+
+def _linear(frames: torch.Tensor, profile=None) -> torch.Tensor:
+    """Encoded frames (channels on axis -3) → linear light: the profile's response, or sRGB."""
+    return optics.srgb_decode(frames) if profile is None else profile.to_linear(frames, channel_axis=-3)
+
+
+def _encoded(linear: torch.Tensor, profile=None) -> torch.Tensor:
+    return optics.srgb_encode(linear) if profile is None else profile.to_encoded(linear, channel_axis=-3)
 
 
 def normalise_disparity(disparity: torch.Tensor) -> torch.Tensor:
@@ -57,20 +71,23 @@ def _fft_blur(img: torch.Tensor, radius: float) -> torch.Tensor:
     return out[..., p:p + img.shape[-2], p:p + img.shape[-1]]
 
 
-def _highlights(linear: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-    bright = optics.srgb_encode(linear).amax(dim=-3, keepdim=True) > HIGHLIGHT_THRESHOLD
+def _highlights(linear: torch.Tensor, radius: torch.Tensor, profile=None) -> torch.Tensor:
+    bright = _encoded(linear, profile).amax(dim=-3, keepdim=True) > HIGHLIGHT_THRESHOLD
     defocused = (radius > 1.0).unsqueeze(-3)
     return torch.where(bright & defocused, linear * HIGHLIGHT_GAIN, linear)
 
 
-def bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: float, d_f: float, gamma: float = 2.2) -> torch.Tensor:
+def bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: float, d_f: float, gamma: float = 2.2,
+          profile=None) -> torch.Tensor:
     """Layered gather renderer: disk-blur the frame at BOKEH_LAYERS radii (FFT), blend per pixel between the two
-    layers around its own radius. Rendered in linear light with highlight boost; returns sRGB."""
+    layers around its own radius. Rendered in linear light (a 2.2 power law, or the profile's response) with
+    highlight boost; returns encoded frames."""
     if K <= 0:
         return frames
     b, t, c, h, w = frames.shape
     radius = defocus_radius_px(normalise_disparity(disparity), K, d_f, w)      # (B, T, H, W)
-    lin = _highlights(frames.clamp(0, 1) ** gamma, radius)
+    linear = frames.clamp(0, 1) ** gamma if profile is None else _linear(frames.clamp(0, 1), profile)
+    lin = _highlights(linear, radius, profile)
     r_max = float(radius.max())
     radii = torch.linspace(0, r_max, BOKEH_LAYERS, device=frames.device)
     flat = lin.reshape(b * t, c, h, w)
@@ -80,8 +97,9 @@ def bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: float, d_f: float, g
     frac = (pos - lo).clamp(0, 1)
     lo_img = torch.gather(stack, 0, lo.unsqueeze(0).expand(1, -1, c, -1, -1)).squeeze(0)
     hi_img = torch.gather(stack, 0, (lo + 1).unsqueeze(0).expand(1, -1, c, -1, -1)).squeeze(0)
-    out = lo_img * (1 - frac) + hi_img * frac
-    return out.clamp(0, 1).pow(1 / gamma).reshape(b, t, c, h, w)
+    out = (lo_img * (1 - frac) + hi_img * frac).clamp(0, 1)
+    out = out.pow(1 / gamma) if profile is None else _encoded(out, profile)
+    return out.reshape(b, t, c, h, w)
 
 
 def reference_scatter_bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: float, d_f: float,
@@ -105,16 +123,21 @@ def reference_scatter_bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: fl
     return out.clamp(0, 1).pow(1 / gamma).reshape(b, t, c, h, w)
 
 
-def exposure(frames: torch.Tensor, S: float) -> torch.Tensor:
+def exposure(frames: torch.Tensor, S: float, profile=None) -> torch.Tensor:
     """ΔEV = S · EV_MAX (optics' mapping): linearise, scale by 2^ΔEV, clip at the sensor's full well, re-encode."""
-    return optics.srgb_encode(optics.srgb_decode(frames) * 2.0 ** (S * optics.EV_MAX))
+    return _encoded(_linear(frames, profile) * 2.0 ** (S * optics.EV_MAX), profile)
 
 
-def colour_temperature(frames: torch.Tensor, T: float, scene_kelvin: float = 5500.0) -> torch.Tensor:
-    """T · MIRED_MAX mired shift of the camera's white balance; gains from optics.white_balance_gains."""
+def colour_temperature(frames: torch.Tensor, T: float, scene_kelvin: float = 5500.0, profile=None) -> torch.Tensor:
+    """T · MIRED_MAX mired shift of the camera's white balance from the scene's: the ideal gains
+    (optics.white_balance_gains), or the profile's measured ones."""
     camera_kelvin = 1e6 / (1e6 / scene_kelvin + T * optics.MIRED_MAX)
-    return optics.srgb_encode(optics.apply_white_balance(optics.srgb_decode(frames), scene_kelvin, camera_kelvin,
-                                                         channel_axis=-3))
+    if profile is None:
+        return optics.srgb_encode(optics.apply_white_balance(optics.srgb_decode(frames), scene_kelvin, camera_kelvin,
+                                                             channel_axis=-3))
+    gains = torch.as_tensor(profile.white_balance_shift(scene_kelvin, scene_kelvin, camera_kelvin),
+                            dtype=frames.dtype, device=frames.device).reshape(3, 1, 1)
+    return _encoded(_linear(frames, profile) * gains, profile)
 
 
 def zoom(frames: torch.Tensor, f: float) -> torch.Tensor:
@@ -132,49 +155,57 @@ def zoom(frames: torch.Tensor, f: float) -> torch.Tensor:
     return out.clamp(0, 1).reshape(b, t, c, h, w)
 
 
-def shutter_blur(frames: torch.Tensor, fraction: float, subframes: int = 8) -> torch.Tensor:
+def shutter_blur(frames: torch.Tensor, fraction: float, subframes: int = 8, profile=None) -> torch.Tensor:
     """Motion blur from the clip's own motion: average `subframes` linear blends between frame i and i+1 over
     the open `fraction` of the frame interval (0 = no blur, 1 = 360° shutter)."""
     if fraction <= 0 or frames.shape[1] < 2:
         return frames
-    lin = optics.srgb_decode(frames)
+    lin = _linear(frames, profile)
     nxt = torch.cat([lin[:, 1:], lin[:, -1:]], dim=1)
     weights = torch.linspace(0, fraction, subframes, device=frames.device, dtype=frames.dtype)
     acc = sum(lin * (1 - a) + nxt * a for a in weights) / subframes
-    return optics.srgb_encode(acc)
+    return _encoded(acc, profile)
 
 
 def iso_noise(frames: torch.Tensor, iso: float, generator: torch.Generator, read_noise: float = 0.002,
-              base_photons: float = 4000.0) -> torch.Tensor:
-    """Poisson-Gaussian noise for a gain of 2^(iso · ISO_STOPS_MAX) stops over base (brightness unchanged)."""
+              base_photons: float = 4000.0, profile=None) -> torch.Tensor:
+    """Noise for a gain of 2^(iso · ISO_STOPS_MAX) stops over base (brightness unchanged): Poisson-Gaussian with
+    the defaults, or, when the profile measured its noise, the variance its photon-transfer curve adds between
+    the base ISO and the target ISO (the frame already carries the base ISO's own noise)."""
     if iso <= 0:
         return frames
     gain = 2.0 ** (iso * optics.ISO_STOPS_MAX)
-    lin = optics.srgb_decode(frames)
+    lin = _linear(frames, profile)
+    if profile is not None and profile.noise is not None:
+        base = profile.noise.base_iso
+        added = (profile.noise_variance(lin, base * gain) - profile.noise_variance(lin, base)).clamp_min(0.0)
+        noise = torch.randn(lin.shape, generator=generator, device=lin.device, dtype=lin.dtype)
+        return _encoded(lin + noise * added.sqrt(), profile)
     photons = lin * base_photons / gain
     noisy = torch.poisson(photons.float(), generator=generator).to(lin.dtype) / (base_photons / gain)
     noisy = noisy + torch.randn(lin.shape, generator=generator, device=lin.device, dtype=lin.dtype) * read_noise * gain
-    return optics.srgb_encode(noisy)
+    return _encoded(noisy, profile)
 
 
 def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Mapping[str, float], *,
-             seed: int = 0, shutter: float = 0.0) -> torch.Tensor:
-    """All effects in a camera's order: optics (bokeh, zoom), motion, exposure, white balance, sensor noise."""
+             seed: int = 0, shutter: float = 0.0, profile=None) -> torch.Tensor:
+    """All effects in a camera's order: optics (bokeh, zoom), motion, exposure, white balance, sensor noise; in
+    the linear space of `profile`'s body when given (else the ideal camera's)."""
     controls = registry.complete(controls)      # unknown names and out-of-range values are refused here
     out = frames
     if controls["K"] > 0:
         if disparity is None:
             raise ValueError("bokeh (K > 0) needs the clip's disparity or depth: give a depth file")
-        out = bokeh(out, disparity, controls["K"], controls["d_f"])
+        out = bokeh(out, disparity, controls["K"], controls["d_f"], profile=profile)
     out = zoom(out, controls["f"])
-    out = shutter_blur(out, shutter)
-    out = exposure(out, controls["S"])
-    out = colour_temperature(out, controls["T"])
+    out = shutter_blur(out, shutter, profile=profile)
+    out = exposure(out, controls["S"], profile=profile)
+    out = colour_temperature(out, controls["T"], profile=profile)
     g = torch.Generator(device=frames.device).manual_seed(seed)
-    return iso_noise(out, controls["ISO"], g)
+    return iso_noise(out, controls["ISO"], g, profile=profile)
 
 
-def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0):
+def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0, profile=None):
     """`simulate` in the form the data pipeline and evaluation use: (T, H, W, 3) uint8 frames in and out.
 
     `disparity` (T, H, W) is needed only for bokeh (K > 0); without it `simulate` refuses with a message
@@ -183,5 +214,5 @@ def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, see
 
     clip = torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0).permute(0, 3, 1, 2)[None]
     disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)[None]
-    out = simulate(clip, disp, controls, seed=seed)
+    out = simulate(clip, disp, controls, seed=seed, profile=profile)
     return (out[0].permute(0, 2, 3, 1).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()

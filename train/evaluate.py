@@ -75,6 +75,14 @@ class Sweep:
     def context(self, member: Member) -> M.Context:
         return M.Context(source=self.source, depth=self.depth, focus=member.controls.get("d_f"))
 
+    def viewed(self, view: Callable[[np.ndarray], np.ndarray] | None) -> "Sweep":
+        """The sweep's clips as `view` shows them (None: as they are)."""
+        if view is None:
+            return self
+        members = [Member(m.value, m.controls, view(m.clip), m.offset_mm, m.label) for m in self.members]
+        return Sweep(self.axis, view(self.source), members, self.depth, self.scene, self.session,
+                     self.reference_kind)
+
     def resized(self, size: tuple[int, int] | None) -> "Sweep":
         """The sweep at (H, W), scaled and centre-cropped as train/data.py prepares clips for a model, so a
         model is evaluated at the resolution it works at (and every method with it)."""
@@ -278,21 +286,24 @@ def captured_response(sweeps: Sequence[Sweep]) -> dict[str, float]:
 
 
 def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
-             simulator_methods: Iterable[str] = ("simulator",)) -> dict[str, Any]:
-    """Every figure for every method; per axis the means over its sweeps."""
+             simulator_methods: Iterable[str] = ("simulator",),
+             view: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
+    """Every figure for every method; per axis the means over its sweeps. `view` maps every clip before it is
+    measured (train/calibrated.py: a calibrated camera's linear space); methods still edit the body's frames."""
     lpips_model, lpips_note = M.lpips_status()
-    yardstick = captured_response(sweeps)
+    measured = [s.viewed(view) for s in sweeps]
+    yardstick = captured_response(measured)
     result: dict[str, Any] = {
         "axes": list(AXES), "statistics": dict(AXIS_STATISTIC), "notes": [lpips_note], "methods": {},
         "captured_response": yardstick,
         "sweeps": [{"axis": s.axis, "scene": s.scene, "session": s.session, "values": s.values,
                     "reference_kind": s.reference_kind} for s in sweeps]}
-    captured_rows = [score_sweep(s, [m.clip for m in s.members]) for s in sweeps]
+    captured_rows = [score_sweep(s, [m.clip for m in s.members]) for s in measured]
     result["captured_disentanglement"] = _matrix(captured_rows, yardstick)["disentanglement"]
     simulators = set(simulator_methods)
     for name, editor in methods.items():
         details, skipped = [], []
-        for sweep in sweeps:
+        for sweep, seen in zip(sweeps, measured):
             if name in simulators and sweep.reference_kind != "captured":
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": "simulated sweep"})
                 continue
@@ -303,7 +314,7 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
             except CannotEdit as exc:
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": str(exc)})
                 continue
-            details.append(score_sweep(sweep, outputs))
+            details.append(score_sweep(seen, [view(o) for o in outputs] if view is not None else outputs))
         result["methods"][name] = {"axes": _summary(details), **_matrix(details, yardstick), "sweeps": details,
                                    "skipped": skipped}
     return result

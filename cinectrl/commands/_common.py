@@ -51,3 +51,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(Text.assemble(("error: ", "bold red"), str(message)), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
+
+def open_catalog_or_fail(catalog: Path | None, *, create: bool = False, readonly: bool = False,
+                         path: Path | None = None):
+    """The catalog at --catalog (or the default; or `path`, already resolved), or a one-line error saying why it
+    cannot be opened. `readonly` opens it without creating or migrating anything."""
+    from capture.catalog import Catalog, CatalogError
+
+    try:
+        return Catalog(path or resolve_catalog(catalog), create=create, readonly=readonly)
+    except CatalogError as exc:
+        fail(str(exc))

@@ -21,7 +21,8 @@ from rich.table import Table
 from capture.bulk import DEFAULT_JOBS
 from capture.export import EXPORTS
 
-from ._common import CatalogOption, InitOption, catalog_to_write, console, err_console, fail, resolve_catalog
+from ._common import (CatalogOption, InitOption, catalog_to_write, console, err_console, fail, open_catalog_or_fail,
+                      resolve_catalog)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -33,12 +34,8 @@ EXIT_OK, EXIT_USER_ERROR, EXIT_FILE_ERRORS, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 def _open(catalog: Path | None, *, readonly: bool = True, create: bool = False, path: Path | None = None):
-    from capture.catalog import Catalog, CatalogError
-
-    try:
-        return Catalog(path or resolve_catalog(catalog), create=create, readonly=readonly)
-    except CatalogError as exc:
-        fail(str(exc))
+    """Reading commands open read-only unless told otherwise."""
+    return open_catalog_or_fail(catalog, create=create, readonly=readonly, path=path)
 
 
 def _plain(text: str) -> None:

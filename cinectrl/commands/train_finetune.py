@@ -39,10 +39,17 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
              sources: list[str] = typer.Option([], "--sources", help="Globs of source clips for simulated sweeps "
                                                "of axes no captured sweep covers."),
              steps: int = typer.Option(8, "--steps", help="Sampling steps per edit."),
-             max_frames: int = typer.Option(17, "--max-frames", help="Frames read per clip.")) -> None:
+             max_frames: int = typer.Option(17, "--max-frames", help="Frames read per clip."),
+             profile_file: Path = typer.Option(None, "--profile", help="Calibration profile JSON of the body the clips "
+                                               "came from; default: the catalog's profile of the captured sweeps' "
+                                               "body + lens, if measured."),
+             ideal: bool = typer.Option(False, "--ideal", help="Assume the ideal camera even where a profile exists.")
+             ) -> None:
     """Control accuracy (CorrCoef, response slope ratio, absolute error), disentanglement and camera-path error
     of each model against the identity and effect-simulator baselines, on the catalog's captured sweeps of the
-    scenes the models never trained on: report.md/.html, plots and metrics.json in --out."""
+    scenes the models never trained on: report.md/.html, plots and metrics.json in --out. Statistics are computed
+    in the calibrated body's linear space when a profile exists (the report says which camera)."""
+    from train import calibrated
     from train import evaluate as E
     from train.editor import load_editor
     named = {}
@@ -70,13 +77,48 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     if not sweeps:
         fail("nothing to evaluate: no captured sweep in the catalog" + (" for the held-out scenes "
              f"{', '.join(sorted(held_out))} (use --all-scenes)" if scenes else "") + " and no --sources clips")
-    methods = {**editors, "identity": E.identity, "simulator": E.simulator_editor()}
-    result = E.evaluate(sweeps, methods)
-    result["notes"] = notes + result["notes"]
+    profile, note = _evaluation_profile(profile_file, catalog_path, ideal)
+    simulate = calibrated.profiled_simulator(profile) if profile is not None else None
+    methods = {**editors, "identity": E.identity, "simulator": E.simulator_editor(simulate)}
+    result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile))
+    result["notes"] = notes + [note] + result["notes"]
     paths_out = E.write_report(result, out)
     console.print(json.dumps({m: {a: v["corrcoef"] for a, v in d["axes"].items()}
                               for m, d in result["methods"].items()}))
     console.print(f"report: {paths_out['markdown']}  metrics: {paths_out['metrics']}")
+
+
+def _evaluation_profile(profile_file: Path | None, catalog: Path | None, ideal: bool):
+    """(profile or None, the report's camera note): --profile, else the one body + lens of the catalog's captured
+    sessions that has a profile, else the ideal camera."""
+    from train.calibrated import IDEAL_NOTE, camera_note
+    if ideal:
+        if profile_file is not None:
+            fail("--ideal and --profile contradict each other; give one")
+        return None, IDEAL_NOTE + " (--ideal)"
+    if profile_file is not None:
+        from rigs.calibration.inputs import CalibrationInputError
+        from rigs.calibration.profile import CalibrationProfile
+        try:
+            profile = CalibrationProfile.from_json(profile_file.read_text(encoding="utf-8"), where=str(profile_file))
+        except (OSError, CalibrationInputError) as exc:
+            fail(str(exc))
+        return profile, camera_note(profile)
+    if catalog is None or not catalog.is_file():
+        return None, IDEAL_NOTE
+    from capture import profiles
+    from capture.catalog import open_catalog
+    with open_catalog(catalog, create=False, durable=False) as cat:
+        sessions = sorted({p["session_id"] for p in cat.pairs()})
+        found = {s: profiles.for_session(cat, s) for s in sessions}
+    keys = {p.key: p for p in found.values() if p is not None}
+    if len(keys) == 1 and all(found.values()):
+        profile = next(iter(keys.values()))
+        return profile, camera_note(profile)
+    if keys:
+        return None, (IDEAL_NOTE + "; the captured sessions come from several bodies, not all with the same "
+                      "profile: give --profile to evaluate in one of them")
+    return None, IDEAL_NOTE
 
 
 def register(app: typer.Typer) -> None:

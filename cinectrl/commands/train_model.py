@@ -21,24 +21,48 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
           out: Path = typer.Option(..., "--out", help="directory for the simulated targets + pairs.json"),
           depth: Optional[Path] = typer.Option(None, "--depth", help=".npz with depth_m (T,H,W) for clips without a "
                                                "<stem>.depth.npz sidecar"),
-          per_clip: int = typer.Option(4, "--per-clip", min=1), seed: int = typer.Option(0, "--seed")) -> None:
-    """Simulated pairs: each catalog clip + random controls -> a target clip (train/effects.py)."""
+          per_clip: int = typer.Option(4, "--per-clip", min=1), seed: int = typer.Option(0, "--seed"),
+          profile_file: Optional[Path] = typer.Option(None, "--profile", help="calibration profile JSON (`cinectrl rig "
+                                                      "calibration export`) to simulate in; default: each clip's own "
+                                                      "body + lens profile from the catalog, if measured"),
+          ideal: bool = typer.Option(False, "--ideal", help="simulate with the ideal camera even where a profile "
+                                                            "exists")) -> None:
+    """Simulated pairs: each catalog clip + random controls -> a target clip (train/effects.py), in the linear
+    space of the clip's calibrated body + lens (its response, white balance and noise) when it has a profile."""
     import numpy as np
     import torch
+    from capture import profiles
     from capture.catalog import open_catalog
+    from rigs.calibration.inputs import CalibrationInputError
+    from rigs.calibration.profile import CalibrationProfile
     from train import effects
     from train.videoio import read_video, write_video
     path = resolve_catalog(catalog)
     if not path.is_file():
         fail(f"catalog {path}: no such file (give --from CATALOG)")
+    if ideal and profile_file is not None:
+        fail("--ideal and --profile contradict each other; give one")
+    given = None
+    if profile_file is not None:
+        try:
+            given = CalibrationProfile.from_json(profile_file.read_text(encoding="utf-8"), where=str(profile_file))
+        except (OSError, CalibrationInputError) as exc:
+            fail(str(exc))
     with open_catalog(path, readonly=True) as cat:
-        clips = [cat.abspath(a["path"]) for a in cat.assets() if a["kind"] == "clip"]
+        rows = [a for a in cat.assets() if a["kind"] == "clip"]
+        clips = [cat.abspath(a["path"]) for a in rows]
+        found: dict[int | None, CalibrationProfile | None] = {}
+        for a in rows:
+            if a["session_id"] not in found:
+                found[a["session_id"]] = (None if ideal or a["session_id"] is None
+                                          else profiles.for_session(cat, a["session_id"]))
+        camera = [given if given is not None else found[a["session_id"]] for a in rows]
     if not clips:
         fail(f"catalog {path}: no clips to simulate from (capture a video pass first)")
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     pairs = []
-    for clip in clips:
+    for clip, profile in zip(clips, camera):
         sidecar = clip.with_name(clip.stem + ".depth.npz")
         depth_file = sidecar if sidecar.is_file() else depth
         if depth_file is None or not Path(depth_file).is_file():
@@ -52,12 +76,16 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
         for i in range(per_clip):
             controls = {"K": float(rng.uniform(0, 1)), "d_f": float(rng.uniform(0, 1)), "f": float(rng.uniform(0, .5)),
                         "S": float(rng.uniform(-.8, .8)), "T": float(rng.uniform(-.8, .8))}
-            target = effects.simulate(video, disparity, controls, seed=seed + i)
+            target = effects.simulate(video, disparity, controls, seed=seed + i, profile=profile)
             dest = out / f"{clip.stem}_{i}.mp4"
             write_video(dest, (target[0].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8), fps)
-            pairs.append({"source": str(clip), "target": str(dest), "controls": controls})
+            pairs.append({"source": str(clip), "target": str(dest), "controls": controls,
+                          "camera": profile.label if profile is not None else "ideal",
+                          "camera_key": profile.key if profile is not None else None})
     (out / "pairs.json").write_text(json.dumps(pairs, indent=1))
-    typer.echo(f"{len(pairs)} simulated pairs from {len(clips)} clips -> {out / 'pairs.json'}")
+    used = sorted({p["camera"] for p in pairs})
+    typer.echo(f"{len(pairs)} simulated pairs from {len(clips)} clips -> {out / 'pairs.json'}; camera model: "
+               + "; ".join("calibration profile " + u if u != "ideal" else "ideal (sRGB, no profile)" for u in used))
 
 
 @control_options

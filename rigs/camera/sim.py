@@ -6,6 +6,11 @@ files (JPEG with EXIF; H.264 MP4 with a JSON sidecar) written atomically. Pixels
 `rigs.scene` through `rigs.optics`: layered depth of field in linear light (so bright points become
 bokeh discs), exposure with shot and read noise and clipping, white balance against the scene's
 illuminant, zoom by focal length, and motion blur while the slider moves during the exposure.
+
+`body=` picks what the body and lens are really like (`rigs/camera/bodies.py`): the ideal camera by
+default, or a body that hides a non-sRGB response, a white-balance bias, its real focal lengths and
+breathing, optimistic f-numbers, distortion, vignetting and a noisier sensor, for calibration to find.
+`scene=` picks a scene by name (`rigs.scene.SCENES`: the tabletop, or a calibration target).
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ import piexif
 from PIL import Image
 
 from .. import optics
-from ..scene import Scene, composite, default_scene, render, varied_scene
+from ..scene import Scene, composite, default_scene, make_scene, render
 from . import values
+from .bodies import SimBody, body_named
 from .faults import FaultSchedule, fault_error
 from .protocol import (
     APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER, WHITE_BALANCE, CameraBusy, CameraDisconnected,
@@ -50,6 +56,9 @@ WHITE_BALANCES = ["Daylight", "Cloudy", "Shade", "Tungsten", "Fluorescent", "Fla
 KELVINS = [str(k) for k in range(2500, 10001, 100)]
 FOCUS_DISTANCES = ["0.5", "0.8", "1", "1.5", "2", "3", "5", "10"]
 FOCAL_LENGTHS = ["24", "28", "35", "40", "48", "50", "60", "70"]
+
+#: a body's JPEG settings: "4:2:0" (most bodies' normal quality) to "4:4:4"; calibrate from the finest
+JPEG_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
 CHOICES = {APERTURE: APERTURES, SHUTTER: SHUTTERS, ISO: ISOS, WHITE_BALANCE: WHITE_BALANCES,
            KELVIN: KELVINS, FOCUS: FOCUS_DISTANCES, FOCAL: FOCAL_LENGTHS}
@@ -93,32 +102,41 @@ def render_depth_of_field(layers, *, f_number: float, focal_mm: float, focus_m: 
 class SimCamera:
     """A simulated body + lens. `speed` divides every latency (1.0 = real time)."""
 
-    def __init__(self, *, slider=None, speed: float = 1.0, scene: Scene | None = None, seed: int = 0,
+    def __init__(self, *, slider=None, speed: float = 1.0, scene: Scene | str | None = None,
+                 scene_options: dict | None = None, body: SimBody | str = "ideal", seed: int = 0,
                  width: int = 640, height: int = 480, clip_width: int = 320, clip_height: int = 240,
-                 serial: str = "SIM0001", model: str = "SimCam", lens: str = "SimLens 24-70mm f/1.8",
+                 serial: str | None = None, model: str = "SimCam", lens: str = "SimLens 24-70mm f/1.8",
                  capture_latency_s: float = 0.15, set_latency_s: float = 0.03, noise: bool = True,
-                 still_depth: bool = False, moving_object: bool = False, layout: str = "tabletop",
-                 supersample: int = 1,
+                 still_depth: bool = False, moving_object: bool = False, supersample: int = 1,
                  busy_rate: float = 0.0, timeout_rate: float = 0.0, disconnect_rate: float = 0.0,
                  disconnect_after: int | None = None, fault_seed: int = 0, pose: Pose | None = None,
-                 schedule: FaultSchedule | None = None, **unknown) -> None:
+                 schedule: FaultSchedule | None = None, jpeg_quality: int = 92, jpeg_subsampling: str = "4:2:0",
+                 **unknown) -> None:
         if unknown:
             raise TypeError(f"SimCamera: unknown option(s) {', '.join(sorted(unknown))}")
         self.slider = slider
         self.speed = max(float(speed), 1e-6)
-        if layout not in ("tabletop", "varied"):
-            raise ValueError(f"SimCamera: layout {layout!r}: use 'tabletop' (the default scene) or 'varied' "
-                             "(a scene per seed, differing in depth layout, textures, colours and illuminant)")
-        if scene is None:
-            scene = varied_scene(seed) if layout == "varied" else default_scene(seed, moving_object=moving_object)
-        self.scene = scene                   # moving_object: a card sliding at 5 cm/s
         if int(supersample) < 1:
             raise ValueError(f"SimCamera: supersample = {supersample}: give 1 (off) or more samples per pixel side")
         self.supersample = int(supersample)  # render k x k samples per pixel and average: a sensor integrates
+        self.body = body_named(body)
+        if isinstance(scene, str):
+            self.scene = make_scene(scene, seed, **({"moving_object": moving_object} if moving_object else {}),
+                                    **dict(scene_options or {}))
+        elif scene_options:
+            raise TypeError("SimCamera: scene_options needs scene = a scene name")
+        else:
+            self.scene = scene or default_scene(seed, moving_object=moving_object)   # a card sliding at 5 cm/s
+        if serial is None:      # another body is another camera: it must not share the ideal one's calibration
+            serial = "SIM0001" if self.body.name == "ideal" else f"SIM-{self.body.name.upper()}"
         self.width, self.height = int(width) // 2 * 2, int(height) // 2 * 2
         self.clip_size = (int(clip_width) // 2 * 2, int(clip_height) // 2 * 2)
         self.values = dict(DEFAULTS)
         self.noise = noise
+        if jpeg_subsampling not in JPEG_SUBSAMPLING or not 1 <= int(jpeg_quality) <= 100:
+            raise ValueError(f"SimCamera: jpeg_quality {jpeg_quality!r} must be 1-100 and jpeg_subsampling "
+                             f"{jpeg_subsampling!r} one of {', '.join(JPEG_SUBSAMPLING)}")
+        self.jpeg = {"quality": int(jpeg_quality), "subsampling": JPEG_SUBSAMPLING[jpeg_subsampling]}
         self.still_depth = still_depth      # stills: JPEG only, as a body writes; True adds <stem>.depth.npz
         self.capture_latency_s = capture_latency_s
         self.set_latency_s = set_latency_s
@@ -245,25 +263,32 @@ class SimCamera:
     def render(self, pose: Pose, *, size: tuple[int, int], time_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """sRGB image (H, W, 3) in [0, 1] and depth (H, W) in metres, for the current settings."""
         width, height = size
+        body = self.body
         k = self.supersample
         if k > 1:
             width, height = width * k, height * k
-        n = values.parse_aperture(self.values[APERTURE])
         t = values.shutter_seconds(self.values[SHUTTER])
         iso = values.parse_iso(self.values[ISO])
-        focal = values.parse_mm(self.values[FOCAL])
         focus = values.parse_metres(self.values[FOCUS])
+        focal = body.real_focal_mm(values.parse_mm(self.values[FOCAL]), focus)     # EXIF keeps the marked one
+        n = body.effective_f_number(values.parse_aperture(self.values[APERTURE]))
         layers, depth = render(self.scene, x_mm=pose.x_mm, pan_deg=pose.pan_deg, focal_mm=focal, width=width,
                                height=height, time_s=time_s)
         radiance = render_depth_of_field(layers, f_number=n, focal_mm=focal, focus_m=focus, width=width)
-        radiance = radiance * np.asarray(optics.white_balance_gains(self.scene.illuminant_kelvin,
-                                                                    self.white_balance_kelvin()), np.float32)
+        fpx = optics.focal_px(focal, width)
+        radiance = body.distort(radiance, fpx)
+        depth = body.distort(depth, fpx, nearest=True)
         if k > 1:   # the pixel integrates the light falling on it; noise arises per pixel, after integration
             radiance = cv2.resize(radiance, size, interpolation=cv2.INTER_AREA)
             depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
-        linear = optics.Sensor().expose(radiance, t, iso, n, self._noise_rng if self.noise else None,
-                                        calibration=optics.CALIBRATION)
-        return optics.srgb_encode(linear).astype(np.float32), depth
+            width, height = size
+        vignette = body.vignette(height, width)
+        if vignette is not None:
+            radiance = radiance * vignette[..., None]
+        radiance = radiance * body.white_balance_gains(self.scene.illuminant_kelvin, self.white_balance_kelvin())
+        linear = body.sensor().expose(radiance, t, iso, n, self._noise_rng if self.noise else None,
+                                      calibration=optics.CALIBRATION)
+        return np.asarray(body.encode(linear), np.float32), depth
 
     def _render_exposure(self, opening: Pose, closing: Pose, scene_time_s: float, exposure_s: float, *,
                          size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -396,7 +421,7 @@ class SimCamera:
         if not exif:
             pil.save(buf, format="JPEG", quality=90)
             return buf.getvalue()
-        pil.save(buf, format="JPEG", quality=92, exif=self._exif(captured_at))
+        pil.save(buf, format="JPEG", **self.jpeg, exif=self._exif(captured_at))
         return buf.getvalue()
 
     def _exif(self, captured_at: float) -> bytes:

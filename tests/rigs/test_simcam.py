@@ -240,15 +240,15 @@ def test_varied_scenes_differ_and_repeat_per_seed():
 def test_supersampling_removes_aliasing_and_bad_options_are_refused():
     import numpy as np
     from rigs.camera.protocol import Pose
-    plain = SimCamera(layout="varied", seed=1, noise=False)
-    smooth = SimCamera(layout="varied", seed=1, noise=False, supersample=4)
-    reference, _ = SimCamera(layout="varied", seed=1, noise=False).render(Pose(0), size=(768, 512))
+    plain = SimCamera(scene="varied", seed=1, noise=False)
+    smooth = SimCamera(scene="varied", seed=1, noise=False, supersample=4)
+    reference, _ = SimCamera(scene="varied", seed=1, noise=False).render(Pose(0), size=(768, 512))
     import cv2
     truth = cv2.resize(reference, (96, 64), interpolation=cv2.INTER_AREA)
     err_plain = np.abs(plain.render(Pose(0), size=(96, 64))[0] - truth).mean()
     err_smooth = np.abs(smooth.render(Pose(0), size=(96, 64))[0] - truth).mean()
     assert err_smooth < 0.5 * err_plain
-    with pytest.raises(ValueError, match="layout"):
-        SimCamera(layout="forest")
+    with pytest.raises(ValueError, match="scene 'forest' is unknown; scenes are tabletop, varied"):
+        SimCamera(scene="forest")
     with pytest.raises(ValueError, match="supersample"):
         SimCamera(supersample=0)
