@@ -50,7 +50,7 @@ def plan_command(
     check: bool = typer.Option(False, "--check", help="Check the plan offline and print what it will shoot; nothing "
                                                       "moves."),
     quiet: bool = typer.Option(False, "--quiet", help="No live display."),
-    new: bool = typer.Option(False, "--new", help="Shoot another take even if this plan already ran."),
+    new: bool = typer.Option(False, "--new-take", help="Shoot another take even if this plan already ran."),
     stop_after: int = typer.Option(None, "--stop-after", hidden=True, help="Stop cleanly after N frames."),
 ) -> None:
     """Shoot a calibration plan on the rig (resumable like any session), measure it, store the new profile version."""
@@ -80,7 +80,7 @@ def plan_command(
         return
     catalog_path = resolve_catalog(catalog)
     rig = Rig(cal.plan)
-    options = RunnerOptions(stop_after=stop_after, new_session=new)
+    options = RunnerOptions(stop_after=stop_after, new_take=new)
     try:
         outcome = run_calibration_plan(cal, catalog_path, camera_factory=rig.open_camera,
                                        slider_factory=rig.open_slider,

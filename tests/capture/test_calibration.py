@@ -139,7 +139,7 @@ def _zoom_pair(catalog: Path) -> tuple[dict, float, str]:
     plan = parse_plan(ZOOM_PLAN)
     rig = Rig(plan)
     result = SessionRunner(plan, catalog, camera_factory=rig.open_camera, slider_factory=rig.open_slider,
-                           options=RunnerOptions(fsync=False, new_session=True)).run()
+                           options=RunnerOptions(fsync=False, new_take=True)).run()
     assert result.status == "complete"
     with Catalog(catalog) as cat:
         pair = cat.pairs(session_id=result.session_id)[0]
@@ -275,7 +275,7 @@ def test_an_older_catalog_is_migrated_to_hold_profiles(tmp_path):
     conn.execute("DROP TABLE calibration_profile_sessions")
     conn.execute("DROP TABLE calibration_profiles")
     conn.execute("DELETE FROM schema_migrations WHERE version = 6")
-    conn.execute("PRAGMA user_version = 2")
+    conn.execute("PRAGMA user_version = 5")          # the catalog as the release before profiles left it
     conn.commit()
     conn.close()
     with Catalog(path) as cat:

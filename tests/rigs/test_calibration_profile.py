@@ -167,7 +167,7 @@ def test_the_secret_body_reframes_but_keeps_marked_exif(tmp_path):
 
 def test_scenes_are_chosen_by_name_with_checked_options():
     assert make_scene("edge", distance_m=2.0).meta["distance_m"] == 2.0
-    with pytest.raises(ValueError, match="scene 'desk' is unknown; scenes are tabletop, step_chart"):
+    with pytest.raises(ValueError, match="scene 'desk' is unknown; scenes are tabletop, varied, step_chart"):
         make_scene("desk")
     with pytest.raises(ValueError, match="scene 'checkerboard' has no option\\(s\\) squares; it takes columns"):
         make_scene("checkerboard", squares=3)

@@ -128,9 +128,10 @@ def test_evaluate_measures_through_the_view_and_reports_which_camera():
     light = rng.uniform(0.02, 0.5, (3, 32, 32, 1)).repeat(3, axis=3)
     source = (SECRET.encode(light) * 255 + 0.5).astype(np.uint8)
     references = [(SECRET.encode(np.clip(light * 2.0 ** s, 0, 1)) * 255 + 0.5).astype(np.uint8) for s in (0, 1, 2)]
-    sweep = E.Sweep("exposure", source, [0.0, 1 / 3, 2 / 3], references, "captured")
+    members = [E.Member(v, {"S": v}, ref) for v, ref in zip((0.0, 1 / 3, 2 / 3), references)]
+    sweep = E.Sweep("S", source, members, reference_kind="captured")
     profile = secret()
-    methods = {"identity": lambda frames, controls: frames}
+    methods = {"identity": E.identity}
     plain = E.evaluate([sweep], methods)["methods"]["identity"]["sweeps"][0]["reference_statistic"]
     viewed = E.evaluate([sweep], methods, view=calibrated.view_for(profile))["methods"]["identity"]["sweeps"][0]
     brightness = viewed["reference_statistic"]
