@@ -1,13 +1,15 @@
 """Training pairs: (source clip, target clip, controls, relative trajectory, prompt) as tensors.
 
-Real pairs come from the catalog's train-ready pairs; synthetic pairs from the effect simulator applied to
-source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same resize/crop and
+Real pairs come from the catalog's train-ready pairs (or, with `reviewed_only = false`, also unreviewed pairs
+whose QC passed); synthetic pairs are pre-rendered by `cinectrl train synth` (its pairs.json) or made on the fly
+by the effect simulator from source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same resize/crop and
 are normalised to [-1, 1]. A missing or corrupt clip is skipped with a logged reason and counted, never a crash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 CONTROL_NAMES = registry.NAMES
 NEUTRAL = registry.NEUTRAL
 Simulator = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
+#: Review states of a pair nobody has ruled on yet (capture/schema.py's pairs.review_state).
+UNREVIEWED = ("unreviewed", "in_review")
 
 
 @dataclass
@@ -40,6 +44,7 @@ class PairRecord:
     trajectory: list[list[float]] | None = None   # per latent frame, 12 numbers (3x4 relative pose)
     kind: str = "real"               # "real" | "synthetic"
     pair_id: int | None = None
+    reviewed: bool = True            # False: admitted by `[data] reviewed_only = false` (QC passed, not reviewed)
 
 
 def check_num_frames(num_frames: int) -> None:
@@ -82,23 +87,69 @@ def load_clip(path: Path, num_frames: int, size: tuple[int, int], stride: int = 
 
 # ------------------------------------------------------------------------------------------------ records
 
-def records_from_catalog(catalog: Any, *, train_ready_only: bool = True) -> list[PairRecord]:
-    """Train-ready pairs (the review gate's flag) with both clip files; scene = the session's scene or id."""
+def records_from_catalog(catalog: Any, *, train_ready_only: bool = True,
+                         skipped: dict[str, str] | None = None) -> list[PairRecord]:
+    """Pairs with both clip files; scene = the session's scene or id. `train_ready_only` (the review gate's flag,
+    `[data] reviewed_only`): else also pairs not reviewed yet whose QC passed (no QC flags); rejected and
+    disputed pairs never. `record.reviewed` tells which kind each is; `skipped` collects why others were left."""
     scenes = {row["id"]: row["scene"] or f"session-{row['id']}" for row in catalog.sessions()}
+    skipped = {} if skipped is None else skipped
     out = []
     for pair in catalog.pairs(train_ready=True if train_ready_only else None):
+        name = f"pair {pair['pair_id']}"
+        reviewed = bool(pair["train_ready"])
+        if not reviewed:
+            qc = pair.get("qc") or {}
+            if pair["review_state"] not in UNREVIEWED:
+                skipped[name] = f"review state {pair['review_state']} (not train-ready)"
+                continue
+            if not qc or qc.get("flags"):
+                skipped[name] = "unreviewed and " + ("has no QC result" if not qc else
+                                                     f"QC flagged it: {'; '.join(qc['flags'])}")
+                continue
         if not pair.get("reference_path") or not pair.get("other_path"):
-            log.warning("pair %s skipped: a clip has no video file", pair["pair_id"])
+            skipped[name] = "a clip has no video file"
+            log.warning("%s skipped: a clip has no video file", name)
             continue
         controls = {**NEUTRAL, **{k: float(v) for k, v in (pair.get("controls") or {}).items()
                                   if k in CONTROL_NAMES and isinstance(v, (int, float))}}
         outside = registry.out_of_range(controls)
         if outside:
-            log.warning("pair %s skipped: %s", pair["pair_id"], "; ".join(outside.values()))
+            skipped[name] = "; ".join(outside.values())
+            log.warning("%s skipped: %s", name, "; ".join(outside.values()))
             continue
         out.append(PairRecord(Path(catalog.abspath(pair["reference_path"])), Path(catalog.abspath(pair["other_path"])),
                               controls, scenes.get(pair["session_id"], str(pair["session_id"])),
-                              kind="real", pair_id=pair["pair_id"]))
+                              kind="real", pair_id=pair["pair_id"], reviewed=reviewed))
+    return out
+
+
+def records_from_synthetic_pairs(path: str | Path) -> list[PairRecord]:
+    """The `pairs.json` that `cinectrl train synth` writes: pre-rendered (source, target, controls, scene) pairs.
+    Paths inside are relative to the file's folder (or absolute)."""
+    path = Path(path)
+    try:
+        items = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"synthetic pairs {path}: no such file; make it with `cinectrl train synth --out DIR`") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"synthetic pairs {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(items, dict):
+        items = items.get("pairs", [])
+    if not isinstance(items, list):
+        raise ValueError(f"synthetic pairs {path}: expected a list of pairs (or {{\"pairs\": [...]}})")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not {"source", "target", "controls"} <= set(item):
+            raise ValueError(f"synthetic pairs {path}: entry {i} needs source, target and controls")
+        try:
+            controls = registry.complete(item["controls"])
+        except registry.ControlError as exc:
+            raise ValueError(f"synthetic pairs {path}: entry {i}: {exc}") from None
+        source, target = (Path(item[k]) if Path(item[k]).is_absolute() else path.parent / item[k]
+                          for k in ("source", "target"))
+        out.append(PairRecord(source, target, controls, str(item.get("scene") or source.stem),
+                              prompt=str(item.get("prompt") or ""), kind="synthetic"))
     return out
 
 
@@ -183,7 +234,7 @@ class PairDataset(Dataset):
         self.records = [r for r in records if self._usable(r)]
 
     def _usable(self, record: PairRecord) -> bool:
-        if record.kind == "synthetic" and self.simulate is None:
+        if record.target is None and self.simulate is None:
             self.skipped.add(str(record.source), "synthetic pair but no simulator given")
             return False
         for path in (record.source, record.target):

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from train.editor import Cancelled, EditPlan
 from train.jobs import JobQueue
-from train.serve import Cancelled, ServeConfig, bind_socket, create_app
+from train.serve import ServeConfig, bind_socket, create_app
 from train.videoio import read_video, write_video
 
 from .conftest import simple_edit, textured_clip
@@ -29,10 +30,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class StepEditor:
+    """The server's contract with an exact edit (no model): planning keeps the clip as it is."""
+
     def __init__(self, steps: int = 4, step_s: float = 0.0) -> None:
         self.steps, self.step_s = steps, step_s
 
-    def edit(self, frames, controls, *, progress, cancelled):
+    def plan(self, frames, height, width):
+        return EditPlan(frames, height, width, height, width, frames, [(0, frames)])
+
+    def edit(self, frames, controls, *, progress, cancelled, camera_path=None, prompt=None, plan=None):
         for i in range(self.steps):
             if cancelled():
                 raise Cancelled

@@ -44,7 +44,7 @@ def test_job_through_tiny_model(tmp_path, model_dir):
         out = tmp_path / "out.mp4"
         out.write_bytes(client.get(f"/jobs/{job}/result", headers=auth).content)
         frames, _ = read_video(out)
-        assert frames.shape == (9, 32, 32, 3)      # 4k+1 frames at the model's trained size
+        assert frames.shape == (12, 40, 40, 3)     # the input's length and size (windows + resize inside)
 
 
 @pytest.mark.timeout(120)
