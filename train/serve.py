@@ -142,15 +142,19 @@ def _form_schema() -> dict[str, Any]:
                 "contentSchema": Controls.model_json_schema(),
                 "description": "JSON object of controls: " + registry.listing(),
                 "examples": ['{"K": 0.6, "d_f": 0.3, "S": 0.2}']}
-    fields = {"clip_id": {"type": "integer", "description": "a catalog clip id instead of an upload"},
+    fields = {"clip_id": {"type": "integer", "minimum": 1, "description": "a catalog clip id instead of an upload"},
               "controls": controls, "camera_path": camera,
               "prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS,
                          "description": "text prompt (used when the model has a text encoder)"}}
     upload = {"type": "string", "format": "binary", "description": "the source clip (" + ", ".join(sorted(VIDEO_TYPES))
               + "; application/octet-stream with a video file extension)"}
+    exactly_one = [{"required": ["file"]}, {"required": ["clip_id"]}]          # both present match both: refused
     return {"required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": upload, **fields}}},
-        "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": fields}}}}
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": upload, **fields},
+                                           "oneOf": exactly_one},
+                                "encoding": {"file": {"contentType": ", ".join(sorted(VIDEO_TYPES))}}},
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": fields,
+                                                         "required": ["clip_id"]}}}}
 
 
 # ------------------------------------------------------------------------------------------------ config, worker

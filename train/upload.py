@@ -137,7 +137,7 @@ async def read_form(stream: Any, content_type: str, *, file_field: str, allowed:
         if part.name == file_field:
             form.file = file_path(part.content_type, part.filename)
             form.filename, form.content_type = part.filename, part.content_type
-            part.handle = form.file.open("wb")
+            part.handle = form.file.open("wb", buffering=0)   # on disk as it arrives
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         part.size += end - start
