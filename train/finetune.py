@@ -164,9 +164,9 @@ def make_accelerator(cfg: RunConfig, out: Path):
             accelerator.distributed_type != DistributedType.FSDP:
         import accelerate
         raise ConfigError(f"the launch asked for FSDP but accelerate {accelerate.__version__} applies it only on "
-                          f"GPUs (or XPU/NPU/HPU); here it would run as {accelerator.distributed_type.value} with "
-                          "every process training alone. On CPU launch without the FSDP config "
-                          "(torchrun, or accelerate launch --num_processes N --cpu)")
+                          f"GPUs (or XPU/NPU/HPU); here it would run as {accelerator.distributed_type.value}, "
+                          "unsharded. On CPU launch without the FSDP config (torchrun, or accelerate launch "
+                          "--num_processes N --cpu), or use examples/train-deepspeed.yaml (ZeRO-2 runs on gloo)")
     if world > 1 and accelerator.num_processes != world:
         raise ConfigError(f"launched as {world} processes but accelerate runs each alone "
                           f"({accelerator.distributed_type.value}); on CPU set [train] cpu = true or launch with --cpu")
