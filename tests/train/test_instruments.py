@@ -171,3 +171,21 @@ def test_text_encoder_embeddings_are_cached_saved_and_used(lab, instrumented):
     assert zeros["text_conditioning"].startswith("zeros: no [model] text_encoder")
     assert not (Path(zeros["model_dir"]) / "text_encoder").exists()
     assert FT.read_losses(zeros_out / "loss.csv") != FT.read_losses(out / "loss.csv")
+
+
+@pytest.mark.timeout(300)
+def test_dataloader_workers_load_pairs_in_other_processes(lab, tmp_path, monkeypatch):
+    import os
+
+    from train import data as D
+    root, catalog, _ = lab
+    seen = tmp_path / "pids"
+    seen.mkdir()
+    original = D.PairDataset.load
+
+    def load(self, record):                    # forked workers inherit the patch: each leaves its pid
+        (seen / str(os.getpid())).touch()
+        return original(self, record)
+    monkeypatch.setattr(D.PairDataset, "load", load)
+    run(root, "pids", catalog, encoder="", workers=2, every=0, steps=2)
+    assert {int(p.name) for p in seen.iterdir()} - {os.getpid()}
