@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from train import evaluate as E  # noqa: E402
 from train import finetune as FT  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
 from train.videoio import write_video  # noqa: E402
 
 
@@ -96,11 +97,11 @@ def main() -> None:
     pretrained = out / "pretrained"
     torch.manual_seed(0)
     transformer = CineCtrlTransformer3DModel(**cfg.model.tiny_transformer)
-    FT._save_model_dir(transformer, vae, cfg, pretrained)
+    FT.save_model_dir(transformer, vae, cfg, pretrained)
     cfg.model.pretrained = str(pretrained)
     # measure a step, then size the run to ~70 % of the budget
     probe = FT.RunConfig(**{**cfg.__dict__, "output_dir": str(out / "probe")})
-    probe.train = FT.TrainConfig(**{**cfg.train.__dict__, "max_steps": 5})
+    probe.train = TrainConfig(**{**cfg.train.__dict__, "max_steps": 5})
     t0 = time.time()
     FT.train(probe, simulate=simulate)
     per_step = (time.time() - t0) / 5
