@@ -92,11 +92,16 @@ def load(value: str) -> CameraPath | None:
     return parse(value)
 
 
-def _number_list(values: Any, what: str) -> list[float]:
+def _entries(values: Any, what: str, kind: str) -> list[Any]:
     if not isinstance(values, list) or not values:
-        raise CameraPathError(f"{what} = {str(values)[:60]}: expected a non-empty list of numbers")
+        raise CameraPathError(f"{what} = {str(values)[:60]}: expected a non-empty list of {kind}")
     if len(values) > MAX_KEYFRAMES:
         raise CameraPathError(f"{what}: {len(values)} entries; at most {MAX_KEYFRAMES}")
+    return values
+
+
+def _number_list(values: Any, what: str) -> list[float]:
+    _entries(values, what, "numbers")
     out = []
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -122,10 +127,7 @@ def slider_pose(offset_mm: float) -> np.ndarray:
 
 
 def _poses(values: Any) -> np.ndarray:
-    if not isinstance(values, list) or not values:
-        raise CameraPathError(f"poses = {str(values)[:60]}: expected a non-empty list of 3x4 poses")
-    if len(values) > MAX_KEYFRAMES:
-        raise CameraPathError(f"poses: {len(values)} entries; at most {MAX_KEYFRAMES}")
+    _entries(values, "poses", "3x4 poses")
     out = []
     for i, pose in enumerate(values):
         flat = [x for row in pose for x in (row if isinstance(row, list) else [row])] if isinstance(pose, list) \

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -26,12 +23,6 @@ def cli(*args: str, env: dict, cwd: Path, timeout: float = 600) -> subprocess.Co
     assert done.returncode == 0, f"cinectrl {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert "Traceback" not in done.stderr
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -80,23 +71,10 @@ def test_readme_demo_to_a_served_edit(tmp_path):
     assert "edited whole" in done.stdout
 
     # 5. serve the model and run a job from an HTTP client
-    port = free_port()
-    server = subprocess.Popen([str(BIN / "cinectrl"), "serve", "--model", str(run / "model"), "--port", str(port),
-                               "--data-dir", str(tmp_path / "serve"), "--steps", "2"],
-                              env={**env, "CINECTRL_SERVE_TOKEN": "loop-token"}, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+    from tests.train.serving import serve_process
+    args = [str(BIN / "cinectrl"), "serve", "--model", str(run / "model"), "--data-dir", str(tmp_path / "serve"),
+            "--steps", "2"]
+    with serve_process(args, env={**env, "CINECTRL_SERVE_TOKEN": "loop-token"}, cwd=tmp_path) as base:
         auth = {"Authorization": "Bearer loop-token"}
         with httpx.Client(base_url=base, headers=auth, timeout=60) as client:
             r = client.post("/jobs", data={"controls": '{"T": -0.4}'},
@@ -105,12 +83,5 @@ def test_readme_demo_to_a_served_edit(tmp_path):
             status = client.get(f"/jobs/{r.json()['id']}", params={"wait": 60}).json()
             assert status["status"] == "succeeded", status
             (tmp_path / "served.mp4").write_bytes(client.get(f"/jobs/{status['id']}/result").content)
-        served = probe(tmp_path / "served.mp4")
-        assert (served.frames, served.width, served.height) == (source.frames, source.width, source.height)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+    served = probe(tmp_path / "served.mp4")
+    assert (served.frames, served.width, served.height) == (source.frames, source.width, source.height)
