@@ -14,7 +14,6 @@ ids are server-made, catalog clips are looked up by integer id), never by a clie
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re

@@ -6,6 +6,7 @@ build in milliseconds on a CPU. Real runs load a Wan2.1 checkpoint from a local 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 #: CineCtrl/Wan transformer at test size (text_dim 32: prompt embeddings are (B, tokens, 32)).
@@ -36,11 +37,9 @@ TEXT_VOCAB = ("<pad>", "</s>", "<unk>", "a", "an", "the", "of", "on", "in", "wit
               "red", "green", "blue", "table", "cup", "book", "plant", "wall", "window", "shot", "video")
 
 
-def save_text_encoder(root: "str | Path", *, d_model: int | None = None, seed: int = 0) -> "Path":
+def save_text_encoder(root: str | Path, *, d_model: int | None = None, seed: int = 0) -> Path:
     """A tiny random T5 encoder + word-level tokenizer in diffusers' layout (`text_encoder/`, `tokenizer/`),
     built offline: what tests and CPU runs configure as `[model] text_encoder` (Wan uses UMT5-XXL)."""
-    from pathlib import Path
-
     import torch
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
