@@ -202,7 +202,7 @@ def test_catalog_clip_job(tmp_path, clip_file):
 def test_200_concurrent_status_polls_while_a_job_runs(tmp_path, clip_file):
     """Real uvicorn on 127.0.0.1 (ephemeral port), 200 concurrent polls through httpx while the worker runs."""
     import uvicorn
-    app = make_app(tmp_path, step_s=0.1, steps=30)
+    app = make_app(tmp_path, step_s=0.1, steps=80)          # 8 s: the 200 polls land while it runs, even under load
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", limit_concurrency=500))
