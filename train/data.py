@@ -1,7 +1,8 @@
 """Training pairs: (source clip, target clip, controls, relative trajectory, prompt) as tensors.
 
-Real pairs come from the catalog's train-ready pairs; synthetic pairs from the effect simulator applied to
-source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same resize/crop and
+Real pairs come from the catalog's train-ready pairs (or, with `reviewed_only = false`, also unreviewed pairs
+whose QC passed); synthetic pairs are pre-rendered by `cinectrl train synth` (its pairs.json) or made on the fly
+by the effect simulator from source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same resize/crop and
 are normalised to [-1, 1]. A missing or corrupt clip is skipped with a logged reason and counted, never a crash.
 """
 
@@ -31,6 +32,8 @@ CONTROL_NAMES = registry.NAMES
 NEUTRAL = registry.NEUTRAL
 #: (frames (T,H,W,3) uint8, controls, *, disparity (T,H,W) or None) -> frames: train/effects.simulate_uint8
 Simulator = Callable[..., np.ndarray]
+#: Review states of a pair nobody has ruled on yet (capture/schema.py's pairs.review_state).
+UNREVIEWED = ("unreviewed", "in_review")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class PairRecord:
     source_poses_mm: list[float] | None = None   # slider x of each source frame, as recorded
     target_poses_mm: list[float] | None = None   # ... and of each target frame (None: the source's path)
     depth: Path | None = None        # true-depth sidecar of the source (bokeh and focus need it)
+    reviewed: bool = True            # False: admitted by `[data] reviewed_only = false` (QC passed, not reviewed)
 
 
 def check_num_frames(num_frames: int) -> None:
@@ -126,28 +130,75 @@ def clip_depth(clip: str | Path) -> np.ndarray | None:
         return data["depth_m"].astype(np.float32)
 
 
-def records_from_catalog(catalog: Any, *, train_ready_only: bool = True) -> list[PairRecord]:
-    """Train-ready pairs (the review gate's flag) with both clip files; scene = the session's scene or id.
+def records_from_catalog(catalog: Any, *, train_ready_only: bool = True,
+                         skipped: dict[str, str] | None = None) -> list[PairRecord]:
+    """Pairs with both clip files; scene = the session's scene or id. `train_ready_only` (the review gate's flag,
+    `[data] reviewed_only`): else also pairs not reviewed yet whose QC passed (no QC flags); rejected and
+    disputed pairs never. `record.reviewed` tells which kind each is; `skipped` collects why others were left.
     Each record carries both clips' recorded slider poses (the pair's real relative camera path) and the
     source's depth sidecar."""
     scenes = session_scenes(catalog)
     poses = clip_poses(catalog)
+    skipped = {} if skipped is None else skipped
     out = []
     for pair in catalog.pairs(train_ready=True if train_ready_only else None):
+        name = f"pair {pair['pair_id']}"
+        reviewed = bool(pair["train_ready"])
+        if not reviewed:
+            qc = pair.get("qc") or {}
+            if pair["review_state"] not in UNREVIEWED:
+                skipped[name] = f"review state {pair['review_state']} (not train-ready)"
+                continue
+            if not qc or qc.get("flags"):
+                skipped[name] = "unreviewed and " + ("has no QC result" if not qc else
+                                                     f"QC flagged it: {'; '.join(qc['flags'])}")
+                continue
         if not pair.get("reference_path") or not pair.get("other_path"):
-            log.warning("pair %s skipped: a clip has no video file", pair["pair_id"])
+            skipped[name] = "a clip has no video file"
+            log.warning("%s skipped: a clip has no video file", name)
             continue
         controls = {**NEUTRAL, **{k: float(v) for k, v in (pair.get("controls") or {}).items()
                                   if k in CONTROL_NAMES and isinstance(v, (int, float))}}
         outside = registry.out_of_range(controls)
         if outside:
-            log.warning("pair %s skipped: %s", pair["pair_id"], "; ".join(outside.values()))
+            skipped[name] = "; ".join(outside.values())
+            log.warning("%s skipped: %s", name, "; ".join(outside.values()))
             continue
         source = Path(catalog.abspath(pair["reference_path"]))
         out.append(PairRecord(source, Path(catalog.abspath(pair["other_path"])), controls,
                               scenes.get(pair["session_id"], str(pair["session_id"])), kind="real",
-                              pair_id=pair["pair_id"], source_poses_mm=poses.get(pair["reference_path"]),
+                              pair_id=pair["pair_id"], reviewed=reviewed,
+                              source_poses_mm=poses.get(pair["reference_path"]),
                               target_poses_mm=poses.get(pair["other_path"]), depth=depth_sidecar(source)))
+    return out
+
+
+def records_from_synthetic_pairs(path: str | Path) -> list[PairRecord]:
+    """The `pairs.json` that `cinectrl train synth` writes: pre-rendered (source, target, controls, scene) pairs.
+    Paths inside are relative to the file's folder (or absolute)."""
+    path = Path(path)
+    try:
+        items = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"synthetic pairs {path}: no such file; make it with `cinectrl train synth --out DIR`") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"synthetic pairs {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(items, dict):
+        items = items.get("pairs", [])
+    if not isinstance(items, list):
+        raise ValueError(f"synthetic pairs {path}: expected a list of pairs (or {{\"pairs\": [...]}})")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not {"source", "target", "controls"} <= set(item):
+            raise ValueError(f"synthetic pairs {path}: entry {i} needs source, target and controls")
+        try:
+            controls = registry.complete(item["controls"])
+        except registry.ControlError as exc:
+            raise ValueError(f"synthetic pairs {path}: entry {i}: {exc}") from None
+        source, target = (Path(item[k]) if Path(item[k]).is_absolute() else path.parent / item[k]
+                          for k in ("source", "target"))
+        out.append(PairRecord(source, target, controls, str(item.get("scene") or source.stem),
+                              prompt=str(item.get("prompt") or ""), kind="synthetic"))
     return out
 
 
@@ -221,16 +272,18 @@ def synthetic_records(sources: Iterable[tuple[str, Path] | tuple[str, Path, Path
     return out
 
 
-def catalog_clips(catalog: Any) -> list[tuple[str, Path]]:
-    """(scene, file) of every captured clip in the catalog whose file exists (what an autoencoder learns from)."""
+def catalog_clips(catalog: Any, *, with_session: bool = False) -> list[tuple]:
+    """(scene, file) -- with `with_session`, (scene, file, session id) -- of every captured clip in the catalog
+    (what an autoencoder learns from and `train synth` simulates from), scenes named as the split names them."""
     scenes = session_scenes(catalog)
     out = []
     for asset in catalog.assets():
         if asset["kind"] != "clip":
             continue
+        sid = asset.get("session_id")
+        scene = scenes.get(sid, f"session-{sid}") if sid is not None else "no session"
         path = Path(catalog.abspath(asset["path"]))
-        if path.is_file():
-            out.append((scenes.get(asset.get("session_id"), "") if asset.get("session_id") else "", path))
+        out.append((scene, path, sid) if with_session else (scene, path))
     return out
 
 
@@ -316,7 +369,7 @@ class PairDataset(Dataset):
         self.records = [r for r in records if self._usable(r)]
 
     def _usable(self, record: PairRecord) -> bool:
-        if record.kind == "synthetic" and self.simulate is None:
+        if record.target is None and self.simulate is None:
             self.skipped.add(str(record.source), "synthetic pair but no simulator given")
             return False
         for path in (record.source, record.target):
@@ -386,10 +439,10 @@ def latent_frame_indices(num_frames: int) -> list[int]:
 
 def offsets_trajectory(offsets_mm: Sequence[float]) -> torch.Tensor:
     """Per latent frame, the target camera's pose relative to the source camera at the same instant:
-    [I | (dx, 0, 0)] with the slider offset dx in metres (the slider moves the camera along its x axis)."""
-    out = identity_trajectory(len(offsets_mm))
-    out[:, 3] = torch.tensor([float(o) / 1000.0 for o in offsets_mm], dtype=torch.float32)
-    return out
+    train.camera_path.slider_pose of each slider offset (the slider moves the camera along its x axis), the
+    relation `train edit` and `serve` take a requested camera path in."""
+    from .camera_path import slider_pose
+    return torch.tensor(np.stack([slider_pose(float(o)).reshape(12) for o in offsets_mm]), dtype=torch.float32)
 
 
 def relative_trajectory(source_mm: Sequence[float] | None, target_mm: Sequence[float] | None,

@@ -1,86 +1,226 @@
-"""A clip editor over a model directory written by train/finetune.py (transformer/, vae/, scheduler/).
+"""Editing a whole clip of any length and size with a CineCtrl model: the one inference path.
 
-Sampling: VAE-encode the source, start the target half from noise, Euler flow-matching steps on
-`[target | source]`, decode the target half. Serves as the `EditPipeline` for train/serve.py and the editor
-for train/evaluate.py; when train/pipeline.py (CineCtrlPipeline) is present, `load_editor` prefers it.
+`train edit`, `train eval`, `serve` and the sample edits during training all come here; sampling itself is
+`CineCtrlPipeline.__call__` (one implementation). The model was trained on clips of `card.num_frames` frames at
+`card.size`; a clip is fitted to that and back:
+- space: resized to the model's pixel count at the clip's own aspect ratio (sides multiples of 16), edited,
+  resized back to the clip's exact size;
+- time: a clip longer than the model's window is edited in overlapping windows of the model's length, blended
+  linearly across each overlap; a shorter one is padded to the next 4k+1 length by repeating its last frame and
+  trimmed back.
+What cannot work (no frames, sides under 16 px, an extreme aspect ratio, more frames than allowed) is refused by
+`plan()` with the reason before any work. `EditPlan.describe()` says what was done.
 """
 
 from __future__ import annotations
 
-import json
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
+import cv2
 import numpy as np
 import torch
 
-from .data import identity_trajectory, offsets_trajectory, resize_crop, to_tensor
-from .finetune import conditioning_kwargs, encode
-from .model import CineCtrlTransformer3DModel, check_controls, controls_tensor
+from .camera_path import CameraPath, latent_trajectory
+from .pipeline import CineCtrlPipeline, load_pipeline
+
+MIN_SIDE = 16
+MAX_ASPECT = 8.0
 
 
-class ModelEditor:
-    def __init__(self, model_dir: str | Path, device: str = "cpu", *, steps: int = 8, seed: int = 0) -> None:
-        from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
-        root = Path(model_dir)
-        if not (root / "transformer" / "config.json").is_file() or not (root / "vae").is_dir():
-            raise FileNotFoundError(f"{root}: not a cinectrl model directory (needs transformer/ and vae/); "
-                                    "train one with `cinectrl train run CONFIG.toml`")
-        meta = json.loads((root / "cinectrl.json").read_text()) if (root / "cinectrl.json").is_file() else {}
-        self.num_frames = int(meta.get("num_frames", 9))
-        self.size = tuple(meta.get("size", [32, 32]))
-        self.text_tokens = int(meta.get("text_tokens", 16))
-        self.device, self.steps, self.seed = torch.device(device), steps, seed
-        self.transformer = CineCtrlTransformer3DModel.from_pretrained(root / "transformer").to(self.device).eval()
-        check_controls(self.transformer, what=f"model {root}")
-        self.vae = AutoencoderKLWan.from_pretrained(root / "vae").to(self.device).eval()
-        self.scheduler_config = FlowMatchEulerDiscreteScheduler.load_config(root / "scheduler") \
-            if (root / "scheduler").is_dir() else {"shift": 3.0}
+class EditRefused(ValueError):
+    """A clip this model cannot edit; the message says why (raised before any work)."""
 
-    def _frames_to_use(self, available: int) -> int:
-        n = min(self.num_frames, available)
-        return n - (n - 1) % 4
 
-    @torch.no_grad()
-    def edit(self, frames: np.ndarray, controls: Mapping[str, float], *,
-             progress: Callable[[float], None] = lambda p: None,
-             cancelled: Callable[[], bool] = lambda: False, trajectory: Mapping[str, float] | None = None
-             ) -> np.ndarray:
-        from diffusers import FlowMatchEulerDiscreteScheduler
-        from .serve import Cancelled
-        n = self._frames_to_use(len(frames))
-        clip = resize_crop(np.asarray(frames[:n]), self.size)
-        video = to_tensor(clip).unsqueeze(0).to(self.device)
-        source = encode(self.vae, video)
-        scheduler = FlowMatchEulerDiscreteScheduler.from_config(self.scheduler_config)   # one per call: not shared
-        scheduler.set_timesteps(self.steps, device=self.device)
-        g = torch.Generator().manual_seed(self.seed)
-        latents = torch.randn(source.shape, generator=g).to(self.device)
-        text = torch.zeros(1, self.text_tokens, self.transformer.config.text_dim, device=self.device)
-        batch = {"controls": controls_tensor(controls).to(self.device),
-                 "trajectory": (offsets_trajectory([float(trajectory["offset_mm"])] * source.shape[2])
-                                if trajectory else identity_trajectory(source.shape[2])).unsqueeze(0).to(self.device)}
-        cond = conditioning_kwargs(self.transformer, batch)
-        frames_lat = source.shape[2]
-        for i, t in enumerate(scheduler.timesteps):
-            if cancelled():
-                raise Cancelled
-            hidden = torch.cat([latents, source], dim=2)
-            pred = self.transformer(hidden_states=hidden, timestep=t.expand(1), encoder_hidden_states=text,
-                                    return_dict=False, **cond)[0][:, :, :frames_lat]
-            latents = scheduler.step(pred, t, latents, return_dict=False)[0]
-            progress((i + 1) / (len(scheduler.timesteps) + 1))
-        mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1).to(latents)
-        std = torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(latents)
-        video = self.vae.decode(latents * std + mean, return_dict=False)[0]
-        progress(1.0)
-        out = ((video[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy()
+class Cancelled(Exception):
+    """The edit was cancelled between sampling steps."""
+
+
+@dataclass
+class EditPlan:
+    frames: int
+    height: int
+    width: int
+    work_height: int
+    work_width: int
+    window: int                              # frames per model call
+    windows: list[tuple[int, int]] = field(default_factory=list)   # [start, end) in input frames
+    padded_to: int | None = None             # a short clip padded to this 4k+1 length (repeating its last frame)
+
+    @property
+    def resized(self) -> bool:
+        return (self.work_height, self.work_width) != (self.height, self.width)
+
+    @property
+    def overlap(self) -> int:
+        return 0 if len(self.windows) < 2 else self.windows[0][1] - self.windows[1][0]
+
+    def describe(self) -> str:
+        size = f"{self.width}x{self.height}"
+        parts = [f"{self.frames} frames at {size} edited whole"]
+        if len(self.windows) > 1:
+            parts[0] += f" in {len(self.windows)} windows of {self.window} frames overlapping by {self.overlap}"
+        elif self.padded_to:
+            parts[0] += f" (padded to {self.padded_to} frames by repeating the last, then trimmed back)"
+        if self.resized:
+            parts.append(f"resized to {self.work_width}x{self.work_height} for the model and back to {size}")
+        else:
+            parts.append("at the model's own size")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["windows"] = [list(w) for w in self.windows]
+        out["description"] = self.describe()
         return out
 
+
+def work_size(height: int, width: int, model_size: tuple[int, int] | None) -> tuple[int, int]:
+    """About the model's pixel count at the clip's aspect ratio: the shorter side from the area, the longer one
+    from the aspect, both rounded to multiples of 16 (at least 16)."""
+    area = float(model_size[0] * model_size[1]) if model_size else float(height * width)
+    aspect = width / height
+    if aspect >= 1:
+        h = max(MIN_SIDE, round(math.sqrt(area / aspect) / 16) * 16)
+        w = max(MIN_SIDE, round(h * aspect / 16) * 16)
+    else:
+        w = max(MIN_SIDE, round(math.sqrt(area * aspect) / 16) * 16)
+        h = max(MIN_SIDE, round(w / aspect / 16) * 16)
+    return int(h), int(w)
+
+
+def windows(frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """[start, end) windows of exactly `window` frames covering `frames` (the last one aligned to the end)."""
+    if frames <= window:
+        return [(0, frames)]
+    step = max(1, window - overlap)
+    starts = list(range(0, frames - window, step)) + [frames - window]
+    return [(s, s + window) for s in sorted(set(starts))]
+
+
+def _blend_weights(start: int, end: int, total: int, overlap_before: int, overlap_after: int) -> np.ndarray:
+    """Per-frame weights of one window: a linear ramp over each overlap with a neighbour, 1 elsewhere."""
+    t = np.arange(start, end, dtype=np.float64)
+    w = np.ones(end - start)
+    if overlap_before > 0 and start > 0:
+        w = np.minimum(w, (t - start + 1) / (overlap_before + 1))
+    if overlap_after > 0 and end < total:
+        w = np.minimum(w, (end - t) / (overlap_after + 1))
+    return w
+
+
+def _resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    if frames.shape[1:3] == (height, width):
+        return frames
+    shrink = height * width < frames.shape[1] * frames.shape[2]
+    mode = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in frames])
+
+
+class ClipEditor:
+    """A loaded model + the clip fitting around it. Not thread-safe (one per worker)."""
+
+    def __init__(self, pipe: CineCtrlPipeline, *, steps: int = 8, seed: int = 0, overlap: int | None = None,
+                 max_frames: int | None = None) -> None:
+        self.pipe, self.steps, self.seed, self.max_frames = pipe, steps, seed, max_frames
+        card = pipe.card
+        self.window = card.num_frames
+        self.model_size = tuple(card.size) if card.size else None
+        if overlap is None:
+            overlap = (self.window - 1) // 4 if self.window else 0
+        if self.window is not None and not 0 <= overlap < self.window:
+            raise ValueError(f"overlap {overlap}: must be between 0 and {self.window - 1} (the model's window - 1)")
+        self.overlap = overlap
+        self._context: dict[str, torch.Tensor] = {}
+
+    @property
+    def card(self):
+        return self.pipe.card
+
+    # ------------------------------------------------------------------ planning (cheap, before any work)
+    def plan(self, frames: int, height: int, width: int) -> EditPlan:
+        if frames < 1:
+            raise EditRefused("the clip has no frames")
+        if self.max_frames is not None and frames > self.max_frames:
+            raise EditRefused(f"the clip has {frames} frames; this server edits at most {self.max_frames}")
+        if min(height, width) < MIN_SIDE:
+            raise EditRefused(f"frames of {width}x{height}: both sides must be at least {MIN_SIDE} px")
+        aspect = max(height, width) / min(height, width)
+        if aspect > MAX_ASPECT:
+            raise EditRefused(f"frames of {width}x{height}: aspect ratio {aspect:.1f}:1 is beyond "
+                              f"{MAX_ASPECT:g}:1; crop the clip first")
+        wh, ww = work_size(height, width, self.model_size)
+        if self.window is not None and frames > self.window:
+            return EditPlan(frames, height, width, wh, ww, self.window, windows(frames, self.window, self.overlap))
+        length = ((frames - 1 + 3) // 4) * 4 + 1            # the next 4k+1 (Wan's VAE)
+        return EditPlan(frames, height, width, wh, ww, length, [(0, frames)], length if length != frames else None)
+
+    # ------------------------------------------------------------------ editing
+    def context(self, prompt: str | None) -> torch.Tensor:
+        key = prompt or ""
+        if key not in self._context:
+            self._context[key] = self.pipe.context(key, self.card.text_tokens)
+        return self._context[key]
+
+    def remember_context(self, prompt: str | None, embedding: torch.Tensor) -> None:
+        """Use precomputed prompt embeddings (training keeps them; its text encoder is not loaded)."""
+        self._context[prompt or ""] = embedding
+
+    @torch.no_grad()
+    def edit(self, frames: np.ndarray, controls: Mapping[str, float], *, camera_path: CameraPath | None = None,
+             prompt: str | None = None, progress: Callable[[float], None] = lambda p: None,
+             cancelled: Callable[[], bool] = lambda: False, plan: EditPlan | None = None) -> np.ndarray:
+        """(T, H, W, 3) uint8 -> (T, H, W, 3) uint8, the same length and size."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise EditRefused(f"frames of shape {frames.shape}: expected (T, H, W, 3) RGB")
+        plan = plan or self.plan(*frames.shape[:3])
+        poses = camera_path.per_frame(plan.frames) if camera_path is not None else None
+        work = _resize(frames, plan.work_height, plan.work_width)
+        context = self.context(prompt)
+        total_steps = len(plan.windows) * self.steps
+        done = [0]
+
+        def on_step(pipe, i, t, kwargs):
+            done[0] += 1
+            progress(min(1.0, done[0] / (total_steps + 1)))
+            if cancelled():
+                pipe._interrupt = True
+            return {}
+
+        acc = np.zeros(work.shape, dtype=np.float64)
+        weight = np.zeros(plan.frames, dtype=np.float64)
+        for k, (start, end) in enumerate(plan.windows):
+            chunk = work[start:end]
+            if plan.padded_to:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], plan.padded_to - len(chunk), axis=0)])
+            trajectory = latent_trajectory(poses, start, len(chunk), plan.frames).unsqueeze(0)
+            out = self.pipe(video=chunk, controls=dict(controls), trajectory=trajectory, prompt_embeds=context,
+                            num_inference_steps=self.steps, generator=torch.Generator().manual_seed(self.seed),
+                            output_type="np", callback_on_step_end=on_step)[0]
+            if cancelled():
+                raise Cancelled
+            out = out[: end - start] * 255.0
+            before = plan.windows[k - 1][1] - start if k > 0 else 0
+            after = end - plan.windows[k + 1][0] if k + 1 < len(plan.windows) else 0
+            w = _blend_weights(start, end, plan.frames, before, after)
+            acc[start:end] += out * w[:, None, None, None]
+            weight[start:end] += w
+        result = np.clip(np.rint(acc / weight[:, None, None, None]), 0, 255).astype(np.uint8)
+        result = _resize(result, plan.height, plan.width)
+        progress(1.0)
+        return result
+
     def __call__(self, frames: np.ndarray, controls: Mapping[str, float], *,
-                 trajectory: Mapping[str, float] | None = None, depth: np.ndarray | None = None) -> np.ndarray:
-        return self.edit(frames, controls, trajectory=trajectory)
+                 camera_path: CameraPath | None = None, depth: np.ndarray | None = None) -> np.ndarray:
+        """The `Editor` form train/evaluate.py calls (a model needs no depth: it sees only the clip)."""
+        return self.edit(frames, controls, camera_path=camera_path)
 
 
-def load_editor(model_dir: str | Path, device: str = "cpu", **kw) -> ModelEditor:
-    return ModelEditor(model_dir, device, **kw)
+def load_editor(model_dir: str | Path, device: str = "cpu", *, steps: int = 8, seed: int = 0,
+                overlap: int | None = None, max_frames: int | None = None) -> ClipEditor:
+    """A `ClipEditor` over the one loader (`train.pipeline.load_pipeline`)."""
+    return ClipEditor(load_pipeline(model_dir, device), steps=steps, seed=seed, overlap=overlap,
+                      max_frames=max_frames)

@@ -1,6 +1,6 @@
 """Control accuracy, disentanglement and camera-path accuracy of a video editor on captured sweeps.
 
-An *editor* is any callable `(frames uint8 (T,H,W,3), controls {name: value}, *, trajectory=None,
+An *editor* is any callable `(frames uint8 (T,H,W,3), controls {name: value}, *, camera_path=None,
 depth=None) -> frames`: a fine-tuned model, the identity baseline or the effect simulator. A *sweep* is a
 series of clips of one scene along one camera path in which exactly one control varies (the others may sit
 anywhere, as long as they are the same for every member); its source is the session's reference clip. The
@@ -205,9 +205,9 @@ def simulator_editor(simulate: Callable[..., np.ndarray] | None = None) -> Edito
     if simulate is None:
         from .effects import simulate_uint8 as simulate
 
-    def edit(frames: np.ndarray, controls: Mapping[str, float], *, trajectory: Any = None,
+    def edit(frames: np.ndarray, controls: Mapping[str, float], *, camera_path: Any = None,
              depth: np.ndarray | None = None) -> np.ndarray:
-        if trajectory is not None:
+        if camera_path is not None:
             raise CannotEdit("the effect simulator cannot move the camera along another path")
         disparity = None
         if depth is not None:
@@ -308,7 +308,7 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": "simulated sweep"})
                 continue
             try:
-                outputs = [_like(np.asarray(editor(sweep.source, m.controls, trajectory=_trajectory(sweep, m),
+                outputs = [_like(np.asarray(editor(sweep.source, m.controls, camera_path=_camera_path(sweep, m),
                                                    depth=sweep.depth)), sweep.source.shape)
                            for m in sweep.members]
             except CannotEdit as exc:
@@ -354,12 +354,14 @@ def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str
     return [s.resized(size) for s in sweeps], notes
 
 
-def _trajectory(sweep: Sweep, member: Member) -> dict[str, Any] | None:
-    """A camera-path sweep asks for its member's offset; every other sweep keeps the source's path (the
-    sub-millimetre differences between passes are the slider's repeatability, not an edit)."""
+def _camera_path(sweep: Sweep, member: Member) -> Any:
+    """A camera-path sweep asks for its member's slider offset (train.camera_path, as `train edit` takes it);
+    every other sweep keeps the source's path (the few millimetres between passes are pass timing, not an
+    edit)."""
     if sweep.axis != CAMERA_PATH or abs(member.offset_mm) < 1e-9:
         return None
-    return {"offset_mm": member.offset_mm}
+    from .camera_path import parse
+    return parse({"slider_mm": [member.offset_mm]})
 
 
 def _summary(details: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     input_path TEXT NOT NULL,
     output_path TEXT,
     controls_json TEXT NOT NULL,
+    camera_path_json TEXT,           -- the requested camera path (train/camera_path.py), NULL = the source's
+    prompt TEXT,
+    plan_json TEXT,                  -- how the clip is fitted to the model (train/editor.py EditPlan)
+    result_json TEXT,                -- what came out: frames, width, height, fps
     progress REAL NOT NULL DEFAULT 0,
     error TEXT,
     device TEXT,
@@ -34,6 +38,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 """
 FINAL = ("succeeded", "failed", "cancelled")
+#: Columns added after the first release, with their types: added to an older jobs.db when it is opened.
+ADDED_COLUMNS = {"camera_path_json": "TEXT", "prompt": "TEXT", "plan_json": "TEXT", "result_json": "TEXT"}
+JSON_COLUMNS = ("controls", "camera_path", "plan", "result")
 
 
 class JobQueue:
@@ -53,6 +60,10 @@ class JobQueue:
         self.persist_every_s = 1.0
         self._changed = threading.Condition()
         self._conn.executescript(SCHEMA)
+        present = {row[1] for row in self._conn.execute("PRAGMA table_info(jobs)")}
+        for column, kind in ADDED_COLUMNS.items():
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -63,11 +74,13 @@ class JobQueue:
             return self._conn.execute(sql, args)
 
     def submit(self, *, input_path: str | Path, controls: Mapping[str, Any], source: str = "upload",
-               job_id: str | None = None) -> str:
+               job_id: str | None = None, camera_path: Mapping[str, Any] | None = None, prompt: str | None = None,
+               plan: Mapping[str, Any] | None = None) -> str:
         job_id = job_id or uuid.uuid4().hex
-        self._exec("INSERT INTO jobs (id, status, source, input_path, controls_json, created_at) "
-                   "VALUES (?, 'queued', ?, ?, ?, ?)",
-                   (job_id, source, str(input_path), json.dumps(dict(controls), sort_keys=True), time.time()))
+        self._exec("INSERT INTO jobs (id, status, source, input_path, controls_json, camera_path_json, prompt, "
+                   "plan_json, created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                   (job_id, source, str(input_path), json.dumps(dict(controls), sort_keys=True),
+                    _dumps(camera_path), prompt, _dumps(plan), time.time()))
         return job_id
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -78,7 +91,9 @@ class JobQueue:
         job = dict(row)
         if job["status"] == "running" and job_id in self._live:
             job["progress"] = self._live[job_id]
-        job["controls"] = json.loads(job.pop("controls_json"))
+        for name in JSON_COLUMNS:
+            raw = job.pop(f"{name}_json")
+            job[name] = json.loads(raw) if raw is not None else None
         job["cancel_requested"] = bool(job["cancel_requested"])
         return job
 
@@ -135,10 +150,10 @@ class JobQueue:
             row = self._conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row[0])
 
-    def finish(self, job_id: str, output_path: str | Path) -> None:
+    def finish(self, job_id: str, output_path: str | Path, result: Mapping[str, Any] | None = None) -> None:
         self._forget(job_id)
-        self._exec("UPDATE jobs SET status = 'succeeded', progress = 1, output_path = ?, finished_at = ? "
-                   "WHERE id = ?", (str(output_path), time.time(), job_id))
+        self._exec("UPDATE jobs SET status = 'succeeded', progress = 1, output_path = ?, result_json = ?, "
+                   "finished_at = ? WHERE id = ?", (str(output_path), _dumps(result), time.time(), job_id))
         self._notify()
 
     def fail(self, job_id: str, reason: str) -> None:
@@ -195,3 +210,7 @@ class JobQueue:
     def counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+
+
+def _dumps(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value), sort_keys=True)

@@ -9,13 +9,50 @@ with the negative prompt in `uncond` (text guidance rides with the camera term, 
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 
-from .model import CineCtrlTransformer3DModel, controls_tensor, identity_trajectory
+from . import textenc
+from .model import CineCtrlTransformer3DModel, check_controls, controls_tensor, identity_trajectory
+
+CARD = "cinectrl.json"
+
+
+class ModelDirError(FileNotFoundError):
+    """A directory that is not a usable CineCtrl model; the message says what is missing and what to give."""
+
+
+@dataclass
+class ModelCard:
+    """What a model directory says about how it was trained (`cinectrl.json`): the clip length and size it
+    saw, the prompt token count, how text was conditioned. Edits follow it (windows, resize)."""
+
+    num_frames: int | None = None               # None: unknown (a bare save_pretrained) -> clips edited whole
+    size: list[int] | None = None               # [height, width]; None -> the clip's own size (multiples of 16)
+    text_tokens: int = 16
+    text_conditioning: str = "zeros"            # "zeros" | "text encoder ..."
+    prompt: str = ""                            # the training prompt template
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, root: Path) -> "ModelCard":
+        path = root / CARD
+        if not path.is_file():
+            return cls()
+        data = json.loads(path.read_text())
+        known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__ and k != "extra"}
+        return cls(**known, extra=data)
+
+    def save(self, root: Path) -> None:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        (root / CARD).write_text(json.dumps(data, indent=2, default=str))
 
 
 class CineCtrlPipeline(DiffusionPipeline):
@@ -30,28 +67,16 @@ class CineCtrlPipeline(DiffusionPipeline):
         self._interrupt = False
 
     @classmethod
-    def from_pretrained(cls, path, **kwargs) -> "CineCtrlPipeline":
-        """Load a directory written by `save_pretrained` (diffusers layout: model_index.json + one folder per
-        component). Components are loaded by their own classes: diffusers' generic loader refuses a custom
-        transformer class living outside a pipelines package."""
-        import importlib
-        import json
-        from pathlib import Path
-        root = Path(path)
-        index_file = root / "model_index.json"
-        if not index_file.is_file():
-            raise FileNotFoundError(f"{root}: no model_index.json; give a directory written by "
-                                    "CineCtrlPipeline.save_pretrained")
-        index = json.loads(index_file.read_text())
-        parts = {}
-        for name in ("transformer", "vae", "scheduler", "text_encoder", "tokenizer"):
-            library, class_name = (index.get(name) or [None, None])
-            if library is None:
-                parts[name] = kwargs.get(name)
-                continue
-            module = importlib.import_module(library if library != "diffusers" else "diffusers")
-            parts[name] = kwargs.get(name) or getattr(module, class_name).from_pretrained(root / name)
-        return cls(**parts)
+    def from_pretrained(cls, path, device: str | torch.device = "cpu", **kwargs) -> "CineCtrlPipeline":
+        """The one loader (`load_pipeline`): a model directory from `cinectrl train run` or `save_pretrained`."""
+        return load_pipeline(path, device, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """diffusers' layout (model_index.json + a folder per component) plus `cinectrl.json` (the model card)."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        card = getattr(self, "card", None)
+        if card is not None:
+            card.save(Path(save_directory))
 
     # ------------------------------------------------------------------ helpers
     def _video_tensor(self, video: Any) -> torch.Tensor:
@@ -90,12 +115,13 @@ class CineCtrlPipeline(DiffusionPipeline):
     def encode_prompt(self, prompt: str | list[str], max_sequence_length: int = 512) -> torch.Tensor:
         if self.text_encoder is None or self.tokenizer is None:
             raise ValueError("this pipeline has no text encoder/tokenizer: pass prompt_embeds instead of a prompt")
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        ids = self.tokenizer(prompts, padding="max_length", max_length=max_sequence_length, truncation=True,
-                             return_tensors="pt")
-        out = self.text_encoder(ids.input_ids.to(self.text_encoder.device),
-                                attention_mask=ids.attention_mask.to(self.text_encoder.device)).last_hidden_state
-        return out * ids.attention_mask.unsqueeze(-1).to(out)   # padding tokens zeroed, as Wan does
+        return textenc.encode(self.text_encoder, self.tokenizer, prompt, max_sequence_length)
+
+    def context(self, prompt: str | None, tokens: int) -> torch.Tensor:
+        """Prompt embeddings as the model was trained: the text encoder's when it has one, else zeros."""
+        if self.text_encoder is not None and self.tokenizer is not None:
+            return self.encode_prompt(prompt or "", tokens)
+        return torch.zeros(1, tokens, self.transformer.config.text_dim)
 
     # ------------------------------------------------------------------ call
     @torch.no_grad()
@@ -179,3 +205,59 @@ class CineCtrlPipeline(DiffusionPipeline):
             out = video_out if output_type == "pt" else video_out.permute(0, 2, 3, 4, 1).cpu().numpy()
         self.maybe_free_model_hooks()
         return {"frames": out} if return_dict else out
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A model directory, or a training run's output directory holding one in `model/`."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ModelDirError(f"{root}: no such model directory; give the model/ folder `cinectrl train run` wrote "
+                            "(or its run directory)")
+    if not (root / "transformer").is_dir() and (root / "model" / "transformer").is_dir():
+        root = root / "model"
+    missing = [p for p in ("transformer/config.json", "vae") if not (root / p).exists()]
+    if missing:
+        raise ModelDirError(f"{root}: not a cinectrl model directory (no {', '.join(missing)}); train one with "
+                            "`cinectrl train run CONFIG.toml` and give its model/ folder")
+    return root
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """`resolve_model_dir` + what its configs say, without loading weights: a CineCtrl transformer trained with
+    this cinectrl's control list (rigs.controls.ControlError otherwise)."""
+    from rigs import controls as registry
+    root = resolve_model_dir(path)
+    config = json.loads((root / "transformer" / "config.json").read_text())
+    if config.get("_class_name") != CineCtrlTransformer3DModel.__name__:
+        raise ModelDirError(f"{root}/transformer is a {config.get('_class_name')}, not a CineCtrl transformer; a stock "
+                            "Wan model has no controls: fine-tune it first ([model] pretrained = that directory)")
+    registry.check_model_controls(config.get("control_names"), what=f"model {root}")
+    return root
+
+
+def load_pipeline(path: str | Path, device: str | torch.device = "cpu", **components: Any) -> CineCtrlPipeline:
+    """The one way a model directory becomes a pipeline (`train edit`, `train eval`, `serve`, samples during
+    training): checks the transformer is a CineCtrl one with this cinectrl's control list, loads each component by
+    its own class (diffusers' generic loader refuses a transformer class outside its pipelines package), attaches
+    the model card as `pipe.card`."""
+    import diffusers
+    root = check_model_dir(path)
+    transformer = components.get("transformer") or CineCtrlTransformer3DModel.from_pretrained(root / "transformer")
+    check_controls(transformer, what=f"model {root}")
+    vae = components.get("vae") or AutoencoderKLWan.from_pretrained(root / "vae")
+    scheduler = components.get("scheduler")
+    if scheduler is None:
+        if (root / "scheduler" / "scheduler_config.json").is_file():
+            name = json.loads((root / "scheduler" / "scheduler_config.json").read_text()).get("_class_name")
+            scheduler = getattr(diffusers, name or "FlowMatchEulerDiscreteScheduler").from_pretrained(root / "scheduler")
+        else:
+            scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    encoder, tokenizer = components.get("text_encoder"), components.get("tokenizer")
+    if encoder is None and textenc.has_text_encoder(root):
+        encoder, tokenizer = textenc.load(root, device)
+    pipe = CineCtrlPipeline(transformer=transformer.eval(), vae=vae.eval(), scheduler=scheduler, text_encoder=encoder,
+                            tokenizer=tokenizer)
+    pipe.card = ModelCard.read(root)
+    pipe.root = root
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)

@@ -1,8 +1,15 @@
-"""HTTP service for CineCtrl edits: submit (upload or catalog clip + controls), poll, download, cancel.
+"""HTTP service for CineCtrl edits: submit (upload or catalog clip + controls + camera path), poll, download,
+cancel.
 
-One worker thread per device drains a SQLite-persisted queue (train/jobs.py), because diffusers pipelines are
-not thread-safe; each worker owns its own pipeline. Everything the server touches on disk is named by the
-server (job ids are server-made UUIDs, catalog clips are looked up by integer id), never by a client path.
+Promises, each tested: the bearer token is checked before any body byte is read (`train/upload.py`'s
+`RequestGuard`), so an unauthenticated upload costs no disk; an upload streams to its final file with the size
+limit enforced while reading (`Content-Length` checked first); a clip is planned at submit time through the model's
+own editor (`train/editor.py`) — what cannot be edited whole is refused with the reason before it is queued, and
+the output has the input's frame count and size; every response is the one the OpenAPI document describes.
+
+One worker thread per device drains a SQLite-persisted queue (train/jobs.py), because diffusers pipelines are not
+thread-safe; each worker owns its own editor. Everything the server touches on disk is named by the server (job
+ids are server-made, catalog clips are looked up by integer id), never by a client path.
 """
 
 from __future__ import annotations
@@ -16,18 +23,23 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Literal, Mapping, Protocol
 
 import numpy as np
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rigs import controls as registry
 
+from . import camera_path as CP
+from .editor import Cancelled, EditPlan, EditRefused
 from .jobs import JobQueue
+from .upload import BodyError, RequestGuard, read_form
 from .videoio import VideoError, probe, read_video, write_video
 
 log = logging.getLogger(__name__)
@@ -35,18 +47,25 @@ TOKEN_ENV = "CINECTRL_SERVE_TOKEN"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 VIDEO_TYPES = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/x-matroska": ".mkv", "video/webm": ".webm",
                "video/x-msvideo": ".avi"}
-
-
-class Cancelled(Exception):
-    """Raised inside a pipeline call when the job was cancelled."""
+PUBLIC_PATHS = ("/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+FORM_FIELDS = {"file", "clip_id", "controls", "camera_path", "prompt"}
+MAX_FIELD_BYTES = 256 * 1024            # controls, camera path (up to thousands of keyframes), prompt
+MAX_PROMPT_CHARS = 2000
+__all__ = ["Cancelled", "ServeConfig", "create_app", "bind_socket", "run_server", "token_from_env", "TOKEN_ENV"]
 
 
 class EditPipeline(Protocol):
-    """What the server needs from a model: edit one clip, report progress in [0, 1], stop when asked."""
+    """What the server needs from a model (train.editor.ClipEditor): plan a clip before any work, edit it whole
+    (same length and size), report progress in [0, 1], stop when asked."""
 
-    def edit(self, frames: np.ndarray, controls: Mapping[str, float], *,
-             progress: Callable[[float], None], cancelled: Callable[[], bool]) -> np.ndarray: ...
+    def plan(self, frames: int, height: int, width: int) -> EditPlan: ...
 
+    def edit(self, frames: np.ndarray, controls: Mapping[str, float], *, camera_path: CP.CameraPath | None,
+             prompt: str | None, progress: Callable[[float], None], cancelled: Callable[[], bool],
+             plan: EditPlan | None) -> np.ndarray: ...
+
+
+# ------------------------------------------------------------------------------------------------ API models
 
 def _controls_model() -> type[BaseModel]:
     """The request's controls object, one field per registry control (rigs/controls.py), ranges enforced."""
@@ -60,17 +79,84 @@ def _controls_model() -> type[BaseModel]:
 Controls = _controls_model()
 
 
+class Error(BaseModel):
+    detail: str = Field(description="what went wrong and what to send instead, in one line")
+
+
+class Plan(BaseModel):
+    """How the clip is fitted to the model and back: the output always has the input's frames and size."""
+
+    frames: int
+    width: int
+    height: int
+    work_width: int = Field(description="width the model edits at (the model's pixel count, the clip's aspect)")
+    work_height: int
+    window: int = Field(description="frames per model call")
+    windows: list[list[int]] = Field(description="[start, end) frame ranges, overlapping and blended")
+    padded_to: int | None = Field(description="a short clip's length padded to 4k+1, trimmed back after")
+    description: str
+
+
+class Result(BaseModel):
+    frames: int
+    width: int
+    height: int
+    fps: float
+
+
 class JobStatus(BaseModel):
     id: str
-    status: str
-    progress: float
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float = Field(ge=0, le=1)
     eta_s: float | None
     source: str
     controls: dict[str, float]
+    camera_path: dict[str, Any] | None
+    prompt: str | None
+    plan: Plan | None
+    result: Result | None = Field(description="the output's frames, size and rate once succeeded")
     error: str | None
     output_url: str | None
     device: str | None
 
+
+class Health(BaseModel):
+    ok: bool
+    devices: list[str]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {400: "malformed request", 401: "missing or wrong bearer token", 404: "no such job or clip",
+            409: "the job is not in a state for this", 410: "the result file is gone", 413: "too large",
+            415: "unsupported media type", 422: "invalid input (the detail names the field and the fix)"}
+    return {code: {"model": Error, "description": text[code]} for code in codes}
+
+
+def _form_schema() -> dict[str, Any]:
+    camera = {"type": "string", "description": 'JSON: {"slider_mm": [offsets in mm, keyframes spread over the '
+                                               'clip]} or {"poses": [[12 numbers: 3x4 [R|t], t in metres], ...]}; '
+                                               "the target camera relative to the source's",
+              "contentMediaType": "application/json", "examples": ['{"slider_mm": [0, 20]}']}
+    controls = {"type": "string", "default": "{}", "contentMediaType": "application/json",
+                "contentSchema": Controls.model_json_schema(),
+                "description": "JSON object of controls: " + registry.listing(),
+                "examples": ['{"K": 0.6, "d_f": 0.3, "S": 0.2}']}
+    fields = {"clip_id": {"type": "integer", "minimum": 1, "description": "a catalog clip id instead of an upload"},
+              "controls": controls, "camera_path": camera,
+              "prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS,
+                         "description": "text prompt (used when the model has a text encoder)"}}
+    upload = {"type": "string", "format": "binary", "description": "the source clip (" + ", ".join(sorted(VIDEO_TYPES))
+              + "; application/octet-stream with a video file extension)"}
+    exactly_one = [{"required": ["file"]}, {"required": ["clip_id"]}]          # both present match both: refused
+    return {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": upload, **fields},
+                                           "oneOf": exactly_one},
+                                "encoding": {"file": {"contentType": ", ".join(sorted(VIDEO_TYPES))}}},
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": fields,
+                                                         "required": ["clip_id"]}}}}
+
+
+# ------------------------------------------------------------------------------------------------ config, worker
 
 @dataclass
 class ServeConfig:
@@ -80,14 +166,19 @@ class ServeConfig:
     catalog: Path | None = None
     max_upload_bytes: int = 256 * 1024 * 1024
     max_duration_s: float = 20.0
-    max_frames: int = 81
+    max_frames: int = 241
     allowed_codecs: frozenset[str] = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "libdav1d", "mpeg4", "ffv1",
                                                 "mjpeg", "prores"})
     poll_interval_s: float = 0.2
 
+    @property
+    def max_body_bytes(self) -> int:
+        """The whole multipart body: the file plus the text fields and part headers."""
+        return self.max_upload_bytes + 4 * MAX_FIELD_BYTES + 64 * 1024
+
 
 class Worker(threading.Thread):
-    """Drains the queue for one device with its own pipeline instance."""
+    """Drains the queue for one device with its own editor."""
 
     def __init__(self, device: str, queue: JobQueue, pipeline: EditPipeline, config: ServeConfig,
                  wake: threading.Event, stop: threading.Event) -> None:
@@ -107,26 +198,35 @@ class Worker(threading.Thread):
     def run_job(self, job: dict[str, Any]) -> None:
         job_id = job["id"]
         try:
-            frames, fps = read_video(job["input_path"], max_frames=self.config.max_frames)
+            frames, fps = read_video(job["input_path"], max_frames=self.config.max_frames + 1)
+            if len(frames) > self.config.max_frames:
+                raise EditRefused(f"the clip has more than {self.config.max_frames} frames")
+            plan = self.pipeline.plan(*frames.shape[:3])          # decoded frames can differ from the header
             output = self.pipeline.edit(
-                frames, job["controls"], progress=lambda p: self.queue.set_progress(job_id, p),
-                cancelled=lambda: self.queue.cancel_requested(job_id))
+                frames, job["controls"], camera_path=CP.parse(job["camera_path"]), prompt=job["prompt"],
+                progress=lambda p: self.queue.set_progress(job_id, p),
+                cancelled=lambda: self.queue.cancel_requested(job_id), plan=plan)
             if self.queue.cancel_requested(job_id):
                 raise Cancelled
+            if output.shape != frames.shape:
+                raise RuntimeError(f"the editor returned {output.shape} for an input of {frames.shape}")
             out_path = self.config.data_dir / "outputs" / f"{job_id}.mp4"
             write_video(out_path, output, fps)
-            self.queue.finish(job_id, out_path)
+            self.queue.finish(job_id, out_path, {"frames": output.shape[0], "width": output.shape[2],
+                                                 "height": output.shape[1], "fps": fps})
         except Cancelled:
             self.queue.mark_cancelled(job_id)
-        except VideoError as exc:
+        except (VideoError, EditRefused) as exc:
             self.queue.fail(job_id, str(exc).replace(str(self.config.data_dir), "<data>"))
         except Exception as exc:  # noqa: BLE001 - a failed job must never kill the worker
             log.exception("job %s failed", job_id)
             self.queue.fail(job_id, f"{type(exc).__name__}: {exc}")
 
 
-def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeline]) -> FastAPI:
-    """The app; workers start with the app's lifespan (one per configured device)."""
+# ------------------------------------------------------------------------------------------------ app
+
+def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeline]) -> RequestGuard:
+    """The ASGI app: the FastAPI routes (`.app`) behind the request guard; workers start with the lifespan."""
     if not config.token:
         raise ValueError(f"a bearer token is required: set {TOKEN_ENV}")
     for sub in ("uploads", "outputs"):
@@ -143,7 +243,8 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
         workers = [Worker(d, queue, pipeline_factory(d), config, wake, stop) for d in config.devices]
         for w in workers:
             w.start()
-        state.update(queue=queue, wake=wake, stop=stop, workers=workers, started=time.time())
+        state.update(queue=queue, wake=wake, stop=stop, workers=workers, planner=workers[0].pipeline.plan,
+                     started=time.time())
         try:
             yield
         finally:
@@ -152,14 +253,25 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
                 w.join(timeout=30)
             queue.close()
 
-    app = FastAPI(title="cinectrl serve", version="1", lifespan=lifespan,
+    app = FastAPI(title="cinectrl serve", version="2", lifespan=lifespan,
                   description="Photographic video edits with a CineCtrl model. Every route but /health needs "
-                              f"`Authorization: Bearer <token>` (the server reads it from ${TOKEN_ENV}).")
+                              f"`Authorization: Bearer <token>` (the server reads it from ${TOKEN_ENV}). The output "
+                              "has the input's frame count and size; a clip that cannot be edited whole is refused "
+                              "when submitted, with the reason.")
     bearer = HTTPBearer(auto_error=False)
 
     def authorised(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        # the guard in front already refused a wrong token; this declares the scheme in the OpenAPI document
         if creds is None or not secrets.compare_digest(creds.credentials.encode(), config.token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc.errors())}, status_code=422)
 
     def queue() -> JobQueue:
         return state["queue"]
@@ -171,70 +283,75 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
             eta = elapsed * (1 - job["progress"]) / job["progress"]
         url = str(request.url_for("download", job_id=job["id"])) if job["status"] == "succeeded" else None
         return JobStatus(id=job["id"], status=job["status"], progress=job["progress"], eta_s=eta,
-                         source=job["source"], controls=job["controls"], error=job["error"], output_url=url,
-                         device=job["device"])
+                         source=job["source"], controls=job["controls"], camera_path=job["camera_path"],
+                         prompt=job["prompt"], plan=job["plan"], result=job["result"], error=job["error"],
+                         output_url=url, device=job["device"])
 
     def job_or_404(job_id: str) -> dict[str, Any]:
         if not JOB_ID.match(job_id):
-            raise HTTPException(404, f"no job {job_id!r}: ids are 32 lowercase hex characters")
+            raise HTTPException(404, f"no job {job_id[:64]!r}: ids are 32 lowercase hex characters")
         job = queue().get(job_id)
         if job is None:
             raise HTTPException(404, f"no job {job_id}")
         return job
 
-    @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"ok": True, "devices": config.devices}
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return Health(ok=True, devices=config.devices)
 
-    @app.post("/jobs", status_code=202, response_model=JobStatus, dependencies=[Depends(authorised)])
-    async def submit(request: Request, controls: str = Form("{}", description="JSON object of controls"),
-                     file: UploadFile | None = File(None, description="the source clip"),
-                     clip_id: int | None = Form(None, description="a catalog clip id instead of an upload")
-                     ) -> JobStatus:
-        try:
-            parsed = Controls.model_validate_json(controls)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'controls'}: {e['msg']}" for e in exc.errors())
-            raise HTTPException(422, f"bad controls {controls[:200]!r}: {problems}") from None
-        if (file is None) == (clip_id is None):
-            raise HTTPException(422, "give exactly one of: an uploaded 'file', or a catalog 'clip_id'")
+    @app.post("/jobs", status_code=202, response_model=JobStatus, dependencies=[Depends(authorised)],
+              responses=_errors(400, 401, 404, 413, 415, 422), openapi_extra={"requestBody": _form_schema()})
+    async def submit(request: Request) -> JobStatus:
+        """Submit an edit: `file` (upload) or `clip_id` (catalog clip), `controls`, optional `camera_path` and
+        `prompt`, as multipart/form-data. 202 with the job's status, including how the clip will be edited."""
         job_id = secrets.token_hex(16)
-        if file is not None:
-            path, source = await _save_upload(file, job_id), "upload"
+        try:
+            form = await read_form(request.stream(), request.headers.get("content-type", ""), file_field="file",
+                                   allowed=FORM_FIELDS, max_file_bytes=config.max_upload_bytes,
+                                   max_field_bytes=MAX_FIELD_BYTES, max_body_bytes=config.max_body_bytes,
+                                   file_path=lambda ctype, name: _upload_path(job_id, ctype, name))
+        except BodyError as exc:
+            raise HTTPException(exc.status, exc.detail, headers={"Connection": "close"}) from None
+        try:
+            return _accept(job_id, form, request)
+        except BaseException:
+            if form.file is not None:
+                form.file.unlink(missing_ok=True)
+            raise
+
+    def _accept(job_id: str, form, request: Request) -> JobStatus:
+        controls = _parse_controls(form.fields.get("controls", "{}"))
+        try:
+            path_spec = CP.parse(form.fields.get("camera_path"))
+        except CP.CameraPathError as exc:
+            raise HTTPException(422, f"camera_path: {exc}") from None
+        prompt = form.fields.get("prompt")
+        if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+            raise HTTPException(422, f"prompt has {len(prompt)} characters; at most {MAX_PROMPT_CHARS}")
+        clip_id = _parse_clip_id(form.fields.get("clip_id"))
+        if (form.file is None) == (clip_id is None):
+            raise HTTPException(422, "give exactly one of: an uploaded 'file', or a catalog 'clip_id'")
+        if form.file is not None:
+            if form.file_bytes == 0:
+                raise HTTPException(422, "the uploaded file is empty")
+            path, source = form.file, "upload"
         else:
             path, source = _catalog_clip(clip_id), f"catalog:{clip_id}"
-        try:
-            _validate_video(path)
-        except HTTPException:
-            if source == "upload":
-                path.unlink(missing_ok=True)
-            raise
-        queue().submit(input_path=path, controls=parsed.model_dump(), source=source, job_id=job_id)
+        plan = _plan(path)
+        queue().submit(input_path=path, controls=controls, source=source, job_id=job_id,
+                       camera_path=None if path_spec is None else path_spec.raw, prompt=prompt, plan=plan.to_dict())
         state["wake"].set()
         return status_of(queue().get(job_id), request)
 
-    async def _save_upload(file: UploadFile, job_id: str) -> Path:
-        ctype = (file.content_type or "").split(";")[0].strip().lower()
-        suffix = Path(file.filename or "").suffix.lower()
-        if ctype == "application/octet-stream" and suffix in VIDEO_TYPES.values():
-            # curl -F file=@clip.mp4 sends octet-stream: trust a video extension, the probe below decides
+    def _upload_path(job_id: str, ctype: str, filename: str | None) -> Path:
+        suffix = Path(filename or "").suffix.lower()
+        if ctype in ("application/octet-stream", "") and suffix in VIDEO_TYPES.values():
+            # curl -F file=@clip.mp4 sends octet-stream: trust a video extension, the probe decides
             ctype = next(t for t, ext in VIDEO_TYPES.items() if ext == suffix)
         if ctype not in VIDEO_TYPES:
-            raise HTTPException(415, f"content type {ctype or 'none'!r} is not a video; "
-                                     f"send one of {', '.join(sorted(VIDEO_TYPES))}")
-        path = config.data_dir / "uploads" / f"{job_id}{VIDEO_TYPES[ctype]}"   # never the client's filename
-        size = 0
-        with path.open("wb") as out:
-            while chunk := await file.read(1 << 20):
-                size += len(chunk)
-                if size > config.max_upload_bytes:
-                    out.close(), path.unlink(missing_ok=True)
-                    raise HTTPException(413, f"upload larger than the limit of {config.max_upload_bytes} bytes")
-                out.write(chunk)
-        if size == 0:
-            path.unlink(missing_ok=True)
-            raise HTTPException(422, "the uploaded file is empty")
-        return path
+            raise BodyError(415, f"content type {ctype or 'none'!r} is not a video; send one of "
+                                 f"{', '.join(sorted(VIDEO_TYPES))}")
+        return config.data_dir / "uploads" / f"{job_id}{VIDEO_TYPES[ctype]}"    # never the client's filename
 
     def _catalog_clip(clip_id: int) -> Path:
         if config.catalog is None:
@@ -250,7 +367,8 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
             raise HTTPException(404, f"catalog clip {clip_id}: its file is missing on the server")
         return path
 
-    def _validate_video(path: Path) -> None:
+    def _plan(path: Path) -> EditPlan:
+        """Checks from the container's header, then the model's own plan: refused here, before any work."""
         try:
             info = probe(path)
         except VideoError:
@@ -260,10 +378,15 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
                                      f"{', '.join(sorted(config.allowed_codecs))}")
         if info.duration_s > config.max_duration_s:
             raise HTTPException(413, f"clip lasts {info.duration_s:.1f} s; the limit is {config.max_duration_s} s")
-        if info.frames < 1 or info.width < 16 or info.height < 16:
-            raise HTTPException(422, f"clip too small ({info.width}x{info.height}, {info.frames} frames)")
+        if info.frames > config.max_frames:
+            raise HTTPException(413, f"clip has {info.frames} frames; the limit is {config.max_frames}")
+        try:
+            return state["planner"](info.frames, info.height, info.width)
+        except EditRefused as exc:
+            raise HTTPException(422, f"cannot edit this clip: {exc}") from None
 
-    @app.get("/jobs/{job_id}", response_model=JobStatus, dependencies=[Depends(authorised)])
+    @app.get("/jobs/{job_id}", response_model=JobStatus, dependencies=[Depends(authorised)],
+             responses=_errors(401, 404, 422))
     async def status(job_id: str, request: Request,
                      wait: float = Query(0, ge=0, le=60, description="long poll: return as soon as the job "
                                                                       "ends, or after this many seconds")
@@ -274,8 +397,10 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
         return status_of(job, request)
 
     @app.get("/jobs/{job_id}/result", name="download", dependencies=[Depends(authorised)],
-             response_class=FileResponse)
-    def download(job_id: str) -> FileResponse:
+             response_class=FileResponse,
+             responses={200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "the edited clip"}, **_errors(401, 404, 409, 410)})
+    def download(job_id: str):
         job = job_or_404(job_id)
         if job["status"] != "succeeded":
             raise HTTPException(409, f"job {job_id} is {job['status']}; the result exists once it has succeeded")
@@ -284,7 +409,8 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
             raise HTTPException(410, f"job {job_id}: the result file was removed from the server")
         return FileResponse(path, media_type="video/mp4", filename=f"cinectrl-{job_id}.mp4")
 
-    @app.post("/jobs/{job_id}/cancel", response_model=JobStatus, dependencies=[Depends(authorised)])
+    @app.post("/jobs/{job_id}/cancel", response_model=JobStatus, dependencies=[Depends(authorised)],
+              responses=_errors(401, 404, 409))
     def cancel(job_id: str, request: Request) -> JobStatus:
         job = job_or_404(job_id)
         if job["status"] in ("succeeded", "failed", "cancelled"):
@@ -292,12 +418,37 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
         queue().cancel(job_id)
         return status_of(queue().get(job_id), request)
 
-    return app
+    return RequestGuard(app, token=config.token, public=PUBLIC_PATHS,
+                        body_limits={("POST", "/jobs"): config.max_body_bytes})
+
+
+def _parse_controls(text: str) -> dict[str, float]:
+    try:
+        return Controls.model_validate_json(text or "{}").model_dump()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'controls'}: {e['msg']}" for e in exc.errors())
+        raise HTTPException(422, f"bad controls {text[:200]!r}: {problems}") from None
+
+
+def _parse_clip_id(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise HTTPException(422, f"clip_id {text[:40]!r} is not an integer") from None
+    if value < 1:
+        raise HTTPException(404, f"no clip {value}: catalog clip ids start at 1")
+    return value
+
+
+def _one_line(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'request'}: {e.get('msg')}"
+                     for e in errors)[:500]
 
 
 def token_from_env() -> str:
     return os.environ.get(TOKEN_ENV, "")
-
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> "socket.socket":
@@ -312,8 +463,8 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> "socket.socket":
     return sock
 
 
-def run_server(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> None:
+def run_server(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
     import uvicorn
     sock = bind_socket(host, port)
     log.warning("cinectrl serve listening on http://%s:%d (docs at /docs)", host, sock.getsockname()[1])
-    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on")).run(sockets=[sock])

@@ -6,6 +6,7 @@ build in milliseconds on a CPU. Real runs load a Wan2.1 checkpoint from a local 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 #: CineCtrl/Wan transformer at test size (text_dim 32: prompt embeddings are (B, tokens, 32)).
@@ -34,3 +35,33 @@ def transformer_config(preset: str = "tiny", **overrides: Any) -> dict[str, Any]
 
 def vae_config(**overrides: Any) -> dict[str, Any]:
     return {**{k: list(v) if isinstance(v, list) else v for k, v in VAE.items()}, **overrides}
+
+
+#: A T5 encoder at test size (docs/model.md §6): d_model must equal the transformer's text_dim.
+TEXT_ENCODER: dict[str, Any] = dict(d_kv=8, d_ff=37, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
+#: Its word-level vocabulary: special tokens, then words a lab's prompts use; anything else is <unk>.
+TEXT_VOCAB = ("<pad>", "</s>", "<unk>", "a", "an", "the", "of", "on", "in", "with", "and", "scene", "tabletop",
+              "still", "life", "lab", "clip", "camera", "bokeh", "focus", "bright", "dark", "warm", "cool", "light",
+              "red", "green", "blue", "table", "cup", "book", "plant", "wall", "window", "shot", "video")
+
+
+def save_text_encoder(root: str | Path, *, d_model: int | None = None, seed: int = 0) -> Path:
+    """A tiny random T5 encoder + word-level tokenizer in diffusers' layout (`text_encoder/`, `tokenizer/`),
+    built offline: what tests and CPU runs configure as `[model] text_encoder` (Wan uses UMT5-XXL)."""
+    import torch
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
+    root = Path(root)
+    vocab = {word: i for i, word in enumerate(TEXT_VOCAB)}
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=len(vocab), d_model=d_model or TRANSFORMER["text_dim"], pad_token_id=0,
+                      eos_token_id=1, decoder_start_token_id=0, **TEXT_ENCODER)
+    T5EncoderModel(config).save_pretrained(root / "text_encoder")
+    backend = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
+                                        eos_token="</s>")
+    tokenizer.save_pretrained(root / "tokenizer")
+    return root

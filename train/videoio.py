@@ -72,18 +72,17 @@ def read_video(path: str | Path, *, max_frames: int | None = None) -> tuple[np.n
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 24.0, *, codec: str = "libx264",
                 crf: int = 18) -> Path:
-    """Write RGB uint8 frames. H.264 needs even sides, so odd sizes are padded by one edge pixel."""
+    """Write RGB uint8 frames at their exact size. H.264/HEVC 4:2:0 needs even sides, so an odd-sized clip is
+    written 4:4:4 (no chroma subsampling: any size; players built on FFmpeg play it, browsers may not)."""
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
         frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if (pad_h or pad_w) and codec in ("libx264", "h264", "libx265"):
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    odd = bool(frames.shape[1] % 2 or frames.shape[2] % 2) and codec in ("libx264", "h264", "libx265", "hevc")
     path = Path(path)
     with av.open(str(path), mode="w") as box:
         stream = box.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv444p" if codec == "ffv1" else "yuv420p"
+        stream.pix_fmt = "yuv444p" if codec == "ffv1" or odd else "yuv420p"
         if codec in ("libx264", "h264"):
             stream.options = {"crf": str(crf), "preset": "veryfast"}
         for array in frames:

@@ -8,26 +8,52 @@ from pathlib import Path
 
 import typer
 
-from ._common import CatalogOption, console, fail, resolve_catalog
+from ._common import CatalogOption, fail, resolve_catalog
 
 
 def run(config: Path = typer.Argument(..., help="Training config (TOML), see examples/train-*.toml."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint."),
         max_steps: int = typer.Option(None, "--max-steps", help="Override [train] max_steps.")) -> None:
-    """Fine-tune on the catalog's train-ready pairs (+ synthetic pairs). Multi-process: `accelerate launch -m
-    train.finetune CONFIG` or `torchrun --nproc_per_node N -m train.finetune CONFIG`."""
-    from train.finetune import ConfigError, load_config, train
+    """Fine-tune on the catalog's pairs (+ synthetic pairs). Multi-process: `accelerate launch -m train.finetune
+    CONFIG` or `torchrun --nproc_per_node N -m train.finetune CONFIG` (docs/training.md)."""
+    from rigs.controls import ControlError
+    from train.config import ConfigError, load_config
+    from train.finetune import train
+    from train.pipeline import ModelDirError
     try:
         cfg = load_config(config)
         if max_steps:
             cfg.train.max_steps = max_steps
         summary = train(cfg, resume=resume)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ControlError, ModelDirError) as exc:
         fail(str(exc))
-    if summary.get("model_dir"):
-        console.print(f"trained {summary['steps']} steps, final loss {summary['final_loss']:.4f}; "
-                      f"{summary['skipped_items']} item(s) skipped")
-        console.print(f"model: {summary['model_dir']}\nloss plot: {summary['loss_plot']}")
+    if not summary.get("model_dir"):
+        return
+    say = typer.echo                      # plain text: config keys like [data] are printed as they are
+    say(f"trained {summary['steps']} steps, final loss {summary['final_loss']:.4f}; "
+        f"{summary['skipped_items']} item(s) skipped")
+    data = summary["data"]
+    gate = "reviewed pairs only" if data["reviewed_only"] else \
+        f"reviewed_only = false: {len(data['unreviewed'])} unreviewed QC-passed pair(s) admitted"
+    say(f"data: {data['real']} real, {data['synthetic']} synthetic ({gate}); {data['train']} train / "
+        f"{data['eval']} eval pairs")
+    say(f"text conditioning: {summary['text_conditioning']}")
+    val = summary["validation"]
+    if val["losses"]:
+        say(f"validation loss {val['losses'][-1][1]:.4f} at step {val['losses'][-1][0]} "
+            f"({val['pairs']} eval pair(s)); table: {Path(summary['model_dir']).parent / 'val_loss.csv'}")
+    elif val["note"]:
+        say(f"validation: {val['note']}")
+    if summary["samples"]["dirs"]:
+        say(f"sample edits: {summary['samples']['dirs'][-1]}")
+    if summary["samples"]["note"]:
+        say(f"samples: {summary['samples']['note']}")
+    speed = summary["throughput"]
+    if speed["median_step_s"]:
+        say(f"throughput: {speed['median_step_s']:.3f} s/step, {speed['samples_per_s']:.2f} samples/s")
+    if summary["logging_dir"]:
+        say(f"tracking ({', '.join(summary['trackers'])}): {summary['logging_dir']}")
+    say(f"model: {summary['model_dir']}\nloss plot: {summary['loss_plot']}")
 
 
 def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directory from `cinectrl train run`; "
@@ -49,9 +75,11 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     of each model against the identity and effect-simulator baselines, on the catalog's captured sweeps of the
     scenes the models never trained on: report.md/.html, plots and metrics.json in --out. Statistics are computed
     in the calibrated body's linear space when a profile exists (the report says which camera)."""
+    from rigs.controls import ControlError
     from train import calibrated
     from train import evaluate as E
     from train.editor import load_editor
+    from train.pipeline import ModelDirError
     named = {}
     for item in model:
         name, _, path = item.rpartition("=")
@@ -60,7 +88,7 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     for name, path in named.items():
         try:
             editors[name] = load_editor(path, steps=steps)
-        except (FileNotFoundError, OSError, ValueError) as exc:
+        except (ModelDirError, ControlError, OSError) as exc:
             fail(str(exc))
         meta = path / "cinectrl.json"
         if meta.is_file():
@@ -83,9 +111,9 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile))
     result["notes"] = notes + [note] + result["notes"]
     paths_out = E.write_report(result, out)
-    console.print(json.dumps({m: {a: v["corrcoef"] for a, v in d["axes"].items()}
-                              for m, d in result["methods"].items()}))
-    console.print(f"report: {paths_out['markdown']}  metrics: {paths_out['metrics']}")
+    typer.echo(json.dumps({m: {a: v["corrcoef"] for a, v in d["axes"].items()}
+                           for m, d in result["methods"].items()}))
+    typer.echo(f"report: {paths_out['markdown']}  metrics: {paths_out['metrics']}")
 
 
 def _evaluation_profile(profile_file: Path | None, catalog: Path | None, ideal: bool):

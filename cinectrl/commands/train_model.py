@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("edit")(edit)
 
 
+#: every video clip of the catalog (captured or ingested) with its session's scene
 def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog whose clips to use"),
           out: Path = typer.Option(..., "--out", help="directory for the simulated targets + pairs.json"),
           depth: Optional[Path] = typer.Option(None, "--depth", help=".npz with depth_m (T,H,W) for clips without a "
@@ -28,18 +28,20 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
           ideal: bool = typer.Option(False, "--ideal", help="simulate with the ideal camera even where a profile "
                                                             "exists")) -> None:
     """Simulated pairs: each catalog clip + random controls -> a target clip (train/effects.py), in the linear
-    space of the clip's calibrated body + lens (its response, white balance and noise) when it has a profile."""
-    import numpy as np
-    import torch
+    space of the clip's calibrated body + lens (its response, white balance and noise) when it has a profile. A
+    clip that cannot be used is skipped and reported; train on the result with
+    `[data] synthetic_pairs = ["OUT/pairs.json"]`."""
     from capture import profiles
     from capture.catalog import open_catalog
     from rigs.calibration.inputs import CalibrationInputError
     from rigs.calibration.profile import CalibrationProfile
-    from train import effects
-    from train.videoio import read_video, write_video
+    from train.data import catalog_clips
+    from train.synth import make_pairs
     path = resolve_catalog(catalog)
     if not path.is_file():
         fail(f"catalog {path}: no such file (give --from CATALOG)")
+    if depth is not None and not depth.is_file():
+        fail(f"--depth {depth}: no such file")
     if ideal and profile_file is not None:
         fail("--ideal and --profile contradict each other; give one")
     given = None
@@ -49,74 +51,68 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
         except (OSError, CalibrationInputError) as exc:
             fail(str(exc))
     with open_catalog(path, readonly=True) as cat:
-        rows = [a for a in cat.assets() if a["kind"] == "clip"]
-        clips = [cat.abspath(a["path"]) for a in rows]
-        found: dict[int | None, CalibrationProfile | None] = {}
-        for a in rows:
-            if a["session_id"] not in found:
-                found[a["session_id"]] = (None if ideal or a["session_id"] is None
-                                          else profiles.for_session(cat, a["session_id"]))
-        camera = [given if given is not None else found[a["session_id"]] for a in rows]
+        clips = catalog_clips(cat, with_session=True)
+        found = {sid: (None if ideal or sid is None else profiles.for_session(cat, sid))
+                 for sid in {sid for _, _, sid in clips}}
     if not clips:
-        fail(f"catalog {path}: no clips to simulate from (capture a video pass first)")
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for clip, profile in zip(clips, camera):
-        sidecar = clip.with_name(clip.stem + ".depth.npz")
-        depth_file = sidecar if sidecar.is_file() else depth
-        if depth_file is None or not Path(depth_file).is_file():
-            fail(f"{clip}: no depth sidecar {sidecar.name}; give --depth FILE.npz (depth_m, one map per frame)")
-        frames, fps = read_video(clip)
-        depth_m = np.load(depth_file)["depth_m"].astype(np.float32)[: len(frames)]
-        if depth_m.shape[1:] != frames.shape[1:3]:
-            fail(f"{depth_file}: depth maps {depth_m.shape[1:]} do not match the clip's frames {frames.shape[1:3]}")
-        video = torch.from_numpy(frames).float().div(255).permute(0, 3, 1, 2).unsqueeze(0)
-        disparity = torch.from_numpy(1.0 / np.maximum(depth_m, 1e-3)).unsqueeze(0)
-        for i in range(per_clip):
-            controls = {"K": float(rng.uniform(0, 1)), "d_f": float(rng.uniform(0, 1)), "f": float(rng.uniform(0, .5)),
-                        "S": float(rng.uniform(-.8, .8)), "T": float(rng.uniform(-.8, .8))}
-            target = effects.simulate(video, disparity, controls, seed=seed + i, profile=profile)
-            dest = out / f"{clip.stem}_{i}.mp4"
-            write_video(dest, (target[0].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8), fps)
-            pairs.append({"source": str(clip), "target": str(dest), "controls": controls,
-                          "camera": profile.label if profile is not None else "ideal",
-                          "camera_key": profile.key if profile is not None else None})
-    (out / "pairs.json").write_text(json.dumps(pairs, indent=1))
-    used = sorted({p["camera"] for p in pairs})
-    typer.echo(f"{len(pairs)} simulated pairs from {len(clips)} clips -> {out / 'pairs.json'}; camera model: "
-               + "; ".join("calibration profile " + u if u != "ideal" else "ideal (sRGB, no profile)" for u in used))
+        fail(f"catalog {path}: no clips to simulate from (capture a session first)")
+    camera = {clip: given if given is not None else found[sid] for _, clip, sid in clips}
+    report = make_pairs([(scene, clip) for scene, clip, _ in clips], out, per_clip=per_clip, seed=seed, depth=depth,
+                        profile_for=camera.get)
+    for clip, why in report.skipped.items():
+        typer.echo(f"skipped {clip}: {why}")
+    for clip, what in report.partial.items():
+        typer.echo(f"partly used {clip}: {what}")
+    used = report.clips - len(report.skipped)
+    cameras = sorted({p["camera"] for p in report.pairs})
+    typer.echo(f"{len(report.pairs)} simulated pairs from {used} of {report.clips} clips -> {out / 'pairs.json'}; "
+               "camera model: " + ("; ".join("calibration profile " + u if u != "ideal" else "ideal (sRGB, no profile)"
+                                             for u in cameras) or "none"))
+    if not report.pairs:
+        fail(f"no clip of {path} could be used (see the reasons above)")
+    typer.echo(f'train on them: [data] synthetic_pairs = ["{(out / "pairs.json").resolve()}"]')
 
 
 @control_options
-def edit(src: Path = typer.Argument(..., help="source clip (.mp4)"),
-         model: Optional[Path] = typer.Option(None, "--model", help="CineCtrl pipeline directory (save_pretrained)"),
+def edit(src: Path = typer.Argument(..., help="source clip (any length and size)"),
+         model: Optional[Path] = typer.Option(None, "--model", help="model directory from `cinectrl train run` "
+                                              "(its model/ folder, or the run directory)"),
          out: Path = typer.Option(..., "--out"), controls: dict = None,
+         camera_path: Optional[str] = typer.Option(None, "--camera-path", help='target camera path relative to the '
+                                                   'source: a .json file or inline JSON, {"slider_mm": [0, 20]} or '
+                                                   '{"poses": [[12 numbers], ...]}'),
+         prompt: Optional[str] = typer.Option(None, "--prompt", help="text prompt (used when the model has a text "
+                                              "encoder)"),
          steps: int = typer.Option(30, "--steps", min=1), seed: int = typer.Option(0, "--seed"),
-         prompt_embeds: Optional[Path] = typer.Option(None, "--prompt-embeds", help=".pt text embeddings when the "
-                                                      "pipeline has no text encoder")) -> None:
-    """Edit a clip's photographic settings with a trained CineCtrl pipeline."""
+         device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ...")) -> None:
+    """Edit a clip's photographic settings with a trained CineCtrl model. The whole clip comes back, at its own
+    length and size (edited in overlapping windows and resized for the model where needed)."""
     if model is None:
-        fail("--model DIR is required: a randomly initialised model only produces noise; give a pipeline directory "
-             "written by CineCtrlPipeline.save_pretrained (e.g. a fine-tuning run's output)")
-    if not (model / "model_index.json").is_file():
-        fail(f"--model {model}: no model_index.json; give a directory written by CineCtrlPipeline.save_pretrained")
+        fail("--model DIR is required: a randomly initialised model only produces noise; give the model/ folder "
+             "`cinectrl train run` wrote")
     if not src.is_file():
         fail(f"{src}: no such clip")
-    import numpy as np
-    import torch
-    from train.pipeline import CineCtrlPipeline
-    from train.videoio import read_video, write_video
-    frames, fps = read_video(src)
-    usable = (len(frames) - 1) // 4 * 4 + 1
-    h, w = frames.shape[1] // 16 * 16, frames.shape[2] // 16 * 16
-    if usable < 1 or h == 0 or w == 0:
-        fail(f"{src}: {frames.shape[1]}x{frames.shape[2]}, {len(frames)} frames is too small (need >= 16x16)")
-    pipe = CineCtrlPipeline.from_pretrained(model)
-    embeds = torch.load(prompt_embeds) if prompt_embeds else None
-    if embeds is None and pipe.text_encoder is None:
-        fail(f"--model {model} has no text encoder: give --prompt-embeds FILE.pt")
-    result = pipe(video=frames[:usable, :h, :w], controls=controls,
-                  prompt_embeds=embeds, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed))
-    write_video(out, (result[0] * 255).round().astype(np.uint8), fps)
-    typer.echo(f"wrote {out} ({usable} frames, {h}x{w})")
+    from rigs.controls import ControlError
+    from train.camera_path import CameraPathError, load
+    from train.editor import EditRefused, load_editor
+    from train.pipeline import ModelDirError
+    from train.videoio import VideoError, probe, read_video, write_video
+    try:
+        path = load(camera_path) if camera_path else None
+    except CameraPathError as exc:
+        fail(f"--camera-path: {exc}")
+    try:
+        info = probe(src)
+        editor = load_editor(model, device, steps=steps, seed=seed)
+        plan = editor.plan(info.frames, info.height, info.width)       # refused here, before any work
+        frames, fps = read_video(src)
+        if len(frames) != info.frames:
+            plan = editor.plan(*frames.shape[:3])
+        result = editor.edit(frames, controls, camera_path=path, prompt=prompt, plan=plan)
+        write_video(out, result, fps)
+    except (ModelDirError, ControlError, EditRefused, VideoError) as exc:
+        fail(str(exc))
+    typer.echo(f"{plan.describe()}; text: {editor.card.text_conditioning}")
+    if path is not None:
+        typer.echo(f"camera: {path.describe()}")
+    typer.echo(f"wrote {out} ({result.shape[0]} frames, {result.shape[2]}x{result.shape[1]}, {fps:g} fps)")

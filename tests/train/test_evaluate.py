@@ -10,6 +10,7 @@ import pytest
 
 from rigs import controls as registry
 from train import evaluate as E
+from train.camera_path import parse
 
 from .conftest import simple_edit, textured_clip
 
@@ -21,9 +22,9 @@ def reference_edit(frames, controls, **_):
     return simple_edit(frames, controls)
 
 
-def shift_edit(frames, controls, *, trajectory=None, **_):
+def shift_edit(frames, controls, *, camera_path=None, **_):
     """Moves the picture as a camera offset would (1 px per 10 mm, right for a camera moving left)."""
-    shift = 0 if trajectory is None else int(round(-trajectory["offset_mm"] / 10))
+    shift = 0 if camera_path is None else int(round(-camera_path.keyframes[0, 0, 3] * 1000 / 10))
     return np.roll(simple_edit(frames, controls), shift, axis=2)
 
 
@@ -38,7 +39,8 @@ def sweeps():
         for axis, values in VALUES.items():
             members = [E.Member(v, {**registry.NEUTRAL, axis: v}, simple_edit(source, {axis: v})) for v in values]
             out.append(E.Sweep(axis, source, members, scene=scene, session=scene))
-        path = [E.Member(mm, dict(registry.NEUTRAL), shift_edit(source, {}, trajectory={"offset_mm": mm}), mm)
+        path = [E.Member(mm, dict(registry.NEUTRAL),
+                         shift_edit(source, {}, camera_path=parse({"slider_mm": [mm]}) if mm else None), mm)
                 for mm in (-40.0, -20.0, 0.0, 20.0, 40.0)]
         out.append(E.Sweep(E.CAMERA_PATH, source, path, scene=scene, session=scene))
     return out

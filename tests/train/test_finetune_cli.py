@@ -45,4 +45,4 @@ def test_cli_errors_are_one_line(tmp_path):
     result = runner.invoke(app, ["serve", "--model", str(tmp_path)], env={"CINECTRL_SERVE_TOKEN": ""})
     assert result.exit_code == 1 and "CINECTRL_SERVE_TOKEN" in result.output
     result = runner.invoke(app, ["serve", "--model", str(tmp_path)], env={"CINECTRL_SERVE_TOKEN": "t"})
-    assert result.exit_code == 1 and "not a model directory" in result.output
+    assert result.exit_code == 1 and "not a cinectrl model directory" in result.output

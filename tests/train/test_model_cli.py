@@ -27,7 +27,7 @@ def test_edit_end_to_end(tmp_path):
     torch.save(T.EMB, tmp_path / "emb.pt")
     write_video(tmp_path / "a.mp4", T.clip())
     r = CliRunner().invoke(app, ["train", "edit", str(tmp_path / "a.mp4"), "--model", str(tmp_path / "m"),
-                                 "--prompt-embeds", str(tmp_path / "emb.pt"), "--bokeh", "0.6", "--focus", "0.3",
+                                 "--bokeh", "0.6", "--focus", "0.3",
                                  "--steps", "2", "--out", str(tmp_path / "b.mp4")])
     assert r.exit_code == 0, r.output
     frames, _ = read_video(tmp_path / "b.mp4")
@@ -56,10 +56,10 @@ def test_synth_from_catalog(tmp_path):
     assert r.exit_code == 0, r.output
     import json
     pairs = json.loads((tmp_path / "o" / "pairs.json").read_text())
-    assert len(pairs) == 2 and read_video(pairs[0]["target"])[0].shape == (5, 32, 48, 3)
+    assert len(pairs) == 2 and read_video(tmp_path / "o" / pairs[0]["target"])[0].shape == (5, 32, 48, 3)
 
 
 def test_synth_without_depth_says_what_to_give(tmp_path):
     db = _catalog_with_clip(tmp_path, with_depth=False)
     r = CliRunner().invoke(app, ["train", "synth", "--from", str(db), "--out", str(tmp_path / "o")])
-    assert r.exit_code == 1 and "--depth" in r.output
+    assert r.exit_code == 0 and "--depth" in r.output and "partly used" in r.output, r.output

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from train.editor import Cancelled, EditPlan
 from train.jobs import JobQueue
-from train.serve import Cancelled, ServeConfig, bind_socket, create_app
+from train.serve import ServeConfig, bind_socket, create_app
 from train.videoio import read_video, write_video
 
 from .conftest import simple_edit, textured_clip
@@ -29,10 +30,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class StepEditor:
+    """The server's contract with an exact edit (no model): planning keeps the clip as it is."""
+
     def __init__(self, steps: int = 4, step_s: float = 0.0) -> None:
         self.steps, self.step_s = steps, step_s
 
-    def edit(self, frames, controls, *, progress, cancelled):
+    def plan(self, frames, height, width):
+        return EditPlan(frames, height, width, height, width, frames, [(0, frames)])
+
+    def edit(self, frames, controls, *, progress, cancelled, camera_path=None, prompt=None, plan=None):
         for i in range(self.steps):
             if cancelled():
                 raise Cancelled
@@ -196,7 +202,7 @@ def test_catalog_clip_job(tmp_path, clip_file):
 def test_200_concurrent_status_polls_while_a_job_runs(tmp_path, clip_file):
     """Real uvicorn on 127.0.0.1 (ephemeral port), 200 concurrent polls through httpx while the worker runs."""
     import uvicorn
-    app = make_app(tmp_path, step_s=0.1, steps=30)
+    app = make_app(tmp_path, step_s=0.1, steps=80)          # 8 s: the 200 polls land while it runs, even under load
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", limit_concurrency=500))

@@ -13,6 +13,7 @@ from train.serve import ServeConfig, create_app
 from train.videoio import read_video, write_video
 
 from .conftest import TINY_CONFIG, make_pair_catalog, textured_clip
+from .serving import serve_process
 
 
 @pytest.fixture(scope="module")
@@ -44,38 +45,20 @@ def test_job_through_tiny_model(tmp_path, model_dir):
         out = tmp_path / "out.mp4"
         out.write_bytes(client.get(f"/jobs/{job}/result", headers=auth).content)
         frames, _ = read_video(out)
-        assert frames.shape == (9, 32, 32, 3)      # 4k+1 frames at the model's trained size
+        assert frames.shape == (12, 40, 40, 3)     # the input's length and size (windows + resize inside)
 
 
 @pytest.mark.timeout(120)
 def test_cinectrl_serve_process(tmp_path, model_dir):
     """`cinectrl serve` as a real process on 127.0.0.1; stopped by PID."""
     import os
-    import signal
-    import socket
-    import subprocess
     import sys
 
     import httpx
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "CINECTRL_SERVE_TOKEN": "proc-token"}
-    proc = subprocess.Popen([sys.executable, "-m", "cinectrl.main", "serve", "--model", str(model_dir), "--port",
-                             str(port), "--data-dir", str(tmp_path / "srv"), "--steps", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    args = [sys.executable, "-m", "cinectrl.main", "serve", "--model", str(model_dir), "--data-dir",
+            str(tmp_path / "srv"), "--steps", "2"]
+    with serve_process(args, env=env) as base:
         clip = write_video(tmp_path / "in.mp4", textured_clip(frames=12, size=40), 8.0)
         auth = {"Authorization": "Bearer proc-token"}
         r = httpx.post(f"{base}/jobs", headers=auth, data={"controls": "{}"},
@@ -84,10 +67,3 @@ def test_cinectrl_serve_process(tmp_path, model_dir):
         status = httpx.get(f"{base}/jobs/{r.json()['id']}", headers=auth, params={"wait": 30}, timeout=40).json()
         assert status["status"] == "succeeded", status
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)

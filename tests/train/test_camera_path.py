@@ -1,0 +1,66 @@
+"""Camera paths for edits: slider offsets (mm) or 3x4 poses, keyframes spread over the clip, one pose per latent
+frame; malformed paths are one line naming the entry."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from train.camera_path import CameraPathError, latent_trajectory, load, parse
+
+
+def test_slider_offsets_become_x_translations_in_metres():
+    path = parse({"slider_mm": [0, 40]})
+    poses = path.per_frame(5)
+    np.testing.assert_allclose(poses[:, 0, 3], [0, 0.01, 0.02, 0.03, 0.04])
+    np.testing.assert_allclose(poses[:, :, :3], np.repeat(np.eye(3)[None], 5, axis=0))
+    assert "0..40 mm" in path.describe()
+
+
+def test_poses_flat_or_nested_interpolate_with_rotations_kept_orthonormal():
+    c, s = np.cos(0.4), np.sin(0.4)
+    turned = [[c, 0, s, 0.1], [0, 1, 0, 0], [-s, 0, c, 0]]
+    path = parse(json.dumps({"poses": [[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], turned]}))
+    poses = path.per_frame(9)
+    for pose in poses:
+        np.testing.assert_allclose(pose[:, :3] @ pose[:, :3].T, np.eye(3), atol=1e-9)
+    np.testing.assert_allclose(poses[-1], np.asarray(turned), atol=1e-9)
+    np.testing.assert_allclose(poses[4, 0, 3], 0.05)
+
+
+def test_one_pose_per_latent_frame_of_a_window():
+    poses = parse({"slider_mm": [0, 100]}).per_frame(11)
+    traj = latent_trajectory(poses, start=2, frames=9, available=11)
+    assert traj.shape == (3, 12)
+    np.testing.assert_allclose(traj[:, 3].numpy(), [0.02, 0.06, 0.1], atol=1e-7)   # frames 2, 6, 10
+    identity = latent_trajectory(None, 0, 9, 9)
+    np.testing.assert_allclose(identity[0].numpy(), [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0])
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ('{"slider": [1]}', "exactly one of slider_mm"),
+    ('{"slider_mm": []}', "non-empty list"),
+    ('{"slider_mm": [0, true]}', "slider_mm[1] = True"),
+    ('{"slider_mm": [0, 50000]}', "beyond"),
+    ('{"poses": [[1, 0, 0]]}', "poses[0] has 3 numbers"),
+    ('{"poses": [[2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]]}', "not a rotation"),
+    ('{"poses": [[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]], "slider_mm": [0]}', "exactly one"),
+    ("[1, 2]", "expected an object"),
+    ("not json", "is not JSON"),
+])
+def test_malformed_paths_name_the_entry(spec, expected):
+    with pytest.raises(CameraPathError) as info:
+        parse(spec)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_files_and_inline_json_from_the_command_line(tmp_path):
+    file = tmp_path / "path.json"
+    file.write_text('{"slider_mm": [0, 10, 20]}')
+    assert len(load(str(file)).keyframes) == 3
+    assert load('{"slider_mm": [5]}').per_frame(3)[2, 0, 3] == pytest.approx(0.005)
+    with pytest.raises(CameraPathError, match="no such file"):
+        load(str(tmp_path / "missing.json"))
+    assert parse(None) is None and parse("{}") is None
