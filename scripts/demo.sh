@@ -16,7 +16,7 @@ echo "== checking the plan against the rig (nothing moves) =="
 .venv/bin/cinectrl capture plan "$PLAN" --catalog "$CATALOG" --show 6
 echo
 echo "== running the session =="
-.venv/bin/cinectrl capture run "$PLAN" --catalog "$CATALOG"
+.venv/bin/cinectrl capture run "$PLAN" --catalog "$CATALOG" --init
 echo
 echo "== catalog =="
 .venv/bin/cinectrl catalog stats --catalog "$CATALOG" || true

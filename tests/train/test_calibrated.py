@@ -178,8 +178,8 @@ def test_train_synth_uses_the_clip_body_profile_and_says_so(clip_catalog, tmp_pa
     assert pairs[0]["camera"].startswith("cinectrl SimCam #SIM-SECRET") and "calibration profile" in out
     ideal, out = _synth(["--from", str(clip_catalog), "--out", str(tmp_path / "i"), "--per-clip", "1", "--ideal"])
     assert ideal[0]["camera"] == "ideal" and "ideal (sRGB, no profile)" in out
-    a, _ = read_video(pairs[0]["target"])
-    b, _ = read_video(ideal[0]["target"])
+    a, _ = read_video(tmp_path / "p" / pairs[0]["target"])        # paths in pairs.json: relative to its folder
+    b, _ = read_video(tmp_path / "i" / ideal[0]["target"])
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 1.0    # same controls, another camera model
     exported = tmp_path / "profile.json"
     exported.write_text(secret().to_json())
