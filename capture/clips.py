@@ -115,11 +115,12 @@ class PairQuality:
     frames: int
     reference_exposure: Exposure | None = None    # each side's worst frame (capture/exposure.py)
     target_exposure: Exposure | None = None
+    path_offset_mm: float = 0.0     # the target's pass shifted along the slider by design (camera-path sweep)
 
     @property
     def flags(self) -> list[str]:
         flags = []
-        if self.alignment_px > ALIGNMENT_LIMIT_PX:
+        if self.alignment_px > ALIGNMENT_LIMIT_PX and not self.path_offset_mm:
             flags.append(f"misaligned by {self.alignment_px:.1f} px")
         if self.clipped_fraction > CLIPPED_FLAG:
             flags.append(f"{self.clipped_fraction:.0%} clipped")
@@ -160,7 +161,10 @@ def sharpness(rgb: np.ndarray) -> float:
     return float(cv2.Laplacian(_gray(rgb), cv2.CV_32F).var())
 
 
-def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray]) -> PairQuality:
+def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray], *,
+                 path_offset_mm: float = 0.0) -> PairQuality:
+    """QC of one pair. A pair of a camera-path sweep (`path_offset_mm` != 0) is shifted by design: its
+    alignment is reported but never flagged."""
     n = min(len(reference), len(target))
     if n == 0:
         raise ValueError("a pair needs frames on both sides")
@@ -171,4 +175,5 @@ def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray]) 
     sharp_ref = float(np.mean([sharpness(reference[i]) for i in picks]))
     sharp_tgt = float(np.mean([sharpness(target[i]) for i in picks]))
     return PairQuality(align, clipped, sharp_tgt / sharp_ref if sharp_ref > 0 else 0.0, n,
-                       worst([reference[i] for i in picks]), worst([target[i] for i in picks]))
+                       worst([reference[i] for i in picks]), worst([target[i] for i in picks]),
+                       path_offset_mm=float(path_offset_mm))

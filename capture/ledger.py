@@ -321,7 +321,8 @@ class Ledger:
         """Committed point files, in plan order, with what the outputs need (requested settings as JSON)."""
         rows = self.catalog.rows(
             "SELECT a.id AS asset_id, a.path, a.kind, a.sha256, a.bytes, p.combination_key, p.frame_index, "
-            "p.ordinal AS idx, p.settings_json AS requested_json FROM assets a JOIN points p ON p.id = a.point_id "
+            "p.ordinal AS idx, p.settings_json AS requested_json, p.slider_target_mm FROM assets a "
+            "JOIN points p ON p.id = a.point_id "
             "WHERE a.session_id = ? ORDER BY p.ordinal, a.id", (session_id,))
         for r in rows:
             r["combo"] = int(r["combination_key"].lstrip("c"))

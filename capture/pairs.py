@@ -65,6 +65,7 @@ DELTA_UNITS: dict[str, tuple[str, str]] = {
     "mired_shift": ("mired", "white-balance setting change"),
     "focus_m": ("m", "focus-distance change"),
     "focal_ratio": ("ratio", "focal-length ratio"),
+    "path_offset_mm": ("mm", "camera path: the target's pass shifted along the slider (camera-path sweeps)"),
 }
 
 

@@ -42,6 +42,13 @@ def _combos(frames: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     return dict(grouped)
 
 
+def _pass_starts(plan: Plan, grouped: dict[int, list[dict[str, Any]]]) -> dict[int, float]:
+    """Where each combination's pass started on the slider (a camera-path sweep shifts them; 0 for stills)."""
+    base = plan.trajectory.start_mm if plan.mode == "passes" and plan.trajectory else 0.0
+    return {cid: float(rows[0].get("slider_target_mm") if plan.mode == "passes" and
+                       rows[0].get("slider_target_mm") is not None else base) for cid, rows in grouped.items()}
+
+
 def _recorded(rows: list[dict[str, Any]], root: Path) -> Path | None:
     """The clip (passes) or first still of a combination: its sidecars say what the camera saw."""
     for row in rows:
@@ -81,8 +88,12 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
     width = next(iter(sequences.values()))[0].shape[1] if sequences else 640
     scene = lambda cid: SceneContext.from_clip(_recorded(grouped[cid], root), width)  # noqa: E731
     profile = profiles.for_session(ledger.catalog, session_id)     # the body's calibration, if measured
+    starts = _pass_starts(plan, grouped)
     for spec in form_pairs(settings, plan.pair_reference, scene=scene, profile=profile):
-        quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target])
+        offset = starts[spec.target] - starts[spec.reference]
+        if offset:
+            spec.deltas["path_offset_mm"] = offset
+        quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target], path_offset_mm=offset)
         record = {
             "reference_combo": spec.reference, "target_combo": spec.target,
             "reference_clip": ledger.relative(out.clips[spec.reference]),

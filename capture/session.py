@@ -402,26 +402,29 @@ class SessionRunner:
         """Home, run the trajectory while the camera records; the clip shares the camera path."""
         tr = self.plan.trajectory
         assert tr is not None
+        # a pass of a camera-path sweep starts where its point says (the trajectory shifted by its offset)
+        begin = point.slider_mm if point.slider_mm is not None else tr.start_mm
+        finish = begin + (tr.end_mm - tr.start_mm)
         slider = self.slider
         run_info: dict[str, Any] = {}
         start = None
         if slider is not None:
             slider.home()
             self.homed = True
-            slider.move_to(tr.start_mm)
+            slider.move_to(begin)
 
             def start() -> float | None:
-                run = slider.run_trajectory(tr.start_mm, tr.end_mm, speed_mm_s=tr.speed_mm_s, wait=False)
+                run = slider.run_trajectory(begin, finish, speed_mm_s=tr.speed_mm_s, wait=False)
                 run_info["run"] = run
                 return run.motion_started_at
 
         clip = self._with_busy_retries(lambda cam: cam.record_clip(session_dir, stem=self._stem(point),
                                                                       frames=tr.frames, fps=tr.fps, start=start))
         end_status = slider.wait_idle() if slider is not None else None
-        info = {"slider_mm": end_status.position_mm if end_status else None, "slider_target_mm": tr.end_mm,
+        info = {"slider_mm": end_status.position_mm if end_status else None, "slider_target_mm": finish,
                 "move_started_at": clip.motion_start, "move_finished_at": time.time() if slider else None}
         clip_info = {"frames": clip.frames, "fps": clip.fps, "motion_start": clip.motion_start,
-                     "poses": [p.x_mm for p in clip.poses], "trajectory": [tr.start_mm, tr.end_mm, tr.speed_mm_s]}
+                     "poses": [p.x_mm for p in clip.poses], "trajectory": [begin, finish, tr.speed_mm_s]}
         return clip.files, info, clip_info
 
     # ------------------------------------------------------------------------------------------ devices

@@ -78,8 +78,10 @@ def _check_travel(plan: Plan, travel: tuple[float, float], slider_label: str, pr
             problem("axes.slider_mm", f"slider position {pos:g} mm is outside {slider_label}'s travel "
                                       f"{low:g}..{high:g} mm")
     if plan.trajectory:
-        for name in ("start_mm", "end_mm"):
-            pos = getattr(plan.trajectory, name)
-            if not low <= pos <= high:
-                problem(f"trajectory.{name}", f"trajectory {name} {pos:g} mm is outside {slider_label}'s "
-                                              f"travel {low:g}..{high:g} mm")
+        tr = plan.trajectory
+        for offset in tr.offsets_mm:
+            for name, pos in (("start_mm", tr.start_at(offset)), ("end_mm", tr.end_at(offset))):
+                if not low <= pos <= high:
+                    shifted = f" (shifted by offsets_mm {offset:g})" if offset else ""
+                    problem(f"trajectory.{name}", f"trajectory {name} {pos:g} mm{shifted} is outside "
+                                                  f"{slider_label}'s travel {low:g}..{high:g} mm")

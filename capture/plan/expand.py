@@ -95,7 +95,10 @@ def expand(plan: Plan, choices: Mapping[str, list[str]] | None = None) -> list[P
     """The ordered points of a plan (loop order + snaking), with camera labels resolved where known."""
     looped = _looped_roles(plan)
     combos = compensated_settings(plan, choices)
-    combo_ids = {combo: i for i, combo in enumerate(combos)}
+    offsets = plan.trajectory.offsets_mm if plan.mode == "passes" and plan.trajectory else (0.0,)
+    # one clip per settings combination and camera path: combination ids run over the offsets innermost, so a
+    # plan without offsets keeps its ids and the first offset of each combination comes first
+    combo_ids = {combo: i * len(offsets) for i, combo in enumerate(combos)}
     lists: dict[str, list] = {r: list(plan.axes[r]) for r in looped if r in plan.loop}
     if SLIDER_AXIS in plan.loop:
         lists[SLIDER_AXIS] = list(plan.positions)
@@ -117,7 +120,11 @@ def expand(plan: Plan, choices: Mapping[str, list[str]] | None = None) -> list[P
                 frame = frame * plan.repeat + chosen.get(REPEAT_AXIS, 0)
                 points.append(Point(index, f"p{index:04d}", settings, slider_mm, "still", combo_ids[combo], frame))
             else:
-                points.append(Point(index, f"p{index:04d}", settings, None, "clip", combo_ids[combo], 0))
+                tr = plan.trajectory
+                for k, offset in enumerate(offsets):
+                    start = tr.start_at(offset) if tr is not None and len(offsets) > 1 else None
+                    points.append(Point(len(points), f"p{len(points):04d}", settings, start, "clip",
+                                        combo_ids[combo] + k, 0))
             return
         axis = plan.loop[depth]
         items = lists[axis]

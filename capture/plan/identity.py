@@ -36,6 +36,8 @@ def substance(plan: Plan, *, canonical: bool = True) -> dict[str, Any]:
         tr = plan.trajectory
         trajectory = {"start_mm": tr.start_mm, "end_mm": tr.end_mm, "speed_mm_s": tr.speed_mm_s,
                       "frames": tr.frames, "fps": tr.fps}
+        if tuple(tr.offsets_mm) != (0.0,):       # absent before camera-path sweeps: older keys stay the same
+            trajectory["offsets_mm"] = list(tr.offsets_mm)
     return {
         "session": session,
         "rig": {"camera": plan.camera, "slider": plan.slider, "camera_options": plan.camera_options,

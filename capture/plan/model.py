@@ -82,6 +82,13 @@ class Trajectory:
     speed_mm_s: float
     frames: int
     fps: float
+    offsets_mm: tuple[float, ...] = (0.0,)    # the camera path swept: each pass shifted along the slider by these
+
+    def start_at(self, offset_mm: float) -> float:
+        return self.start_mm + offset_mm
+
+    def end_at(self, offset_mm: float) -> float:
+        return self.end_mm + offset_mm
 
     @property
     def seconds(self) -> float:

@@ -164,13 +164,14 @@ class _Reader:
             speed = self._number(tr, "speed_mm_s", "trajectory.speed_mm_s", required=True, positive=True)
             frames = self._number(tr, "frames", "trajectory.frames", default=24, positive=True)
             fps = self._number(tr, "fps", "trajectory.fps", default=24.0, positive=True)
+            offsets = self._offsets(tr)
             if None not in (start, end, speed, frames, fps):
                 if start == end:
                     self.problem("trajectory.end_mm", "trajectory start_mm and end_mm are equal: the camera would "
                                                       "not move")
                 if int(frames) != frames:
                     self.problem("trajectory.frames", f"frames must be a whole number, got {frames}")
-                trajectory = Trajectory(float(start), float(end), float(speed), int(frames), float(fps))
+                trajectory = Trajectory(float(start), float(end), float(speed), int(frames), float(fps), offsets)
                 if start != end:
                     self._pass_covers_move(trajectory)
         if mode == "passes" and trajectory is None and not any(p.where.startswith("trajectory")
@@ -186,6 +187,26 @@ class _Reader:
             self.problem("rig.slider", "the plan moves the slider but rig.slider is \"none\"; set slider = "
                                        "\"emulator\" or a serial port")
         return trajectory
+
+    def _offsets(self, tr: dict) -> tuple[float, ...]:
+        """`offsets_mm`: the camera path as a sweep axis -- every combination is shot once per offset, its pass
+        shifted along the slider by it (the first offset is the pairs' reference path)."""
+        if "offsets_mm" not in tr:
+            return (0.0,)
+        where = "trajectory.offsets_mm"
+        raw = _as_list(tr["offsets_mm"])
+        values = []
+        for value in raw:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.problem(where, f"offsets_mm takes numbers in mm, got {value!r}; e.g. offsets_mm = [0, 20, 40]")
+                return (0.0,)
+            values.append(float(value))
+        if not values:
+            self.problem(where, "offsets_mm needs at least one offset in mm, e.g. [0, 20, 40]")
+            return (0.0,)
+        if len(set(values)) != len(values):
+            self.problem(where, f"offsets_mm {values} repeats an offset; each is a separate pass")
+        return tuple(values)
 
     def _pass_covers_move(self, tr: Trajectory) -> None:
         """A pass must record frames for the whole move, or part of the camera path has no frames."""

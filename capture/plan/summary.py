@@ -61,10 +61,11 @@ def summarize(plan: Plan, points: list[Point], costs: Costs | None = None) -> Su
     else:
         tr = plan.trajectory
         assert tr is not None
-        per_pass = costs.home_s + abs(tr.start_mm) / costs.move_mm_s + max(tr.seconds, tr.recording_s)
-        seconds += len(points) * (per_pass + costs.capture_s)
+        starts = [point.slider_mm if point.slider_mm is not None else tr.start_mm for point in points]
+        seconds += sum(costs.home_s + abs(s) / costs.move_mm_s + max(tr.seconds, tr.recording_s) + costs.capture_s
+                       for s in starts)
         moves = 2 * len(points)
-        travel = len(points) * (abs(tr.end_mm - tr.start_mm) + abs(tr.start_mm))
+        travel = sum(abs(tr.end_mm - tr.start_mm) + abs(s) for s in starts)
         captures, clips = len(points) * tr.frames, len(points)
     size = len(points) * bytes_per_point(plan, costs)
     order = " > ".join(f"{a}{' (snake)' if a in plan.snake else ''}" for a in plan.loop) or "single point"
