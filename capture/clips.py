@@ -144,8 +144,20 @@ def _normalised(gray: np.ndarray) -> np.ndarray:
     return (gray - gray.mean()) / (gray.std() + 1e-6)
 
 
-def alignment_error(a: np.ndarray, b: np.ndarray) -> float:
-    ga, gb = _normalised(_gray(a)), _normalised(_gray(b))
+def centre_zoom(rgb: np.ndarray, zoom: float) -> np.ndarray:
+    """The centre 1/zoom of a frame scaled back to its size: what a lens `zoom` times longer sees."""
+    if abs(zoom - 1.0) < 1e-6:
+        return rgb
+    h, w = rgb.shape[:2]
+    ch, cw = max(2, round(h / zoom)), max(2, round(w / zoom))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return cv2.resize(rgb[y0:y0 + ch, x0:x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def alignment_error(a: np.ndarray, b: np.ndarray, *, zoom: float = 1.0) -> float:
+    """Shift (px) between two frames of one path; `zoom`: b was shot with a lens that many times longer, so a is
+    cropped to b's view first (a zoom pair is registered when its centres agree)."""
+    ga, gb = _normalised(_gray(centre_zoom(a, zoom))), _normalised(_gray(b))
     if ga.shape != gb.shape:
         gb = cv2.resize(gb, (ga.shape[1], ga.shape[0]))
     window = cv2.createHanningWindow((ga.shape[1], ga.shape[0]), cv2.CV_32F)
@@ -162,14 +174,15 @@ def sharpness(rgb: np.ndarray) -> float:
 
 
 def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray], *,
-                 path_offset_mm: float = 0.0) -> PairQuality:
+                 path_offset_mm: float = 0.0, zoom: float = 1.0) -> PairQuality:
     """QC of one pair. A pair of a camera-path sweep (`path_offset_mm` != 0) is shifted by design: its
-    alignment is reported but never flagged."""
+    alignment is reported but never flagged. A zoom pair (`zoom` = focal-length ratio) is aligned after
+    cropping the reference to the target's view."""
     n = min(len(reference), len(target))
     if n == 0:
         raise ValueError("a pair needs frames on both sides")
     picks = sorted({0, n // 2, n - 1})
-    align = float(np.mean([alignment_error(reference[i], target[i]) for i in picks]))
+    align = float(np.mean([alignment_error(reference[i], target[i], zoom=zoom) for i in picks]))
     clipped = max(float(np.mean([clipped_fraction(reference[i]) for i in picks])),
                   float(np.mean([clipped_fraction(target[i]) for i in picks])))
     sharp_ref = float(np.mean([sharpness(reference[i]) for i in picks]))

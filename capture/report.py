@@ -93,7 +93,8 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         offset = starts[spec.target] - starts[spec.reference]
         if offset:
             spec.deltas["path_offset_mm"] = offset
-        quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target], path_offset_mm=offset)
+        quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target], path_offset_mm=offset,
+                                       zoom=spec.deltas.get("focal_ratio", 1.0))
         record = {
             "reference_combo": spec.reference, "target_combo": spec.target,
             "reference_clip": ledger.relative(out.clips[spec.reference]),

@@ -54,7 +54,7 @@ ISOS = ["100", "125", "160", "200", "250", "320", "400", "500", "640", "800", "1
         "2000", "2500", "3200", "4000", "5000", "6400", "8000", "10000", "12800", "16000", "20000", "25600"]
 WHITE_BALANCES = ["Daylight", "Cloudy", "Shade", "Tungsten", "Fluorescent", "Flash", "Kelvin"]
 KELVINS = [str(k) for k in range(2500, 10001, 100)]
-FOCUS_DISTANCES = ["0.5", "0.8", "1", "1.5", "2", "3", "5", "10"]
+FOCUS_DISTANCES = ["0.5", "0.6", "0.8", "1", "1.2", "1.5", "2", "2.5", "3", "4", "5", "7", "10"]
 FOCAL_LENGTHS = ["24", "28", "35", "40", "48", "50", "60", "70"]
 
 #: a body's JPEG settings: "4:2:0" (most bodies' normal quality) to "4:4:4"; calibrate from the finest
