@@ -202,13 +202,15 @@ class ExportFormat(str, Enum):
 class ExportWhat(str, Enum):
     assets = "assets"
     pairs = "pairs"
+    reviews = "reviews"
 
 
 @app.command("export")
 def export(
     catalog: Optional[Path] = CatalogOption,
     fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format", help="jsonl or csv."),
-    what: ExportWhat = typer.Option(ExportWhat.assets, "--what", help="assets (one record per file) or pairs."),
+    what: ExportWhat = typer.Option(ExportWhat.assets, "--what",
+                                    help="assets (one record per file), pairs, or reviews (one per verdict)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout.",
                                           show_default=False),
 ) -> None:
@@ -219,6 +221,9 @@ def export(
     if what is ExportWhat.assets:
         records: Iterable[dict[str, Any]] = cat.export_assets()
         fields = list(EXPORT_FIELDS)
+    elif what is ExportWhat.reviews:   # annotate/report.py owns the review records
+        from annotate.report import REVIEW_FIELDS, review_records
+        records, fields = review_records(cat), list(REVIEW_FIELDS)
     else:
         records = cat.export_pairs()
         fields = list(PAIR_FIELDS)
