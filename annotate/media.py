@@ -8,6 +8,7 @@ as the pair, made once per pair and kept beside the other clip (`review/` subfol
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -92,8 +93,13 @@ def clip_readings(cat: Catalog, clip_ids: Iterable[int]) -> dict[int, dict[str, 
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _number(role: str, value: str) -> float | None:
+    return setting_number(role, value)
+
+
 def _same(role: str, a: Any, b: Any) -> bool:
-    na, nb = setting_number(role, a), setting_number(role, b)
+    na, nb = _number(role, str(a)), _number(role, str(b))
     if na is not None and nb is not None:
         return abs(na - nb) <= 1e-6 * max(abs(na), abs(nb), 1e-12)
     return str(a).strip().lower() == str(b).strip().lower()

@@ -31,7 +31,7 @@ from capture.catalog import Catalog
 
 from . import accounts, gate, gold, media
 from .config import ADJUDICATION_CONFIG, PROJECT_SETTINGS, REVIEW_CONFIG
-from .server import Connection, ServerError, http_error, identify, request, unreachable
+from .server import Connection, ServerError, http_error, identify, request, shared_http, unreachable
 
 REVIEW_TITLE = "cinectrl pair review"
 ADJUDICATION_TITLE = "cinectrl pair adjudication"
@@ -42,7 +42,7 @@ BATCH = 500
 
 
 def client(conn: Connection) -> LabelStudio:
-    return LabelStudio(base_url=conn.url, api_key=conn.token, timeout=120)
+    return LabelStudio(base_url=conn.url, api_key=conn.token, timeout=120, httpx_client=shared_http())
 
 
 def _explain(exc: Exception, conn: Connection) -> ServerError:

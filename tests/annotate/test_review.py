@@ -166,7 +166,8 @@ def test_one_account_one_vote_and_forged_or_edited_verdicts_do_not_count(ls_serv
     b.annotations.create(id=t[2].id, result=verdict("reject"), completed_by=people["alice"].user_id,
                          updated_by=people["alice"].user_id)
     alice_own = a.annotations.create(id=t[2].id, result=verdict("accept"))
-    httpx.patch(f"{ls_server.url}/api/annotations/{alice_own.id}/", json={"result": verdict("reject")},
+    httpx.patch(f"{ls_server.url}/api/annotations/{alice_own.id}/",
+                json={"result": verdict("reject"), "updated_by": people["alice"].user_id},
                 headers={"Authorization": f"Token {people['bob'].token}"}).raise_for_status()
     b.annotations.create(id=t[2].id, result=verdict("reject"))
     out = review.pull(cat, ls_server)
@@ -188,6 +189,23 @@ def run_export(cat, fmt: str) -> list[dict]:
     if fmt == "jsonl":
         return [json.loads(line) for line in r.output.splitlines() if line.strip()]
     return list(csv.DictReader(io.StringIO(r.output)))
+
+
+def test_what_community_edition_cannot_enforce_is_real(ls_server, catalog_factory, people):
+    """The threat model in docs/review.md, checked: any member's token reads others' verdicts, the adjudication
+    project and the invite link, and changes project settings. (If a Label Studio upgrade closes one of these,
+    this test says so and the docs should follow.)"""
+    cat = catalog_factory(1)
+    register(cat, ls_server, people, alice="annotator", bob="annotator")
+    res = review.push(cat, ls_server)
+    t = tasks_of(ls_server, res.project_id)[1]
+    sdk(ls_server.url, people["bob"]).annotations.create(id=t.id, result=verdict("reject", notes="bob's"))
+    alice = httpx.Client(base_url=ls_server.url, headers={"Authorization": f"Token {people['alice'].token}"})
+    seen = alice.get(f"/api/tasks/{t.id}").json()["annotations"]
+    assert [review._user_id(a["completed_by"]) for a in seen] == [people["bob"].user_id]   # others' verdicts: readable
+    assert alice.get("/api/invite").json()["token"]                                 # the invite link: readable
+    assert alice.patch(f"/api/projects/{res.project_id}/", json={"show_skip_button": True}).status_code == 200
+    assert review.pull(cat, ls_server).restored == ["review.show_skip_button"]     # ...and put back
 
 
 # ------------------------------------------------------------------------------------------- gold, status, export
@@ -339,7 +357,7 @@ def test_server_stopped_mid_push_then_rerun_completes_without_duplicates(ls_serv
     monkeypatch.setattr(review, "client", real_client)
     os.environ.update({"PYTHONPATH": str(NETAUDIT), "CINECTRL_NETAUDIT_LOG": str(ls_root / "netaudit.log")})
     try:
-        conn = server.start(anchor)   # the port is remembered: same URL
+        conn = server.start(anchor, boot_timeout=240)   # the port is remembered: same URL
     finally:
         os.environ.pop("PYTHONPATH"), os.environ.pop("CINECTRL_NETAUDIT_LOG")
     assert conn.url == ls_server.url
@@ -490,6 +508,7 @@ def test_a_second_server_concurrent_starts_private_data_port_and_decided_pairs(l
         port = state["port"]
         assert server.stop(catalog) and server.read_state(data)["port"] == port
         with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # our own last run's TIME_WAIT
             squatter.bind(("127.0.0.1", port))
             squatter.listen()
             r = run("review", "server", "start", "--catalog", str(catalog))
