@@ -133,6 +133,11 @@ def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     assert states(cat) == {1: "accepted", 2: "disputed", 3: "disputed"}
     notes = dict(cat.conn.execute("SELECT annotator, gate_note FROM reviews WHERE stage = 'adjudication'"))
     assert notes == {"alice@lab.test": gate.NOT_ADJUDICATOR, "carol@lab.test": gate.ADJUDICATOR_VOTED}
+    # a reviewer adds a note to their verdict: the open adjudication task shows it
+    erin_ann = [x for x in e.annotations.list(id=t[3].id) if x.completed_by == people["erin"].user_id][0]
+    e.annotations.update(id=erin_ann.id, result=verdict("accept", notes="sharp enough for me"))
+    assert review.pull(cat, ls_server).adjudication_refreshed == 1
+    assert "sharp enough for me" in tasks_of(ls_server, adj_project)[3].data["earlier_html"]
     # an adjudicator who did not vote decides, and the catalog says who
     d.annotations.create(id=adj[2].id, result=verdict("accept"))
     d.annotations.create(id=adj[3].id, result=verdict("reject", reasons=["focus_missed"]))
@@ -181,6 +186,12 @@ def test_one_account_one_vote_and_forged_or_edited_verdicts_do_not_count(ls_serv
     a.annotations.update(id=alice_own.id, result=verdict("reject"))
     review.pull(cat, ls_server)
     assert states(cat)[2] == "rejected"
+    # a task imported by hand with a pair id in its data is not a task cinectrl pushed: never read
+    fake = b.projects.import_tasks(id=res.project_id, request=[{"data": {**t[1].data}}], return_task_ids=True)
+    for who in (a, b):
+        who.annotations.create(id=fake.task_ids[0], result=verdict("accept"))
+    out = review.pull(cat, ls_server)
+    assert out.foreign_tasks == 1 and out.added == 0 and states(cat)[1] == "in_review"
 
 
 def run_export(cat, fmt: str) -> list[dict]:
@@ -503,6 +514,7 @@ def test_a_second_server_concurrent_starts_private_data_port_and_decided_pairs(l
         review.pull(cat, second)
         assert states(cat) == {1: "accepted", 2: "in_review"} and review.train_ready_pairs(cat)[0]["pair_id"] == 1
         cat.close()
+        assert _modes(data) == []      # what the running server wrote since (its export files) is private too
 
         # the port is remembered across a stop; a port taken by another program is a clear error
         port = state["port"]
