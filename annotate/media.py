@@ -219,7 +219,7 @@ def ensure_difference_clips(cat: Catalog, pairs: Sequence[Mapping[str, Any]], *,
         if not ref or not oth:
             raise ValueError(f"pair {p['pair_id']} has no clip file on one side: rebuild the session's clips")
         row = known.get(p["pair_id"])
-        if row and row[0] == ref and row[1] == oth and cat.abspath(row[2]).exists():
+        if row and row[0] == ref and row[1] == oth and os.path.exists(cat.data_root / row[2]):
             have[p["pair_id"]] = row[2]
             continue
         folder = Path(oth).parent.as_posix()

@@ -38,7 +38,7 @@ ADJUDICATION_TITLE = "cinectrl pair adjudication"
 TITLES = {"review": REVIEW_TITLE, "adjudication": ADJUDICATION_TITLE}
 CONFIGS = {"review": REVIEW_CONFIG, "adjudication": ADJUDICATION_CONFIG}
 DEFAULT_OVERLAP = 2
-BATCH = 500
+BATCH = 1000
 
 
 def client(conn: Connection) -> LabelStudio:
@@ -116,8 +116,10 @@ def _project_settings(kind: str, overlap: int) -> dict[str, Any]:
     return {**PROJECT_SETTINGS, "label_config": CONFIGS[kind], "maximum_annotations": overlap}
 
 
-def _ensure_project(cat: Catalog, conn: Connection, kind: str, overlap: int | None) -> tuple[int, int, list[str]]:
-    """The project of `kind` on this server (created on first use) and its quorum; settings restored."""
+def _ensure_project(cat: Catalog, conn: Connection, kind: str, overlap: int | None
+                    ) -> tuple[int, int, list[str] | None]:
+    """The project of `kind` on this server (created on first use) and its quorum; settings restored. The list
+    of restored settings is None for a project created just now."""
     known = _projects(cat, conn.key).get(kind)
     if known is None:
         overlap = overlap or (1 if kind == "adjudication" else DEFAULT_OVERLAP)
@@ -127,7 +129,7 @@ def _ensure_project(cat: Catalog, conn: Connection, kind: str, overlap: int | No
         with cat.transaction():
             cat.conn.execute("INSERT INTO ls_projects (kind, server, project_id, overlap, url) VALUES (?,?,?,?,?)",
                              (kind, conn.key, p["id"], overlap, conn.url))
-        return int(p["id"]), overlap, []
+        return int(p["id"]), overlap, None
     project_id, recorded = known
     if recorded is None:   # recorded by an older cinectrl: adopt what the project was created with
         recorded = int(request(conn, "GET", f"/api/projects/{project_id}/").json().get("maximum_annotations") or 1)
@@ -208,9 +210,11 @@ def _media_url(rel: str) -> str:
     return "/data/local-files/?d=" + rel
 
 
-def _ensure_storages(conn: Connection, project_id: int, cat: Catalog, rels: Iterable[str]) -> None:
+def _ensure_storages(conn: Connection, project_id: int, cat: Catalog, rels: Iterable[str], *, new: bool = False
+                     ) -> None:
     """A Local Files storage per media folder: without one, /data/local-files answers 404."""
-    have = {s["path"] for s in request(conn, "GET", "/api/storages/localfiles", params={"project": project_id}).json()}
+    have = set() if new else {s["path"] for s in request(conn, "GET", "/api/storages/localfiles",
+                                                          params={"project": project_id}).json()}
     for folder in sorted({str(cat.abspath(r).parent) for r in rels}):
         if folder == str(cat.data_root):
             raise ServerError(f"clips directly in the catalog folder {folder} cannot be served: keep media in a "
@@ -267,12 +271,13 @@ def _reconcile(cat: Catalog, conn: Connection, project_id: int, kind: str) -> No
                              "VALUES (?,?,?,?,?)", (conn.key, project_id, t.id, int(t.data["pair_id"]), kind))
 
 
-def _import(cat: Catalog, conn: Connection, project_id: int, kind: str, pairs: Sequence[Mapping[str, Any]]) -> int:
+def _import(cat: Catalog, conn: Connection, project_id: int, kind: str, pairs: Sequence[Mapping[str, Any]], *,
+            new_project: bool = False) -> int:
     if not pairs:
         return 0
     data = _task_data(cat, pairs, adjudication=kind == "adjudication")
-    _ensure_storages(conn, project_id, cat, [d["video_a"].split("?d=", 1)[1] for d in data.values()]
-                     + [d[k].split("?d=", 1)[1] for d in data.values() for k in ("video_b", "video_diff")])
+    _ensure_storages(conn, project_id, cat, [d[k].split("?d=", 1)[1] for d in data.values()
+                                             for k in ("video_a", "video_b", "video_diff")], new=new_project)
     ls = client(conn)
     for i in range(0, len(pairs), BATCH):
         batch = pairs[i:i + BATCH]
@@ -313,7 +318,9 @@ def push(cat: Catalog, conn: Connection, *, session_id: int | None = None, overl
     conn = open_server(cat, conn)
     with _guard(conn):
         project_id, quorum, restored = _ensure_project(cat, conn, "review", overlap)
-        _reconcile(cat, conn, project_id, "review")
+        new_project = restored is None
+        if not new_project:
+            _reconcile(cat, conn, project_id, "review")
         done = {r[0] for r in cat.conn.execute("SELECT pair_id FROM ls_tasks WHERE server = ? AND project_id = ?",
                                                (conn.key, project_id))}
         pairs = review_pairs(cat, session_id)
@@ -330,9 +337,9 @@ def push(cat: Catalog, conn: Connection, *, session_id: int | None = None, overl
         todo = real + waiting_gold
         if waiting_gold:
             rng.shuffle(todo)
-        _import(cat, conn, project_id, "review", todo)
+        _import(cat, conn, project_id, "review", todo, new_project=new_project)
     return PushResult(project_id, len(real), sum(p["pair_id"] in done for p in pairs), len(waiting_gold), quorum,
-                      restored)
+                      restored or [])
 
 
 # ------------------------------------------------------------------------------------------- pull
@@ -458,8 +465,8 @@ def pull(cat: Catalog, conn: Connection) -> PullResult:
                                                   "'adjudication'", (conn.key,))}
         new = [p for p in to_adjudicate if p["pair_id"] not in already]
         if new:
-            adj_id, _, _ = _ensure_project(cat, conn, "adjudication", None)
-            out.adjudication_pushed = _import(cat, conn, adj_id, "adjudication", new)
+            adj_id, _, restored = _ensure_project(cat, conn, "adjudication", None)
+            out.adjudication_pushed = _import(cat, conn, adj_id, "adjudication", new, new_project=restored is None)
         out.adjudication_refreshed = _refresh_context(cat, conn)
     return out
 

@@ -499,6 +499,21 @@ def identify(conn: Connection) -> Connection:
     """Check that `conn` is a Label Studio server that accepts the token; return it with the instance key
     (organization id + creation time, hashed) and the token's account filled in."""
     try:
+        who = request(conn, "GET", "/api/current-user/whoami").json()
+    except ServerError:
+        _check_is_label_studio(conn)   # a wrong URL or path explains itself better than its 404 page
+        raise
+    org_id = who.get("active_organization")
+    if not org_id:
+        raise ServerError(f"the token's account ({who.get('email')}) belongs to no organization on {conn.url} "
+                          "(removed from it?): use the admin's token")
+    org = request(conn, "GET", f"/api/organizations/{org_id}").json()
+    key = "ls-" + hashlib.sha256(f"{org_id}|{org.get('created_at')}".encode()).hexdigest()[:16]
+    return replace(conn, key=key, user_id=int(who["id"]), email=str(who.get("email") or ""))
+
+
+def _check_is_label_studio(conn: Connection) -> None:
+    try:
         r = shared_http().get(conn.url + "/api/version")
     except httpx.HTTPError as exc:
         raise unreachable(conn, exc) from None
@@ -510,14 +525,6 @@ def identify(conn: Connection) -> Connection:
         raise ServerError(f"{conn.url} does not answer like a Label Studio server (GET /api/version gave "
                           f"{r.status_code} {r.headers.get('content-type', '?').split(';')[0]}): check the URL "
                           "(scheme, host, port; no path after the port unless Label Studio is served under one)")
-    who = request(conn, "GET", "/api/current-user/whoami").json()
-    org_id = who.get("active_organization")
-    if not org_id:
-        raise ServerError(f"the token's account ({who.get('email')}) belongs to no organization on {conn.url} "
-                          "(removed from it?): use the admin's token")
-    org = request(conn, "GET", f"/api/organizations/{org_id}").json()
-    key = "ls-" + hashlib.sha256(f"{org_id}|{org.get('created_at')}".encode()).hexdigest()[:16]
-    return replace(conn, key=key, user_id=int(who["id"]), email=str(who.get("email") or ""))
 
 
 def server_version(conn: Connection) -> str:
