@@ -175,15 +175,15 @@ def qc_html(qc: Mapping[str, Any] | None) -> str:
 
 # ------------------------------------------------------------------------------------------- difference clip
 
-def _normalised(frame: np.ndarray) -> np.ndarray:
-    f = frame.astype(np.float32)
-    mean = f.mean(axis=(0, 1), keepdims=True)
-    std = f.std(axis=(0, 1), keepdims=True)
-    return (f - mean) / (std + 1e-3)
+def _scale_offset(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel: the gain that brings the frame to unit variance (times DIFF_GAIN) and its mean."""
+    mean, std = cv2.meanStdDev(frame)
+    return (DIFF_GAIN / (std.ravel() + 1e-3)).astype(np.float32), mean.ravel().astype(np.float32)
 
 
 def difference_frames(reference: Sequence[np.ndarray], other: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """|ref - other| per frame after per-channel normalisation; the other clip is resized to the reference."""
+    """|ref - other| per frame after per-channel normalisation (zero mean, unit variance); the other clip is
+    resized to the reference."""
     n = min(len(reference), len(other))
     if n == 0:
         raise ValueError("a difference clip needs frames on both sides")
@@ -191,7 +191,9 @@ def difference_frames(reference: Sequence[np.ndarray], other: Sequence[np.ndarra
     for a, b in zip(reference[:n], other[:n]):
         if b.shape[:2] != a.shape[:2]:
             b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
-        diff = np.abs(_normalised(a) - _normalised(b)) * DIFF_GAIN
+        ka, ma = _scale_offset(a)
+        kb, mb = _scale_offset(b)
+        diff = cv2.absdiff(a.astype(np.float32) * ka, b.astype(np.float32) * kb + (ma * ka - mb * kb))
         out.append(np.clip(diff, 0, 255).astype(np.uint8))
     return out
 
