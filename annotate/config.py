@@ -68,7 +68,8 @@ def _player(name: str, title_var: str) -> str:
 def label_config(*, adjudication: bool = False) -> str:
     """The review view; with `adjudication`, the earlier verdicts (by account) follow the verdict."""
     reasons = "".join(f'      <Choice value="{r}"/>\n' for r in REJECT_REASONS)
-    keys = "".join(f"<tr><td>{k}</td><td>{what}</td></tr>" for k, what in SHORTCUTS)
+    keys = _escape_attr("<table>" + "".join(f"<tr><td>{k}</td><td>{what}</td></tr>" for k, what in SHORTCUTS)
+                        + "</table>")
     earlier = ('    <View className="cc-table"><HyperText name="earlier" value="$earlier_html" inline="true"/></View>\n'
                if adjudication else "")
     return f"""<View>{_STYLE}
@@ -88,7 +89,7 @@ def label_config(*, adjudication: bool = False) -> str:
     <TextArea name="notes" toName="video_a" rows="1" editable="true" placeholder="Notes (optional)"/>
     <View className="cc-table"><HyperText name="settings" value="$settings_html" inline="true"/></View>
     <View className="cc-table"><HyperText name="qc" value="$qc_html" inline="true"/></View>
-    <View className="cc-table cc-muted"><HyperText name="keys" value="&lt;table&gt;{_escape_attr(keys)}&lt;/table&gt;" inline="true"/></View>
+    <View className="cc-table cc-muted"><HyperText name="keys" value="{keys}" inline="true"/></View>
     </View>
   </View>
 </View>"""

@@ -196,7 +196,7 @@ def _upgrade_tasks(cat: Catalog, conn: Connection, kind: str, project_id: int) -
 
 def review_pairs(cat: Catalog, session_id: int | None = None) -> list[dict[str, Any]]:
     """Pairs with their clip fps and gold marks (what push and the gate need beyond `Catalog.pairs`)."""
-    pairs = cat.pairs(session_id=session_id)
+    pairs = cat.pairs(session_id=session_id, gold=None)
     fps = {r["id"]: r["fps"] for r in cat.rows("SELECT id, fps FROM clips")}
     golds = gold.gold_info(cat)
     for p in pairs:
@@ -568,9 +568,8 @@ def decide(cat: Catalog, *, out: PullResult | None = None) -> set[int]:
 
 def train_ready_pairs(cat: Catalog, *, session_id: int | None = None) -> list[dict[str, Any]]:
     """What training may read: pairs accepted by the quorum or by adjudication (gold pairs never)."""
-    golds = gold.gold_info(cat)
-    return [p for p in cat.pairs(session_id=session_id, train_ready=True)
-            if p["review_state"] == "accepted" and p["pair_id"] not in golds]
+    return [p for p in cat.pairs(session_id=session_id, train_ready=True, gold=False)
+            if p["review_state"] == "accepted"]
 
 
 def state_counts(cat: Catalog) -> dict[str, int]:

@@ -212,11 +212,20 @@ def _pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie child of ours counts as dead
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
+    # A zombie counts as dead, but a leader thread that has exited while the server's other threads still run
+    # (and hold its socket) also reads "Z": alive while any of its threads is not a zombie.
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return True
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as fh:
+                if fh.read().rsplit(") ", 1)[1][:1] != "Z":
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:

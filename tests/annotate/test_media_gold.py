@@ -82,6 +82,10 @@ def test_gold_pairs_are_real_derived_clips_that_never_become_train_ready(tmp_pat
             assert p["qc"]["alignment_px"] > 2 and p["qc"]["flags"]
         else:
             assert np.abs(derived[0].astype(int) - original[0].astype(int)).mean() > 10
+    # gold pairs are no data: not in Catalog.pairs() (training, evaluation, exports) unless asked for
+    assert not set(made) & {p["pair_id"] for p in cat.pairs()}
+    assert {p["pair_id"] for p in cat.pairs(gold=True)} == set(made)
+    assert not set(made) & {p["pair_id"] for p in cat.export_pairs()}
     pid = next(iter(golds))
     with pytest.raises(sqlite3.IntegrityError, match="never train-ready"):
         cat.set_pair_state(pid, review_state="accepted", train_ready=True)

@@ -65,6 +65,18 @@ def states(cat) -> dict[int, str]:
     return {p["pair_id"]: p["review_state"] for p in cat.pairs()}
 
 
+def decide_first_pair(cat, conn, people, ls_server) -> int:
+    """Push a 2-pair catalog through `conn`, have alice and bob accept pair 1, pull: pair 1 decided."""
+    register(cat, ls_server, people, alice="annotator", bob="annotator")
+    res = review.push(cat, conn)
+    t = tasks_of(ls_server, res.project_id)
+    for name in ("alice", "bob"):
+        sdk(ls_server.url, people[name]).annotations.create(id=t[1].id, result=verdict("accept"))
+    review.pull(cat, conn)
+    assert states(cat) == {1: "accepted", 2: "in_review"}
+    return res.project_id
+
+
 def run(*args, env: dict | None = None, input: str | None = None):
     return CliRunner().invoke(app, list(args), env=env, input=input)
 
@@ -82,7 +94,8 @@ def test_fresh_task_has_no_verdict_and_qc_is_only_information(ls_server, catalog
         assert not task.predictions and not task.annotations        # nothing pre-selected, nothing pre-filled
         assert "Automatic check" in task.data["qc_html"] and "0.20 px" in task.data["qc_html"]
         assert "passed" not in task.data["qc_html"]
-        assert task.data["change"].startswith("aperture f/8 -> f/2.8") and task.data["title_a"].startswith("Reference: f/8")
+        assert task.data["change"].startswith("aperture f/8 -> f/2.8")
+        assert task.data["title_a"].startswith("Reference: f/8")
     # an annotation without a verdict (possible through the API, refused by the view) is no verdict at all
     register(cat, ls_server, people, alice="annotator")
     t = next(iter(tasks_of(ls_server, res.project_id).values()))
@@ -101,8 +114,8 @@ def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     a, b, c, d, e = (sdk(ls_server.url, people[n]) for n in ("alice", "bob", "carol", "dave", "erin"))
     a.annotations.create(id=t[1].id, result=verdict("accept", rating=4), lead_time=3.0)
     b.annotations.create(id=t[1].id, result=verdict("accept", rating=5), lead_time=5.0)
-    a.annotations.create(id=t[2].id, result=verdict("reject", reasons=["flicker", "misaligned"], ranges=[(2, 5), (8, 8)],
-                                                    notes="flickers at the start"))
+    a.annotations.create(id=t[2].id, result=verdict("reject", reasons=["flicker", "misaligned"],
+                                                    ranges=[(2, 5), (8, 8)], notes="flickers at the start"))
     b.annotations.create(id=t[2].id, result=verdict("accept"))
     c.annotations.create(id=t[3].id, result=verdict("reject", reasons=["focus_missed"]))   # an adjudicator reviewing
     e.annotations.create(id=t[3].id, result=verdict("accept"))
@@ -403,14 +416,7 @@ def test_one_server_whatever_url_reaches_it(ls_server, catalog_factory, people, 
     """The local server found through the catalog, and the same server by URL (localhost, trailing slash), are
     one server: no task is pushed twice and no decided pair goes back to review."""
     cat = catalog_factory(2)
-    register(cat, ls_server, people, alice="annotator", bob="annotator")
-    local = server.connect(cat.path)
-    res = review.push(cat, local)
-    t = tasks_of(ls_server, res.project_id)
-    for name in ("alice", "bob"):
-        sdk(ls_server.url, people[name]).annotations.create(id=t[1].id, result=verdict("accept"))
-    review.pull(cat, local)
-    assert states(cat) == {1: "accepted", 2: "in_review"}
+    project_id = decide_first_pair(cat, server.connect(cat.path), people, ls_server)
     port = ls_server.url.rsplit(":", 1)[1]
     for url in (f"http://localhost:{port}/", f"HTTP://127.0.0.1:{port}"):
         monkeypatch.setenv("CINECTRL_LS_URL", url)
@@ -419,7 +425,7 @@ def test_one_server_whatever_url_reaches_it(ls_server, catalog_factory, people, 
         assert r.exit_code == 0 and "0 pairs added, 2 already there" in r.output, r.output
         r = run("review", "pull", "--catalog", str(cat.path))
         assert r.exit_code == 0 and "nothing changed" in r.output, r.output
-    assert states(cat) == {1: "accepted", 2: "in_review"} and len(tasks_of(ls_server, res.project_id)) == 2
+    assert states(cat) == {1: "accepted", 2: "in_review"} and len(tasks_of(ls_server, project_id)) == 2
 
 
 def test_projects_recorded_by_an_older_cinectrl_are_adopted_and_lose_their_prefilled_verdict(
@@ -502,13 +508,7 @@ def test_a_second_server_concurrent_starts_private_data_port_and_decided_pairs(l
 
         # decided pairs stay decided when pushed to this new server
         cat = make_catalog(root, 2, name="moved")
-        register(cat, ls_server, people, alice="annotator", bob="annotator")
-        res = review.push(cat, ls_server)
-        t = tasks_of(ls_server, res.project_id)
-        for name in ("alice", "bob"):
-            sdk(ls_server.url, people[name]).annotations.create(id=t[1].id, result=verdict("accept"))
-        review.pull(cat, ls_server)
-        assert states(cat) == {1: "accepted", 2: "in_review"}
+        decide_first_pair(cat, ls_server, people, ls_server)
         moved = review.push(cat, second)
         assert moved.added == 2 and states(cat) == {1: "accepted", 2: "in_review"}
         review.pull(cat, second)
