@@ -110,14 +110,17 @@ def _td(text: str, *classes: str, tag: str = "td") -> str:
     return f'<{tag} class="{names}">{text}</{tag}>' if names else f"<{tag}>{text}</{tag}>"
 
 
-def _cell(role: str, seen: Counter, requested: Any, changed: bool) -> str:
+@functools.lru_cache(maxsize=8192)
+def _cell(role: str, seen: tuple[tuple[str, int], ...], requested: str | None, changed: bool) -> str:
+    """One read-back or EXIF cell; `seen` is (value, frames) most common first. Cached: the reference clip's
+    cells repeat in every pair that shares it."""
     mark = "cc-changed" if changed else ""
     if not seen:
         return _td("–", mark)
-    total = sum(seen.values())
-    parts = [(value if n == total else f"{value} ({n} of {total})") for value, n in seen.most_common(2)]
+    total = sum(n for _, n in seen)
+    parts = [(value if n == total else f"{value} ({n} of {total})") for value, n in seen[:2]]
     text = ", ".join(html.escape(str(p)) for p in parts) + (" …" if len(seen) > 2 else "")
-    off = requested is not None and any(not _same(role, v, requested) for v in seen)
+    off = requested is not None and any(not _same(role, v, requested) for v, _ in seen)
     return _td(text, mark, "cc-mismatch" if off else "")
 
 
@@ -138,7 +141,8 @@ def settings_html(pair: Mapping[str, Any], readings: Mapping[int, Mapping[str, M
                       for r in roles)
         rows.append(f"<tr><th>{side} requested</th>{req}</tr>")
         for kind, name in (("readback", "read-back"), ("exif", "EXIF")):
-            cells = "".join(_cell(r, seen.get(r, {}).get(kind, Counter()), requested.get(r), r in changed)
+            cells = "".join(_cell(r, tuple(seen.get(r, {}).get(kind, Counter()).most_common()),
+                                  None if requested.get(r) is None else str(requested.get(r)), r in changed)
                             for r in roles)
             rows.append(f"<tr><th>{side} {name}</th>{cells}</tr>")
     return "<table>" + "".join(rows) + "</table>"

@@ -246,6 +246,7 @@ ALTER TABLE reviews ADD COLUMN lead_time_s REAL;             -- Label Studio's t
 ALTER TABLE reviews ADD COLUMN counted INTEGER CHECK (counted IS NULL OR counted IN (0, 1));
 ALTER TABLE reviews ADD COLUMN gate_note TEXT;               -- why the gate did not count it
 CREATE INDEX reviews_by_account ON reviews(server, account_id);
+CREATE INDEX points_by_combination ON points(session_id, combination_key);   -- a clip's frames (review table)
 UPDATE reviews SET stage = CASE WHEN external_id LIKE 'ls-adj:%' THEN 'adjudication' ELSE 'review' END;
 ALTER TABLE pairs ADD COLUMN decided_by TEXT;                -- JSON list of the accounts (emails) that decided
 ALTER TABLE pairs ADD COLUMN adjudicated_by TEXT;            -- JSON list of adjudicators, when adjudication decided
