@@ -21,7 +21,7 @@ import httpx
 from capture.catalog import Catalog
 
 from . import gate
-from .server import Connection, ServerError, request, unreachable
+from .server import Connection, ServerError, request, unreachable, whoami
 
 ROLES = ("annotator", "adjudicator")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -131,10 +131,10 @@ def remove(cat: Catalog, conn: Connection, email: str) -> dict[str, Any]:
     user_id = row[0]["user_id"] if row else {e: uid for uid, e in members.items()}.get(email)
     if user_id is None:
         raise ServerError(f"no account {email} on {conn.url} (see `cinectrl review annotators list`)")
-    if user_id == conn.user_id:
+    me = whoami(conn)
+    if user_id == me["id"]:
         raise ServerError(f"{email} is the account whose token cinectrl uses: it cannot remove itself")
     if members.get(user_id) == email:
-        me = request(conn, "GET", "/api/current-user/whoami").json()
         request(conn, "DELETE", f"/api/organizations/{me['active_organization']}/memberships/{user_id}")
     now = time.time()
     with cat.transaction():

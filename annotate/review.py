@@ -291,9 +291,9 @@ def _import(cat: Catalog, conn: Connection, project_id: int, kind: str, pairs: S
                   media.data_sha(data[p["pair_id"]]) if kind == "adjudication" else None)
                  for tid, p in zip(res.task_ids, batch)])
             if kind == "review":   # a decided pair stays decided, whatever server it is pushed to
-                cat.conn.executemany("UPDATE pairs SET review_state = 'in_review', updated_at = ? "
-                                     "WHERE id = ? AND review_state = 'unreviewed'",
-                                     [(time.time(), p["pair_id"]) for p in batch])
+                cat.conn.execute("UPDATE pairs SET review_state = 'in_review', updated_at = ? WHERE review_state = "
+                                 "'unreviewed' AND id IN (SELECT value FROM json_each(?))",
+                                 (time.time(), json.dumps([p["pair_id"] for p in batch])))
     return len(pairs)
 
 

@@ -49,8 +49,6 @@ class Connection:
     token: str
     pid: int | None = None
     key: str = ""              # the instance key, set by identify()
-    user_id: int | None = None  # the account the token belongs to, set by identify()
-    email: str = ""
 
     def __repr__(self) -> str:  # never leak the token through logs or tracebacks
         return f"Connection(url={self.url!r}, pid={self.pid}, key={self.key!r})"
@@ -506,19 +504,26 @@ def http_error(conn: Connection, status: int, content_type: str, body: str, what
 
 def identify(conn: Connection) -> Connection:
     """Check that `conn` is a Label Studio server that accepts the token; return it with the instance key
-    (organization id + creation time, hashed) and the token's account filled in."""
+    (organization id + creation time, hashed). One request when the account belongs to one organization."""
     try:
-        who = request(conn, "GET", "/api/current-user/whoami").json()
+        orgs = request(conn, "GET", "/api/organizations/").json()
     except ServerError:
         _check_is_label_studio(conn)   # a wrong URL or path explains itself better than its 404 page
         raise
-    org_id = who.get("active_organization")
-    if not org_id:
-        raise ServerError(f"the token's account ({who.get('email')}) belongs to no organization on {conn.url} "
-                          "(removed from it?): use the admin's token")
-    org = request(conn, "GET", f"/api/organizations/{org_id}").json()
-    key = "ls-" + hashlib.sha256(f"{org_id}|{org.get('created_at')}".encode()).hexdigest()[:16]
-    return replace(conn, key=key, user_id=int(who["id"]), email=str(who.get("email") or ""))
+    if len(orgs) != 1:
+        active = whoami(conn).get("active_organization")
+        orgs = [o for o in orgs if o.get("id") == active]
+    if not orgs:
+        raise ServerError(f"the token's account belongs to no organization on {conn.url} (removed from it?): "
+                          "use the admin's token")
+    org = orgs[0]
+    key = "ls-" + hashlib.sha256(f"{org['id']}|{org.get('created_at')}".encode()).hexdigest()[:16]
+    return replace(conn, key=key)
+
+
+def whoami(conn: Connection) -> dict[str, Any]:
+    """The token's account: id, email, active organization."""
+    return request(conn, "GET", "/api/current-user/whoami").json()
 
 
 def _check_is_label_studio(conn: Connection) -> None:

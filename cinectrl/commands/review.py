@@ -90,7 +90,8 @@ def server_status(catalog: Optional[Path] = CatalogOption) -> None:
     if not up:
         fail(str(server.unreachable(conn, ConnectionError("no answer on /health"))))
     conn = _server(cat)
-    _say(f"instance: {conn.key} (Label Studio {server.server_version(conn)}), token of {conn.email}")
+    me = _run(server.whoami, conn)
+    _say(f"instance: {conn.key} (Label Studio {server.server_version(conn)}), token of {me.get('email')}")
     for kind, (project_id, overlap) in sorted(review._projects(cat, conn.key).items()):
         p = _run(server.request, conn, "GET", f"/api/projects/{project_id}/").json()
         _say(f"{kind} project {project_id} {p.get('title')!r}: {p.get('task_number')} tasks, "

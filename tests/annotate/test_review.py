@@ -539,31 +539,32 @@ def test_a_second_server_concurrent_starts_private_data_port_and_decided_pairs(l
 def test_annotator_accounts_cli_add_list_remove(ls_server, catalog_factory, people):
     cat = catalog_factory(1)
     path = str(cat.path)
-    r = run("review", "annotators", "add", "frank@lab.test", "--generate-password", "--catalog", path)
-    assert r.exit_code == 0 and "created frank@lab.test" in r.output and "as annotator" in r.output, r.output
+    frank, grace = f"frank{os.getpid()}@lab.test", f"grace{os.getpid()}@lab.test"   # unique: a kept server too
+    r = run("review", "annotators", "add", frank, "--generate-password", "--catalog", path)
+    assert r.exit_code == 0 and f"created {frank}" in r.output and "as annotator" in r.output, r.output
     password = next(line.split(": ", 1)[1] for line in r.output.splitlines() if line.startswith("password: "))
-    login(ls_server.url, "frank@lab.test", password).close()            # the shown password works
-    r = run("review", "annotators", "add", "grace@lab.test", "--role", "adjudicator", "--catalog", path,
+    login(ls_server.url, frank, password).close()            # the shown password works
+    r = run("review", "annotators", "add", grace, "--role", "adjudicator", "--catalog", path,
             input="grace-secret-1\ngrace-secret-1\n")
-    assert r.exit_code == 0 and "created grace@lab.test" in r.output and "grace-secret-1" not in r.output
-    login(ls_server.url, "grace@lab.test", "grace-secret-1").close()
-    r = run("review", "annotators", "add", "frank@lab.test", "--role", "adjudicator", "--catalog", path)
+    assert r.exit_code == 0 and f"created {grace}" in r.output and "grace-secret-1" not in r.output
+    login(ls_server.url, grace, "grace-secret-1").close()
+    r = run("review", "annotators", "add", frank, "--role", "adjudicator", "--catalog", path)
     assert r.exit_code == 0 and "(was annotator)" in r.output and "password is unchanged" in r.output
     r = run("review", "annotators", "add", "not-an-email", "--generate-password", "--catalog", path)
     assert r.exit_code == 1 and "is not an email address" in r.output
     r = run("review", "annotators", "list", "--catalog", path)
-    assert r.exit_code == 0 and "frank@lab.test" in r.output and "adjudicator" in r.output, r.output
+    assert r.exit_code == 0 and frank in r.output and "adjudicator" in r.output, r.output
     # removal: out of the organization (no project opens), and the catalog keeps the account as removed
     res = review.push(cat, ls_server)
-    web = login(ls_server.url, "frank@lab.test", password)
+    web = login(ls_server.url, frank, password)
     assert web.get(f"/api/projects/{res.project_id}/").status_code == 200
-    r = run("review", "annotators", "remove", "frank@lab.test", "--catalog", path)
-    assert r.exit_code == 0 and "removed frank@lab.test" in r.output, r.output
+    r = run("review", "annotators", "remove", frank, "--catalog", path)
+    assert r.exit_code == 0 and f"removed {frank}" in r.output, r.output
     assert web.get(f"/api/projects/{res.project_id}/").status_code in (403, 404)
     web.close()
     r = run("review", "annotators", "list", "--catalog", path)
-    assert "removed" in r.output.split("frank@lab.test", 1)[1].splitlines()[0]
-    r = run("review", "annotators", "add", "frank@lab.test", "--generate-password", "--catalog", path)
+    assert "removed" in r.output.split(frank, 1)[1].splitlines()[0]
+    r = run("review", "annotators", "add", frank, "--generate-password", "--catalog", path)
     assert r.exit_code == 1 and "cannot take a removed member back" in r.output
 
 
