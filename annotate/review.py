@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import posixpath
 import random
 import time
 from collections import Counter, defaultdict
@@ -215,7 +216,7 @@ def _ensure_storages(conn: Connection, project_id: int, cat: Catalog, rels: Iter
     """A Local Files storage per media folder: without one, /data/local-files answers 404."""
     have = set() if new else {s["path"] for s in request(conn, "GET", "/api/storages/localfiles",
                                                           params={"project": project_id}).json()}
-    for folder in sorted({str(cat.abspath(r).parent) for r in rels}):
+    for folder in sorted({str(cat.abspath(rel)) for rel in {posixpath.dirname(r) or "." for r in rels}}):
         if folder == str(cat.data_root):
             raise ServerError(f"clips directly in the catalog folder {folder} cannot be served: keep media in a "
                               "subfolder (e.g. media/) of the catalog's folder")
