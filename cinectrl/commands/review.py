@@ -248,5 +248,5 @@ def status(catalog: Optional[Path] = CatalogOption,
         _say(f"  {r['account']} ({r['role']}{', removed' if r['status'] == 'removed' else ''}): "
              f"{r['tasks']} tasks, {r['adjudications']} adjudications, gold {r['gold_correct']}/{r['gold_tasks']} "
              f"({_fmt(r['gold_accuracy'])}), agreement with peers {_fmt(r['agreement_with_peers'])} over "
-             f"{r['peer_pairs']} pairs, median {lead}/task, reasons: {reasons}"
+             f"{r['peer_pairs']} pairs, median time per task {lead}, reasons: {reasons}"
              + (f", {r['not_counted']} not counted" if r["not_counted"] else ""))
