@@ -1,121 +1,301 @@
-"""Push pairs to Label Studio as tasks, pull annotations into the catalog, agreement, adjudication, the gate.
+"""Push pairs to Label Studio as tasks, pull verdicts into the catalog, decide pairs, route splits to adjudication.
 
-Label Studio Community has overlap (`maximum_annotations`) but no agreement or review stage, so those live
-here: per pair, a quorum of N concordant verdicts decides; a split goes to a separate adjudication project
-whose single verdict decides. Only accepted pairs are train-ready (`train_ready_pairs`).
+Label Studio Community has overlap (`maximum_annotations`) but no roles, agreement or review stage, so those
+live here, with the catalog as the truth: the quorum is the overlap cinectrl set (never read back from the
+server, where any member can change it), the project settings are checked and restored on every push and pull,
+a verdict counts only under the rules in `annotate/gate.py`, and only tasks cinectrl pushed are read. A split
+goes to a separate adjudication project whose task shows every earlier verdict by account.
+
+A server is keyed by its instance (annotate/server.py `identify`): every URL that reaches it finds the same
+projects, and pushing to a new server only adds tasks; it never changes a decided pair.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
+import json
+import posixpath
+import random
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from capture.catalog import Catalog
-from annotate.config import LABEL_CONFIG
-from annotate.server import Connection, ServerError
+
+from . import accounts, gate, gold, media
+from .config import ADJUDICATION_CONFIG, PROJECT_SETTINGS, REVIEW_CONFIG
+from .server import Connection, ServerError, http_error, identify, request, shared_http, unreachable
 
 REVIEW_TITLE = "cinectrl pair review"
 ADJUDICATION_TITLE = "cinectrl pair adjudication"
-BATCH = 500
-
-_TABLES = """
-CREATE TABLE IF NOT EXISTS ls_projects (kind TEXT NOT NULL, server TEXT NOT NULL, project_id INTEGER NOT NULL,
-    PRIMARY KEY (kind, server));
-CREATE TABLE IF NOT EXISTS ls_tasks (server TEXT NOT NULL, project_id INTEGER NOT NULL, task_id INTEGER NOT NULL,
-    pair_id INTEGER NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (server, project_id, pair_id));
-"""
-
-
-def _ensure_tables(cat: Catalog) -> None:
-    cat.conn.executescript(_TABLES)
+TITLES = {"review": REVIEW_TITLE, "adjudication": ADJUDICATION_TITLE}
+CONFIGS = {"review": REVIEW_CONFIG, "adjudication": ADJUDICATION_CONFIG}
+DEFAULT_OVERLAP = 2
+BATCH = 1000
 
 
 def client(conn: Connection) -> LabelStudio:
-    return LabelStudio(base_url=conn.url, api_key=conn.token, timeout=120)
+    return LabelStudio(base_url=conn.url, api_key=conn.token, timeout=120, httpx_client=shared_http())
 
 
-def _wrap(exc: Exception, conn: Connection) -> ServerError:
-    if isinstance(exc, ApiError) and exc.status_code == 401:
-        return ServerError(f"Label Studio at {conn.url} refused the API token (401): check CINECTRL_LS_TOKEN "
-                           "or the credentials file beside the catalog")
+def _explain(exc: Exception, conn: Connection) -> ServerError:
+    if isinstance(exc, ServerError):
+        return exc
     if isinstance(exc, ApiError):
-        return ServerError(f"Label Studio at {conn.url} answered {exc.status_code}: {str(exc.body)[:300]}")
-    return ServerError(f"cannot reach Label Studio at {conn.url} ({type(exc).__name__}); is it running? "
-                       "`cinectrl review server status`; rerun the command once it is up (nothing is duplicated)")
+        headers = getattr(exc, "headers", None) or {}
+        body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
+        ctype = headers.get("content-type", "application/json" if not isinstance(exc.body, str) else "")
+        return http_error(conn, exc.status_code or 0, ctype, body)
+    return unreachable(conn, exc)
 
 
-def _project(ls: LabelStudio, cat: Catalog, conn: Connection, kind: str, overlap: int) -> int:
-    row = cat.conn.execute("SELECT project_id FROM ls_projects WHERE kind = ? AND server = ?",
-                           (kind, conn.key)).fetchone()
-    if row:
-        return int(row[0])
-    title = REVIEW_TITLE if kind == "review" else ADJUDICATION_TITLE
-    p = ls.projects.create(title=title, label_config=LABEL_CONFIG, maximum_annotations=overlap,
-                           show_skip_button=False, show_collab_predictions=True,
-                           description="cinectrl: review each clip pair; overlap = quorum")
-    cat.conn.execute("INSERT INTO ls_projects VALUES (?,?,?)", (kind, conn.key, p.id))
-    return int(p.id)
+@contextlib.contextmanager
+def _guard(conn: Connection) -> Iterator[None]:
+    """Every SDK/HTTP failure inside becomes a one-line ServerError (never the token, never a web page)."""
+    try:
+        yield
+    except (ApiError, httpx.HTTPError) as exc:
+        raise _explain(exc, conn) from None
+
+
+# ------------------------------------------------------------------------------------------- server identity
+
+def open_server(cat: Catalog, conn: Connection) -> Connection:
+    """Identify the server (clear errors for a wrong URL, path or token) and adopt what an older cinectrl
+    recorded for it under a URL or 'local'."""
+    conn = identify(conn) if not conn.key else conn
+    legacy = [r[0] for r in cat.conn.execute("SELECT DISTINCT server FROM ls_projects WHERE server NOT LIKE 'ls-%'")]
+    mine = cat.conn.execute("SELECT count(*) FROM ls_projects WHERE server = ?", (conn.key,)).fetchone()[0]
+    for old in legacy:
+        if not mine and _recorded_here(cat, conn, old):
+            _adopt(cat, old, conn.key)
+            mine = 1
+    with cat.transaction():
+        cat.conn.execute("UPDATE ls_projects SET url = ? WHERE server = ? AND coalesce(url, '') != ?",
+                         (conn.url, conn.key, conn.url))
+    return conn
+
+
+def _recorded_here(cat: Catalog, conn: Connection, old_key: str) -> bool:
+    """Whether the tasks recorded under `old_key` are on this server (one task checked per project)."""
+    for project_id, task_id, pair_id in cat.conn.execute(
+            "SELECT project_id, min(task_id), pair_id FROM ls_tasks WHERE server = ? GROUP BY project_id", (old_key,)):
+        try:
+            task = request(conn, "GET", f"/api/tasks/{task_id}").json()
+        except ServerError:
+            return False
+        if task.get("project") != project_id or int(task.get("data", {}).get("pair_id", -1)) != pair_id:
+            return False
+    return bool(cat.conn.execute("SELECT 1 FROM ls_tasks WHERE server = ?", (old_key,)).fetchone())
+
+
+def _adopt(cat: Catalog, old: str, key: str) -> None:
+    with cat.transaction():
+        cat.conn.execute("UPDATE ls_projects SET server = ? WHERE server = ?", (key, old))
+        cat.conn.execute("UPDATE ls_tasks SET server = ? WHERE server = ?", (key, old))
+        for prefix in ("ls", "ls-adj"):
+            cat.conn.execute("UPDATE reviews SET external_id = 'ls:' || ? || substr(external_id, ?) "
+                             "WHERE external_id LIKE ?", (key, len(f"{prefix}:{old}") + 1, f"{prefix}:{old}:%"))
+
+
+# ------------------------------------------------------------------------------------------- projects
+
+def _projects(cat: Catalog, key: str) -> dict[str, tuple[int, int | None]]:
+    return {r[0]: (int(r[1]), r[2]) for r in cat.conn.execute(
+        "SELECT kind, project_id, overlap FROM ls_projects WHERE server = ?", (key,))}
+
+
+def _project_settings(kind: str, overlap: int) -> dict[str, Any]:
+    return {**PROJECT_SETTINGS, "label_config": CONFIGS[kind], "maximum_annotations": overlap}
+
+
+def _ensure_project(cat: Catalog, conn: Connection, kind: str, overlap: int | None
+                    ) -> tuple[int, int, list[str] | None]:
+    """The project of `kind` on this server (created on first use) and its quorum; settings restored. The list
+    of restored settings is None for a project created just now."""
+    known = _projects(cat, conn.key).get(kind)
+    if known is None:
+        overlap = overlap or (1 if kind == "adjudication" else DEFAULT_OVERLAP)
+        p = request(conn, "POST", "/api/projects/", json={
+            "title": TITLES[kind], **_project_settings(kind, overlap),
+            "description": "cinectrl: review each clip pair; verdicts are counted by cinectrl's gate"}).json()
+        with cat.transaction():
+            cat.conn.execute("INSERT INTO ls_projects (kind, server, project_id, overlap, url) VALUES (?,?,?,?,?)",
+                             (kind, conn.key, p["id"], overlap, conn.url))
+        return int(p["id"]), overlap, None
+    project_id, recorded = known
+    if recorded is None:   # recorded by an older cinectrl: adopt what the project was created with
+        recorded = int(request(conn, "GET", f"/api/projects/{project_id}/").json().get("maximum_annotations") or 1)
+        with cat.transaction():
+            cat.conn.execute("UPDATE ls_projects SET overlap = ? WHERE kind = ? AND server = ?",
+                             (recorded, kind, conn.key))
+    if overlap is not None and overlap != recorded:
+        project = request(conn, "GET", f"/api/projects/{project_id}/").json()
+        if project.get("total_annotations_number") or project.get("num_tasks_with_annotations"):
+            raise ServerError(f"project {project_id} on {conn.url} already collects {recorded} verdicts per pair and "
+                              f"has verdicts: changing it to {overlap} would re-decide pairs already decided. Keep "
+                              f"--overlap {recorded} (or leave it out)")
+        with cat.transaction():
+            cat.conn.execute("UPDATE ls_projects SET overlap = ? WHERE kind = ? AND server = ?",
+                             (overlap, kind, conn.key))
+        recorded = overlap
+    return project_id, recorded, enforce_settings(cat, conn, kind, project_id, recorded)
+
+
+def enforce_settings(cat: Catalog, conn: Connection, kind: str, project_id: int, overlap: int) -> list[str]:
+    """Put back any project setting someone changed on the server; returns the names restored. A project made
+    by an older cinectrl also loses its QC pre-annotations and gets the current view and task data."""
+    try:
+        project = request(conn, "GET", f"/api/projects/{project_id}/").json()
+    except ServerError as exc:
+        if "404" in str(exc):
+            raise ServerError(f"project {project_id} recorded for {conn.url} is gone from the server (deleted "
+                              f"there?); nothing was changed in the catalog") from None
+        raise
+    wanted = _project_settings(kind, overlap)
+    changed = {k: v for k, v in wanted.items() if _differs(project.get(k), v)}
+    if not changed:
+        return []
+    request(conn, "PATCH", f"/api/projects/{project_id}/", json=changed)
+    if "label_config" in changed:
+        _upgrade_tasks(cat, conn, kind, project_id)
+    return sorted(changed)
+
+
+def _differs(have: Any, want: Any) -> bool:
+    if isinstance(want, str):
+        return " ".join(str(have or "").split()) != " ".join(want.split())
+    return have != want
+
+
+def _upgrade_tasks(cat: Catalog, conn: Connection, kind: str, project_id: int) -> None:
+    """Tasks pushed under an older view: drop their predictions (the old QC pre-selected a verdict) and give
+    them the data the current view needs."""
+    request(conn, "POST", "/api/dm/actions", params={"id": "delete_tasks_predictions", "project": project_id},
+            json={"selectedItems": {"all": True, "excluded": []}, "project": project_id})
+    rows = cat.rows("SELECT task_id, pair_id FROM ls_tasks WHERE server = ? AND project_id = ?",
+                    (conn.key, project_id))
+    if not rows:
+        return
+    pairs = {p["pair_id"]: p for p in review_pairs(cat)}
+    wanted = [pairs[r["pair_id"]] for r in rows if r["pair_id"] in pairs]
+    data = _task_data(cat, wanted, adjudication=kind == "adjudication")
+    for r in rows:
+        if r["pair_id"] in data:
+            request(conn, "PATCH", f"/api/tasks/{r['task_id']}", json={"data": data[r["pair_id"]]})
+
+
+# ------------------------------------------------------------------------------------------- tasks
+
+def review_pairs(cat: Catalog, session_id: int | None = None) -> list[dict[str, Any]]:
+    """Pairs with their clip fps and gold marks (what push and the gate need beyond `Catalog.pairs`)."""
+    pairs = cat.pairs(session_id=session_id, gold=None)
+    fps = {r["id"]: r["fps"] for r in cat.rows("SELECT id, fps FROM clips")}
+    golds = gold.gold_info(cat)
+    for p in pairs:
+        p["fps"] = fps.get(p["reference_clip_id"]) or 24
+        info = golds.get(p["pair_id"], {})
+        p["gold_kind"], p["gold_source_pair_id"] = info.get("kind"), info.get("source")
+    return pairs
 
 
 def _media_url(rel: str) -> str:
     return "/data/local-files/?d=" + rel
 
 
-def _ensure_storages(ls: LabelStudio, project_id: int, cat: Catalog, rels: Iterable[str]) -> None:
-    """A Local Files storage per clip folder: without one, /data/local-files answers 404."""
-    have = {s.path for s in ls.import_storage.local.list(project=project_id)}
-    for folder in sorted({str(cat.abspath(r).parent) for r in rels}):
+def _ensure_storages(conn: Connection, project_id: int, cat: Catalog, rels: Iterable[str], *, new: bool = False
+                     ) -> None:
+    """A Local Files storage per media folder: without one, /data/local-files answers 404."""
+    have = set() if new else {s["path"] for s in request(conn, "GET", "/api/storages/localfiles",
+                                                          params={"project": project_id}).json()}
+    for folder in sorted({str(cat.abspath(rel)) for rel in {posixpath.dirname(r) or "." for r in rels}}):
         if folder == str(cat.data_root):
             raise ServerError(f"clips directly in the catalog folder {folder} cannot be served: keep media in a "
                               "subfolder (e.g. media/) of the catalog's folder")
         if folder not in have:
-            ls.import_storage.local.create(project=project_id, path=folder, title=Path(folder).name,
-                                           use_blob_urls=False)
+            request(conn, "POST", "/api/storages/localfiles", json={
+                "project": project_id, "path": folder, "title": Path(folder).name[:200], "use_blob_urls": False})
 
 
-def _task(pair: dict[str, Any]) -> dict[str, Any]:
-    ref, oth = pair["reference_proxy_path"] or pair["reference_path"], pair["other_proxy_path"] or pair["other_path"]
-    rs, os_ = pair["reference_settings"] or {}, pair["other_settings"] or {}
-    capture = {f"{k} (reference / other)": f"{rs.get(k, '-')} / {os_.get(k, '-')}" for k in sorted({*rs, *os_})}
-    task: dict[str, Any] = {"data": {
-        "pair_id": pair["pair_id"], "video_a": _media_url(ref), "video_b": _media_url(oth),
-        "fps": pair.get("fps") or 24, "label_a": pair["reference_combination"], "label_b": pair["other_combination"],
-        "capture": capture or {"settings": "-"}}}
-    qc = pair.get("qc") or {}
-    if qc:
-        verdict = "accept" if qc.get("passed", True) else "reject"
-        task["predictions"] = [{"model_version": "auto-qc", "score": float(qc.get("score", 0.0) or 0.0),
-                                "result": [{"from_name": "verdict", "to_name": "video_a", "type": "choices",
-                                            "value": {"choices": [verdict]}},
-                                           {"from_name": "notes", "to_name": "video_a", "type": "textarea",
-                                            "value": {"text": [f"auto QC: {qc}"[:500]]}}]}]
-    return task
-
-
-def _pairs_with_fps(cat: Catalog, session_id: int | None) -> list[dict[str, Any]]:
-    pairs = cat.pairs(session_id=session_id)
-    fps = {r["id"]: r["fps"] for r in cat.rows("SELECT id, fps FROM clips")}
+def _task_data(cat: Catalog, pairs: Sequence[Mapping[str, Any]], *, adjudication: bool = False
+               ) -> dict[int, dict[str, Any]]:
+    """The data of each pair's task: three clip URLs, titles that say what changed, the settings table and
+    the QC as information (never a verdict); for adjudication, the earlier verdicts by account."""
+    diffs = media.ensure_difference_clips(cat, pairs)
+    all_pairs = {p["pair_id"]: p for p in pairs}
+    sources = {p["gold_source_pair_id"] for p in pairs if p.get("gold_source_pair_id")} - set(all_pairs)
+    if sources:
+        all_pairs.update({p["pair_id"]: p for p in cat.pairs() if p["pair_id"] in sources})
+    readings = media.clip_readings(cat, [c for p in all_pairs.values()
+                                         for c in (p["reference_clip_id"], p["other_clip_id"])])
+    earlier = earlier_verdicts(cat, [p["pair_id"] for p in pairs]) if adjudication else {}
+    out = {}
     for p in pairs:
-        p["fps"] = fps.get(p["reference_clip_id"])
-    return pairs
+        seen = readings
+        if p.get("gold_source_pair_id") in all_pairs:   # a gold clip reads like the clip it was made from
+            seen = {**readings, p["other_clip_id"]: readings.get(all_pairs[p["gold_source_pair_id"]]["other_clip_id"],
+                                                                 {})}
+        ref, oth = p["reference_settings"] or {}, p["other_settings"] or {}
+        data = {
+            "pair_id": p["pair_id"], "fps": p["fps"],
+            "video_a": _media_url(media.review_path(p, "reference")),
+            "video_b": _media_url(media.review_path(p, "other")),
+            "video_diff": _media_url(diffs[p["pair_id"]]),
+            "title_a": f"Reference: {media.describe(ref)}", "title_b": f"Other: {media.describe(oth)}",
+            "title_diff": "Difference |reference - other|, exposure-normalised",
+            "change": media.change_text(ref, oth),
+            "settings_html": media.settings_html(p, seen), "qc_html": media.qc_html(p.get("qc")),
+        }
+        if adjudication:
+            data["earlier_html"] = earlier.get(p["pair_id"], "<p>No earlier verdicts recorded.</p>")
+        out[p["pair_id"]] = data
+    return out
 
 
-def _reconcile(ls: LabelStudio, cat: Catalog, conn: Connection, project_id: int, kind: str) -> None:
+def _reconcile(cat: Catalog, conn: Connection, project_id: int, kind: str) -> None:
     """After an interrupted push the server may hold tasks we never recorded: adopt them by their pair_id."""
     known = cat.conn.execute("SELECT count(*) FROM ls_tasks WHERE server = ? AND project_id = ?",
                              (conn.key, project_id)).fetchone()[0]
-    if ls.projects.get(id=project_id).task_number == known:
+    if request(conn, "GET", f"/api/projects/{project_id}/").json().get("task_number") == known:
         return
-    for t in ls.tasks.list(project=project_id, fields="task_only"):
-        cat.conn.execute("INSERT OR IGNORE INTO ls_tasks VALUES (?,?,?,?,?)",
-                         (conn.key, project_id, t.id, int(t.data["pair_id"]), kind))
+    with cat.transaction():
+        for t in client(conn).tasks.list(project=project_id, fields="task_only"):
+            cat.conn.execute("INSERT OR IGNORE INTO ls_tasks (server, project_id, task_id, pair_id, kind) "
+                             "VALUES (?,?,?,?,?)", (conn.key, project_id, t.id, int(t.data["pair_id"]), kind))
+
+
+def _import(cat: Catalog, conn: Connection, project_id: int, kind: str, pairs: Sequence[Mapping[str, Any]], *,
+            new_project: bool = False) -> int:
+    if not pairs:
+        return 0
+    data = _task_data(cat, pairs, adjudication=kind == "adjudication")
+    _ensure_storages(conn, project_id, cat, [d[k].split("?d=", 1)[1] for d in data.values()
+                                             for k in ("video_a", "video_b", "video_diff")], new=new_project)
+    ls = client(conn)
+    for i in range(0, len(pairs), BATCH):
+        batch = pairs[i:i + BATCH]
+        res = ls.projects.import_tasks(id=project_id, request=[{"data": data[p["pair_id"]]} for p in batch],
+                                       return_task_ids=True)
+        with cat.transaction():
+            cat.conn.executemany(
+                "INSERT OR IGNORE INTO ls_tasks (server, project_id, task_id, pair_id, kind, context_sha) "
+                "VALUES (?,?,?,?,?,?)",
+                [(conn.key, project_id, tid, p["pair_id"], kind,
+                  media.data_sha(data[p["pair_id"]]) if kind == "adjudication" else None)
+                 for tid, p in zip(res.task_ids, batch)])
+            if kind == "review":   # a decided pair stays decided, whatever server it is pushed to
+                cat.conn.execute("UPDATE pairs SET review_state = 'in_review', updated_at = ? WHERE review_state = "
+                                 "'unreviewed' AND id IN (SELECT value FROM json_each(?))",
+                                 (time.time(), json.dumps([p["pair_id"] for p in batch])))
+    return len(pairs)
 
 
 @dataclass
@@ -123,47 +303,65 @@ class PushResult:
     project_id: int
     added: int
     already: int
+    gold: int = 0
+    overlap: int = DEFAULT_OVERLAP
+    restored: list[str] = field(default_factory=list)
 
 
-def _push(cat: Catalog, conn: Connection, pairs: list[dict[str, Any]], kind: str, overlap: int) -> PushResult:
-    _ensure_tables(cat)
-    try:
-        ls = client(conn)  # a PAT is exchanged here: a bad one fails here
-        project_id = _project(ls, cat, conn, kind, overlap)
-        _reconcile(ls, cat, conn, project_id, kind)
+def push(cat: Catalog, conn: Connection, *, session_id: int | None = None, overlap: int | None = None,
+         gold_rate: float = 0.0, seed: int | None = None) -> PushResult:
+    """Import pairs not yet on the server as tasks (idempotent). `overlap` verdicts per pair = the quorum (a new
+    project defaults to 2; an existing one changes only while it has no verdicts). With `gold_rate`, that many
+    gold pairs per new real pair are made and mixed in."""
+    if not 0.0 <= gold_rate <= 1.0:
+        raise ServerError(f"--gold-rate {gold_rate} is not a fraction between 0 and 1 (e.g. 0.1: one gold task per "
+                          "ten pairs)")
+    conn = open_server(cat, conn)
+    with _guard(conn):
+        project_id, quorum, restored = _ensure_project(cat, conn, "review", overlap)
+        new_project = restored is None
+        if not new_project:
+            _reconcile(cat, conn, project_id, "review")
         done = {r[0] for r in cat.conn.execute("SELECT pair_id FROM ls_tasks WHERE server = ? AND project_id = ?",
                                                (conn.key, project_id))}
-        todo = [p for p in pairs if p["pair_id"] not in done]
-        if todo:
-            rels = [p[k] for p in todo for k in ("reference_proxy_path", "reference_path", "other_proxy_path",
-                                                 "other_path") if p[k]]
-            _ensure_storages(ls, project_id, cat, rels)
-        for i in range(0, len(todo), BATCH):
-            batch = todo[i:i + BATCH]
-            res = ls.projects.import_tasks(id=project_id, request=[_task(p) for p in batch], return_task_ids=True)
-            with cat.transaction():
-                cat.conn.executemany("INSERT OR IGNORE INTO ls_tasks VALUES (?,?,?,?,?)",
-                                     [(conn.key, project_id, tid, p["pair_id"], kind)
-                                      for tid, p in zip(res.task_ids, batch)])
-                for p in batch:
-                    if kind == "review":
-                        cat.set_pair_state(p["pair_id"], review_state="in_review")
-    except (ApiError, httpx.HTTPError) as exc:
-        raise _wrap(exc, conn) from None
-    return PushResult(project_id, len(todo), len(pairs) - len(todo))
+        pairs = review_pairs(cat, session_id)
+        real = [p for p in pairs if not gold.is_gold(p) and p["pair_id"] not in done]
+        waiting_gold = [p for p in pairs if gold.is_gold(p) and p["pair_id"] not in done]
+        rng = random.Random(seed)
+        n_gold = round(len(real) * gold_rate)
+        if gold_rate > 0 and real and n_gold == 0:
+            n_gold = 1
+        if n_gold:
+            accepted = [p for p in pairs if p["review_state"] == "accepted" and not gold.is_gold(p)]
+            made = set(gold.make_gold(cat, n_gold, accepted or real, rng=rng))
+            waiting_gold += [p for p in review_pairs(cat, session_id) if p["pair_id"] in made]
+        todo = real + waiting_gold
+        if waiting_gold:
+            rng.shuffle(todo)
+        _import(cat, conn, project_id, "review", todo, new_project=new_project)
+    return PushResult(project_id, len(real), sum(p["pair_id"] in done for p in pairs), len(waiting_gold), quorum,
+                      restored or [])
 
 
-def push(cat: Catalog, conn: Connection, *, session_id: int | None = None, overlap: int = 2) -> PushResult:
-    """Import pairs not yet on the server as tasks (idempotent); `overlap` annotations per task = the quorum."""
-    return _push(cat, conn, _pairs_with_fps(cat, session_id), "review", overlap)
-
+# ------------------------------------------------------------------------------------------- pull
 
 @dataclass
 class PullResult:
     added: int = 0
     updated: int = 0
+    unchanged: int = 0
+    changed_pairs: int = 0
     adjudication_pushed: int = 0
+    adjudication_refreshed: int = 0
+    foreign_tasks: int = 0
     states: Counter = field(default_factory=Counter)
+    ignored: Counter = field(default_factory=Counter)
+    restored: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_changed(self) -> bool:
+        return not (self.added or self.updated or self.changed_pairs or self.adjudication_pushed
+                    or self.adjudication_refreshed)
 
 
 def _parse(result: list[dict[str, Any]]) -> dict[str, Any]:
@@ -183,140 +381,199 @@ def _parse(result: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _auth_headers(conn: Connection) -> dict[str, str]:
-    """A legacy token goes as `Token`; a personal access token (a JWT, the only kind a server >= 1.17 issues by
-    default) is exchanged for a short-lived access token first, as the SDK does."""
-    if conn.token.startswith("eyJ") and conn.token.count(".") == 2:
-        r = httpx.post(f"{conn.url}/api/token/refresh/", json={"refresh": conn.token}, timeout=60)
-        if r.status_code != 200:
-            raise ApiError(status_code=401 if r.status_code in (400, 401) else r.status_code, body="token refresh")
-        return {"Authorization": f"Bearer {r.json()['access']}"}
-    return {"Authorization": f"Token {conn.token}"}
-
-
-def _export(conn: Connection, project_id: int) -> list[dict[str, Any]]:
-    r = httpx.get(f"{conn.url}/api/projects/{project_id}/export", params={"exportType": "JSON"},
-                  headers=_auth_headers(conn), timeout=300)
-    if r.status_code != 200:
-        raise ApiError(status_code=r.status_code, body=r.text[:300])
-    return r.json()
-
-
-def pull(cat: Catalog, conn: Connection, *, quorum: int | None = None) -> PullResult:
-    """Annotations -> reviews table (idempotent by annotation id); then decide states and route splits."""
-    _ensure_tables(cat)
-    out = PullResult()
-    try:
-        ls = client(conn)
-        projects = dict(cat.conn.execute("SELECT kind, project_id FROM ls_projects WHERE server = ?", (conn.key,)))
-        if "review" not in projects:
-            raise ServerError("nothing pushed to this server yet: run `cinectrl review push` first")
-        users = {u.id: u.email or u.username for u in ls.users.list()}
-        if quorum is None:
-            quorum = ls.projects.get(id=projects["review"]).maximum_annotations or 1
-        with cat.transaction():
-            for kind, project_id in projects.items():
-                for task in _export(conn, project_id):
-                    pair_id = int(task["data"]["pair_id"])
-                    for ann in task.get("annotations", []):
-                        if ann.get("was_cancelled"):
-                            continue
-                        parsed = _parse(ann.get("result", []))
-                        if parsed["verdict"] is None:
-                            continue
-                        who = ann.get("completed_by")
-                        who = users.get(who.get("id") if isinstance(who, dict) else who, str(who))
-                        prefix = "ls-adj" if kind == "adjudication" else "ls"
-                        _, created = cat.add_review(
-                            pair_id, annotator=who, verdict=parsed["verdict"], reasons=parsed["reasons"],
-                            rating=parsed["rating"], defects=parsed["defects"], notes=parsed["notes"],
-                            external_id=f"{prefix}:{conn.key}:{project_id}:{ann['id']}",
-                            created_at=_ts(ann.get("created_at")))
-                        out.added += created
-                        out.updated += not created
-        to_adjudicate = decide(cat, quorum=quorum, out=out)
-        if to_adjudicate:
-            res = _push(cat, conn, [p for p in _pairs_with_fps(cat, None) if p["pair_id"] in to_adjudicate],
-                        "adjudication", 1)
-            out.adjudication_pushed = res.added
-    except (ApiError, httpx.HTTPError) as exc:
-        raise _wrap(exc, conn) from None
-    return out
-
-
 def _ts(text: str | None) -> float | None:
     if not text:
         return None
-    from datetime import datetime
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def decide(cat: Catalog, *, quorum: int, out: PullResult | None = None) -> set[int]:
-    """The gate. Adjudication wins; else `quorum` verdicts all equal decide; a split is 'disputed'.
-    Returns the disputed pair ids (to adjudicate)."""
-    _ensure_tables(cat)
-    disputed: set[int] = set()
-    by_pair: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in cat.rows("SELECT pair_id, verdict, external_id FROM reviews ORDER BY created_at, id"):
-        by_pair[r["pair_id"]].append(r)
+def _user_id(value: Any) -> int | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
+
+
+_REVIEW_COLUMNS = ("pair_id", "annotator", "created_at", "verdict", "reasons_json", "rating", "defects_json", "notes",
+                   "stage", "server", "account_id", "updated_by", "updated_at", "lead_time_s")
+
+
+def _upsert_reviews(cat: Catalog, records: list[dict[str, Any]], out: PullResult) -> None:
+    """One row per annotation (by external id); a row is written only when something in it changed."""
+    existing = {r[0]: r[1:] for r in cat.conn.execute(
+        f"SELECT external_id, {', '.join(_REVIEW_COLUMNS)} FROM reviews WHERE external_id IN "
+        f"(SELECT value FROM json_each(?))", (json.dumps([r["external_id"] for r in records]),))}
+    now = time.time()
     with cat.transaction():
-        for pair_id, rows in by_pair.items():
-            adj = [r["verdict"] for r in rows if (r["external_id"] or "").startswith("ls-adj:")]
-            normal = [r["verdict"] for r in rows if not (r["external_id"] or "").startswith("ls-adj:")]
-            if adj:
-                state = "accepted" if adj[-1] == "accept" else "rejected"
-            elif len(normal) >= quorum and len(set(normal)) == 1:
-                state = "accepted" if normal[0] == "accept" else "rejected"
-            elif len(normal) >= quorum:
-                state = "disputed"
-                disputed.add(pair_id)
+        for rec in records:
+            values = tuple(rec[c] for c in _REVIEW_COLUMNS)
+            old = existing.get(rec["external_id"])
+            if old is None:
+                cat.conn.execute(f"INSERT INTO reviews ({', '.join(_REVIEW_COLUMNS)}, external_id, imported_at) "
+                                 f"VALUES ({', '.join('?' * (len(_REVIEW_COLUMNS) + 2))})",
+                                 (*values, rec["external_id"], now))
+                out.added += 1
+            elif tuple(old) != values:
+                cat.conn.execute(f"UPDATE reviews SET {', '.join(c + ' = ?' for c in _REVIEW_COLUMNS)}, "
+                                 "imported_at = ? WHERE external_id = ?", (*values, now, rec["external_id"]))
+                out.updated += 1
             else:
-                state = "in_review"
-            cat.set_pair_state(pair_id, review_state=state, train_ready=state == "accepted")
+                out.unchanged += 1
+
+
+def _export(conn: Connection, project_id: int) -> list[dict[str, Any]]:
+    return request(conn, "GET", f"/api/projects/{project_id}/export", params={"exportType": "JSON"},
+                   timeout=300).json()
+
+
+def pull(cat: Catalog, conn: Connection) -> PullResult:
+    """Verdicts -> reviews (idempotent by annotation id); decide pairs; route splits to adjudication."""
+    conn = open_server(cat, conn)
+    projects = _projects(cat, conn.key)
+    if "review" not in projects:
+        raise ServerError(f"this catalog has pushed nothing to {conn.url} yet: run `cinectrl review push` first")
+    out = PullResult()
+    with _guard(conn):
+        registered = {uid: a.email for (srv, uid), a in accounts.registry(cat).items() if srv == conn.key}
+        users = accounts.server_users(conn)
+        tasks = {(r[0], r[1]): r[2] for r in cat.conn.execute(
+            "SELECT project_id, task_id, pair_id FROM ls_tasks WHERE server = ?", (conn.key,))}
+        records = []
+        for kind, (project_id, overlap) in projects.items():
+            out.restored += [f"{kind}.{name}" for name in
+                             enforce_settings(cat, conn, kind, project_id, overlap or _overlap(kind))]
+            for task in _export(conn, project_id):
+                pair_id = tasks.get((project_id, task["id"]))
+                if pair_id is None:   # a task cinectrl did not push (imported by someone else): never read
+                    out.foreign_tasks += 1
+                    continue
+                for ann in task.get("annotations", []):
+                    parsed = _parse(ann.get("result", []))
+                    if ann.get("was_cancelled") or parsed["verdict"] is None:
+                        continue
+                    who = _user_id(ann.get("completed_by"))
+                    records.append({
+                        "pair_id": pair_id, "annotator": registered.get(who) or users.get(who) or f"user {who}",
+                        "created_at": _ts(ann.get("created_at")) or time.time(), "verdict": parsed["verdict"],
+                        "reasons_json": json.dumps(parsed["reasons"]), "rating": parsed["rating"],
+                        "defects_json": json.dumps(parsed["defects"]), "notes": parsed["notes"], "stage": kind,
+                        "server": conn.key, "account_id": who, "updated_by": _user_id(ann.get("updated_by")),
+                        "updated_at": _ts(ann.get("updated_at")), "lead_time_s": ann.get("lead_time"),
+                        "external_id": f"ls:{conn.key}:{project_id}:{ann['id']}"})
+        _upsert_reviews(cat, records, out)
+        decided = decide(cat, out=out)
+        to_adjudicate = [p for p in review_pairs(cat) if p["pair_id"] in decided and not gold.is_gold(p)]
+        already = {r[0] for r in cat.conn.execute("SELECT pair_id FROM ls_tasks WHERE server = ? AND kind = "
+                                                  "'adjudication'", (conn.key,))}
+        new = [p for p in to_adjudicate if p["pair_id"] not in already]
+        if new:
+            adj_id, _, restored = _ensure_project(cat, conn, "adjudication", None)
+            out.adjudication_pushed = _import(cat, conn, adj_id, "adjudication", new, new_project=restored is None)
+        out.adjudication_refreshed = _refresh_context(cat, conn)
+    return out
+
+
+def _overlap(kind: str) -> int:
+    return 1 if kind == "adjudication" else DEFAULT_OVERLAP
+
+
+def _refresh_context(cat: Catalog, conn: Connection) -> int:
+    """Adjudication tasks whose earlier verdicts changed since they were sent get the current ones."""
+    rows = cat.rows("SELECT task_id, pair_id, context_sha FROM ls_tasks WHERE server = ? AND kind = 'adjudication'",
+                    (conn.key,))
+    if not rows:
+        return 0
+    earlier = earlier_verdicts(cat, [r["pair_id"] for r in rows])
+    stale = [r for r in rows if media.data_sha({"earlier_html": earlier.get(r["pair_id"], "")}) != r["context_sha"]
+             and r["context_sha"] is not None]
+    if not stale:
+        return 0
+    pairs = {p["pair_id"]: p for p in review_pairs(cat) if p["pair_id"] in {r["pair_id"] for r in stale}}
+    data = _task_data(cat, list(pairs.values()), adjudication=True)
+    with cat.transaction():
+        for r in stale:
+            request(conn, "PATCH", f"/api/tasks/{r['task_id']}", json={"data": data[r["pair_id"]]})
+            cat.conn.execute("UPDATE ls_tasks SET context_sha = ? WHERE server = ? AND task_id = ?",
+                             (media.data_sha({"earlier_html": data[r["pair_id"]]["earlier_html"]}), conn.key,
+                              r["task_id"]))
+    return len(stale)
+
+
+def earlier_verdicts(cat: Catalog, pair_ids: Iterable[int]) -> dict[int, str]:
+    """Per pair, an HTML table of the counted review verdicts by account: verdict, reasons, defect frames,
+    notes, when. What the adjudicator sees."""
+    ids = sorted(set(pair_ids))
+    rows = cat.rows(
+        "SELECT pair_id, annotator, verdict, reasons_json, defects_json, notes, coalesce(updated_at, created_at) AS t "
+        "FROM reviews WHERE stage = 'review' AND counted = 1 AND pair_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY pair_id, t", (json.dumps(ids),))
+    by_pair: dict[int, list[str]] = defaultdict(list)
+    for r in rows:
+        defects = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in json.loads(r["defects_json"] or "[]"))
+        cells = (r["annotator"], r["verdict"], ", ".join(json.loads(r["reasons_json"] or "[]")), defects,
+                 r["notes"] or "", time.strftime("%Y-%m-%d %H:%M", time.localtime(r["t"])))
+        by_pair[r["pair_id"]].append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    head = "<tr><th>account</th><th>verdict</th><th>reasons</th><th>defect frames</th><th>notes</th><th>when</th></tr>"
+    return {pid: f"<p><b>Earlier verdicts</b></p><table>{head}{''.join(lines)}</table>"
+            for pid, lines in by_pair.items()}
+
+
+# ------------------------------------------------------------------------------------------- the gate
+
+def _quorums(cat: Catalog) -> dict[int, int]:
+    return {r[0]: int(r[1] or DEFAULT_OVERLAP) for r in cat.conn.execute(
+        "SELECT t.pair_id, max(p.overlap) FROM ls_tasks t JOIN ls_projects p ON p.server = t.server "
+        "AND p.project_id = t.project_id AND p.kind = 'review' WHERE t.kind = 'review' GROUP BY t.pair_id")}
+
+
+def decide(cat: Catalog, *, out: PullResult | None = None) -> set[int]:
+    """Apply the gate to every pair that has verdicts or a review task; write only what changed. Returns the
+    disputed pair ids (to adjudicate)."""
+    registry = accounts.registry(cat)
+    quorums = _quorums(cat)
+    votes: dict[int, list[gate.Vote]] = defaultdict(list)
+    current: dict[int, tuple] = {}
+    for r in cat.conn.execute(
+            "SELECT id, pair_id, coalesce(stage, 'review'), server, account_id, updated_by, annotator, verdict, "
+            "coalesce(updated_at, created_at), counted, gate_note FROM reviews"):
+        votes[r[1]].append(gate.Vote(r[0], r[2], r[3], r[4], r[5], r[6], r[7], r[8]))
+        current[r[0]] = (r[9], r[10])
+    pairs = {r[0]: r[1:] for r in cat.conn.execute(
+        "SELECT id, review_state, train_ready, decided_by, adjudicated_by, gold_kind FROM pairs "
+        "WHERE id IN (SELECT pair_id FROM reviews UNION SELECT pair_id FROM ls_tasks WHERE kind = 'review')")}
+    disputed: set[int] = set()
+    now = time.time()
+    with cat.transaction():
+        for pair_id, (state, ready, decided_by, adjudicated_by, gold_kind) in pairs.items():
+            d = gate.judge(votes.get(pair_id, []), registry, quorums.get(pair_id, DEFAULT_OVERLAP))
+            new = (d.state, int(d.state == "accepted" and gold_kind is None),
+                   json.dumps(d.decided_by) if d.decided_by else None,
+                   json.dumps(d.adjudicated_by) if d.adjudicated_by else None)
+            if new != (state, ready, decided_by, adjudicated_by):
+                cat.conn.execute("UPDATE pairs SET review_state = ?, train_ready = ?, decided_by = ?, "
+                                 "adjudicated_by = ?, decided_at = CASE WHEN ? IN ('accepted', 'rejected') THEN ? "
+                                 "END, updated_at = ? WHERE id = ?", (*new, d.state, now, now, pair_id))
+                if out is not None:
+                    out.changed_pairs += 1
+            for review_id, (ok, why) in d.marks.items():
+                if current.get(review_id) != (int(ok), why):
+                    cat.conn.execute("UPDATE reviews SET counted = ?, gate_note = ? WHERE id = ?",
+                                     (int(ok), why, review_id))
+                if out is not None and not ok:
+                    out.ignored[why] += 1
             if out is not None:
-                out.states[state] += 1
+                out.states[d.state] += 1
+            if d.state == "disputed":
+                disputed.add(pair_id)
     return disputed
 
 
 def train_ready_pairs(cat: Catalog, *, session_id: int | None = None) -> list[dict[str, Any]]:
-    """What training may read: pairs accepted by the quorum or by adjudication."""
-    return [p for p in cat.pairs(session_id=session_id, train_ready=True) if p["review_state"] == "accepted"]
-
-
-def agreement(cat: Catalog) -> dict[str, Any]:
-    """Percent agreement per pair and Krippendorff's alpha (nominal) on the verdict across the project."""
-    import krippendorff
-    import numpy as np
-
-    rows = cat.rows("SELECT pair_id, annotator, verdict FROM reviews WHERE coalesce(external_id, '') "
-                    "NOT LIKE 'ls-adj:%' ORDER BY pair_id")
-    annotators = sorted({r["annotator"] for r in rows})
-    pairs = sorted({r["pair_id"] for r in rows})
-    per_pair: dict[int, float] = {}
-    votes: dict[int, list[str]] = defaultdict(list)
-    for r in rows:
-        votes[r["pair_id"]].append(r["verdict"])
-    for pid, v in votes.items():
-        if len(v) >= 2:
-            agreeing = sum(a == b for i, a in enumerate(v) for b in v[i + 1:])
-            per_pair[pid] = agreeing / (len(v) * (len(v) - 1) / 2)
-    alpha = None
-    if len(annotators) >= 2 and per_pair:
-        mat = np.full((len(annotators), len(pairs)), np.nan)
-        for r in rows:
-            mat[annotators.index(r["annotator"]), pairs.index(r["pair_id"])] = 1.0 if r["verdict"] == "accept" else 0.0
-        try:
-            alpha = float(krippendorff.alpha(reliability_data=mat, level_of_measurement="nominal"))
-        except ValueError:  # one verdict value only: alpha undefined
-            alpha = None
-    return {"per_pair": per_pair, "percent": (sum(per_pair.values()) / len(per_pair)) if per_pair else None,
-            "alpha": alpha}
-
-
-def throughput(cat: Catalog) -> list[dict[str, Any]]:
-    return cat.rows("SELECT annotator, count(*) AS reviews, min(created_at) AS first, max(created_at) AS last "
-                    "FROM reviews GROUP BY annotator ORDER BY reviews DESC")
+    """What training may read: pairs accepted by the quorum or by adjudication (gold pairs never)."""
+    return [p for p in cat.pairs(session_id=session_id, train_ready=True, gold=False)
+            if p["review_state"] == "accepted"]
 
 
 def state_counts(cat: Catalog) -> dict[str, int]:
-    return {r["review_state"]: r["n"] for r in cat.rows("SELECT review_state, count(*) AS n FROM pairs GROUP BY 1")}
+    return {r["review_state"]: r["n"] for r in cat.rows(
+        "SELECT review_state, count(*) AS n FROM pairs WHERE gold_kind IS NULL GROUP BY 1")}
+

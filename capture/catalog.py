@@ -557,10 +557,13 @@ class Catalog:
         self.db["pairs"].update(pair_id, changes)
 
     def pairs(self, *, session_id: int | None = None, review_state: str | None = None,
-              train_ready: bool | None = None) -> list[dict[str, Any]]:
+              train_ready: bool | None = None, gold: bool | None = False) -> list[dict[str, Any]]:
         """Pairs with both clips' paths and settings, the session's name, scene and camera, and the reference
-        clip's fps and frames (JSON columns decoded)."""
+        clip's fps and frames (JSON columns decoded). Gold pairs (known-bad pairs that measure reviewers,
+        annotate/gold.py) are no data: left out unless `gold=True` (only them) or None (all)."""
         where, args = [], []
+        if gold is not None:
+            where.append("p.gold_kind IS NOT NULL" if gold else "p.gold_kind IS NULL")
         if session_id is not None:
             where.append("p.session_id = ?"), args.append(session_id)
         if review_state is not None:

@@ -12,6 +12,8 @@ capture/clips.py's PairQuality, one `reference_<role>` / `other_<role>` per came
 
 from __future__ import annotations
 
+import json
+
 import os
 from dataclasses import dataclass, fields as dataclass_fields
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -213,9 +215,74 @@ def pair_records(catalog: "Catalog") -> Iterator[dict[str, Any]]:
         yield out
 
 
+# ------------------------------------------------------------------------------------------------ reviews
+
+REVIEW_FIELDS: tuple[Field, ...] = (
+    Field("pair_id", INTEGER, "", "the pair the verdict is on"),
+    Field("gold_kind", TEXT, "", "a gold task's defect (shift, flicker, swap); empty for a real pair"),
+    Field("stage", TEXT, "", "review or adjudication"),
+    Field("account", TEXT, "", "the reviewer's account (email) as Label Studio reported it"),
+    Field("account_id", INTEGER, "", "the account's user id on the server"),
+    Field("server", TEXT, "", "the Label Studio instance key the verdict came from"),
+    Field("role", TEXT, "", "annotator or adjudicator, as registered in the catalog; empty when unregistered"),
+    Field("verdict", TEXT, "", "accept, reject or unsure"),
+    Field("reasons", TEXT, "", "reason codes, separated by '; '"),
+    Field("rating", REAL, "1-5", "how clearly the effect shows"),
+    Field("defects", TEXT, "frames", "defective frame ranges first-last, separated by '; '"),
+    Field("notes", TEXT, "", "the reviewer's notes"),
+    Field("created_at", TEXT, "ISO 8601", "when the verdict was first made (UTC)"),
+    Field("updated_at", TEXT, "ISO 8601", "when it was last changed (UTC)"),
+    Field("lead_time_s", REAL, "s", "time the reviewer spent on the task (Label Studio's lead time)"),
+    Field("counted", BOOLEAN, "", "whether the gate counted this verdict"),
+    Field("gate_note", TEXT, "", "why the gate did not count it"),
+    Field("pair_state", TEXT, "", "the pair's review state now"),
+    Field("decided_by", TEXT, "", "accounts whose verdicts decided the pair, separated by '; '"),
+    Field("adjudicated_by", TEXT, "", "the adjudicator who settled a split, if any"),
+    Field("decided_at", TEXT, "ISO 8601", "when the pair was decided (UTC)"),
+    Field("external_id", TEXT, "", "the Label Studio annotation id"),
+)
+
+
+def _iso(t: float | None) -> str | None:
+    from datetime import datetime, timezone
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
+def _listed(value: str | None, fmt: Callable[[Any], str] = str) -> str | None:
+    items = json.loads(value) if value else []
+    if not isinstance(items, list):
+        items = [items]
+    return "; ".join(fmt(i) for i in items) or None
+
+
+def review_records(cat: "Catalog") -> Iterator[dict[str, Any]]:
+    """One record per verdict: pair, account and role, verdict, reasons, defect ranges, notes, times, whether the
+    gate counted it (and why not), and how the pair was decided (by whom, adjudicated by whom)."""
+    cur = cat.conn.execute(
+        "SELECT r.pair_id, p.gold_kind, coalesce(r.stage, 'review'), r.annotator, r.account_id, r.server, a.role, "
+        "r.verdict, r.reasons_json, r.rating, r.defects_json, r.notes, r.created_at, r.updated_at, r.lead_time_s, "
+        "r.counted, r.gate_note, p.review_state, p.decided_by, p.adjudicated_by, p.decided_at, r.external_id "
+        "FROM reviews r JOIN pairs p ON p.id = r.pair_id "
+        "LEFT JOIN review_accounts a ON a.server = r.server AND a.user_id = r.account_id "
+        "ORDER BY r.pair_id, coalesce(r.updated_at, r.created_at), r.id")
+    names = [f.name for f in REVIEW_FIELDS]
+    for row in cur:
+        rec = dict(zip(names, row))
+        rec["reasons"] = _listed(rec["reasons"])
+        rec["defects"] = _listed(rec["defects"], lambda r: f"{r[0]}-{r[1]}" if isinstance(r, list) else str(r))
+        rec["decided_by"] = _listed(rec["decided_by"])
+        adjudicated = json.loads(rec["adjudicated_by"]) if rec["adjudicated_by"] else None
+        rec["adjudicated_by"] = "; ".join(adjudicated) if isinstance(adjudicated, list) else adjudicated
+        for key in ("created_at", "updated_at", "decided_at"):
+            rec[key] = _iso(rec[key])
+        rec["counted"] = None if rec["counted"] is None else bool(rec["counted"])
+        yield rec
+
+
 EXPORTS: dict[str, Export] = {
     "assets": Export("assets", "file", ASSET_FIELDS, asset_records),
     "pairs": Export("pairs", "clip pair", PAIR_FIELDS, pair_records),
+    "reviews": Export("reviews", "verdict", REVIEW_FIELDS, review_records),
 }
 
 

@@ -245,6 +245,49 @@ CREATE INDEX sessions_by_plan_key ON sessions(plan_key);
 CREATE INDEX sessions_by_plan_path ON sessions(plan_path);
 """
 
+_V5 = """
+-- Review you can trust (annotate/): who voted as which account, which verdicts the gate counted, who decided,
+-- and gold pairs (known-bad pairs derived from good ones) that can never become train-ready.
+CREATE TABLE IF NOT EXISTS ls_projects (kind TEXT NOT NULL, server TEXT NOT NULL, project_id INTEGER NOT NULL,
+    PRIMARY KEY (kind, server));
+CREATE TABLE IF NOT EXISTS ls_tasks (server TEXT NOT NULL, project_id INTEGER NOT NULL, task_id INTEGER NOT NULL,
+    pair_id INTEGER NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (server, project_id, pair_id));
+ALTER TABLE ls_projects ADD COLUMN overlap INTEGER;          -- verdicts per pair cinectrl set (the gate's quorum)
+ALTER TABLE ls_projects ADD COLUMN url TEXT;                 -- where the server was last reached (display only)
+ALTER TABLE ls_tasks ADD COLUMN context_sha TEXT;            -- adjudication: hash of the earlier verdicts last sent
+CREATE TABLE review_accounts (
+    server     TEXT NOT NULL,                                -- Label Studio instance key (annotate/server.py)
+    user_id    INTEGER NOT NULL,                             -- the account's id on that server
+    email      TEXT NOT NULL,
+    role       TEXT NOT NULL CHECK (role IN ('annotator', 'adjudicator')),
+    added_at   REAL NOT NULL,
+    removed_at REAL,                                         -- verdicts made after this do not count
+    PRIMARY KEY (server, user_id)
+);
+ALTER TABLE reviews ADD COLUMN stage TEXT CHECK (stage IS NULL OR stage IN ('review', 'adjudication'));
+ALTER TABLE reviews ADD COLUMN server TEXT;                  -- instance key of the server the verdict came from
+ALTER TABLE reviews ADD COLUMN account_id INTEGER;           -- Label Studio user id credited (completed_by)
+ALTER TABLE reviews ADD COLUMN updated_by INTEGER;           -- Label Studio user id that last wrote it
+ALTER TABLE reviews ADD COLUMN updated_at REAL;
+ALTER TABLE reviews ADD COLUMN lead_time_s REAL;             -- Label Studio's time spent on the task
+ALTER TABLE reviews ADD COLUMN counted INTEGER CHECK (counted IS NULL OR counted IN (0, 1));
+ALTER TABLE reviews ADD COLUMN gate_note TEXT;               -- why the gate did not count it
+CREATE INDEX reviews_by_account ON reviews(server, account_id);
+CREATE INDEX points_by_combination ON points(session_id, combination_key);   -- a clip's frames (review table)
+UPDATE reviews SET stage = CASE WHEN external_id LIKE 'ls-adj:%' THEN 'adjudication' ELSE 'review' END;
+ALTER TABLE pairs ADD COLUMN decided_by TEXT;                -- JSON list of the accounts (emails) that decided
+ALTER TABLE pairs ADD COLUMN adjudicated_by TEXT;            -- JSON list of adjudicators, when adjudication decided
+ALTER TABLE pairs ADD COLUMN decided_at REAL;
+ALTER TABLE pairs ADD COLUMN gold_kind TEXT CHECK (gold_kind IS NULL OR gold_kind IN ('shift', 'flicker', 'swap'));
+ALTER TABLE pairs ADD COLUMN gold_source_pair_id INTEGER REFERENCES pairs(id);
+CREATE TRIGGER pairs_gold_never_train_ready_insert BEFORE INSERT ON pairs
+WHEN NEW.train_ready = 1 AND NEW.gold_kind IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'gold pairs are never train-ready'); END;
+CREATE TRIGGER pairs_gold_never_train_ready_update BEFORE UPDATE OF train_ready, gold_kind ON pairs
+WHEN NEW.train_ready = 1 AND NEW.gold_kind IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'gold pairs are never train-ready'); END;
+"""
+
 _V6 = """
 CREATE TABLE calibration_profiles (
     id           INTEGER PRIMARY KEY,
@@ -274,6 +317,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "downstream stages: clips, pairs, reviews, training runs", _V2),
     Migration(3, "per-field EXIF sources: f_number_source, exposure_source (iso_source as reader:tag)", _V3),
     Migration(4, "capture takes: sessions keyed by their normalised plan, plan file, take number, state word", _V4),
+    Migration(5, "review accounts, counted verdicts, deciders, gold pairs", _V5),
     Migration(6, "rig calibration: versioned profiles per body + lens, and the sessions they came from", _V6),
 )
 
