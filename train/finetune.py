@@ -322,7 +322,8 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
     last_step_at, step_times = time.perf_counter(), []
     val_losses, sample_dirs = [], []
     try:
-        while step < t.max_steps:
+        out_of_time = False
+        while step < t.max_steps and not out_of_time:
             epoch, done_in_epoch = divmod(step, updates_per_epoch)
             sampler.use_epoch(epoch)
             skip = done_in_epoch * t.grad_accum     # mid-epoch resume: skip the batches already trained on
@@ -394,7 +395,8 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
     accelerator.wait_for_everyone()
     timed = step_times[1:] or step_times                 # the first step includes warm-up
     summary = {"latent_cache": None if cache is None else {"hits": cache.hits, "misses": cache.misses},
-               "steps": step, "skipped_items": dataset.skipped.count, "skipped": dataset.skipped.reasons,
+               "steps": step, "stopped_by_time": out_of_time,
+               "skipped_items": dataset.skipped.count, "skipped": dataset.skipped.reasons,
                "data": data_info, "trainable_tensors": len(trainable), "mixed_precision": precision,
                "processes": accelerator.num_processes, "distributed_type": accelerator.distributed_type.value,
                "catalog_run_id": run_id, "text_conditioning": text_note,

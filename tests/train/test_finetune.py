@@ -105,3 +105,17 @@ def test_example_configs_load():
     for path in sorted((REPO / "examples").glob("train-*.toml")):
         cfg = FT.load_config(path)
         assert cfg.name and cfg.train.max_steps >= 1, path
+
+
+@pytest.mark.timeout(300)
+def test_max_minutes_stops_the_run_and_says_so(tmp_path, catalog):
+    """A time budget ends training at the step it reached (the lab-day benchmark gives every model the same
+    minutes), with a model directory and the stop recorded."""
+    cfg = FT.load_config(write_config(tmp_path, "timed", catalog, "max_minutes = 0.0001\n"))
+    cfg.train.max_steps = 1_000
+    cfg.train.trackers = []
+    summary = FT.train(cfg)
+    assert summary["stopped_by_time"] is True and 1 <= summary["steps"] < 5
+    assert (tmp_path / "timed" / "model" / "transformer" / "config.json").is_file()
+    card = __import__("json").loads((tmp_path / "timed" / "model" / "cinectrl.json").read_text())
+    assert card["eval_scenes"] and card["data"]["real"] >= 1        # the held-out scenes `train eval` uses
