@@ -43,7 +43,7 @@ class AutoencoderConfig:
     size: tuple[int, int] = (64, 96)          # (H, W) the clips are resized/cropped to, as the training data
     num_frames: int = 5                       # 4k+1 frames per training sample
     batch_size: int = 4
-    lr: float = 2e-3
+    lr: float = 1e-3
     kl_weight: float = 1e-6
     target_psnr: float = 30.0                 # dB on held-out clips
     minutes: float = 5.0                      # stop after this long even if the target is not reached
@@ -153,7 +153,7 @@ def train_autoencoder(train_clips: Sequence[Path], heldout_clips: Sequence[Path]
             group["lr"] = lr
         x = _batch(train, cfg, rng)
         posterior = vae.encode(x).latent_dist
-        rec = vae.decode(posterior.sample(generator=torch.Generator().manual_seed(cfg.seed + step))).sample
+        rec = vae.decode(posterior.mode()).sample        # the posterior's mode: what training and editing encode
         loss = (rec - x).abs().mean() + 0.5 * ((rec - x) ** 2).mean() + cfg.kl_weight * posterior.kl().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
