@@ -156,11 +156,24 @@ class Catalog:
                 raise
         self.station_id = self._info("station_id")
 
+    def _applied(self) -> set[int]:
+        """Migration versions recorded in the file (`user_version` is only the highest of them)."""
+        try:
+            return {int(r[0]) for r in self.conn.execute("SELECT version FROM schema_migrations")}
+        except sqlite3.DatabaseError:
+            return set()
+
+    def _pending(self, current: int) -> list:
+        """Migrations this file lacks: every one above its version, and any below it that it skipped (a file
+        written between the landing of two migrations numbered out of order)."""
+        applied = self._applied() if current else set()
+        return [m for m in MIGRATIONS if m.version > current or (applied and m.version not in applied)]
+
     def _check_readable_version(self) -> None:
         current = self.schema_version
         if current > SCHEMA_VERSION:
             self._refuse_newer(current)
-        if current < SCHEMA_VERSION:
+        if current < SCHEMA_VERSION or self._pending(current):
             raise CatalogError(
                 f"catalog {self.path} has schema version {current}, older than this cinectrl's {SCHEMA_VERSION}; "
                 f"reading commands never change a catalog: upgrade it once with `cinectrl catalog upgrade "
@@ -191,14 +204,14 @@ class Catalog:
         current = self.schema_version
         if current > SCHEMA_VERSION:
             self._refuse_newer(current)
-        if 0 < current < SCHEMA_VERSION:
+        pending = self._pending(current)
+        if current and pending:
             self.upgraded_from = current
-        for migration in MIGRATIONS:
-            if migration.version <= current:
-                continue
+        for migration in pending:
             with self.transaction():
                 # Another process may have migrated while we waited for the write lock.
-                if self.schema_version >= migration.version:
+                if migration.version in self._applied() or (self.schema_version >= migration.version
+                                                             and not self._applied()):
                     continue
                 for statement in _statements(migration.sql):
                     self.conn.execute(statement)
@@ -207,7 +220,7 @@ class Catalog:
                 if migration.version == 1:
                     self.conn.execute("INSERT INTO catalog_info (key, value) VALUES ('station_id', ?)",
                                       (uuid.uuid4().hex[:12],))
-                self.conn.execute(f"PRAGMA user_version = {migration.version}")
+                self.conn.execute(f"PRAGMA user_version = {max(migration.version, self.schema_version)}")
 
     def _info(self, key: str) -> str | None:
         row = next(self.db["catalog_info"].rows_where("key = ?", [key]), None)
