@@ -347,4 +347,5 @@ def upgrade(catalog: Optional[Path] = CatalogOption) -> None:
     if before is None:
         _plain(f"{cat.path}: already at schema version {SCHEMA_VERSION}; nothing to do")
     else:
-        _plain(f"{cat.path}: upgraded from schema version {before} to {SCHEMA_VERSION}")
+        what = f"from schema version {before}" if before < SCHEMA_VERSION else "by the migration(s) it had skipped"
+        _plain(f"{cat.path}: upgraded {what} to {SCHEMA_VERSION}")
