@@ -43,6 +43,7 @@ PLANS = REPO / "examples" / "lab-day"
 RESULTS = REPO / "docs" / "results" / "fidelity"
 CLI = [sys.executable, "-m", "cinectrl.main"]
 METHODS = ("real", "synthetic", "mixed")
+EVAL_FRACTION = 0.25          # 3 of 14 scenes held out (the same hash split for the autoencoder and the models)
 
 
 def log(message: str) -> None:
@@ -80,7 +81,7 @@ def capture(work: Path, scenes: int) -> dict[str, Any]:
     started = time.time()
     plans = scene_plans(work, scenes)
     for i, plan in enumerate(plans, 1):
-        cli("capture", "run", str(plan), "--catalog", "lab/catalog.db", "--quiet", cwd=work)
+        cli("capture", "run", str(plan), "--catalog", "lab/catalog.db", "--quiet", "--init", cwd=work)
         if i % 10 == 0 or i == len(plans):
             log(f"capture: {i}/{len(plans)} sessions")
     return {"sessions": len(plans), "scenes": scenes, "seconds": time.time() - started}
@@ -100,10 +101,12 @@ def train_configs(work: Path, minutes: float, *, size: tuple[int, int], frames: 
     base: dict[str, Any] = {
         "seed": 0,
         "data": {"catalog": str(work / "lab" / "catalog.db"), "num_frames": frames, "size": list(size),
-                 "eval_fraction": 0.2, "latent_cache": str(work / "latents")},
+                 "eval_fraction": EVAL_FRACTION, "latent_cache": str(work / "latents")},
         "model": {"transformer": "small", "vae": str(work / "vae")},
-        "train": {"max_steps": 1_000_000, "max_minutes": minutes, "batch_size": 4, "lr": 5e-4, "trainable": "all",
-                  "checkpoint_every": 100_000, "keep_checkpoints": 1, "cpu": True, "timestep_shift": 3.0},
+        "train": {"max_steps": 1_000_000, "max_minutes": minutes, "batch_size": 4, "lr": 5e-4, "lr_warmup_steps": 50,
+                  "trainable": "all", "checkpoint_every": 100_000, "keep_checkpoints": 1, "cpu": True,
+                  "timestep_shift": 3.0},
+        "validation": {"every": 500, "max_pairs": 16, "sample_every": 0},
     }
     data = {
         "real": {"ratio": [1, 0]},
@@ -196,7 +199,7 @@ def comparison_plot(metrics: dict[str, Any], out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=45.0, help="the whole run's budget")
-    parser.add_argument("--scenes", type=int, default=14)
+    parser.add_argument("--scenes", type=int, default=14, help="at least 12")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "lab-day", help="working folder (emptied)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--size", type=int, nargs=2, default=(64, 96), metavar=("H", "W"))
@@ -218,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     ae_minutes = max(1.0, 0.14 * left / 60)
     log(f"3/5 autoencoder: {ae_minutes:.1f} min")
     cli("train", "autoencoder", "--catalog", "lab/catalog.db", "--out", str(work / "vae"), "--minutes",
-        f"{ae_minutes:.2f}", "--size", str(args.size[0]), str(args.size[1]), cwd=work)
+        f"{ae_minutes:.2f}", "--size", str(args.size[0]), str(args.size[1]), "--eval-fraction", str(EVAL_FRACTION),
+        cwd=work)
     figures["autoencoder"] = json.loads((work / "vae" / "autoencoder.json").read_text())["report"]
     figures["autoencoder"].pop("history", None)
     left = args.minutes * 60 - (time.time() - started)
