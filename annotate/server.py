@@ -81,8 +81,11 @@ def ensure_venv(venv: Path | None = None) -> Path:
     try:
         if not (venv / "bin" / "python").exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"label-studio=={LABEL_STUDIO_VERSION}"],
-                       check=True, capture_output=True, timeout=900)
+        # The caller's PYTHONPATH (a test's audit hook, the toolkit's own tree) has no business inside pip.
+        pip_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                        f"label-studio=={LABEL_STUDIO_VERSION}"],
+                       check=True, capture_output=True, timeout=900, env=pip_env)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         out = getattr(exc, "stderr", b"") or b""
         raise ServerError(f"could not install label-studio=={LABEL_STUDIO_VERSION} into {venv}: "

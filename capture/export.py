@@ -132,7 +132,8 @@ def asset_records(catalog: "Catalog") -> Iterator[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------ pairs
 
-_QC_UNITS = {"alignment_px": "px", "clipped_fraction": "fraction", "sharpness_ratio": "ratio", "frames": "frames"}
+_QC_UNITS = {"alignment_px": "px", "clipped_fraction": "fraction", "sharpness_ratio": "ratio", "frames": "frames",
+             "path_offset_mm": "mm"}
 QC_NAMES = tuple(f.name for f in dataclass_fields(PairQuality))
 
 

@@ -138,6 +138,7 @@ def netaudit_log(ls_root: Path) -> Path:
 @pytest.fixture(scope="session")
 def ls_server(ls_root: Path, netaudit_log: Path):
     anchor = ls_root / "anchor.db"
+    server.ensure_venv()   # installing the server (pip reaching the package index) is not the server's traffic
     env = {"PYTHONPATH": str(NETAUDIT), "CINECTRL_NETAUDIT_LOG": str(netaudit_log)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)   # read by server.start when it builds the server's environment

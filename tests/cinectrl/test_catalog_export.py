@@ -59,7 +59,10 @@ def session_catalog(tmp_path_factory):
     result = runner.invoke(app, ["capture", "run", str(plan), "--catalog", str(db), "--quiet", "--init"])
     assert result.exit_code == 0, result.output
     with Catalog(db) as cat:                    # one reviewed pair, so booleans show both ways
-        cat.set_pair_state(cat.pairs()[0]["pair_id"], review_state="accepted", train_ready=True)
+        pair_id = cat.pairs()[0]["pair_id"]
+        cat.add_review(pair_id, annotator="alice@lab.test", verdict="accept", reasons=["clear"], rating=4,
+                       defects=[(2, 3)], external_id="17")
+        cat.set_pair_state(pair_id, review_state="accepted", train_ready=True)
     return db
 
 
