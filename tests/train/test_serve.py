@@ -198,11 +198,11 @@ def test_catalog_clip_job(tmp_path, clip_file):
     assert video.is_file()  # a catalog clip is read in place, never moved or deleted
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 def test_200_concurrent_status_polls_while_a_job_runs(tmp_path, clip_file):
     """Real uvicorn on 127.0.0.1 (ephemeral port), 200 concurrent polls through httpx while the worker runs."""
     import uvicorn
-    app = make_app(tmp_path, step_s=0.1, steps=80)          # 8 s: the 200 polls land while it runs, even under load
+    app = make_app(tmp_path, step_s=0.2, steps=100)         # 20 s: the 200 polls land while it runs, even under load
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", limit_concurrency=500))
@@ -216,6 +216,9 @@ def test_200_concurrent_status_polls_while_a_job_runs(tmp_path, clip_file):
         with httpx.Client(base_url=base, timeout=10) as client:
             job = upload(client, clip_file).json()["id"]
             wait(client, job, until=("running",))
+            deadline = time.monotonic() + 30       # past loading: the sampler has reported its first step
+            while client.get(f"/jobs/{job}", headers=AUTH).json()["progress"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
 
         async def poll_all():
             limits = httpx.Limits(max_connections=200)
