@@ -120,7 +120,7 @@ class Catalog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.data_root = self.path.parent.resolve()
         self.conn = connect_readonly(self.path) if readonly else connect(self.path)
-        try:
+        with self._closed_on_failure():
             empty = check_is_catalog(self.conn, self.path)
             if empty and (readonly or not create):
                 raise CatalogError(f"{self.path} is an empty file, not a cinectrl catalog: pass the catalog's "
@@ -131,12 +131,6 @@ class Catalog:
             else:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            self.conn.close()
-            raise CatalogError(open_problem(self.path, exc)) from None
-        except BaseException:
-            self.conn.close()
-            raise
         # FULL: a committed frame survives a power cut, not only a process crash.
         self.durable = durable and not readonly
         if not readonly:
@@ -146,15 +140,22 @@ class Catalog:
         self._folders: dict[str, str] = {}
         self.upgraded_from: int | None = None      # the schema version this open migrated from, if it did
         if not readonly:
-            try:
+            with self._closed_on_failure():
                 self._migrate()
-            except sqlite3.DatabaseError as exc:
-                self.conn.close()
-                raise CatalogError(open_problem(self.path, exc)) from None
-            except BaseException:
-                self.conn.close()
-                raise
         self.station_id = self._info("station_id")
+
+    @contextlib.contextmanager
+    def _closed_on_failure(self) -> Iterator[None]:
+        """A catalog that fails to open leaves no connection behind; SQLite's complaint becomes one that names
+        the file and the fix."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise CatalogError(open_problem(self.path, exc)) from None
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _applied(self) -> set[int]:
         """Migration versions recorded in the file (`user_version` is only the highest of them)."""
