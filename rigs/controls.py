@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 
 @dataclass(frozen=True)
@@ -157,12 +157,6 @@ def vector(values: Mapping[str, float] | None = None, *, check: bool = True) -> 
     return list(complete(values, check=check).values())
 
 
-def from_vector(numbers: Sequence[float]) -> dict[str, float]:
-    if len(numbers) != len(NAMES):
-        raise ControlError(f"{len(numbers)} control values given; the registry has {len(NAMES)} ({', '.join(NAMES)})")
-    return {name: float(v) for name, v in zip(NAMES, numbers)}
-
-
 def out_of_range(values: Mapping[str, float]) -> dict[str, str]:
     """{name: why} for known controls outside their range (QC flags a pair; it does not raise)."""
     problems = {}
@@ -173,11 +167,6 @@ def out_of_range(values: Mapping[str, float]) -> dict[str, str]:
         if not math.isfinite(value) or not c.low <= value <= c.high:
             problems[name] = f"{name} ({c.title}) = {value:.3g} is outside the model's range {c.range_text}"
     return problems
-
-
-def differing(values: Mapping[str, float], *, tolerance: float = 1e-6) -> list[str]:
-    """The controls whose value differs from neutral, in registry order."""
-    return [n for n in NAMES if n in values and abs(float(values[n]) - NEUTRAL[n]) > tolerance]
 
 
 def check_model_controls(model_names: Iterable[str] | None, *, what: str = "model") -> None:

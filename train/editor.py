@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import cv2
 import numpy as np
 import torch
 
 from .camera_path import CameraPath, latent_trajectory
 from .pipeline import CineCtrlPipeline, load_pipeline
+from .videoio import resize_frames
 
 MIN_SIDE = 16
 MAX_ASPECT = 8.0
@@ -111,14 +111,6 @@ def _blend_weights(start: int, end: int, total: int, overlap_before: int, overla
     return w
 
 
-def _resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    if frames.shape[1:3] == (height, width):
-        return frames
-    shrink = height * width < frames.shape[1] * frames.shape[2]
-    mode = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-    return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in frames])
-
-
 class ClipEditor:
     """A loaded model + the clip fitting around it. Not thread-safe (one per worker)."""
 
@@ -178,7 +170,7 @@ class ClipEditor:
             raise EditRefused(f"frames of shape {frames.shape}: expected (T, H, W, 3) RGB")
         plan = plan or self.plan(*frames.shape[:3])
         poses = camera_path.per_frame(plan.frames) if camera_path is not None else None
-        work = _resize(frames, plan.work_height, plan.work_width)
+        work = resize_frames(frames, plan.work_height, plan.work_width)
         context = self.context(prompt)
         total_steps = len(plan.windows) * self.steps
         done = [0]
@@ -209,7 +201,7 @@ class ClipEditor:
             acc[start:end] += out * w[:, None, None, None]
             weight[start:end] += w
         result = np.clip(np.rint(acc / weight[:, None, None, None]), 0, 255).astype(np.uint8)
-        result = _resize(result, plan.height, plan.width)
+        result = resize_frames(result, plan.height, plan.width)
         progress(1.0)
         return result
 

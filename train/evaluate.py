@@ -409,14 +409,9 @@ def off_diagonal_max(matrix: Mapping[str, Mapping[str, float]]) -> float | None:
 
 def _like(clip: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """First `shape[0]` frames at shape's (H, W): an editor that works at its own resolution is compared at
-    the captured clip's (resized, never cropped: a crop would read as a zoom)."""
-    import cv2
-    clip = np.asarray(clip)[: shape[0]]
-    h, w = shape[1:3]
-    if clip.shape[1:3] == (h, w):
-        return clip
-    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA if f.shape[0] > h else cv2.INTER_CUBIC)
-                     for f in clip])
+    the captured clip's."""
+    from .videoio import resize_frames
+    return resize_frames(np.asarray(clip)[: shape[0]], *shape[1:3])
 
 
 # ------------------------------------------------------------------------------------------------ report

@@ -10,6 +10,16 @@ import av
 import numpy as np
 
 
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Every frame to (height, width), never cropped (a crop would read as a zoom): area when shrinking."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    import cv2
+    shrink = height * width < frames.shape[1] * frames.shape[2]
+    mode = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in frames])
+
+
 class VideoError(ValueError):
     """A clip that cannot be decoded, or whose codec/duration is not acceptable."""
 

@@ -43,14 +43,10 @@ def test_validate_names_the_control_the_value_and_the_range():
 
 def test_complete_and_vector_fill_neutral_values_in_registry_order():
     assert controls.vector({"T": -0.5}) == [0.0, 0.5, 0.0, 0.0, -0.5, 0.0]
-    assert controls.from_vector(controls.vector({"ISO": 0.25}))["ISO"] == 0.25
-    with pytest.raises(controls.ControlError):
-        controls.from_vector([0.0, 0.5])
 
 
 def test_out_of_range_flags_without_raising():
     assert set(controls.out_of_range({"S": 3.35, "K": 0.2, "d_f": -0.1})) == {"S", "d_f"}
-    assert controls.differing({"K": 0.0, "d_f": 0.7, "S": 0.0}) == ["d_f"]
 
 
 def test_a_model_with_another_control_list_is_refused():
