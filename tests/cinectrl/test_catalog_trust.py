@@ -263,3 +263,21 @@ def test_stats_says_unknown_for_a_missing_make_or_model(tmp_path):
 
 def test_catalog_migrations_are_numbered_forward():
     assert [m.version for m in MIGRATIONS] == sorted({m.version for m in MIGRATIONS})
+
+
+def _open_handles(path: Path) -> int:
+    """This process's file descriptors on `path` (Linux /proc)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+def test_a_refused_open_leaves_no_connection_behind(foreign, tmp_path, future_catalog):
+    """A long-lived process (the server, a notebook) that is refused a catalog keeps no handle on the file:
+    neither a foreign database (refused before writing) nor a newer release's catalog (refused while migrating)."""
+    from capture.catalog import CatalogError, CatalogVersionError
+
+    newer = future_catalog(tmp_path / "newer.db", 1)
+    for path, error in ((foreign, CatalogError), (newer, CatalogVersionError)):
+        with pytest.raises(error) as refused:
+            Catalog(path)
+        assert _open_handles(path) == 0, (path, refused.value)
