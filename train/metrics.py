@@ -85,11 +85,6 @@ def brightness(frame: np.ndarray) -> float:
     return float(_gray(frame).mean())
 
 
-def channel_means(frame: np.ndarray) -> np.ndarray:
-    """Mean R, G, B (GenPhoto accur_color_temperature)."""
-    return frame.reshape(-1, 3).mean(axis=0).astype(np.float64)
-
-
 def colour_balance(frame: np.ndarray) -> float:
     """log(B / R) of the linear channel means: rises as the picture turns cooler, ~linear in mired."""
     linear = optics.srgb_decode(frame.reshape(-1, 3).astype(np.float32) / 255.0)
