@@ -70,7 +70,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
 
     for cid, rows in grouped.items():
         paths = [root / r["path"] for r in rows]
-        if plan.mode == "stills":
+        if all(r["kind"] == "still" for r in rows):     # stills (an imported still is a 1-frame clip)
             fps = float(plan.session.get("fps", 6))
             clip = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.mp4", fps=fps)
             proxy = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.proxy.mp4", fps=fps,
