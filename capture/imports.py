@@ -193,7 +193,7 @@ def _assign_values(files: list[SweepFile], role: str, labels: Sequence[str] | No
         if role not in f.exif:
             raise ImportRefused(
                 f"{f.path}: its EXIF records no {role}; pass --values with the {role} of each of the "
-                f"{len(files)} files in file-name order (e.g. --values {','.join([_example(role)] * 2)},...)")
+                f"{len(files)} files, comma-separated in file-name order (a {role} reads like {_example(role)})")
         f.settings = dict(f.exif)
     return "EXIF"
 
@@ -283,7 +283,7 @@ def sweep_plan(sweep: Sweep, *, scene: str | None = None, reference: str | None 
     held the exposure as its compensation, the reference as the pairs' reference."""
     axis = sweep.axis
     if reference is not None and not any(values.same_value(axis, reference, v) for v in sweep.labels):
-        raise ImportRefused(f"--reference {reference!r} is not a {axis} of this sweep: use one of "
+        raise ImportRefused(f"--reference {reference!r} is not one of this sweep's {axis} values: use one of "
                             f"{', '.join(sweep.labels)}")
     scene = (scene or sweep.folder.resolve().name).strip()
     lines = ["[session]", f"name = {_toml_text('import ' + sweep.folder.resolve().name)}",
