@@ -147,8 +147,8 @@ def read_sweep(folder: Path, axis: str, *, labels: Sequence[str] | None = None, 
     value of each file in file-name order, for files whose EXIF does not record it."""
     role = axis_of(axis)
     files = [_read(p) for p in media_files(Path(folder))]
-    _same_size(files)
     _one_kind(files)
+    _same_size(files)
     values_from = _assign_values(files, role, labels)
     _distinct(files, role)
     held = _others_fixed(files, role)
