@@ -107,6 +107,12 @@ def test_a_real_sweep_becomes_a_session_like_a_captured_one(folder: Path, tmp_pa
         assert {"alignment_px", "passed", "flags"} <= set(qc)
         assert review == "unreviewed"           # ready for `review push`
     assert (catalog.parent / _rows(catalog, "SELECT data_dir FROM sessions")[0][0] / "report.html").is_file()
+    # `capture status` shows it as any finished session: all points done, no faults survived
+    status = _invoke(["capture", "status", "--catalog", str(catalog), "--session", str(sid), "--json"])
+    record = json.loads(status.output)
+    assert record["status"] == "complete" and record["faults"] == 0
+    assert record["points"] == {"total": len(files), "done": len(files), "failed": 0}
+    assert record["clips"] == len(files) and record["pairs"] == len(files) - 1
 
 
 @pytest.mark.parametrize("folder", SWEEPS, ids=[f.name for f in SWEEPS])
