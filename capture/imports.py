@@ -70,6 +70,7 @@ class Sweep:
     files: list[SweepFile]
     values_from: str                            # "EXIF" or "--values"
     held: tuple[str, ...] = ()                  # exposure roles that followed the axis to hold the exposure
+    bracketed: tuple[str, ...] = ()             # exposure roles the body moved with the axis (ISO in a bracket)
     camera: CameraIdentity = field(default_factory=lambda: CameraIdentity("", "", ""))
 
     @property
@@ -150,10 +151,10 @@ def read_sweep(folder: Path, axis: str, *, labels: Sequence[str] | None = None, 
     _one_kind(files)
     _same_size(files)
     values_from = _assign_values(files, role, labels)
-    _distinct(files, role)
-    held = _others_fixed(files, role)
+    held, bracketed = _others_fixed(files, role)
+    _distinct(files, (role, *bracketed))
     camera = _camera(files, make, model, lens)
-    return Sweep(Path(folder), role, files, values_from, held, camera)
+    return Sweep(Path(folder), role, files, values_from, held, bracketed, camera)
 
 
 def _same_size(files: list[SweepFile]) -> None:
@@ -187,6 +188,10 @@ def _assign_values(files: list[SweepFile], role: str, labels: Sequence[str] | No
             except (ValueError, ZeroDivisionError) as exc:
                 raise ImportRefused(f"{f.path.name}: --values {label!r} is not a {role} value ({exc}); "
                                     f"give numbers such as {_example(role)}") from None
+            if role in f.exif and not values.same_value(role, f.exif[role], label):
+                raise ImportRefused(
+                    f"{f.path.name}: its EXIF records {role} {f.exif[role]} but --values gives {label}; drop --values "
+                    f"(the files record their {role}) or import copies without EXIF")
             f.settings = {**{r: v for r, v in f.exif.items() if r != role}, role: label}
         return "--values"
     for f in files:
@@ -204,13 +209,15 @@ def _example(role: str) -> str:
     return example_label(role)
 
 
-def _distinct(files: list[SweepFile], role: str) -> None:
+def _distinct(files: list[SweepFile], roles: Sequence[str]) -> None:
+    """One file per setting: no two files share the values of every swept role."""
     for i, f in enumerate(files):
         for g in files[:i]:
-            if values.same_value(role, f.settings[role], g.settings[role]):
+            if all(values.same_value(r, f.settings.get(r), g.settings.get(r)) for r in roles):
+                at = ", ".join(f"{r} {f.settings.get(r)}" for r in roles)
                 raise ImportRefused(
-                    f"{f.path.name} and {g.path.name} are both at {role} {f.settings[role]}: a sweep has one file "
-                    "per setting; remove the repeat or give each file its own value with --values")
+                    f"{f.path.name} and {g.path.name} are both at {at}: a sweep has one file per setting; remove "
+                    "the repeat or give each file its own value with --values")
 
 
 def _stops(role: str, label: str) -> float:
@@ -220,32 +227,44 @@ def _stops(role: str, label: str) -> float:
     return -2 * math.log2(n) if role == APERTURE else math.log2(n)
 
 
-def _others_fixed(files: list[SweepFile], axis: str) -> tuple[str, ...]:
-    """Refuse a second setting that changes, unless it is an exposure setting that only held the exposure
-    along an exposure axis (aperture or shutter priority). Returns the roles that held it."""
-    changing = []
+def _exposure_stops(f: SweepFile) -> float | None:
+    if not all(r in f.settings for r in EXPOSURE_ROLES):
+        return None
+    return sum(_stops(r, f.settings[r]) for r in EXPOSURE_ROLES)
+
+
+def _changing(files: list[SweepFile], axis: str) -> list[tuple[str, tuple[SweepFile, str], tuple[SweepFile, str]]]:
+    """Each other setting that differs between files: (role, the first file's, the first differing file's)."""
+    out = []
     for role in AXES:
-        if role == axis:
-            continue
-        recorded = [(f, f.settings[role]) for f in files if role in f.settings]
-        first = recorded[0] if recorded else None
+        recorded = [(f, f.settings[role]) for f in files if role != axis and role in f.settings]
         for f, label in recorded[1:]:
-            assert first is not None
-            if not values.same_value(role, label, first[1]):
-                changing.append((role, first, (f, label)))
+            if not values.same_value(role, label, recorded[0][1]):
+                out.append((role, recorded[0], (f, label)))
                 break
+    return out
+
+
+def _others_fixed(files: list[SweepFile], axis: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Refuse a second setting that changes, except exposure settings along an exposure axis: ones that only
+    held the exposure (aperture or shutter priority: returned first), or, along shutter or ISO, the other of
+    the two (an exposure bracket in which the body also moved ISO: returned second). A change of aperture
+    beside another exposure change is refused: it moves the depth of field and the light at once."""
+    changing = _changing(files, axis)
+    roles = tuple(c[0] for c in changing)
     if not changing:
-        return ()
-    roles = [c[0] for c in changing]
-    if axis in EXPOSURE_ROLES and all(r in EXPOSURE_ROLES for r in roles) and all(
-            all(r in f.settings for r in EXPOSURE_ROLES) for f in files):
-        total = [sum(_stops(r, f.settings[r]) for r in EXPOSURE_ROLES) for f in files]
-        if max(total) - min(total) <= HELD_EXPOSURE_STOPS:
-            return tuple(roles)
-        spread = f"; the exposure also moved {max(total) - min(total):.2f} stops, more than the {HELD_EXPOSURE_STOPS} " \
-                 "a body holding it drifts"
-    else:
-        spread = ""
+        return (), ()
+    spread = ""
+    if axis in EXPOSURE_ROLES and all(r in EXPOSURE_ROLES for r in roles):
+        total = [_exposure_stops(f) for f in files]
+        if all(t is not None for t in total):
+            moved = max(total) - min(total)        # type: ignore[type-var,operator]
+            if moved <= HELD_EXPOSURE_STOPS:
+                return roles, ()
+            if {axis, *roles} <= {SHUTTER, ISO}:
+                return (), roles
+            spread = (f"; the exposure also moved {moved:.2f} stops, more than the {HELD_EXPOSURE_STOPS} a body "
+                      "holding it drifts")
     role, (f0, v0), (f1, v1) = changing[0]
     raise ImportRefused(
         f"{f1.path.name}: {role} {v1} but {f0.path.name} has {role} {v0} while {axis} is the axis: two settings "
@@ -292,9 +311,15 @@ def sweep_plan(sweep: Sweep, *, scene: str | None = None, reference: str | None 
              f"source_folder = {_toml_text(str(sweep.folder.resolve()))}",
              f"fps = {_toml_text(str(STILLS_FPS))}",
              "", "[rig]", 'camera = "import"', 'slider = "none"', "", "[axes]",
-             f"{axis} = [{', '.join(_toml_text(v) for v in sweep.labels)}]"]
-    fixed = {r: sweep.files[0].settings[r] for r in AXES
-             if r != axis and r not in sweep.held and all(r in f.settings for f in sweep.files)}
+             f"{axis} = [{', '.join(_toml_text(v) for v in _unique(axis, sweep.labels))}]"]
+    for r in sweep.bracketed:                  # recorded as swept: each file's own value is in its point
+        distinct: list[str] = []
+        for f in sweep.files:
+            if not any(values.same_value(r, f.settings[r], d) for d in distinct):
+                distinct.append(f.settings[r])
+        lines.append(f"{r} = [{', '.join(_toml_text(v) for v in distinct)}]")
+    fixed = {r: sweep.files[0].settings[r] for r in AXES if r != axis and r not in sweep.held
+             and r not in sweep.bracketed and all(r in f.settings for f in sweep.files)}
     lines += [f"{r} = [{_toml_text(v)}]" for r, v in fixed.items()]
     if sweep.held:
         lines += ["", "[exposure]", "constant = true",
@@ -306,6 +331,14 @@ def sweep_plan(sweep: Sweep, *, scene: str | None = None, reference: str | None 
     if reference is not None:
         lines += ["", "[pairs]", f"reference = {{ {axis} = {_toml_text(reference)} }}"]
     return parse_plan("\n".join(lines) + "\n", source=f"import of {sweep.folder}")
+
+
+def _unique(role: str, labels: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for label in labels:
+        if not any(values.same_value(role, label, seen) for seen in out):
+            out.append(label)
+    return out
 
 
 def sweep_points(sweep: Sweep) -> list[Point]:

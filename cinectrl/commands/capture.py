@@ -267,6 +267,8 @@ def import_command(
         f"({', '.join(sweep.labels)}; values from {sweep.values_from}), {result.pairs} pairs")
     if sweep.held:
         say(f"held the exposure: {', '.join(sweep.held)} followed {sweep.axis}")
+    if sweep.bracketed:
+        say(f"exposure bracket: the body also moved {', '.join(sweep.bracketed)} (each file's own value is kept)")
     say(f"catalog   {catalog_path}")
     say(f"files     {result.session_dir}")
     say(f"report    {result.report}")

@@ -10,6 +10,7 @@ import json
 import shutil
 import sqlite3
 import tomllib
+from fractions import Fraction
 from pathlib import Path
 
 import piexif
@@ -34,13 +35,19 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _exif_has_axis(spec: dict) -> bool:
-    return spec.get("source", "").startswith("EXIF")
+    return str(spec.get("values_source", spec.get("source", ""))).startswith("EXIF")
+
+
+def _axis_values(spec: dict) -> list[float]:
+    """What the session must record for the axis: EXIF's own times where the corpus gives values derived from
+    them (a bracket whose body also moved ISO lists equivalent times in `values`)."""
+    return [float(v) for v in spec.get("exif_exposure_time", spec["values"])]
 
 
 def _args(folder: Path, spec: dict, catalog: Path, *, with_values: bool | None = None) -> list[str]:
     args = ["capture", "import", str(folder), "--axis", spec["axis"], "--catalog", str(catalog), "--init"]
     if with_values if with_values is not None else not _exif_has_axis(spec):
-        args += ["--values", ",".join(spec["values"])]
+        args += ["--values", ",".join(str(v) for v in spec["values"])]
     for key in ("make", "model", "lens"):
         if key in spec:
             args += [f"--{key}", spec[key]]
@@ -61,7 +68,7 @@ def _rows(catalog: Path, sql: str, *params) -> list[tuple]:
 
 def test_the_corpus_has_each_kind_of_sweep():
     axes = {_spec(f)["axis"] for f in SWEEPS}
-    assert {"aperture", "focus", "focal"} <= axes
+    assert {"aperture", "focus", "focal", "shutter", "kelvin"} <= axes
     for folder in SWEEPS:
         spec = _spec(folder)
         assert len(spec["values"]) == len(_files(folder)) >= 2, folder
@@ -83,14 +90,14 @@ def test_a_real_sweep_becomes_a_session_like_a_captured_one(folder: Path, tmp_pa
                             "JOIN points p ON p.id = a.point_id WHERE a.session_id = ? ORDER BY p.ordinal", sid)
     assert [Path(a[0]).name for a in assets] == [f.name for f in files]
     assert all(a[1] == "still" and a[2] for a in assets)
-    axis_values = [json.loads(a[4])[spec["axis"]] for a in assets]
-    assert [float(v) for v in axis_values] == [float(v) for v in spec["values"]]
+    axis_values = [float(Fraction(json.loads(a[4])[spec["axis"]])) for a in assets]
+    assert axis_values == pytest.approx(_axis_values(spec), rel=1e-3)
     if _exif_has_axis(spec):       # the values came from EXIF, not from the test
         assert all(a[3] == "parsed" for a in assets)
         exif_side = _rows(catalog, "SELECT s.exif_text FROM asset_settings s JOIN assets a ON a.id = s.asset_id "
                                    "JOIN points p ON p.id = a.point_id WHERE a.session_id = ? AND s.role = ? "
                                    "ORDER BY p.ordinal", sid, spec["axis"])
-        assert [float(r[0]) for r in exif_side] == [float(v) for v in spec["values"]]
+        assert [float(Fraction(r[0])) for r in exif_side] == pytest.approx(_axis_values(spec), rel=1e-3)
     # one clip per setting, a still being a 1-frame clip
     clips = _rows(catalog, "SELECT frames, settings_json FROM clips WHERE session_id = ? ORDER BY combination_key", sid)
     assert [c[0] for c in clips] == [1] * len(files)
@@ -102,7 +109,7 @@ def test_a_real_sweep_becomes_a_session_like_a_captured_one(folder: Path, tmp_pa
              "iso": "iso_stops", "kelvin": "mired_shift"}[spec["axis"]]
     for deltas, controls, qc, review in pairs:
         deltas, controls, qc = json.loads(deltas), json.loads(controls), json.loads(qc)
-        assert deltas[delta] != 0
+        assert deltas[delta] != 0 or deltas.get("exposure_ev", 0) != 0    # a bracket may move ISO instead
         assert {"K", "f", "S", "T", "d_f"} <= set(controls)
         assert {"alignment_px", "passed", "flags"} <= set(qc)
         assert review == "unreviewed"           # ready for `review push`
@@ -166,6 +173,27 @@ def test_an_aperture_priority_series_counts_its_shutter_as_holding_the_exposure(
     (deltas,), = _rows(catalog, "SELECT deltas_json FROM pairs")
     deltas = json.loads(deltas)
     assert abs(deltas["exposure_ev"]) < 0.5 and abs(deltas["aperture_stops"]) > 5
+
+
+def test_an_exposure_bracket_in_which_the_body_also_moved_iso_keeps_each_files_settings(tmp_path: Path):
+    folder = CORPUS / "exposure-rx100m6-night-1"
+    catalog = tmp_path / "catalog.db"
+    result = _invoke(["capture", "import", str(folder), "--axis", "shutter", "--catalog", str(catalog)])
+    assert result.exit_code == 0, result.output
+    assert "the body also moved iso" in result.output
+    settings = [json.loads(r[0]) for r in _rows(catalog, "SELECT settings_json FROM points ORDER BY ordinal")]
+    assert [s["iso"] for s in settings] == ["6400", "6400", "6400", "4000", "6400"]
+    spec = _spec(folder)
+    light = [float(Fraction(s["shutter"])) * int(s["iso"]) / 6400 for s in settings]
+    assert light == pytest.approx([float(v) for v in spec["values"]], rel=1e-3)   # the corpus's equivalent times
+
+
+def test_refused_when_values_contradict_exif(tmp_path: Path):
+    folder = CORPUS / "exposure-rx100m6-night-1"
+    catalog = tmp_path / "c.db"
+    values = ",".join(str(v) for v in _spec(folder)["values"])
+    _refused(["capture", "import", str(folder), "--axis", "shutter", "--values", values, "--catalog", str(catalog)],
+             catalog, "DSC08199.JPG", "EXIF records shutter 1/30", "0.020833", "drop --values")
 
 
 def test_reference_chooses_the_pairs_reference(tmp_path: Path):
