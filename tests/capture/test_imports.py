@@ -48,9 +48,9 @@ def _args(folder: Path, spec: dict, catalog: Path, *, with_values: bool | None =
     args = ["capture", "import", str(folder), "--axis", spec["axis"], "--catalog", str(catalog), "--init"]
     if with_values if with_values is not None else not _exif_has_axis(spec):
         args += ["--values", ",".join(str(v) for v in spec["values"])]
-    for key in ("make", "model", "lens"):
+    for key in ("make", "model", "lens", "reference"):
         if key in spec:
-            args += [f"--{key}", spec[key]]
+            args += [f"--{key}", str(spec[key])]
     return args
 
 
@@ -101,6 +101,9 @@ def test_a_real_sweep_becomes_a_session_like_a_captured_one(folder: Path, tmp_pa
     # one clip per setting, a still being a 1-frame clip
     clips = _rows(catalog, "SELECT frames, settings_json FROM clips WHERE session_id = ? ORDER BY combination_key", sid)
     assert [c[0] for c in clips] == [1] * len(files)
+    if "reference" in spec:
+        (ref,), = set(_rows(catalog, "SELECT c.settings_json FROM pairs p JOIN clips c ON c.id = p.reference_clip_id"))
+        assert float(Fraction(json.loads(ref)[spec["axis"]])) == pytest.approx(float(spec["reference"]), rel=1e-3)
     # pairs against the reference, with the axis's delta, the controls and QC, as capture.pairs makes them
     pairs = _rows(catalog, "SELECT deltas_json, controls_json, qc_json, review_state FROM pairs WHERE session_id = ?",
                   sid)
