@@ -52,6 +52,7 @@ class ImportRefused(SessionRefused):
 @dataclass
 class SweepFile:
     path: Path
+    sha256: str
     kind: str                                   # still | clip
     width: int
     height: int
@@ -138,7 +139,7 @@ def _read(path: Path) -> SweepFile:
     for role, (text, _number) in exif_settings(fields).items():
         if role in AXES and text is not None:
             exif[role] = text
-    return SweepFile(path, kind, int(width), int(height), {}, exif, fields.get("make"), fields.get("model"),
+    return SweepFile(path, content.sha, kind, int(width), int(height), {}, exif, fields.get("make"), fields.get("model"),
                      fields.get("lens"), fields.get("serial"))
 
 
@@ -388,7 +389,7 @@ def import_sweep(catalog: Path, folder: Path, axis: str, *, labels: Sequence[str
 def _not_elsewhere(ledger: Ledger, sweep: Sweep) -> None:
     """A file already in another session is that session's frame: importing it again would steal it."""
     for f in sweep.files:
-        row = ledger.catalog.asset_by_sha256(read_file(f.path).sha)
+        row = ledger.catalog.asset_by_sha256(f.sha256)
         if row is not None and row.get("session_id") is not None:
             raise ImportRefused(
                 f"{f.path.name} is already in session {row['session_id']} (as {row['path']}); rerun the import with "
@@ -403,7 +404,7 @@ def _same_files(ledger: Ledger, session_id: int, sweep: Sweep) -> None:
         "WHERE p.session_id = ?", (session_id,))}
     for i, f in enumerate(sweep.files):
         row = stored.get(i)
-        if row is not None and row["sha256"] != read_file(f.path).sha:
+        if row is not None and row["sha256"] != f.sha256:
             raise ImportRefused(
                 f"{f.path}: session {session_id} imported other bytes for this file's place ({row['path']}) with "
                 "the same plan; if this is another sweep, name it with --scene, else restore the original file")
@@ -415,7 +416,7 @@ def _commit(ledger: Ledger, session_id: int, point: Point, f: SweepFile) -> None
     pid = cat.point_id(session_id, point.index)
     with cat.transaction():
         ingest_file(cat, f.path, kind=f.kind, session_id=session_id, point_id=pid, frame_index=point.frame_index,
-                    requested=point.settings_dict(), maker_notes=False)
+                    requested=point.settings_dict(), maker_notes=False, sha256=f.sha256)
         cat.mark_point(pid, "done")
 
 

@@ -327,6 +327,14 @@ def test_refused_when_stills_and_videos_mix(tmp_path: Path):
              catalog, "take.mp4", "step0.jpg", "two sweeps")
 
 
+def test_refused_when_a_file_cannot_be_decoded(tmp_path: Path):
+    broken = REPO / "tests" / "data" / "camera-files" / "broken" / "x.jpg"       # 4096 random bytes named .jpg
+    folder = _copy(tmp_path, *_files(CORPUS / "focus-cmcguinness")[:2], broken)
+    catalog = tmp_path / "c.db"
+    _refused(["capture", "import", str(folder), "--axis", "focus", "--values", "1,2,3", "--catalog", str(catalog)],
+             catalog, "x.jpg", "cannot be decoded", "remove it")
+
+
 def test_refused_when_the_files_belong_to_another_import(tmp_path: Path):
     folder = CORPUS / "zoom-city100-d5500"
     catalog = tmp_path / "c.db"
