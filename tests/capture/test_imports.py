@@ -296,6 +296,10 @@ def test_refused_when_the_count_of_values_differs(tmp_path: Path):
     catalog = tmp_path / "c.db"
     _refused(["capture", "import", str(folder), "--axis", "focus", "--values", "1,2,3", "--catalog", str(catalog)],
              catalog, "3 value(s) for 6 files", "step0.jpg")
+    listed = tmp_path / "values.txt"
+    listed.write_text("# focus steps\n1\n2, 3\n4  # the middle\n5\n")
+    _refused(["capture", "import", str(folder), "--axis", "focus", "--values", f"@{listed}", "--catalog",
+              str(catalog)], catalog, "5 value(s) for 6 files")
 
 
 def test_refused_when_a_value_repeats_or_is_not_a_value(tmp_path: Path):
