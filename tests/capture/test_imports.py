@@ -361,3 +361,24 @@ def test_refused_when_a_rerun_finds_other_bytes(tmp_path: Path):
     result = _invoke(args)
     assert result.exit_code == 1
     assert "session 1 imported other bytes" in result.output and "--scene" in result.output
+
+
+def test_imported_pairs_are_what_training_reads(tmp_path: Path):
+    """train/data.py takes an imported sweep's QC-passed pairs like captured ones (a still: a 1-frame clip)."""
+    from capture.catalog import open_catalog
+    from train.data import load_clip, records_from_catalog
+
+    folder = CORPUS / "focus-cmcguinness"
+    catalog = tmp_path / "catalog.db"
+    assert _invoke(_args(folder, _spec(folder), catalog)).exit_code == 0
+    cat = open_catalog(catalog)
+    try:
+        skipped: dict[str, str] = {}
+        records = records_from_catalog(cat, train_ready_only=False, skipped=skipped)
+    finally:
+        cat.close()
+    assert len(records) + len(skipped) == 5 and records, skipped
+    record = records[0]
+    assert record.scene == "focus-cmcguinness" and record.controls["d_f"] != 0
+    assert load_clip(record.source, 1, (48, 64)).shape == (1, 48, 64, 3)
+    assert load_clip(record.target, 1, (48, 64)).shape == (1, 48, 64, 3)
