@@ -25,7 +25,7 @@ from capture.catalog import sha256_file
 from rigs import controls as registry
 
 from .metrics import CAMERA_PATH
-from .videoio import VideoError, probe, read_video
+from rigs.video import VideoError, probe, read_video
 
 log = logging.getLogger(__name__)
 CONTROL_NAMES = registry.NAMES
