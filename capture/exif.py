@@ -30,6 +30,8 @@ from typing import Any, Iterator
 
 import exifread
 
+from rigs.camera.protocol import ROLE_FIELDS, SHUTTER, WHITE_BALANCE
+
 # exifread logs "File format not recognized" and decode warnings; we report outcomes ourselves.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
@@ -551,12 +553,12 @@ def _normalise_exiftool(meta: Metadata, tags: dict[str, Any]) -> None:
 def exif_settings(fields: dict[str, Any]) -> dict[str, tuple[str | None, float | None]]:
     """The EXIF side of the per-role settings, role -> (text, number)."""
     out: dict[str, tuple[str | None, float | None]] = {}
-    for role, key in (("aperture", "f_number"), ("iso", "iso"), ("kelvin", "kelvin"), ("focal", "focal_mm")):
-        value = fields.get(key)
+    for role, field_ in ROLE_FIELDS.items():        # rigs/camera/protocol.py: the one role <-> field table
+        value = fields.get(field_.column) if field_.exif else None
         if value is not None:
             out[role] = (f"{value:g}", float(value))
-    if fields.get("exposure_s") is not None:
-        out["shutter"] = (fields.get("exposure_text") or f"{fields['exposure_s']:g}", fields["exposure_s"])
+    if fields.get("exposure_s") is not None:         # the shutter as the file writes it: 1/400, not 0.0025
+        out[SHUTTER] = (fields.get("exposure_text") or f"{fields['exposure_s']:g}", fields["exposure_s"])
     if fields.get("white_balance") is not None:
-        out["white_balance"] = (str(fields["white_balance"]), None)
+        out[WHITE_BALANCE] = (str(fields["white_balance"]), None)
     return out

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from rigs import controls as registry
 from rigs.camera import values
-from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER
+from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, ROLE_FIELDS, SHUTTER
 
 from .clips import PairQuality
 
@@ -161,13 +161,9 @@ def reference_controls(ref: Mapping[str, str], *, scene: SceneContext | None = N
     return normalised_controls(ref, ref, scene=scene, profile=profile)[0]
 
 
-_PHYSICAL_NAMES = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "wb_kelvin",
-                   FOCUS: "focus_m", FOCAL: "focal_mm"}
-
-
 def _physical(n: Mapping[str, float]) -> dict[str, float]:
-    """Role-keyed numbers -> the field names of rigs.optics.PhysicalSettings."""
-    return {name: n[role] for role, name in _PHYSICAL_NAMES.items() if role in n}
+    """Role-keyed numbers -> the field names of rigs.optics.PhysicalSettings (rigs/camera/protocol.py's table)."""
+    return {f.physical: n[role] for role, f in ROLE_FIELDS.items() if role in n}
 
 
 def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str], *,

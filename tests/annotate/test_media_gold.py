@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from annotate import gold, media, review
+from capture.export import pair_records
 from rigs.video import probe, read_frames
 
 from .conftest import clip_frames, make_catalog
@@ -85,7 +86,7 @@ def test_gold_pairs_are_real_derived_clips_that_never_become_train_ready(tmp_pat
     # gold pairs are no data: not in Catalog.pairs() (training, evaluation, exports) unless asked for
     assert not set(made) & {p["pair_id"] for p in cat.pairs()}
     assert {p["pair_id"] for p in cat.pairs(gold=True)} == set(made)
-    assert not set(made) & {p["pair_id"] for p in cat.export_pairs()}
+    assert not set(made) & {p["pair_id"] for p in pair_records(cat)}
     pid = next(iter(golds))
     with pytest.raises(sqlite3.IntegrityError, match="never train-ready"):
         cat.set_pair_state(pid, review_state="accepted", train_ready=True)
