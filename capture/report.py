@@ -106,7 +106,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
             "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
             "reference_controls": spec.reference_controls, "mapping": spec.mapping,
-            "quality": quality_record(quality, spec.controls),
+            "quality": quality_record(quality, spec.controls, spec.controls_source),
         }
         record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)
