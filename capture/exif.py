@@ -110,8 +110,9 @@ def jpeg_structure(data: bytes, tail: bytes | None = None) -> tuple[str | None, 
     is its head and `tail` its last bytes."""
     if tail is not None:
         problem, width, height = jpeg_structure(data)
-        if problem and problem.startswith("truncated JPEG: the file ends after"):
-            problem = None          # only the head was given: the headers go on beyond it
+        if problem and problem.startswith(("truncated JPEG: the file ends after",
+                                           f"truncated JPEG: {len(data)} bytes and no end-of-image")):
+            problem = None          # only the head was given: the headers or the scan go on beyond it
         if problem is None and tail.rfind(b"\xff\xd9") < 0:
             problem = "truncated JPEG: no end-of-image marker (the file was cut short; copy it again from the card)"
         return problem, width, height
@@ -148,6 +149,13 @@ def jpeg_structure(data: bytes, tail: bytes | None = None) -> tuple[str | None, 
         i += 2 + length
     return (f"truncated JPEG: the file ends after {n} bytes, inside its headers (copy it again from the card)",
             width, height)
+
+
+def _headers_within(head: bytes) -> bool:
+    """Whether a big JPEG's head holds every segment up to the scan (EXIF, maker notes, XMP): then the
+    readers need nothing else of the file. Other formats (TIFF-based RAW, HEIC) may point anywhere in it."""
+    problem = jpeg_structure(head)[0]
+    return problem is None or problem.startswith(f"truncated JPEG: {len(head)} bytes and no end-of-image")
 
 
 # ------------------------------------------------------------------------------------------------ exiftool
@@ -223,7 +231,7 @@ def _read_metadata(data: bytes, path: str | os.PathLike[str], *, maker_notes: bo
             return meta
     if fmt in EXIFREAD_FORMATS:
         try:
-            if tail is None:
+            if tail is None or (fmt == "jpeg" and _headers_within(data)):    # parsed from the bytes read
                 tags = exifread.process_file(io.BytesIO(data), details=maker_notes, extract_thumbnail=False)
             else:
                 with open(path, "rb") as fh:
