@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from capture.catalog import Catalog, sha256_file
-from capture.clips import pair_quality, read_video, write_mp4
+from capture.clips import pair_quality
+from rigs.video import read_frames, write_video
 
 from .media import review_path
 
@@ -102,19 +103,19 @@ def make_gold(cat: Catalog, count: int, sources: Sequence[Mapping[str, Any]], *,
     made = []
     for i in range(count):
         kind, src = order[i % len(order)], rng.choice(sources)
-        ref_frames = read_video(cat.abspath(review_path(src, "reference")))
+        ref_frames = list(read_frames(cat.abspath(review_path(src, "reference"))))
         other_rel = review_path(src, "other")
-        frames = read_video(cat.abspath(other_rel))
+        frames = list(read_frames(cat.abspath(other_rel)))
         elsewhere = None
         if kind == "swap":
             other_session = [s for s in sources if s["session_id"] != src["session_id"]]
             if other_session:
-                elsewhere = read_video(cat.abspath(review_path(rng.choice(other_session), "other")))
+                elsewhere = list(read_frames(cat.abspath(review_path(rng.choice(other_session), "other"))))
         derived = derive(kind, frames, elsewhere)
         fps = float(src.get("fps") or 24)
         folder = Path(other_rel).parent
         out = cat.abspath((folder / "review" / f"{secrets.token_hex(6)}.mp4").as_posix())
-        write_mp4(derived, out, fps=fps)
+        write_video(out, derived, fps)
         quality = pair_quality(ref_frames, derived)
         h, w = derived[0].shape[:2]
         with cat.transaction():

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from capture.catalog import Catalog, setting_number
-from capture.clips import read_video, write_mp4
 from rigs.camera.protocol import ROLES
+from rigs.video import read_frames, write_video
 
 DIFF_GAIN = 48.0          # one standard deviation of difference -> 48 grey levels
 PARALLEL_FROM = 8         # pairs: below this a process pool costs more than it saves
@@ -203,7 +203,7 @@ def difference_frames(reference: Sequence[np.ndarray], other: Sequence[np.ndarra
 
 
 def write_difference_clip(reference: Path, other: Path, out: Path, fps: float) -> Path:
-    return write_mp4(difference_frames(read_video(reference), read_video(other)), out, fps=fps)
+    return write_video(out, difference_frames(read_frames(reference), read_frames(other)), fps)
 
 
 def review_path(pair: Mapping[str, Any], side: str) -> str:

@@ -677,18 +677,6 @@ class Catalog:
                   "pairs", "reviews", "training_runs")
         return {t: self.db[t].count for t in tables}
 
-    def export_assets(self) -> Iterator[dict[str, Any]]:
-        """One flat record per asset (`capture.export`: the fields of `cinectrl catalog export`)."""
-        from .export import asset_records
-
-        yield from asset_records(self)
-
-    def export_pairs(self) -> Iterator[dict[str, Any]]:
-        """One flat record per clip pair (`capture.export`): paths, settings per role, controls, deltas, QC."""
-        from .export import pair_records
-
-        yield from pair_records(self)
-
     def summary(self) -> dict[str, Any]:
         """What `cinectrl catalog stats` prints."""
         def grouped(sql: str) -> dict[str, int]:

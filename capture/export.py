@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields as dataclass_fields
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rigs import controls as control_registry
-from rigs.camera.protocol import ROLES
+from rigs.camera.protocol import ROLE_FIELDS, ROLES
 
 from .clips import PairQuality
 from .pairs import DELTA_UNITS
@@ -52,9 +52,9 @@ class Export:
 
 # ------------------------------------------------------------------------------------------------ assets
 
-# Numeric camera roles: (column suffix, unit). The per-role requested / read-back columns of the asset export.
-ROLE_COLUMNS = {"aperture": ("f_number", "f-number"), "shutter": ("exposure_s", "s"), "iso": ("iso", "ISO"),
-                "kelvin": ("kelvin", "K"), "focus": ("focus_m", "m"), "focal": ("focal_mm", "mm")}
+# Numeric camera roles: (column suffix, unit), from rigs/camera/protocol.py's one role <-> field table. The
+# per-role requested / read-back columns of the asset export.
+ROLE_COLUMNS = {role: (f.column, f.unit) for role, f in ROLE_FIELDS.items()}
 
 ASSET_FIELDS: tuple[Field, ...] = (
     Field("asset_id", INTEGER, "", "the asset's id in the catalog"),

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from rigs import video
+
 from . import clips as clipkit
 from . import profiles
 from .ledger import NOT_FAULTS, Ledger
@@ -72,18 +74,18 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         paths = [root / r["path"] for r in rows]
         if all(r["kind"] == "still" for r in rows):     # stills (an imported still is a 1-frame clip)
             fps = float(plan.session.get("fps", 6))
-            clip = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.mp4", fps=fps)
-            proxy = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.proxy.mp4", fps=fps,
+            clip = video.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.mp4", fps=fps)
+            proxy = video.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.proxy.mp4", fps=fps,
                                            width=clipkit.PROXY_WIDTH)
-            sequences[cid] = [clipkit.load_rgb(p) for p in paths]
+            sequences[cid] = [video.read_still(p) for p in paths]
         else:
             clip = next((p for p in paths if p.suffix.lower() in (".mp4", ".mov")), paths[0])
-            proxy = clipkit.transcode_proxy(clip, outputs_dir / f"combo{cid:03d}.proxy.mp4")
-            sequences[cid] = clipkit.read_video(clip)
+            proxy = video.transcode_proxy(clip, outputs_dir / f"combo{cid:03d}.proxy.mp4", width=clipkit.PROXY_WIDTH)
+            sequences[cid] = list(video.read_frames(clip))
         out.clips[cid], out.proxies[cid] = clip, proxy
         h, w = sequences[cid][0].shape[:2]
         clip_ids[cid] = ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]),
-                                        fps=clipkit.probe(clip)["fps"], width=w, height=h)
+                                        fps=float(video.probe(clip).fps), width=w, height=h)
 
     width = next(iter(sequences.values()))[0].shape[1] if sequences else 640
     scene = lambda cid: SceneContext.from_clip(_recorded(grouped[cid], root), width)  # noqa: E731
@@ -104,7 +106,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
             "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
             "reference_controls": spec.reference_controls, "mapping": spec.mapping,
-            "quality": quality_record(quality, spec.controls),
+            "quality": quality_record(quality, spec.controls, spec.controls_source),
         }
         record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)

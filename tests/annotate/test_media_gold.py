@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from annotate import gold, media, review
-from capture.clips import probe, read_video
+from capture.export import pair_records
+from rigs.video import probe, read_frames
 
 from .conftest import clip_frames, make_catalog
 
@@ -55,7 +56,7 @@ def test_difference_clips_are_real_h264_made_once(tmp_path):
     first = media.ensure_difference_clips(cat, pairs)
     clip = cat.abspath(first[pairs[0]["pair_id"]])
     info = probe(clip)
-    assert (info["codec"], info["pix_fmt"], info["frames"], round(info["fps"])) == ("h264", "yuv420p", 12, 24)
+    assert (info.codec, info.pix_fmt, info.frames, info.fps) == ("h264", "yuv420p", 12, 24)
     mtime = clip.stat().st_mtime_ns
     assert media.ensure_difference_clips(cat, pairs) == first and clip.stat().st_mtime_ns == mtime
     clip.unlink()   # a lost clip is made again
@@ -71,8 +72,8 @@ def test_gold_pairs_are_real_derived_clips_that_never_become_train_ready(tmp_pat
     assert sorted(p["gold_kind"] for p in golds.values()) == ["flicker", "shift", "swap"]
     for p in golds.values():
         src = next(s for s in sources if s["pair_id"] == p["gold_source_pair_id"])
-        original = read_video(cat.abspath(src["other_path"]))
-        derived = read_video(cat.abspath(p["other_path"]))
+        original = read_frames(cat.abspath(src["other_path"]))
+        derived = read_frames(cat.abspath(p["other_path"]))
         assert len(derived) == len(original) and derived[0].shape == original[0].shape
         assert p["reference_clip_id"] == src["reference_clip_id"] and p["other_settings"] == src["other_settings"]
         if p["gold_kind"] == "flicker":
@@ -85,7 +86,7 @@ def test_gold_pairs_are_real_derived_clips_that_never_become_train_ready(tmp_pat
     # gold pairs are no data: not in Catalog.pairs() (training, evaluation, exports) unless asked for
     assert not set(made) & {p["pair_id"] for p in cat.pairs()}
     assert {p["pair_id"] for p in cat.pairs(gold=True)} == set(made)
-    assert not set(made) & {p["pair_id"] for p in cat.export_pairs()}
+    assert not set(made) & {p["pair_id"] for p in pair_records(cat)}
     pid = next(iter(golds))
     with pytest.raises(sqlite3.IntegrityError, match="never train-ready"):
         cat.set_pair_state(pid, review_state="accepted", train_ready=True)
