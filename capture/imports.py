@@ -123,10 +123,10 @@ def _read(path: Path) -> SweepFile:
         raise ImportRefused(f"{path}: a {kind} file is not a frame of a sweep; import the stills or videos only")
     try:
         if kind == "clip":
-            from .clips import probe
+            from rigs.video import probe
 
             info = probe(path)
-            width, height = info["width"], info["height"]
+            width, height = info.width, info.height
         else:
             from PIL import Image
 

@@ -17,7 +17,7 @@ import piexif
 import pytest
 from typer.testing import CliRunner
 
-from capture.clips import write_mp4, load_rgb
+from rigs.video import read_still, write_video
 from cinectrl.main import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,8 +214,8 @@ def test_a_video_sweep_stays_a_video(tmp_path: Path):
     folder = tmp_path / "videos"
     folder.mkdir()
     for i, still in enumerate(stack[:2]):
-        frame = load_rgb(still)[:480, :640]
-        write_mp4([frame] * 5, folder / f"take{i}.mp4", fps=10)
+        frame = read_still(still)[:480, :640]
+        write_video(folder / f"take{i}.mp4", [frame] * 5, fps=10)
     catalog = tmp_path / "catalog.db"
     result = _invoke(["capture", "import", str(folder), "--axis", "focus", "--values", "1,2", "--catalog",
                       str(catalog)])
@@ -325,7 +325,7 @@ def test_refused_for_an_unknown_axis_or_reference(tmp_path: Path):
 def test_refused_when_stills_and_videos_mix(tmp_path: Path):
     still = _files(CORPUS / "focus-cmcguinness")[0]
     folder = _copy(tmp_path, still)
-    write_mp4([load_rgb(still)] * 3, folder / "take.mp4", fps=10)
+    write_video(folder / "take.mp4", [read_still(still)] * 3, fps=10)
     catalog = tmp_path / "c.db"
     _refused(["capture", "import", str(folder), "--axis", "focus", "--values", "1,2", "--catalog", str(catalog)],
              catalog, "take.mp4", "step0.jpg", "two sweeps")
