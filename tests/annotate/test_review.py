@@ -191,7 +191,7 @@ def test_one_account_one_vote_and_forged_or_edited_verdicts_do_not_count(ls_serv
     out = review.pull(cat, ls_server)
     assert states(cat) == {1: "in_review", 2: "in_review"}
     assert out.ignored == {gate.SUPERSEDED: 1, gate.UNREGISTERED: 1,
-                           gate.EDITED.format(user=people["bob"].user_id): 2}
+                           gate.EDITED.format(user=people["bob"].email): 2}
     recs = [r for r in run_export(cat, "jsonl") if r["pair_id"] == 2]
     assert sorted((r["account"], r["counted"]) for r in recs) == [
         ("alice@lab.test", False), ("alice@lab.test", False), ("bob@lab.test", True)]
