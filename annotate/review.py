@@ -140,10 +140,14 @@ def _ensure_project(cat: Catalog, conn: Connection, kind: str, overlap: int | No
     if overlap is not None and overlap != recorded:
         held = cat.conn.execute("SELECT count(*) FROM reviews WHERE counted = 1 AND external_id LIKE ?",
                                 (f"ls:{conn.key}:{project_id}:%",)).fetchone()[0]
-        if held:   # the catalog's verdicts, not the server's totals (any member can delete those)
+        # the catalog's counted verdicts decide (any member can delete the server's); verdicts not pulled yet
+        # would be judged by the new quorum, so those refuse too
+        project = {} if held else request(conn, "GET", f"/api/projects/{project_id}/").json()
+        if held or project.get("total_annotations_number") or project.get("num_tasks_with_annotations"):
+            what = f"the catalog holds {held} counted verdicts from it" if held else "it has verdicts not pulled yet"
             raise ServerError(f"project {project_id} on {conn.url} already collects {recorded} verdicts per pair and "
-                              f"the catalog holds {held} counted verdicts from it: changing it to {overlap} would "
-                              f"re-decide pairs already decided. Keep --overlap {recorded} (or leave it out)")
+                              f"{what}: changing it to {overlap} would re-decide pairs already decided. Keep "
+                              f"--overlap {recorded} (or leave it out)")
         with cat.transaction():
             cat.conn.execute("UPDATE ls_projects SET overlap = ? WHERE kind = ? AND server = ?",
                              (overlap, kind, conn.key))
