@@ -18,11 +18,18 @@ from . import gold as goldmod
 from .config import DEFAULT_OVERLAP
 
 def _verdict_rows(cat: Catalog) -> list[dict[str, Any]]:
+    """Every verdict with its account; a verdict that another account wrote (completed_by != updated_by) is
+    listed under the account that wrote it, never credited to the one it names."""
     rows = cat.rows(
-        "SELECT r.pair_id, coalesce(r.stage, 'review') AS stage, r.server, r.account_id, r.annotator, r.verdict, "
+        "SELECT r.pair_id, coalesce(r.stage, 'review') AS stage, r.server, "
+        "CASE WHEN r.updated_by IS NOT NULL AND r.updated_by != r.account_id THEN r.updated_by "
+        "ELSE r.account_id END AS account_id, "
+        "CASE WHEN r.updated_by IS NOT NULL AND r.updated_by != r.account_id THEN 'user ' || r.updated_by "
+        "ELSE r.annotator END AS annotator, r.verdict, "
         "r.reasons_json, r.lead_time_s, r.counted, p.gold_kind, a.email AS registered_email, a.role, a.removed_at "
         "FROM reviews r JOIN pairs p ON p.id = r.pair_id "
-        "LEFT JOIN review_accounts a ON a.server = r.server AND a.user_id = r.account_id")
+        "LEFT JOIN review_accounts a ON a.server = r.server AND a.user_id = "
+        "CASE WHEN r.updated_by IS NOT NULL AND r.updated_by != r.account_id THEN r.updated_by ELSE r.account_id END")
     for r in rows:
         r["reasons"] = json.loads(r.pop("reasons_json") or "[]")
         r["who"] = (r["server"], r["account_id"]) if r["account_id"] is not None else (None, r["annotator"])

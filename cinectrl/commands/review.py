@@ -117,16 +117,19 @@ def annotators_add(email: str = typer.Argument(..., help="The reviewer's email (
     """Create a reviewer account on the server (or register an existing one) with its role in the catalog."""
     from annotate import accounts
 
+    email = _run(accounts.check_email, email)          # before any prompt
     cat = _catalog(catalog)
     conn = _server(cat)
-    exists = email.strip().lower() in _run(accounts.server_users, conn).values()
+    exists = email in _run(accounts.server_users, conn).values()
     password = None
     if not exists and not generate_password:
+        low, high = accounts.PASSWORD_LENGTH
         try:
-            password = typer.prompt(f"password for {email} (8+ characters)", hide_input=True,
+            password = typer.prompt(f"password for {email} ({low}-{high} characters)", hide_input=True,
                                     confirmation_prompt=True)
         except click.exceptions.Abort:
             fail("no password typed (no terminal?): pass --generate-password to have one made and shown once")
+        _run(accounts.check_password, password)
     res = _run(accounts.add, cat, conn, email, role=role.value, password=password)
     if res.created:
         _say(f"created {res.email} (user {res.user_id}) on {conn.url} as {res.role}")
