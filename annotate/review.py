@@ -28,7 +28,7 @@ import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from capture.catalog import Catalog
+from capture.catalog import REVIEW_COLUMNS, Catalog
 
 from . import accounts, gate, gold, integrity, media, report
 from .config import ADJUDICATION_CONFIG, DEFAULT_OVERLAP, PROJECT_SETTINGS, REVIEW_CONFIG
@@ -298,8 +298,10 @@ def _reconcile(cat: Catalog, conn: Connection, project_id: int, kind: str) -> li
 
 def _mark_in_review(cat: Catalog, pair_ids: Sequence[int]) -> None:
     """A pushed pair is in review; a decided one stays decided, whatever server it is pushed to."""
-    cat.conn.execute("UPDATE pairs SET review_state = 'in_review', updated_at = ? WHERE review_state = "
-                     "'unreviewed' AND id IN (SELECT value FROM json_each(?))", (time.time(), json.dumps(pair_ids)))
+    with cat.transaction():
+        for (pair_id,) in cat.conn.execute("SELECT id FROM pairs WHERE review_state = 'unreviewed' AND id IN "
+                                           "(SELECT value FROM json_each(?))", (json.dumps(list(pair_ids)),)).fetchall():
+            cat.set_pair_state(pair_id, review_state="in_review")
 
 
 def _import(cat: Catalog, conn: Connection, project_id: int, kind: str, pairs: Sequence[Mapping[str, Any]], *,
@@ -430,41 +432,16 @@ def _user_id(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
 
 
-_REVIEW_COLUMNS = ("pair_id", "annotator", "created_at", "verdict", "reasons_json", "rating", "defects_json", "notes",
-                   "stage", "server", "account_id", "updated_by", "updated_at", "lead_time_s")
-
-
-def _existing(cat: Catalog, records: Sequence[Mapping[str, Any]]) -> dict[str, tuple]:
-    return {r[0]: tuple(r[1:]) for r in cat.conn.execute(
-        f"SELECT external_id, {', '.join(_REVIEW_COLUMNS)} FROM reviews WHERE external_id IN "
-        f"(SELECT value FROM json_each(?))", (json.dumps([r["external_id"] for r in records]),))}
-
-
 def _fresh(cat: Catalog, records: Sequence[Mapping[str, Any]]) -> set[str]:
     """External ids of records the catalog does not hold yet, or holds with other values."""
-    existing = _existing(cat, records)
-    return {r["external_id"] for r in records if existing.get(r["external_id"]) != tuple(r[c] for c in _REVIEW_COLUMNS)}
+    existing = cat.review_values(r["external_id"] for r in records)
+    return {r["external_id"] for r in records if existing.get(r["external_id"]) != tuple(r[c] for c in REVIEW_COLUMNS)}
 
 
 def _upsert_reviews(cat: Catalog, records: list[dict[str, Any]], out: PullResult) -> None:
     """One row per annotation (by external id); a row is written only when something in it changed."""
-    existing = _existing(cat, records)
-    now = time.time()
-    with cat.transaction():
-        for rec in records:
-            values = tuple(rec[c] for c in _REVIEW_COLUMNS)
-            old = existing.get(rec["external_id"])
-            if old is None:
-                cat.conn.execute(f"INSERT INTO reviews ({', '.join(_REVIEW_COLUMNS)}, external_id, imported_at) "
-                                 f"VALUES ({', '.join('?' * (len(_REVIEW_COLUMNS) + 2))})",
-                                 (*values, rec["external_id"], now))
-                out.added += 1
-            elif old != values:
-                cat.conn.execute(f"UPDATE reviews SET {', '.join(c + ' = ?' for c in _REVIEW_COLUMNS)}, "
-                                 "imported_at = ? WHERE external_id = ?", (*values, now, rec["external_id"]))
-                out.updated += 1
-            else:
-                out.unchanged += 1
+    counts = cat.upsert_reviews(records)
+    out.added, out.updated, out.unchanged = counts["added"], counts["updated"], counts["unchanged"]
 
 
 def _export(conn: Connection, project_id: int) -> list[dict[str, Any]]:
@@ -700,15 +677,13 @@ def decide(cat: Catalog, *, out: PullResult | None = None, names: Mapping[int, s
                    json.dumps(d.decided_by) if d.decided_by else None,
                    json.dumps(d.adjudicated_by) if d.adjudicated_by else None)
             if new != (state, ready, decided_by, adjudicated_by):
-                cat.conn.execute("UPDATE pairs SET review_state = ?, train_ready = ?, decided_by = ?, "
-                                 "adjudicated_by = ?, decided_at = CASE WHEN ? IN ('accepted', 'rejected') THEN ? "
-                                 "END, updated_at = ? WHERE id = ?", (*new, d.state, now, now, pair_id))
+                cat.set_pair_state(pair_id, review_state=d.state, train_ready=bool(new[1]), decided_by=d.decided_by,
+                                   adjudicated_by=d.adjudicated_by, decided_at=now if d.state in gate.DECIDED else None)
                 if out is not None:
                     out.changed_pairs += 1
             for review_id, (ok, why) in d.marks.items():
                 if current.get(review_id) != (int(ok), why):
-                    cat.conn.execute("UPDATE reviews SET counted = ?, gate_note = ? WHERE id = ?",
-                                     (int(ok), why, review_id))
+                    cat.mark_review(review_id, counted=ok, note=why)
                 if out is not None and not ok:
                     out.ignored[why] += 1
             if out is not None:
