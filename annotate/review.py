@@ -28,7 +28,7 @@ import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from capture.catalog import REVIEW_COLUMNS, Catalog
+from capture.catalog import REVIEW_COLUMNS, Catalog, sha256_file
 
 from . import accounts, gate, gold, integrity, media, report
 from .config import ADJUDICATION_CONFIG, DEFAULT_OVERLAP, PROJECT_SETTINGS, REVIEW_CONFIG
@@ -358,6 +358,7 @@ def push(cat: Catalog, conn: Connection, *, session_id: int | None = None, overl
                                                (conn.key, project_id))}
         pairs = review_pairs(cat, session_id)
         real = [p for p in pairs if not gold.is_gold(p) and p["pair_id"] not in done]
+        real, identical = _distinct(cat, real, [p for p in review_pairs(cat) if p["pair_id"] in done])
         waiting_gold = [p for p in pairs if gold.is_gold(p) and p["pair_id"] not in done]
         rng = random.Random(seed)
         n_gold = round(len(real) * gold_rate)
@@ -373,7 +374,34 @@ def push(cat: Catalog, conn: Connection, *, session_id: int | None = None, overl
             rng.shuffle(todo)
         _import(cat, conn, project_id, "review", todo, new_project=new_project)
     return PushResult(project_id, len(real), sum(p["pair_id"] in done for p in pairs), len(waiting_gold), quorum,
-                      restored or [], foreign)
+                      restored or [], foreign, identical)
+
+
+def _distinct(cat: Catalog, todo: Sequence[Mapping[str, Any]], pushed: Sequence[Mapping[str, Any]]
+              ) -> tuple[list[Mapping[str, Any]], list[tuple[int, int]]]:
+    """One task per distinct view: a pair whose two clips are byte-identical (sha256) to those of a pair
+    already pushed or earlier in the list (identical takes) is not pushed; returns (to push, [(pair, same
+    as pair)])."""
+    known = {r[0]: r[1] for r in cat.conn.execute("SELECT path, sha256 FROM assets WHERE sha256 IS NOT NULL")}
+
+    def sha(rel: str) -> str:
+        if rel not in known:
+            known[rel] = sha256_file(cat.abspath(rel))
+        return known[rel]
+
+    def key(p: Mapping[str, Any]) -> tuple[str, str]:
+        return sha(media.review_path(p, "reference")), sha(media.review_path(p, "other"))
+
+    first = {key(p): p["pair_id"] for p in sorted(pushed, key=lambda p: -p["pair_id"])}
+    keep, identical = [], []
+    for p in sorted(todo, key=lambda p: p["pair_id"]):
+        k = key(p)
+        if k in first:
+            identical.append((p["pair_id"], first[k]))
+        else:
+            first[k] = p["pair_id"]
+            keep.append(p)
+    return keep, identical
 
 
 # ------------------------------------------------------------------------------------------- pull

@@ -193,6 +193,9 @@ def push(catalog: Optional[Path] = CatalogOption,
     gold = f", {res.gold} gold tasks mixed in" if res.gold else ""
     _say(f"project {res.project_id} ({res.overlap} verdicts per pair): {res.added} pairs added, "
          f"{res.already} already there{gold}")
+    for pair, same in res.identical:
+        _say(f"  pair {pair} shows the very same clips as pair {same} (identical takes, same sha256): not pushed "
+             f"again; pair {same}'s task stands for both")
     if res.restored:
         _say(f"restored project settings someone changed on the server: {', '.join(res.restored)}")
     _say_foreign(res.foreign)

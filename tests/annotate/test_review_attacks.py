@@ -161,3 +161,21 @@ def test_verdicts_deleted_on_the_server_are_reported_and_overlap_still_refused(l
     assert r.exit_code == 0 and "gone from the server" not in r.output            # reported once, when found
     r = run("review", "status", "--catalog", str(cat.path))
     assert "verdicts gone from the server (kept and counted here): 2" in r.output, r.output
+
+
+def test_identical_takes_get_one_task_and_push_says_so(ls_server, catalog_factory, people):
+    cat = catalog_factory(2)
+    first = review.push(cat, ls_server)
+    # a retake session whose clips are byte-identical to the first session's (another session, same files)
+    ref, *others = cat.rows("SELECT asset_id FROM clips ORDER BY id")
+    sid = cat.create_session("retake", mode="passes")
+    with cat.transaction():
+        r = cat.add_clip(sid, "c000", asset_id=ref["asset_id"], frames=12, fps=24, settings={"aperture": "f/8"})
+        retakes = [cat.add_pair(sid, r, cat.add_clip(sid, f"c{i + 1:03d}", asset_id=o["asset_id"], frames=12, fps=24,
+                                                    settings={"aperture": "f/2.8"}))
+                   for i, o in enumerate(others)]
+    r = run("review", "push", "--catalog", str(cat.path))
+    assert r.exit_code == 0 and "0 pairs added" in r.output, r.output
+    for pair, same in zip(retakes, (1, 2)):
+        assert f"pair {pair} shows the very same clips as pair {same} (identical takes" in r.output
+    assert sorted(tasks_of(ls_server, first.project_id)) == [1, 2]      # one task per distinct view
