@@ -121,7 +121,7 @@ def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     e.annotations.create(id=t[3].id, result=verdict("accept"))
 
     out = review.pull(cat, ls_server)
-    assert (out.added, out.updated, out.adjudication_pushed) == (6, 0, 2)
+    assert (out.added, out.updated, out.adjudication_pushed, out.adjudication_refreshed) == (6, 0, 2, 0)
     assert states(cat) == {1: "accepted", 2: "disputed", 3: "disputed"}
     p1 = cat.rows("SELECT decided_by, adjudicated_by, decided_at FROM pairs WHERE id = 1")[0]
     assert json.loads(p1["decided_by"]) == ["alice@lab.test", "bob@lab.test"] and p1["adjudicated_by"] is None

@@ -179,3 +179,22 @@ def test_identical_takes_get_one_task_and_push_says_so(ls_server, catalog_factor
     for pair, same in zip(retakes, (1, 2)):
         assert f"pair {pair} shows the very same clips as pair {same} (identical takes" in r.output
     assert sorted(tasks_of(ls_server, first.project_id)) == [1, 2]      # one task per distinct view
+
+
+def test_an_interrupted_gold_push_rerun_makes_no_second_set_of_gold(ls_server, catalog_factory, monkeypatch):
+    cat = catalog_factory(4)
+    real_import = review._import
+
+    def failing(*a, **kw):
+        raise server.ServerError("cannot reach Label Studio (simulated): rerun once it is up")
+
+    monkeypatch.setattr(review, "_import", failing)
+    with pytest.raises(server.ServerError):
+        review.push(cat, ls_server, gold_rate=0.5, seed=3)
+    made = [p["pair_id"] for p in review.review_pairs(cat) if p["gold_kind"]]
+    assert len(made) == 2
+    monkeypatch.setattr(review, "_import", real_import)
+    res = review.push(cat, ls_server, gold_rate=0.5, seed=3)            # the rerun the message asks for
+    assert (res.added, res.gold) == (4, 2)
+    assert [p["pair_id"] for p in review.review_pairs(cat) if p["gold_kind"]] == made
+    assert len(tasks_of(ls_server, res.project_id)) == 6
