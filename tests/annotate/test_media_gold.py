@@ -121,7 +121,7 @@ def test_a_swap_comes_from_another_scene_never_from_a_retake_of_the_same_one(tmp
     cat.conn.execute("UPDATE sessions SET scene = 'kitchen'")
     clips = cat.rows("SELECT c.asset_id, c.combination_key FROM clips c ORDER BY c.id")
     assets = {"reference_asset": clips[0]["asset_id"], "other_assets": [c["asset_id"] for c in clips[1:]]}
-    _retake_session(cat, "kitchen again", "kitchen", assets)       # byte-identical retake, another session
+    _retake_session(cat, "kitchen again", "kitchen (retake)", assets)   # byte-identical retake, named apart
     sources = [p for p in review.review_pairs(cat) if p["session"] != "kitchen again"]
     made = gold.make_gold(cat, 4, sources, rng=random.Random(1), kinds=("swap",))
     retake_files = {cat.abspath(p["other_path"]) for p in cat.pairs() if p["session"] == "kitchen again"}
@@ -131,16 +131,29 @@ def test_a_swap_comes_from_another_scene_never_from_a_retake_of_the_same_one(tmp
         derived = gold._small(read_video(cat.abspath(p["other_path"])))
         for f in retake_files:    # mirrored instead: it differs from every clip of the scene
             assert gold.structure_difference(derived, gold._small(read_video(f))) >= gold.SCENE_MIN
-    # a session of another scene is where a swap takes its clip from
-    garden = tmp_path / "media" / "garden.mp4"
+    # other content under the same scene name is not another scene either
     leaves = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8), (5, 5), 0)
+    corner = tmp_path / "media" / "corner.mp4"
+    write_mp4([np.roll(leaves, i, axis=1) for i in range(12)], corner, fps=24)
+    with cat.transaction():
+        sid = cat.create_session("kitchen corner", mode="passes", scene="kitchen")
+        a = cat.add_asset(corner, sha256=None, bytes=corner.stat().st_size, kind="clip", frames=12, fps=24)
+        c = cat.add_clip(sid, "c001", asset_id=a, frames=12, fps=24, settings={})
+        cat.add_pair(sid, c, c)
+    before = set(made)
+    made = gold.make_gold(cat, 2, sources, rng=random.Random(4), kinds=("swap",))
+    for p in (p for p in review.review_pairs(cat) if p["pair_id"] in made):
+        got = gold._small(read_video(cat.abspath(p["other_path"])))
+        assert gold.structure_difference(got, gold._small(read_video(corner))) > gold.SCENE_MIN
+    before |= set(made)
+    # a session of another scene, with other content, is where a swap takes its clip from
+    garden = tmp_path / "media" / "garden.mp4"
     write_mp4([np.roll(leaves, i, axis=0) for i in range(12)], garden, fps=24)
     with cat.transaction():
         sid = cat.create_session("garden", mode="passes", scene="garden")
         a = cat.add_asset(garden, sha256=None, bytes=garden.stat().st_size, kind="clip", frames=12, fps=24)
         c = cat.add_clip(sid, "c001", asset_id=a, frames=12, fps=24, settings={})
         cat.add_pair(sid, c, c)
-    before = set(made)
     made = gold.make_gold(cat, 1, sources, rng=random.Random(2), kinds=("swap",))
     new = [p for p in review.review_pairs(cat) if p["pair_id"] in made and p["pair_id"] not in before][0]
     got = gold._small(read_video(cat.abspath(new["other_path"])))
@@ -162,4 +175,18 @@ def test_every_gold_pair_differs_from_every_valid_pair_of_its_source(tmp_path):
             assert gold.differs(g, v), (p["gold_kind"], p["pair_id"])
     # a "gold" clip identical to a valid one is what the check refuses
     assert not gold.differs(valid[1], valid[1])
+    cat.close()
+
+
+def test_a_shift_that_cannot_show_is_refused_not_made(tmp_path):
+    """Horizontal stripes look the same shifted sideways: no gold pair is made from them, and the error says so."""
+    cat = make_catalog(tmp_path, 1)
+    pair = review.review_pairs(cat)[0]
+    y = np.mgrid[0:64, 0:64][0]
+    stripes = np.repeat(((y // 4) % 2 * 200 + 20).astype(np.uint8)[..., None], 3, axis=2)
+    write_mp4([stripes] * 12, cat.abspath(pair["other_path"]), fps=24)
+    write_mp4([stripes] * 12, cat.abspath(pair["reference_path"]), fps=24)
+    with pytest.raises(ValueError, match=f"pair {pair['pair_id']}: no gold clip derived from it differs visibly"):
+        gold.make_gold(cat, 1, [pair], kinds=("shift",))
+    assert not [p for p in review.review_pairs(cat) if p["gold_kind"]]
     cat.close()
