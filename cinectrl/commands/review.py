@@ -129,7 +129,6 @@ def annotators_add(email: str = typer.Argument(..., help="The reviewer's email (
                                     confirmation_prompt=True)
         except click.exceptions.Abort:
             fail("no password typed (no terminal?): pass --generate-password to have one made and shown once")
-        _run(accounts.check_password, password)
     res = _run(accounts.add, cat, conn, email, role=role.value, password=password)
     if res.created:
         _say(f"created {res.email} (user {res.user_id}) on {conn.url} as {res.role}")

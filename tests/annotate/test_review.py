@@ -142,7 +142,7 @@ def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     # an annotator cannot settle a split; an adjudicator who voted on the pair cannot either
     a.annotations.create(id=adj[2].id, result=verdict("reject"))
     c.annotations.create(id=adj[3].id, result=verdict("reject"))
-    review.pull(cat, ls_server)
+    assert review.pull(cat, ls_server).adjudication_refreshed == 0      # no earlier verdict changed
     assert states(cat) == {1: "accepted", 2: "disputed", 3: "disputed"}
     notes = dict(cat.conn.execute("SELECT annotator, gate_note FROM reviews WHERE stage = 'adjudication'"))
     assert notes == {"alice@lab.test": gate.NOT_ADJUDICATOR, "carol@lab.test": gate.ADJUDICATOR_VOTED}
