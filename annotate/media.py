@@ -1,10 +1,10 @@
 """What a reviewer sees beside the two clips: the difference clip, the settings table, headers, QC as information.
 
 The difference clip shows |reference - other| frame by frame after the other clip is brought to the reference's
-exposure (one gain and offset per channel for the whole clip), so an exposure change between the clips cancels and what lights
-up is what moved or changed: misalignment, a changed scene, flicker (a change from frame to frame), focus
-breathing. It is a real H.264 clip played in the same sync group
-as the pair, made once per pair and kept beside the other clip (`review/` subfolder).
+exposure (one gain and offset per channel for the whole clip), so an exposure change between the clips cancels
+and what lights up is what moved or changed: misalignment, a changed scene, flicker (a change from frame to
+frame), focus breathing. It is a real H.264 clip played in the same sync group as the pair, made once per pair
+and kept beside the other clip (`review/` subfolder).
 """
 
 from __future__ import annotations

@@ -299,8 +299,9 @@ def _reconcile(cat: Catalog, conn: Connection, project_id: int, kind: str) -> li
 def _mark_in_review(cat: Catalog, pair_ids: Sequence[int]) -> None:
     """A pushed pair is in review; a decided one stays decided, whatever server it is pushed to."""
     with cat.transaction():
-        for (pair_id,) in cat.conn.execute("SELECT id FROM pairs WHERE review_state = 'unreviewed' AND id IN "
-                                           "(SELECT value FROM json_each(?))", (json.dumps(list(pair_ids)),)).fetchall():
+        todo = cat.conn.execute("SELECT id FROM pairs WHERE review_state = 'unreviewed' AND id IN "
+                                "(SELECT value FROM json_each(?))", (json.dumps(list(pair_ids)),)).fetchall()
+        for (pair_id,) in todo:
             cat.set_pair_state(pair_id, review_state="in_review")
 
 
