@@ -5,7 +5,9 @@ Label Studio Community has no roles and lets any member write any annotation, cr
 - it comes from an account registered for review in the catalog (`cinectrl review annotators add`), made
   before that account was removed;
 - the account credited with it is the account that last wrote it (`updated_by == completed_by`);
-- it is that account's latest verdict on the pair (one account, one vote).
+- it is that account's latest verdict on the pair (one account, one vote);
+- it was not made while its task showed other data than cinectrl pushed (`Vote.note`, found by
+  `annotate/integrity.py` on pull).
 Counted review verdicts decide when at least `quorum` accounts voted and all agree; a split is disputed. An
 adjudication counts only from an account with the adjudicator role that cast no review verdict on the pair;
 when counted adjudications exist and agree, they decide. Gold pairs are judged the same way but never become
