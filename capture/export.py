@@ -226,7 +226,7 @@ REVIEW_FIELDS: tuple[Field, ...] = (
     Field("account_id", INTEGER, "", "the account's user id on the server"),
     Field("server", TEXT, "", "the Label Studio instance key the verdict came from"),
     Field("role", TEXT, "", "annotator or adjudicator, as registered in the catalog; empty when unregistered"),
-    Field("verdict", TEXT, "", "accept, reject or unsure"),
+    Field("verdict", TEXT, "", "accept or reject (the review view offers no other verdict)"),
     Field("reasons", TEXT, "", "reason codes, separated by '; '"),
     Field("rating", REAL, "1-5", "how clearly the effect shows"),
     Field("defects", TEXT, "frames", "defective frame ranges first-last, separated by '; '"),
