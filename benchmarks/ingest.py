@@ -127,7 +127,8 @@ def large_files(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     wall: dict[str, list[float]] = {s: [] for s in sides}
     cpu: dict[str, list[float]] = {s: [] for s in sides}
     for r in range(args.large_rounds):
-        run_reference = lambda: timed(lambda: subprocess.run(reference, check=True, stdout=subprocess.DEVNULL))  # noqa: E731
+        def run_reference() -> tuple[float, float]:
+            return timed(lambda: subprocess.run(reference, check=True, stdout=subprocess.DEVNULL))
         if r % 2:                        # alternate which side goes first
             c = timed(lambda: catalog(paths, tmp / f"large{r}.db", args.jobs))
             o = run_reference()

@@ -26,7 +26,8 @@ def test_a_label_without_a_number_gives_no_controls_and_fails_qc():
     frames = _frames()
     for target, why in ((2, "target iso 'Auto'"), (4, "target shutter 'Bulb'")):
         spec = specs[target]
-        assert spec.controls == {} and spec.controls_source.startswith(CONTROLS_UNMAPPED) and why in spec.controls_source
+        assert spec.controls == {} and spec.controls_source.startswith(CONTROLS_UNMAPPED)
+        assert why in spec.controls_source
         qc = quality_record(pair_quality(frames, frames), spec.controls, spec.controls_source)
         assert qc["passed"] is False and qc["controls_unmapped"] == spec.controls_source
         assert spec.controls_source in qc["failures"] and spec.controls_source in qc["flags"]
