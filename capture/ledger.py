@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS capture_timings (
 """
 
 # events that are not faults: the report and `capture status` count the others as "faults survived"
-NOT_FAULTS = ("resume", "stopped", "takeover", "start")
+NOT_FAULTS = ("resume", "stopped", "takeover", "start", "outputs")
 
 
 class DuplicateFrame(Exception):
@@ -362,8 +362,9 @@ class Ledger:
         return holder(self.data_root / session["data_dir"]) if session.get("data_dir") else None
 
     def word(self, session: dict[str, Any]) -> str:
-        """The session's word with a dead owner noticed: 'running' without a live owner is INTERRUPTED."""
-        if session["word"] != words.RUNNING:
+        """The session's word with a dead owner noticed: 'running' (or 'building outputs') without a live owner
+        is INTERRUPTED (OUTPUTS_INTERRUPTED)."""
+        if session["word"] not in words.ACTIVE:
             return session["word"]
         return words.word(session["status"], session.get("state"), owner_alive=self.owner(session) is not None)
 
@@ -387,9 +388,10 @@ class Ledger:
         for row in rows:
             self._with_word(row)
             row["dir"] = row.get("data_dir")
-            owner = self.owner(row) if row["word"] == words.RUNNING else None
+            owner = self.owner(row) if row["word"] in words.ACTIVE else None
             row["owner"] = owner
-            row["word"] = self.word(row) if row["word"] == words.RUNNING else row["word"]
+            row["word"] = words.word(row["status"], row.get("state"), owner_alive=owner is not None) \
+                if row["word"] in words.ACTIVE else row["word"]
         return rows
 
     def readback_mismatches(self, session_id: int) -> list[dict[str, Any]]:
@@ -429,6 +431,21 @@ class Ledger:
                                  error="rendered by cinectrl; settings are in clips.settings_json",
                                  frames=frames, fps=fps, width=width, height=height, session_id=session_id,
                                  mtime=path.stat().st_mtime)
+
+    def clip_path(self, session_id: int, asset_id: int | None) -> Path | None:
+        """Where the session's copy of a clip or proxy asset lives."""
+        if asset_id is None:
+            return None
+        row = self.catalog.asset(int(asset_id))
+        return self.catalog.abspath(row["path"]) if row else None
+
+    def intact(self, asset_id: int | None, path: Path) -> bool:
+        """The file is there with the bytes its asset row records."""
+        from .catalog import sha256_file
+
+        row = self.catalog.asset(int(asset_id)) if asset_id is not None else None
+        return (row is not None and path.is_file() and path.stat().st_size == row["bytes"]
+                and sha256_file(path) == row["sha256"])
 
     def add_clip(self, session_id: int, combo: int, settings: dict[str, str], clip: Path, proxy: Path, *,
                  frames: int, fps: float | None = None, width: int | None = None, height: int | None = None) -> int:

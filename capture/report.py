@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -14,13 +15,31 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import clips as clipkit
+from . import status as words
 from . import profiles
-from .ledger import NOT_FAULTS, Ledger
+from .ledger import NOT_FAULTS, Ledger, combination_key
 from .pairs import SceneContext, describe, form_pairs, numeric, quality_record
 from .plan import Plan, format_duration
 
 THUMB_WIDTH = 160
 SHEET_COLUMNS = 6
+CONTACT_SHEET = "contact-sheet.png"
+REPORT = "report.html"
+
+# Tests kill the build after its k-th step (os._exit, as a kill -9 would leave it) to prove that every
+# interrupted build is finished by a rerun; unset in normal use.
+KILL_AT_STEP_ENV = "CINECTRL_TEST_KILL_AT_OUTPUT_STEP"
+_steps_done = 0
+
+
+def _step(what: str) -> None:
+    """One durable step of the output build; the fault hook above dies right after step k."""
+    global _steps_done
+    _steps_done += 1
+    wanted = os.environ.get(KILL_AT_STEP_ENV)
+    if wanted and int(wanted) == _steps_done:
+        print(f"killed after output step {_steps_done} ({what})", flush=True)
+        os._exit(137)
 
 
 @dataclass
@@ -57,12 +76,61 @@ def _recorded(rows: list[dict[str, Any]], root: Path) -> Path | None:
     return None
 
 
+def expected_pairs(n_combos: int) -> int:
+    """Pairs a session of n settings combinations gets: the reference against every other one."""
+    return n_combos - 1 if n_combos >= 2 else 0
+
+
+def missing_outputs(ledger: Ledger, session_id: int) -> list[str]:
+    """What the session still lacks to be complete: a clip (row, file, proxy) per combination, its pairs, the
+    contact sheet, the report. Empty when every output exists and is catalogued."""
+    session_dir = ledger.session_dir(session_id)
+    combos = {f["combo"] for f in ledger.frames(session_id) if f["kind"] in ("still", "clip")}
+    clips = {c["combination_key"]: c for c in ledger.catalog.clips(session_id)}
+    missing = []
+    for cid in sorted(combos):
+        clip = clips.get(combination_key(cid))
+        if clip is None:
+            missing.append(f"clip {combination_key(cid)}")
+            continue
+        for what, path in (("clip", ledger.clip_path(session_id, clip.get("asset_id"))),
+                           ("proxy", ledger.clip_path(session_id, clip.get("proxy_asset_id")))):
+            if path is None or not path.is_file():
+                missing.append(f"{what} file of {combination_key(cid)}")
+    have = len(ledger.pairs(session_id))
+    if have < expected_pairs(len(combos)):
+        missing.append(f"{expected_pairs(len(combos)) - have} pair(s)")
+    for name in (f"outputs/{CONTACT_SHEET}", REPORT):
+        if not (session_dir / name).is_file():
+            missing.append(name)
+    return missing
+
+
+def _clean_part_files(session_dir: Path) -> None:
+    """Half-written outputs of an interrupted build (`*.part`): never kept, always rewritten."""
+    for part in [*(session_dir / "outputs").glob("*.part"), *session_dir.glob("*.part")]:
+        part.unlink(missing_ok=True)
+
+
+def _reusable(ledger: Ledger, session_id: int, combo: int, clip: Path, proxy: Path) -> bool:
+    """A clip catalogued by an earlier (interrupted) build whose files are still there and intact."""
+    row = next((c for c in ledger.catalog.clips(session_id) if c["combination_key"] == combination_key(combo)),
+               None)
+    return (row is not None and ledger.clip_path(session_id, row.get("asset_id")) == clip
+            and ledger.clip_path(session_id, row.get("proxy_asset_id")) == proxy
+            and ledger.intact(row.get("asset_id"), clip) and ledger.intact(row.get("proxy_asset_id"), proxy))
+
+
 def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> SessionOutputs:
+    """Clips + proxies, pairs, contact sheet, report: each written atomically and catalogued; a rerun after an
+    interruption builds only what is missing (catalogued clips with intact files are kept) and adds no rows
+    twice (clips and pairs are keyed by session and combination)."""
     out = SessionOutputs()
     root = ledger.data_root
     session_dir = ledger.session_dir(session_id)
     outputs_dir = session_dir / "outputs"
     outputs_dir.mkdir(parents=True, exist_ok=True)
+    _clean_part_files(session_dir)
     grouped = _combos(ledger.frames(session_id))
     settings = {cid: json.loads(rows[0]["requested_json"]) for cid, rows in grouped.items()}
     sequences: dict[int, list[np.ndarray]] = {}
@@ -72,18 +140,25 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         paths = [root / r["path"] for r in rows]
         if plan.mode == "stills":
             fps = float(plan.session.get("fps", 6))
-            clip = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.mp4", fps=fps)
-            proxy = clipkit.stills_to_clip(paths, outputs_dir / f"combo{cid:03d}.proxy.mp4", fps=fps,
-                                           width=clipkit.PROXY_WIDTH)
+            clip, proxy = outputs_dir / f"combo{cid:03d}.mp4", outputs_dir / f"combo{cid:03d}.proxy.mp4"
             sequences[cid] = [clipkit.load_rgb(p) for p in paths]
+            if not _reusable(ledger, session_id, cid, clip, proxy):
+                clipkit.stills_to_clip(paths, clip, fps=fps)
+                _step(f"clip {clip.name} written")
+                clipkit.stills_to_clip(paths, proxy, fps=fps, width=clipkit.PROXY_WIDTH)
+                _step(f"proxy {proxy.name} written")
         else:
             clip = next((p for p in paths if p.suffix.lower() in (".mp4", ".mov")), paths[0])
-            proxy = clipkit.transcode_proxy(clip, outputs_dir / f"combo{cid:03d}.proxy.mp4")
+            proxy = outputs_dir / f"combo{cid:03d}.proxy.mp4"
             sequences[cid] = clipkit.read_video(clip)
+            if not _reusable(ledger, session_id, cid, clip, proxy):
+                clipkit.transcode_proxy(clip, proxy)
+                _step(f"proxy {proxy.name} written")
         out.clips[cid], out.proxies[cid] = clip, proxy
         h, w = sequences[cid][0].shape[:2]
         clip_ids[cid] = ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]),
                                         fps=clipkit.probe(clip)["fps"], width=w, height=h)
+        _step(f"clip {combination_key(cid)} catalogued")
 
     width = next(iter(sequences.values()))[0].shape[1] if sequences else 640
     scene = lambda cid: SceneContext.from_clip(_recorded(grouped[cid], root), width)  # noqa: E731
@@ -108,9 +183,12 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         }
         record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)
+        _step(f"pair {spec.reference}->{spec.target} catalogued")
 
-    out.contact_sheet = contact_sheet(sequences, settings, outputs_dir / "contact-sheet.png")
-    out.report = write_report(ledger, session_id, plan, out, session_dir / "report.html")
+    out.contact_sheet = contact_sheet(sequences, settings, outputs_dir / CONTACT_SHEET)
+    _step("contact sheet written")
+    out.report = write_report(ledger, session_id, plan, out, session_dir / REPORT)
+    _step("report written")
     return out
 
 
@@ -142,6 +220,7 @@ def contact_sheet(sequences: dict[int, list[np.ndarray]], settings: dict[int, di
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     sheet.save(tmp, format="PNG")
+    _step(f"{tmp.name} written")
     tmp.replace(out)
     return out
 
@@ -156,6 +235,8 @@ def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOu
     mismatches = ledger.readback_mismatches(session_id)
     seconds = (session.get("stopped_at") or time.time()) - (session.get("created_at") or time.time())
     esc = html.escape
+    # the report is the build's last output: once it is written the session is complete
+    shown = words.COMPLETE if session["word"] == words.BUILDING else session["word"]
     rel = lambda p: esc(str(Path(p).relative_to(out.parent)) if Path(p).is_relative_to(out.parent) else str(p))
     rows = "".join(
         f"<tr><td>{p['pair_id']}</td><td>{esc(describe(p['reference_settings']))}</td>"
@@ -178,7 +259,7 @@ def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOu
 table{{border-collapse:collapse}}pre{{background:#f4f4f4;padding:1em}}</style></head><body>
 <h1>Session {session_id}: {esc(session['name'])}</h1>
 <p>Scene <b>{esc(session['scene'])}</b>, operator <b>{esc(session['operator'])}</b>, mode {esc(session['mode'])},
-take {session.get('take') or 1}, status <b>{esc(session['word'])}</b>. {esc(session.get('notes') or '')}</p>
+take {session.get('take') or 1}, status <b>{esc(shown)}</b>. {esc(session.get('notes') or '')}</p>
 <h2>Timing</h2><p>{len(frames)} files for {ledger.done_count(session_id)} points in {format_duration(seconds)}
 (wall time since planning, resumes included: {resumes}).</p>
 <h2>Faults survived</h2><p>{esc(fault_text)}</p>{''.join(f"<p>{esc(t)}</p>" for t in takeovers)}
@@ -191,5 +272,6 @@ take {session.get('take') or 1}, status <b>{esc(session['word'])}</b>. {esc(sess
 <h2>Plan</h2><pre>{esc(plan.text)}</pre></body></html>"""
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(body, encoding="utf-8")
+    _step(f"{tmp.name} written")
     tmp.replace(out)
     return out

@@ -157,11 +157,14 @@ class SessionRunner:
         take = choose_take(ledger, self.plan, plan_path=self.options.plan_path, new_take=self.options.new_take,
                            session_id=self.options.session_id)
         self.plan = plan = take.plan
-        if take.complete:
+        if take.complete and not self._outputs_to_build(take):
             return self._already_complete(take, started)
         if take.session is not None:        # lock first: a second run of this session never opens a device
             self.session_id = int(take.session["id"])
             self._claim(ledger.session_dir(self.session_id))
+            total, done = ledger.progress(self.session_id)
+            if total and done == total and self.options.build_outputs:
+                return self._finish_outputs(take, started)     # every point shot: no device needed
         self._open_devices()
         camera = self.camera
         assert camera is not None
@@ -207,19 +210,48 @@ class SessionRunner:
         ledger.set_status(session_id, words.RUNNING)
         self.display.start(len(rows), done, plan.title)
         status, message = self._shoot_all(todo, session_dir, guard)
+        if status == words.COMPLETE and self.options.build_outputs:
+            self._close_devices()          # outputs need no rig: free the camera and slider for others
+            return self._finish_outputs(take, started)
         try:
             ledger.set_status(session_id, status)
         except sqlite3.Error as exc:      # the catalog's disk is full: status will show the owner gone
             message += f" (the catalog could not record it: {exc})"
-        result = SessionResult(session_id, status, ledger.done_count(session_id), len(rows), take.resumed,
-                               time.monotonic() - started, self.faults.copy(), session_dir, message=message,
-                               take=take.take)
-        if status == words.COMPLETE and self.options.build_outputs:
-            from .report import build_session_outputs
+        return SessionResult(session_id, status, ledger.done_count(session_id), len(rows), take.resumed,
+                             time.monotonic() - started, self.faults.copy(), session_dir, message=message,
+                             take=take.take)
 
-            outputs = build_session_outputs(ledger, session_id, plan)
-            result.contact_sheet, result.report = outputs.contact_sheet, outputs.report
-        return result
+    def _outputs_to_build(self, take: Take) -> bool:
+        """A session marked complete whose outputs are missing (marked by an older cinectrl before they were
+        built, or files removed since): the run rebuilds them instead of saying 'nothing to do'."""
+        if not self.options.build_outputs or take.session is None or take.session["word"] != words.COMPLETE:
+            return False
+        from .report import missing_outputs
+
+        assert self.ledger is not None
+        return bool(missing_outputs(self.ledger, int(take.session["id"])))
+
+    def _finish_outputs(self, take: Take, started: float) -> SessionResult:
+        """Every point is shot: the session is `building outputs` until its clips, pairs, contact sheet and
+        report all exist and are catalogued, and only then `complete`. A kill in between leaves it building
+        (interrupted); the next run builds only what is missing."""
+        from .report import build_session_outputs, missing_outputs
+
+        ledger, session_id, plan = self.ledger, self.session_id, self.plan
+        assert ledger is not None and session_id is not None and plan is not None
+        ledger.set_status(session_id, words.BUILDING)
+        ledger.event(session_id, "outputs", "building clips, pairs, contact sheet and report")
+        outputs = build_session_outputs(ledger, session_id, plan)
+        missing = missing_outputs(ledger, session_id)
+        total, done = ledger.progress(session_id)
+        session_dir = ledger.session_dir(session_id)
+        if missing:    # never claim complete: say what is not there
+            return SessionResult(session_id, words.BUILDING, done, total, take.resumed, time.monotonic() - started,
+                                 self.faults.copy(), session_dir, message="outputs still missing: "
+                                 + ", ".join(missing) + "; rerun the same command to build them", take=take.take)
+        ledger.set_status(session_id, words.COMPLETE)
+        return SessionResult(session_id, words.COMPLETE, done, total, take.resumed, time.monotonic() - started,
+                             self.faults.copy(), session_dir, outputs.contact_sheet, outputs.report, take=take.take)
 
     def _shoot_all(self, todo: list[Point], session_dir: Path, guard: DiskGuard) -> tuple[str, str]:
         """Shoot every point still to do; returns the session's word and what to tell the technician."""
@@ -449,7 +481,8 @@ class SessionRunner:
         return camera
 
     def _close_devices(self) -> None:
-        for device in (self.camera, self.slider):
+        devices, self.camera, self.slider = (self.camera, self.slider), None, None
+        for device in devices:
             if device is not None:
                 try:
                     device.close()
@@ -558,7 +591,7 @@ class SessionRunner:
         removed = 0
         for path in sorted(session_dir.rglob("*")):
             parts = path.relative_to(session_dir).parts
-            if parts[0] in ("outputs", "report.html", LOCK_NAME):
+            if parts[0] in ("outputs", "report.html", "report.html.part", LOCK_NAME):
                 continue  # outputs are rebuilt from committed frames at the end; the lock is the owner's
             if path.is_file() and path.resolve() not in known:
                 path.unlink()
