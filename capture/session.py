@@ -42,8 +42,8 @@ from . import status as words
 from .catalog import sha256_file
 from .display import Display, QuietDisplay
 from .ledger import DuplicateFrame, Ledger
-from .owner import LOCK_NAME, Owner, SessionLock
-from .plan import Plan, PlanError, Point, Problem, bytes_per_point, check_plan, expand
+from .owner import LOCK_NAME, Owner, SessionLock, plan_lock
+from .plan import Plan, PlanError, Point, Problem, bytes_per_point, check_plan, expand, plan_key
 from .suspenders import (
     DiskGuard, DiskLow, Decision, InterruptHandler, SessionStopped, abort_decision,
 )
@@ -131,6 +131,7 @@ class SessionRunner:
         self.ledger: Ledger | None = None
         self.session_id: int | None = None
         self.lock: SessionLock | None = None
+        self.plan_lock: SessionLock | None = None
         self.previous_owner: Owner | None = None
         self.point_bytes: list[int] = []      # bytes per committed point of this session
         self.homed = False
@@ -147,6 +148,7 @@ class SessionRunner:
             self._close_devices()
             if self.lock is not None:
                 self.lock.release()
+            self._unlock_plan()
             self.ledger.close()
 
     # ------------------------------------------------------------------------------------------ steps
@@ -154,6 +156,8 @@ class SessionRunner:
     def _run(self, started: float) -> SessionResult:
         ledger = self.ledger
         assert ledger is not None
+        if self.options.session_id is None and self.plan is not None:
+            self._lock_plan(plan_key(self.plan))   # before deciding "take N": one decider per plan at a time
         take = choose_take(ledger, self.plan, plan_path=self.options.plan_path, new_take=self.options.new_take,
                            session_id=self.options.session_id)
         self.plan = plan = take.plan
@@ -162,6 +166,7 @@ class SessionRunner:
         if take.session is not None:        # lock first: a second run of this session never opens a device
             self.session_id = int(take.session["id"])
             self._claim(ledger.session_dir(self.session_id))
+            self._unlock_plan()                 # the session's own lock owns it from here
             total, done = ledger.progress(self.session_id)
             if total and done == total and self.options.build_outputs:
                 return self._finish_outputs(take, started)     # every point shot: no device needed
@@ -185,6 +190,7 @@ class SessionRunner:
                                                         plan_path=self.options.plan_path, claim=self._claim)
             except OSError as exc:
                 raise SessionRefused(_cannot_write(ledger.data_root / "sessions", exc)) from None
+            self._unlock_plan()                 # the new session exists and its lock is held
         else:
             points = ledger.stored_points(self.session_id, kind)
             self._check_stored_points(points, choices, camera.identity.label())
@@ -319,6 +325,21 @@ class SessionRunner:
                              session_dir / "report.html" if sheet.exists() else None,
                              message=f"session {session_id} (take {take.take}) is already complete; nothing to do "
                                      "(use --new-take for another take)", take=take.take)
+
+    def _lock_plan(self, key: str) -> None:
+        """Take the plan's lock (SessionBusy naming the holder when another run of it is deciding or starting)."""
+        assert self.ledger is not None
+        lock = plan_lock(self.ledger.data_root, key)
+        try:
+            lock.acquire(command=self.options.command)
+        except OSError as exc:
+            raise SessionRefused(_cannot_write(lock.path.parent, exc)) from None
+        self.plan_lock = lock
+
+    def _unlock_plan(self) -> None:
+        if self.plan_lock is not None:
+            self.plan_lock.release()
+            self.plan_lock = None
 
     def _claim(self, folder: Path) -> None:
         """Make the session's folder and take its owner lock (SessionBusy when a live process holds it)."""
