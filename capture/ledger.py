@@ -411,31 +411,58 @@ class Ledger:
 
     def _output_asset(self, session_id: int, path: Path, kind: str, *, frames: int | None = None,
                       fps: float | None = None, width: int | None = None, height: int | None = None) -> int:
-        """An output file (clip, proxy) as an asset; rebuilding replaces the row for that path."""
+        """An output file (clip, proxy) as an asset, and the session's own copy of it (asset_uses). Bytes
+        already catalogued (an earlier take's identical clip) share that asset, but the session's rows
+        point at its own file; a rebuilt file with new bytes replaces the session's row for that path."""
         from .catalog import sha256_file
 
         cat = self.catalog
         sha = sha256_file(path)
+        rel = cat.relpath(path)
         with cat.transaction():
             existing = cat.asset_by_path(path)
-            if existing is not None:
-                if existing["sha256"] == sha:
-                    return int(existing["id"])
-                self.conn.execute("UPDATE clips SET asset_id = NULL WHERE asset_id = ?", (existing["id"],))
-                self.conn.execute("UPDATE clips SET proxy_asset_id = NULL WHERE proxy_asset_id = ?", (existing["id"],))
-                self.conn.execute("DELETE FROM assets WHERE id = ?", (existing["id"],))
+            if existing is not None and existing["sha256"] != sha:
+                self._drop_output_asset(session_id, existing)
+            self.conn.execute("DELETE FROM asset_uses WHERE session_id = ? AND path = ?", (session_id, rel))
             same = cat.asset_by_sha256(sha)
-            if same is not None:   # identical bytes elsewhere (e.g. an earlier take's identical proxy)
-                return int(same["id"])
-            return cat.add_asset(path, sha256=sha, bytes=path.stat().st_size, kind=kind, metadata_status="unparsed",
-                                 error="rendered by cinectrl; settings are in clips.settings_json",
-                                 frames=frames, fps=fps, width=width, height=height, session_id=session_id,
-                                 mtime=path.stat().st_mtime)
+            if same is not None:   # identical bytes catalogued (this file, or another take's identical one)
+                aid = int(same["id"])
+            else:
+                aid = cat.add_asset(path, sha256=sha, bytes=path.stat().st_size, kind=kind,
+                                    metadata_status="unparsed",
+                                    error="rendered by cinectrl; settings are in clips.settings_json",
+                                    frames=frames, fps=fps, width=width, height=height, session_id=session_id,
+                                    mtime=path.stat().st_mtime)
+            self.conn.execute("INSERT INTO asset_uses (session_id, asset_id, path, created_at) VALUES (?,?,?,?)",
+                              (session_id, aid, rel, time.time()))
+            return aid
+
+    def _drop_output_asset(self, session_id: int, asset: dict[str, Any]) -> None:
+        """This session's file at `asset`'s path now holds other bytes. When other sessions hold copies of the
+        old bytes the asset moves to one of them (their rows stay whole); otherwise it goes."""
+        aid = int(asset["id"])
+        other = self.conn.execute("SELECT session_id, path FROM asset_uses WHERE asset_id = ? AND session_id != ? "
+                                  "ORDER BY created_at LIMIT 1", (aid, session_id)).fetchone()
+        if other is not None:
+            self.conn.execute("UPDATE assets SET path = ?, session_id = ? WHERE id = ?", (other[1], other[0], aid))
+            return
+        self.conn.execute("UPDATE clips SET asset_id = NULL WHERE asset_id = ?", (aid,))
+        self.conn.execute("UPDATE clips SET proxy_asset_id = NULL WHERE proxy_asset_id = ?", (aid,))
+        self.conn.execute("DELETE FROM assets WHERE id = ?", (aid,))
+
+    def own_files(self, session_id: int) -> set[Path]:
+        """Every file the catalog says this session holds: its frames, its outputs (own copies included)."""
+        return self.asset_paths(session_id) | {self.catalog.abspath(r[0]) for r in self.conn.execute(
+            "SELECT path FROM asset_uses WHERE session_id = ?", (session_id,))}
 
     def clip_path(self, session_id: int, asset_id: int | None) -> Path | None:
         """Where the session's copy of a clip or proxy asset lives."""
         if asset_id is None:
             return None
+        own = self.conn.execute("SELECT path FROM asset_uses WHERE session_id = ? AND asset_id = ? "
+                                "ORDER BY created_at LIMIT 1", (session_id, int(asset_id))).fetchone()
+        if own is not None:
+            return self.catalog.abspath(own[0])
         row = self.catalog.asset(int(asset_id))
         return self.catalog.abspath(row["path"]) if row else None
 
