@@ -39,7 +39,7 @@ import serial
 
 from .codes import CRITICAL_ALARMS, alarm_message, error_message
 from .motion import move_duration
-from .protocol import (MoveResult, SliderAlarm, SliderCommandError, SliderDisconnected, SliderError,
+from .protocol import (MotionHeld, MoveResult, SliderAlarm, SliderCommandError, SliderDisconnected, SliderError,
                        SliderInfo, SliderStatus, SliderTimeout, TrajectoryRun, TravelError)
 
 EPS_MM = 1e-3
@@ -113,6 +113,7 @@ class GrblSlider:
         self._homing = False
         self._closed = False
         self._disconnected: str | None = None
+        self._hold_requested = False        # a signal handler sent `!`: motion waits raise MotionHeld
         self._last_target: float | None = None
         self._last_dir = 0
         self._firmware = ""
@@ -286,9 +287,10 @@ class GrblSlider:
         elif state not in ("Alarm",) and not self._needs_reset:
             self._alarm = None
 
-    def _wait(self, done, timeout: float, what: str) -> None:
+    def _wait(self, done, timeout: float, what: str, *, motion: bool = False) -> None:
         """Pump until `done()`. One waiting thread selects on the port (outside the lock) and pumps; the
-        others sleep on a condition it notifies, so no answer is ever left unseen by its waiter."""
+        others sleep on a condition it notifies, so no answer is ever left unseen by its waiter. A motion
+        wait stops with MotionHeld as soon as a feed hold is requested (`request_hold`)."""
         deadline = time.monotonic() + timeout
         fd = self._port.fileno()
         while True:
@@ -296,6 +298,8 @@ class GrblSlider:
                 self._pump()
                 if done():
                     return
+                if motion and self._hold_requested:
+                    raise MotionHeld(f"feed hold requested while waiting for {what}", port=self.port_name)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise SliderTimeout(f"no answer to {what} within {timeout:.1f} s; check the cable and "
@@ -314,13 +318,15 @@ class GrblSlider:
                     self._reading = False
                     self._cond.notify_all()
 
-    def _exchange(self, line: str, timeout: float | None = None) -> _Request:
+    def _exchange(self, line: str, timeout: float | None = None, *, motion: bool = False) -> _Request:
         req = _Request(line)
         with self._lock:
             self._pump()
+            if motion and self._hold_requested:
+                raise MotionHeld(f"feed hold requested before {line!r} was sent", port=self.port_name)
             self._pending.append(req)
             self._write(line.encode("ascii") + b"\n")
-        self._wait(lambda: req.done, self.command_timeout if timeout is None else timeout, repr(line))
+        self._wait(lambda: req.done, self.command_timeout if timeout is None else timeout, repr(line), motion=motion)
         if req.exc is not None:
             raise req.exc
         if req.error is not None:
@@ -466,7 +472,7 @@ class GrblSlider:
             self.reset()
         self._homing = True
         try:
-            self._exchange("$H", timeout=timeout)
+            self._exchange("$H", timeout=timeout, motion=True)
         except SliderCommandError as exc:
             if exc.code == 5:
                 raise SliderCommandError("homing is disabled on this controller ($22=0); enable it or "
@@ -486,7 +492,7 @@ class GrblSlider:
         self._alarm = None
 
     def _queue_move(self, mm: float, feed: float) -> None:
-        self._exchange(f"G90 G53 G1 X{mm:.3f} F{feed:.1f}")   # machine coordinates whatever the work offset
+        self._exchange(f"G90 G53 G1 X{mm:.3f} F{feed:.1f}", motion=True)   # machine coordinates whatever the work offset
         prev = self._last_target
         if prev is not None and abs(mm - prev) > EPS_MM:
             self._last_dir = 1 if mm > prev else -1
@@ -538,7 +544,7 @@ class GrblSlider:
 
     def _sync(self, *, timeout: float) -> None:
         """`G4 P0`: its ok comes when the planner has drained, i.e. when the axis is Idle."""
-        self._exchange("G4 P0", timeout=timeout)
+        self._exchange("G4 P0", timeout=timeout, motion=True)
 
     def run_trajectory(self, start_mm: float, end_mm: float, *, speed_mm_s: float,
                        wait: bool = True) -> TrajectoryRun:
@@ -570,20 +576,22 @@ class GrblSlider:
         self.check_target(here + delta_mm)
         self._require_ready(f"jog {delta_mm} mm")
         feed = feed_mm_min or self.feed_mm_min
-        self._exchange(f"$J=G91 G21 X{delta_mm:.3f} F{feed:.1f}")
+        self._exchange(f"$J=G91 G21 X{delta_mm:.3f} F{feed:.1f}", motion=True)
         if abs(delta_mm) > EPS_MM:
             self._last_dir = 1 if delta_mm > 0 else -1
         self._last_target = here + delta_mm
         if not wait:
             return self.status()
-        return self._poll_until(lambda s: s.state == "Idle", timeout, "Idle after the jog")
+        return self._poll_until(lambda s: s.state == "Idle", timeout, "Idle after the jog", motion=True)
 
-    def _poll_until(self, predicate, timeout: float, what: str) -> SliderStatus:
+    def _poll_until(self, predicate, timeout: float, what: str, *, motion: bool = False) -> SliderStatus:
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
             if predicate(st):
                 return st
+            if motion and self._hold_requested:
+                raise MotionHeld(f"feed hold requested while waiting for {what}", port=self.port_name)
             if st.state == "Alarm" or self._alarm:
                 raise SliderAlarm(alarm_message(self._alarm) if self._alarm else "controller in ALARM",
                                   code=self._alarm, port=self.port_name)
@@ -604,8 +612,20 @@ class GrblSlider:
         self._sync(timeout=timeout)
         return self.status()
 
+    def request_hold(self) -> None:
+        """Feed hold NOW, from a signal handler (Ctrl-C, SIGTERM): `!` goes straight to the port (a real-time
+        byte, valid even in the middle of a line) without waiting for any lock, and the motion wait in progress
+        raises MotionHeld so its caller can confirm the hold with `hold()` and report the position."""
+        self._hold_requested = True
+        try:
+            os.write(self._port.fileno(), b"!")
+        except (OSError, ValueError, AttributeError, TypeError):
+            pass             # the port is gone: `hold()` will say so
+
     def hold(self, *, timeout: float = 30.0) -> SliderStatus:
-        """Feed hold (`!`): decelerate and stop without losing position; returns once `Hold:0`."""
+        """Feed hold (`!`): decelerate and stop without losing position; returns once `Hold:0` (or Idle with
+        nothing left to do). Raises (timeout, alarm, port gone) when the controller does not confirm it."""
+        self._hold_requested = False
         with self._lock:
             self._write(b"!")
         return self._poll_until(lambda s: s.state in ("Hold:0", "Idle") and s.feed_mm_min == 0, timeout,
@@ -613,6 +633,7 @@ class GrblSlider:
 
     def resume(self, *, timeout: float = 30.0) -> None:
         """Cycle start (`~`), once the hold has fully stopped (Grbl ignores `~` during Hold:1)."""
+        self._hold_requested = False
         st = self.status()
         if st.state == "Hold:1":
             st = self._poll_until(lambda s: s.state != "Hold:1", timeout, "Hold:0 before resume")
