@@ -36,7 +36,9 @@ from rigs.camera.files import fsync_dir, fsync_file
 from rigs.camera.protocol import (
     Camera, CameraBusy, CameraClaimed, CameraDisconnected, CameraError, CameraTimeout, CapturedFile,
 )
-from rigs.slider.protocol import Slider, SliderAlarm, SliderDisconnected, SliderError, SliderTimeout
+from rigs.slider.protocol import (MotionHeld, Slider, SliderAlarm, SliderDisconnected, SliderError,
+                                  SliderTimeout)
+from rigs.slider.stop import confirm_hold
 
 from . import status as words
 from .catalog import sha256_file
@@ -132,6 +134,7 @@ class SessionRunner:
         self.session_id: int | None = None
         self.lock: SessionLock | None = None
         self.plan_lock: SessionLock | None = None
+        self.interrupt: InterruptHandler | None = None
         self.previous_owner: Owner | None = None
         self.point_bytes: list[int] = []      # bytes per committed point of this session
         self.homed = False
@@ -265,7 +268,8 @@ class SessionRunner:
         assert ledger is not None and session_id is not None
         shot = 0
         try:
-            with InterruptHandler() as interrupt:
+            with InterruptHandler(on_signal=self._hold_now) as interrupt:
+                self.interrupt = interrupt
                 for point in todo:
                     if self.options.stop_after is not None and shot >= self.options.stop_after:
                         raise SessionStopped(f"stopped after {shot} frames as asked", status=words.PAUSED)
@@ -414,6 +418,11 @@ class SessionRunner:
                 last_error = exc
                 self._fault("disconnected", exc)
                 self._recover_camera(wait=True)
+            except MotionHeld:               # Ctrl-C / SIGTERM held the carriage mid-move: pause here
+                for f in files:
+                    Path(f.path).unlink(missing_ok=True)
+                assert self.interrupt is not None
+                self._pause(self.interrupt)
             except (SliderAlarm, SliderTimeout) as exc:
                 last_error = exc
                 self._fault("slider alarm" if isinstance(exc, SliderAlarm) else "slider timeout", exc)
@@ -624,18 +633,27 @@ class SessionRunner:
 
     # ------------------------------------------------------------------------------------------ pauses
 
+    def _hold_now(self) -> None:
+        """From the signal handler: the slider's feed hold goes out at once, even in the middle of a move."""
+        request = getattr(self.slider, "request_hold", None)
+        if request is not None:
+            request()
+
     def _pause(self, interrupt: InterruptHandler) -> None:
+        why = "SIGTERM" if interrupt.terminate else "Ctrl-C"
         if self.slider is not None:
-            try:
-                self.slider.hold()
-            except SliderError:
-                pass
-        self.display.message("paused (Ctrl-C): slider held")
+            held, said = confirm_hold(self.slider, f"paused ({why})")   # "held" only once the controller says so
+            if not held and self.ledger is not None and self.session_id is not None:
+                self.ledger.event(self.session_id, "hold failed", said)
+        else:
+            said = f"paused ({why})"
+        self.display.message(said)
         self.display.stop()
-        choice = self.decide("Ctrl-C: resume or abort?")
+        choice = "abort" if interrupt.terminate else self.decide(f"{why}: resume or abort?")
         interrupt.clear()
         if choice != "resume":
-            raise SessionStopped("paused by the operator; rerun the same command to resume", status=words.PAUSED)
+            raise SessionStopped(f"{said}; stopped by the operator ({why}): rerun the same command to resume",
+                                 status=words.PAUSED)
         if self.slider is not None:
             try:
                 self.slider.resume()

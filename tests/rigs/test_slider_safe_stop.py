@@ -54,3 +54,84 @@ def test_a_signal_mid_move_holds_the_carriage_and_names_where(sig):
         assert f"slider held at {stopped:.3f} mm (controller reports Hold:0)" in text, text
     finally:
         emu.stop()
+
+
+class _Recorder:
+    """A display that keeps what the runner told the technician (the runner's only output channel)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_capture_run_holds_the_carriage_mid_move_at_once(tmp_path, sig):
+    """`capture run`: the signal holds the slider in the middle of the move (not after the point), the pause
+    says "held" with the position the controller confirmed, and the session stops cleanly (paused)."""
+    import threading
+
+    from capture.plan import parse_plan
+    from capture.session import RunnerOptions, SessionRunner
+    from rigs.camera.sim import SimCamera
+    from rigs.slider import open_slider
+
+    plan = parse_plan("""
+[session]
+name = "safe stop"
+scene = "s"
+operator = "t"
+[rig]
+camera = "sim"
+slider = "emulator"
+[axes]
+aperture = ["f/8"]
+shutter = ["1/60"]
+iso = ["100"]
+slider_mm = [20, 580]
+""")
+    slider = open_slider("emulator", speed=4)
+    emu = slider.emulator
+    seen: dict[str, object] = {}
+
+    def interrupt_mid_move() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (emu.state == "Run" and emu.mpos_mm > 100):
+            time.sleep(0.005)
+        os.kill(os.getpid(), sig)
+
+    def decide(reason: str) -> str:
+        seen["state"], seen["mpos"] = emu.state, emu.mpos_mm
+        return "abort"
+
+    display = _Recorder()
+    threading.Thread(target=interrupt_mid_move, daemon=True).start()
+    result = SessionRunner(plan, tmp_path / "catalog.db", slider_factory=lambda: slider, display=display,
+                           camera_factory=lambda: SimCamera(width=64, height=48, speed=1000.0, slider=slider),
+                           decide=decide, options=RunnerOptions(build_outputs=False)).run()
+    assert result.status == "paused" and result.done == 1, result
+    held = [m for m in display.messages if "slider held at" in m]
+    assert held, display.messages
+    if sig == signal.SIGINT:
+        assert seen["state"] == "Hold:0" and 100 < seen["mpos"] < 560     # held mid-way, before asking
+    assert "controller reports Hold:0" in held[0]
+
+
+def test_held_is_said_only_when_the_controller_confirms_it():
+    from rigs.slider import open_slider
+    from rigs.slider.stop import confirm_hold
+
+    slider = open_slider("emulator", speed=50)
+    try:
+        slider.home()
+        held, message = confirm_hold(slider, "Ctrl-C")
+        assert held and "controller reports Hold:0" in message   # the controller confirmed it
+        slider.emulator.inject_disconnect()                     # the cable is pulled: no confirmation can come
+        held, message = confirm_hold(slider, "Ctrl-C")
+        assert not held and "did not confirm" in message and "held at" not in message, message
+    finally:
+        slider.close()
