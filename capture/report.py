@@ -20,6 +20,7 @@ from . import profiles
 from .ledger import NOT_FAULTS, Ledger, combination_key
 from .pairs import SceneContext, describe, form_pairs, numeric, quality_record
 from .plan import Plan, format_duration
+from .plan.check import shutter_interval_problem
 
 THUMB_WIDTH = 160
 SHEET_COLUMNS = 6
@@ -179,7 +180,8 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
             "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
             "reference_controls": spec.reference_controls, "mapping": spec.mapping,
-            "quality": quality_record(quality, spec.controls),
+            "quality": flag_long_shutters(quality_record(quality, spec.controls), plan, spec.reference_settings,
+                                          spec.target_settings),
         }
         record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)
@@ -190,6 +192,18 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
     out.report = write_report(ledger, session_id, plan, out, session_dir / REPORT)
     _step("report written")
     return out
+
+
+def flag_long_shutters(quality: dict[str, Any], plan: Plan, *sides: dict[str, str]) -> dict[str, Any]:
+    """QC fails a pass whose shutter is longer than its frame interval (`capture plan` refuses such plans; a
+    session planned before that check, or resumed from its stored plan, still gets its pairs flagged)."""
+    if plan.mode != "passes" or plan.trajectory is None:
+        return quality
+    long = [m for side in sides if (m := shutter_interval_problem(side.get("shutter"), plan.trajectory.fps))]
+    if long:
+        quality = {**quality, "flags": quality["flags"] + long, "failures": quality["failures"] + long,
+                   "passed": False}
+    return quality
 
 
 def contact_sheet(sequences: dict[int, list[np.ndarray]], settings: dict[int, dict[str, str]], out: Path) -> Path:
