@@ -1,0 +1,63 @@
+"""Plan-time refusals that used to surface late, or never: a relative `virtual:DIR` is read from the plan file's
+folder and a missing one is refused at plan time; duplicate slider positions; a misspelt camera kind, also with
+`capture plan --offline`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from capture.plan import PlanError, load_plan, parse_plan
+from cinectrl.main import app
+
+PLAN = """
+[session]
+scene = "s"
+operator = "o"
+
+[rig]
+camera = "{camera}"
+slider = "none"
+
+[axes]
+aperture = ["f/2.8", "f/8"]
+{extra}
+"""
+
+
+def _write(folder: Path, camera: str, extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plan.toml"
+    path.write_text(PLAN.format(camera=camera, extra=extra))
+    return path
+
+
+def test_a_relative_virtual_folder_is_read_from_the_plan_files_folder(tmp_path, monkeypatch):
+    plan_dir = tmp_path / "plans"
+    (plan_dir / "frames").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)                                    # the shell is elsewhere
+    plan = load_plan(_write(plan_dir, "virtual:frames"))
+    assert plan.camera_spec() == f"virtual:{(plan_dir / 'frames').resolve()}"
+    assert plan.camera == "virtual:frames"                         # the plan's identity is what it says
+
+
+def test_a_missing_virtual_folder_is_refused_at_plan_time(tmp_path):
+    with pytest.raises(PlanError, match=r"virtual camera folder .*plans/nope does not exist \(read from the plan "
+                                        r"file's folder"):
+        load_plan(_write(tmp_path / "plans", "virtual:nope"))
+
+
+def test_duplicate_slider_positions_are_refused():
+    with pytest.raises(PlanError, match=r"slider_mm lists 20 mm twice"):
+        parse_plan(PLAN.format(camera="sim", extra="slider_mm = [10, 20, 20]"))
+
+
+def test_a_misspelt_camera_is_refused_even_offline(tmp_path):
+    with pytest.raises(PlanError, match=r"camera 'simm' is not a camera kind: did you mean 'sim'\?"):
+        parse_plan(PLAN.format(camera="simm", extra=""))
+    result = CliRunner().invoke(app, ["capture", "plan", str(_write(tmp_path, "simm")), "--offline"])
+    assert result.exit_code != 0 and "did you mean 'sim'" in " ".join(result.output.split())
+    parse_plan(PLAN.format(camera="usb:001,004", extra=""))         # ports and serial numbers still pass
+    parse_plan(PLAN.format(camera="2031234567", extra=""))
