@@ -70,10 +70,11 @@ def _ordinal(key: str) -> int:
 
 
 class Ledger:
-    """The runner's door into the catalog. `readonly=True` (for `capture status`) creates nothing."""
+    """The runner's door into the catalog. `readonly=True` (for `capture status`, `capture plan`) opens the file
+    read-only (a read-only mount or another user's lab works) and so can change nothing."""
 
     def __init__(self, catalog: Path, *, readonly: bool = False) -> None:
-        self.catalog = Catalog(catalog, create=not readonly)
+        self.catalog = Catalog(catalog, create=not readonly, readonly=readonly)
         self.conn = self.catalog.conn
         self.data_root = self.catalog.data_root
         self.readonly = readonly

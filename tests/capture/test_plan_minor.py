@@ -61,3 +61,26 @@ def test_a_misspelt_camera_is_refused_even_offline(tmp_path):
     assert result.exit_code != 0 and "did you mean 'sim'" in " ".join(result.output.split())
     parse_plan(PLAN.format(camera="usb:001,004", extra=""))         # ports and serial numbers still pass
     parse_plan(PLAN.format(camera="2031234567", extra=""))
+
+
+def test_capture_status_and_plan_read_the_catalog_read_only(tmp_path):
+    """Both only read: their connection refuses writes (so a read-only mount or another user's lab works)."""
+    import sqlite3
+
+    from capture.ledger import Ledger
+
+    catalog = tmp_path / "lab" / "catalog.db"
+    plan = _write(tmp_path, "sim")
+    ran = CliRunner().invoke(app, ["capture", "run", str(plan), "--catalog", str(catalog), "--quiet", "--init"])
+    assert ran.exit_code == 0, ran.output
+    ledger = Ledger(catalog, readonly=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+            ledger.conn.execute("UPDATE sessions SET state = 'x'")
+    finally:
+        ledger.close()
+    before = catalog.read_bytes()
+    for args in (["capture", "status"], ["capture", "plan", str(plan)]):
+        result = CliRunner().invoke(app, [*args, "--catalog", str(catalog)])
+        assert result.exit_code == 0, result.output
+    assert catalog.read_bytes() == before
