@@ -114,6 +114,7 @@ class GrblSlider:
         self._closed = False
         self._disconnected: str | None = None
         self._hold_requested = False        # a signal handler sent `!`: motion waits raise MotionHeld
+        self._syncing = 0                   # _resync: 1 = waiting for our `[GC:` line, 2 = for its ok
         self._last_target: float | None = None
         self._last_dir = 0
         self._firmware = ""
@@ -126,7 +127,11 @@ class GrblSlider:
         self._port = self._open_port(port, baudrate, command_timeout, exclusive, keep_dtr)
         try:
             self._await_ready(banner_timeout)
-            self._load_info()
+            if self._quiet_at_open():
+                self._resync()
+                self._load_info()
+            else:                           # busy with an earlier client's queue: its answers are still due
+                self._info_unknown()
             self.stable_port = stable_port_name(port)
             self.status()
         except BaseException:
@@ -226,6 +231,14 @@ class GrblSlider:
             self._cond.notify_all()
 
     def _dispatch(self, line: str) -> None:
+        if self._syncing and not line.startswith("<"):
+            if self._syncing == 1 and line.startswith("[GC:"):
+                self._syncing = 2
+            elif self._syncing == 2 and (line == "ok" or line.startswith("error:")):
+                self._syncing = 0
+            else:
+                self.messages.append(f"ignored (an earlier client's answer): {line}")
+            return
         if line == "ok" or line.startswith("error:"):
             if not self._pending:
                 self.messages.append(f"unexpected {line}")
@@ -371,6 +384,24 @@ class GrblSlider:
             raise SliderTimeout(f"no 'Grbl x.y' banner within {2 * timeout:.1f} s, even after a soft reset; "
                                 "is this a GRBL controller at 115200 baud?", port=self.port_name) from None
 
+    def _resync(self) -> None:
+        """Forget answers meant for an earlier client. A client killed mid-command (Ctrl-C, kill -9) leaves
+        its answers (`ok`s, `$$` lines) on their way; taken as ours, they would answer our `$$` (a travel of
+        -600..0 read from stale lines). `$G` is sent outside the request queue and everything read up to its
+        `[GC:...]` line and that line's `ok` is dropped: Grbl answers lines in order, so nothing stale can come
+        after. A board busy with an earlier client's queue (Run, Hold, Jog) is not waited for: its settings
+        stay unread (`info_pending`) until it is Idle, and `_ensure_info` resyncs then."""
+        if self.reset_on_open:
+            return
+        with self._lock:
+            self._pump()
+            self._syncing = 1
+            self._write(b"$G\n")
+        try:
+            self._wait(lambda: not self._syncing, self.command_timeout, "'$G' (resync after open)")
+        finally:
+            self._syncing = 0
+
     def _load_info(self) -> None:
         """`$$` and `$I`. Grbl answers them only when Idle or in Alarm: a board found held or moving (it was not
         reset on open) keeps its settings unread until it is Idle; until then nothing that needs them runs."""
@@ -380,14 +411,25 @@ class GrblSlider:
         except SliderCommandError as exc:
             if exc.code != 8:
                 raise
-            self.info = SliderInfo(firmware=self._firmware or "Grbl", port=self.port_name,
-                                   travel_mm=self._travel_override or (-math.inf, math.inf))
-            self.info_pending = True
+            self._info_unknown()
+            return
         self.feed_mm_min = self._feed_override or self.info.max_rate_mm_min or 1000.0
         self.warnings = settings_warnings(self.info.settings)
 
+    def _quiet_at_open(self) -> bool:
+        """Idle or locked: nothing of an earlier client is still queued (so its answers have all come)."""
+        return self.reset_on_open or self._status.state in ("Idle", "Alarm", "Unknown", "Check", "Sleep")
+
+    def _info_unknown(self) -> None:
+        self.info = SliderInfo(firmware=self._firmware or "Grbl", port=self.port_name,
+                               travel_mm=self._travel_override or (-math.inf, math.inf))
+        self.info_pending = True
+        self.feed_mm_min = self._feed_override or 1000.0
+        self.warnings = []
+
     def _ensure_info(self) -> None:
-        if self.info_pending:
+        if self.info_pending and self.status().state in ("Idle", "Alarm"):
+            self._resync()
             self._load_info()
         if self.info_pending:
             raise SliderCommandError("the controller is held or moving, so its settings ($$) and travel are not "
@@ -543,8 +585,17 @@ class GrblSlider:
         return MoveResult(target_mm=mm, position_mm=st.position_mm, started_at=started, finished_at=finished)
 
     def _sync(self, *, timeout: float) -> None:
-        """`G4 P0`: its ok comes when the planner has drained, i.e. when the axis is Idle."""
-        self._exchange("G4 P0", timeout=timeout, motion=True)
+        """`G4 P0`: its ok comes when the planner has drained, i.e. when the axis is Idle. A held controller
+        never drains: that is said as such, not as a silent cable."""
+        try:
+            self._exchange("G4 P0", timeout=timeout, motion=True)
+        except SliderTimeout:
+            st = self.status()
+            if st.state.startswith("Hold") or st.state.startswith("Door"):
+                raise SliderTimeout(f"the controller is held ({st.state}) at {st.position_mm:.3f} mm, so the move "
+                                    f"cannot finish: resume it (cinectrl rig slider --port {self.port_name} resume) "
+                                    "or reset it (then re-home)", port=self.port_name) from None
+            raise
 
     def run_trajectory(self, start_mm: float, end_mm: float, *, speed_mm_s: float,
                        wait: bool = True) -> TrajectoryRun:

@@ -135,3 +135,55 @@ def test_held_is_said_only_when_the_controller_confirms_it():
         assert not held and "did not confirm" in message and "held at" not in message, message
     finally:
         slider.close()
+
+
+def test_a_new_client_ignores_the_late_answers_of_a_killed_one():
+    """A client killed mid-queue (here: a raw one that leaves a move, a sync and two `$$` behind and closes
+    without reading) must not have its late answers taken as the next client's: no travel -600..0."""
+    import termios
+    import tty
+
+    from rigs.slider.grbl import GrblSlider
+
+    emu = GrblEmulator(speed=5, homing=False)
+    port = emu.start()
+    try:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        attrs = termios.tcgetattr(fd)
+        attrs[2] &= ~termios.HUPCL                     # closing does not reboot the board (as our driver does)
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        os.write(fd, b"G90 G1 X200 F3000\nG4 P0\n$$\n$$\n")
+        time.sleep(0.05)
+        os.close(fd)
+        slider = GrblSlider(port)
+        try:
+            assert slider.info_pending and slider.status().state == "Run"     # busy: its settings not read yet
+            deadline = time.monotonic() + 20
+            while slider.status().state != "Idle" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            slider.check_target(100)                   # reads the settings now, after a resync
+            assert slider.info.travel_mm == (0.0, 600.0) and not slider.info_pending
+            assert slider.move_to(150).position_mm == pytest.approx(150.0)   # requests and answers still paired
+        finally:
+            slider.close()
+    finally:
+        emu.stop()
+
+
+def test_a_held_controller_is_reported_as_held_not_as_a_silent_cable():
+    from rigs.slider import open_slider
+    from rigs.slider.protocol import SliderTimeout
+
+    slider = open_slider("emulator", speed=2)
+    try:
+        slider.home()
+        slider.start_move(500)
+        time.sleep(0.2)
+        slider.hold()
+        with pytest.raises(SliderTimeout, match=r"the controller is held \(Hold:0\) at .* mm, so the move cannot "
+                                                r"finish: resume it") as caught:
+            slider._sync(timeout=0.5)          # the sync move_to waits on (its own timeout is the move's length)
+        assert "cable" not in str(caught.value)
+    finally:
+        slider.close()
