@@ -108,14 +108,14 @@ class Ledger:
         if not self.keyed:
             return []
         self._backfill_plan_keys()
-        return [self._with_word(r) for r in self.catalog.rows(
+        return [self._live_word(r) for r in self.catalog.rows(
             "SELECT * FROM sessions WHERE plan_key = ? ORDER BY id DESC", (key,))]
 
     def sessions_from_file(self, plan_path: str) -> list[dict[str, Any]]:
         """Sessions run from this plan file (whatever its content was then), latest first."""
         if not self.keyed:
             return []
-        return [self._with_word(r) for r in self.catalog.rows(
+        return [self._live_word(r) for r in self.catalog.rows(
             "SELECT * FROM sessions WHERE plan_path = ? ORDER BY id DESC", (plan_path,))]
 
     def _backfill_plan_keys(self) -> None:
@@ -342,6 +342,12 @@ class Ledger:
                 counts[event["kind"]] = counts.get(event["kind"], 0) + 1
         return counts
 
+    def _live_word(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its word, a dead owner noticed: never `running` for a session nobody runs."""
+        self._with_word(row)
+        row["word"] = self.word(row)
+        return row
+
     @staticmethod
     def _with_word(row: dict[str, Any]) -> dict[str, Any]:
         row["word"] = words.word(row.get("status"), row.get("state"))
@@ -352,7 +358,7 @@ class Ledger:
         row = self.catalog.session(session_id)
         if row is None:
             return None
-        row = self._with_word(dict(row))
+        row = self._live_word(dict(row))
         row["dir"] = row.get("data_dir")
         return row
 

@@ -103,12 +103,14 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def _cannot_write(where: Path, exc: OSError) -> str:
+def _cannot_write(where: Path, exc: OSError, *, new: bool = False) -> str:
+    """Why a write failed and the fix; `new`: no session exists yet, so a rerun starts it (nothing to resume)."""
     reason = exc.strerror or str(exc)
+    rerun = "rerun to start it (no session was created)" if new else "rerun to resume"
     if exc.errno in DISK_FULL:
-        return f"{where}: the disk is full ({reason}); free space and rerun to resume"
+        return f"{where}: the disk is full ({reason}); free space and {rerun}"
     return (f"cannot write {where} ({reason}); make the lab folder writable by this user (or check the disk is "
-            "mounted read-write) and rerun to resume")
+            f"mounted read-write) and {rerun}")
 
 
 class SessionRunner:
@@ -173,7 +175,13 @@ class SessionRunner:
             total, done = ledger.progress(self.session_id)
             if total and done == total and self.options.build_outputs:
                 return self._finish_outputs(take, started)     # every point shot: no device needed
-        self._open_devices()
+        try:
+            self._open_devices()
+        except (CameraError, SliderError) as exc:
+            if take.session is not None:
+                raise
+            raise SessionRefused(f"{exc}; no session was started (take {take.take} of this plan has nothing to "
+                                 "resume): fix the rig and rerun to start it") from None
         camera = self.camera
         assert camera is not None
         choices = camera.choices()
@@ -192,7 +200,7 @@ class SessionRunner:
                 self.session_id = ledger.create_session(plan, points, camera=camera.identity, slider=info,
                                                         plan_path=self.options.plan_path, claim=self._claim)
             except OSError as exc:
-                raise SessionRefused(_cannot_write(ledger.data_root / "sessions", exc)) from None
+                raise SessionRefused(_cannot_write(ledger.data_root / "sessions", exc, new=True)) from None
             self._unlock_plan()                 # the new session exists and its lock is held
         else:
             points = ledger.stored_points(self.session_id, kind)

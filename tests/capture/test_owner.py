@@ -20,7 +20,7 @@ from capture.catalog import SESSION_STATUSES
 from capture.owner import SessionBusy, SessionLock, holder
 from capture.plan import load_plan, parse_plan
 from capture.rig import Rig
-from capture.session import RunnerOptions, SessionRunner
+from capture.session import RunnerOptions, SessionRefused, SessionRunner
 from cinectrl.main import app
 from rigs.camera.protocol import CameraDisconnected
 
@@ -95,7 +95,7 @@ def test_a_failed_start_leaves_no_session_running(tmp_path):
     def gone():
         raise CameraDisconnected("no camera detected: check the USB cable", camera="gphoto2")
 
-    with pytest.raises(CameraDisconnected):
+    with pytest.raises(SessionRefused, match="no session was started"):   # a new take: nothing to resume
         SessionRunner(plan, catalog, camera_factory=gone, slider_factory=lambda: None).run()
     db = sqlite3.connect(catalog)
     assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0       # nothing half-started

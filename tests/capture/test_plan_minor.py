@@ -84,3 +84,37 @@ def test_capture_status_and_plan_read_the_catalog_read_only(tmp_path):
         result = CliRunner().invoke(app, [*args, "--catalog", str(catalog)])
         assert result.exit_code == 0, result.output
     assert catalog.read_bytes() == before
+
+
+def test_status_words_an_interrupted_session_and_a_refused_new_take_truthfully(tmp_path):
+    import sqlite3
+
+    from capture import status as words
+    from capture.ledger import Ledger
+    from capture.plan import plan_key
+    from capture.session import RunnerOptions, SessionRefused, SessionRunner
+    from rigs.camera.protocol import CameraDisconnected
+
+    from .conftest import tiny_sim
+
+    plan = parse_plan(PLAN.format(camera="sim", extra=""))
+    catalog = tmp_path / "catalog.db"
+
+    def no_camera():
+        raise CameraDisconnected("no camera found on USB")
+
+    with pytest.raises(SessionRefused, match=r"no session was started .* rerun to start it") as refused:
+        SessionRunner(plan, catalog, camera_factory=no_camera, slider_factory=lambda: None).run()
+    assert "resume" not in str(refused.value).split("nothing to")[0]
+    result = SessionRunner(plan, catalog, camera_factory=tiny_sim, slider_factory=lambda: None,
+                           options=RunnerOptions(stop_after=1, build_outputs=False)).run()
+    db = sqlite3.connect(catalog)                 # what a kill -9 leaves: 'running', and nobody holds the lock
+    db.execute("UPDATE sessions SET status = 'running', state = 'running'")
+    db.commit()
+    db.close()
+    ledger = Ledger(catalog, readonly=True)
+    try:
+        assert ledger.session(result.session_id)["word"] == words.INTERRUPTED
+        assert [s["word"] for s in ledger.sessions_of_plan(plan_key(plan))] == [words.INTERRUPTED]
+    finally:
+        ledger.close()
