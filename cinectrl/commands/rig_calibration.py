@@ -58,7 +58,9 @@ def plan_command(
     from capture.display import LiveDisplay, QuietDisplay
     from capture.plan import PlanError, expand, format_summary, summarize
     from capture.rig import Rig
-    from capture.session import RunnerOptions
+    from capture.owner import SessionBusy
+    from capture.session import RunnerOptions, SessionRefused
+    from capture.takes import TakeRefused
     from rigs.calibration.inputs import CalibrationInputError
     from rigs.calibration.measure import MEASUREMENTS
     from rigs.camera.protocol import CameraError
@@ -85,7 +87,7 @@ def plan_command(
         outcome = run_calibration_plan(cal, catalog_path, camera_factory=rig.open_camera,
                                        slider_factory=rig.open_slider,
                                        display=QuietDisplay() if quiet else LiveDisplay(err_console), options=options)
-    except PlanError as exc:
+    except (PlanError, SessionRefused, SessionBusy, TakeRefused) as exc:
         fail(str(exc))
     except (CameraError, SliderError) as exc:
         fail(f"{exc} (the ledger keeps every point; rerun to resume)")
