@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from rigs.camera import values
+
 from . import clips as clipkit
 from . import status as words
 from . import profiles
@@ -187,7 +189,7 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         out.pairs.append(record)
         _step(f"pair {spec.reference}->{spec.target} catalogued")
 
-    out.contact_sheet = contact_sheet(sequences, settings, outputs_dir / CONTACT_SHEET)
+    out.contact_sheet = contact_sheet(sequences, settings, outputs_dir / CONTACT_SHEET, starts=starts)
     _step("contact sheet written")
     out.report = write_report(ledger, session_id, plan, out, session_dir / REPORT)
     _step("report written")
@@ -206,12 +208,41 @@ def flag_long_shutters(quality: dict[str, Any], plan: Plan, *sides: dict[str, st
     return quality
 
 
-def contact_sheet(sequences: dict[int, list[np.ndarray]], settings: dict[int, dict[str, str]], out: Path) -> Path:
-    """Rows: settings combinations (sorted by setting); columns: frames sampled along the camera path."""
+def shown(settings: dict[str, str]) -> dict[str, str]:
+    """Settings as a technician reads them: shutters as fractions (1/2, not 0.5 or 0.5000s)."""
+    out = dict(settings)
+    label = out.get("shutter")
+    if label:
+        try:
+            out["shutter"] = values.format_shutter(values.parse_shutter(label))
+        except ValueError:
+            pass
+    return out
+
+
+def row_label(settings: dict[str, str], swept: list[str] | None, offset_mm: float | None) -> str:
+    """A contact-sheet row: the swept settings, and where its pass ran on a camera-path sweep."""
+    text = describe(shown(settings), swept or None)
+    if offset_mm is not None:
+        text += f" @ {offset_mm:+g} mm"
+    return text
+
+
+def contact_sheet(sequences: dict[int, list[np.ndarray]], settings: dict[int, dict[str, str]], out: Path, *,
+                  starts: dict[int, float] | None = None) -> Path:
+    """Rows: settings combinations (sorted by setting, then by path offset); columns: frames sampled along the
+    camera path. A camera-path sweep's rows say their offset along the slider."""
     swept = [r for r in next(iter(settings.values()), {}) if len({s.get(r) for s in settings.values()}) > 1]
+    starts = starts or {}
+    shifted = len({starts.get(cid) for cid in settings}) > 1
+    base = min((starts[c] for c in settings if c in starts), default=0.0)
+
+    def offset(cid: int) -> float | None:
+        return starts.get(cid, base) - base if shifted else None
+
     def sort_key(cid: int) -> tuple:
-        values = numeric(settings[cid])
-        return tuple(values.get(r, 0.0) for r in swept) + (cid,)
+        values_ = numeric(settings[cid])
+        return tuple(values_.get(r, 0.0) for r in swept) + (offset(cid) or 0.0, cid)
 
     order = sorted(settings, key=sort_key)
     label_w, pad = 150, 4
@@ -221,11 +252,12 @@ def contact_sheet(sequences: dict[int, list[np.ndarray]], settings: dict[int, di
     sheet = Image.new("RGB", (label_w + ncols * (THUMB_WIDTH + pad) + pad, len(order) * (th + pad) + pad + 18),
                       "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((pad, 2), "rows: " + (", ".join(swept) or "setting") + "   columns: position along the path",
+    draw.text((pad, 2), "rows: " + (", ".join(swept) or "setting") + (", path offset" if shifted else "")
+              + "   columns: position along the path",
               fill="black")
     for row, cid in enumerate(order):
         y = 18 + pad + row * (th + pad)
-        draw.text((pad, y + th // 2 - 6), describe(settings[cid], swept or None), fill="black")
+        draw.text((pad, y + th // 2 - 6), row_label(settings[cid], swept, offset(cid)), fill="black")
         seq = sequences[cid]
         picks = np.linspace(0, len(seq) - 1, num=min(ncols, len(seq))).round().astype(int)
         for col, i in enumerate(picks):
@@ -250,11 +282,11 @@ def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOu
     seconds = (session.get("stopped_at") or time.time()) - (session.get("created_at") or time.time())
     esc = html.escape
     # the report is the build's last output: once it is written the session is complete
-    shown = words.COMPLETE if session["word"] == words.BUILDING else session["word"]
+    state_shown = words.COMPLETE if session["word"] == words.BUILDING else session["word"]
     rel = lambda p: esc(str(Path(p).relative_to(out.parent)) if Path(p).is_relative_to(out.parent) else str(p))
     rows = "".join(
-        f"<tr><td>{p['pair_id']}</td><td>{esc(describe(p['reference_settings']))}</td>"
-        f"<td>{esc(describe(p['target_settings']))}</td>"
+        f"<tr><td>{p['pair_id']}</td><td>{esc(describe(shown(p['reference_settings'])))}</td>"
+        f"<td>{esc(describe(shown(p['target_settings'])))}</td>"
         f"<td>{esc(', '.join(f'{k} {v:+.2f}' for k, v in p['deltas'].items()))}</td>"
         f"<td>{esc(', '.join(f'{k} {v:.3f}' for k, v in p['controls'].items()) or p['controls_source'])}</td>"
         f"<td>{p['quality']['alignment_px']:.2f}</td><td>{p['quality']['clipped_fraction']:.3f}</td>"
@@ -273,7 +305,7 @@ def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOu
 table{{border-collapse:collapse}}pre{{background:#f4f4f4;padding:1em}}</style></head><body>
 <h1>Session {session_id}: {esc(session['name'])}</h1>
 <p>Scene <b>{esc(session['scene'])}</b>, operator <b>{esc(session['operator'])}</b>, mode {esc(session['mode'])},
-take {session.get('take') or 1}, status <b>{esc(shown)}</b>. {esc(session.get('notes') or '')}</p>
+take {session.get('take') or 1}, status <b>{esc(state_shown)}</b>. {esc(session.get('notes') or '')}</p>
 <h2>Timing</h2><p>{len(frames)} files for {ledger.done_count(session_id)} points in {format_duration(seconds)}
 (wall time since planning, resumes included: {resumes}).</p>
 <h2>Faults survived</h2><p>{esc(fault_text)}</p>{''.join(f"<p>{esc(t)}</p>" for t in takeovers)}

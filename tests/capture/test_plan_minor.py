@@ -118,3 +118,12 @@ def test_status_words_an_interrupted_session_and_a_refused_new_take_truthfully(t
         assert [s["word"] for s in ledger.sessions_of_plan(plan_key(plan))] == [words.INTERRUPTED]
     finally:
         ledger.close()
+
+
+def test_contact_sheet_rows_show_shutters_as_fractions_and_camera_path_offsets():
+    from capture.report import row_label, shown
+
+    assert shown({"shutter": "0.5", "aperture": "f/8"}) == {"shutter": "1/2", "aperture": "f/8"}
+    assert shown({"shutter": "0.0100s"})["shutter"] == "1/100"
+    assert row_label({"shutter": "0.5", "aperture": "f/8"}, ["shutter"], 20.0) == "1/2 @ +20 mm"
+    assert row_label({"shutter": "2"}, ["shutter"], None) == "2"
