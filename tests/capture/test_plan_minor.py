@@ -127,3 +127,38 @@ def test_contact_sheet_rows_show_shutters_as_fractions_and_camera_path_offsets()
     assert shown({"shutter": "0.0100s"})["shutter"] == "1/100"
     assert row_label({"shutter": "0.5", "aperture": "f/8"}, ["shutter"], 20.0) == "1/2 @ +20 mm"
     assert row_label({"shutter": "2"}, ["shutter"], None) == "2"
+
+
+def test_catalog_show_problems_is_not_flooded_by_the_runners_own_clips(tmp_path):
+    """A passes session on the simulated camera: its recorded clips (no EXIF in video) and rendered proxies
+    are unparsed, but the runner recorded their settings; `--problems` lists only files nobody can describe."""
+    catalog = tmp_path / "lab" / "catalog.db"
+    plan = tmp_path / "plan.toml"
+    plan.write_text("""
+[session]
+scene = "s"
+operator = "o"
+[rig]
+camera = "sim"
+slider = "emulator"
+speed = 50
+camera_options = { width = 64, height = 48, clip_width = 64, clip_height = 48 }
+[axes]
+aperture = ["f/2.8", "f/8"]
+[trajectory]
+start_mm = 100
+end_mm = 110
+speed_mm_s = 20
+frames = 6
+fps = 10
+[order]
+mode = "passes"
+""")
+    ran = CliRunner().invoke(app, ["capture", "run", str(plan), "--catalog", str(catalog), "--quiet", "--init"])
+    assert ran.exit_code == 0, ran.output
+    (tmp_path / "lab" / "stray.jpg").write_bytes(b"not a jpeg")
+    CliRunner().invoke(app, ["catalog", "ingest", str(tmp_path / "lab" / "stray.jpg"), "--catalog", str(catalog)])
+    shown = CliRunner().invoke(app, ["catalog", "show", "--catalog", str(catalog), "--problems"])
+    text = " ".join(shown.output.split())
+    assert "stray.jpg" in text and "1 files unparsed or in error" in text, text
+    assert ".mp4" not in text and "capture clips and outputs without EXIF left out" in text
