@@ -293,20 +293,24 @@ class Ledger:
             "SELECT sum(bytes) FROM assets WHERE session_id = ? AND point_id IS NOT NULL GROUP BY point_id",
             (session_id,))]
 
-    def measured_costs(self, camera_model: str, mode: str, defaults: Costs) -> Costs:
-        """Per-operation costs measured in earlier sessions of this camera model (the plan's ETA source)."""
-        if not self.has_table("capture_timings"):
+    def measured_costs(self, camera_model: str | None, mode: str, defaults: Costs, *,
+                       plan_camera: str | None = None) -> Costs:
+        """Per-operation costs measured in earlier sessions (calibration sessions included) of this camera
+        model, or, when the model is not known (an offline check), of sessions whose plan named the same
+        camera (`plan_camera`, e.g. 'sim' or a serial number): the plan's ETA and disk source."""
+        if not self.has_table("capture_timings") or not (camera_model or plan_camera):
             return defaults
+        which, key = (("$.camera.model", camera_model) if camera_model else ("$.plan_camera", plan_camera))
         row = self.conn.execute(
             "SELECT count(*), avg(t.capture_s), sum(t.set_s), sum(t.sets), sum(t.move_mm), sum(t.move_s), "
             "avg((SELECT sum(a.bytes) FROM assets a WHERE a.point_id = p.id)) "
             "FROM capture_timings t JOIN points p ON p.id = t.point_id JOIN sessions s ON s.id = p.session_id "
-            "WHERE s.mode = ? AND json_extract(s.rig_json, '$.camera.model') = ?", (mode, camera_model)).fetchone()
+            "WHERE s.mode = ? AND json_extract(s.rig_json, ?) = ?", (mode, which, key)).fetchone()
         n, capture_s, set_s, sets, move_mm, move_s, size = row
         if not n:
             return defaults
         costs = replace(defaults, capture_s=capture_s or defaults.capture_s,
-                        source=f"measured over {n} earlier points of {camera_model}")
+                        source=f"measured over {n} earlier points of {camera_model or 'camera ' + repr(key)}")
         if sets:
             costs = replace(costs, set_s=set_s / sets)
         if move_s and move_mm:

@@ -108,8 +108,8 @@ def plan_command(
         if existing is not None:
             ledger = Ledger(existing, readonly=True)
             try:
-                if not plan.costs.measured and model:
-                    costs = ledger.measured_costs(model, plan.mode, plan.costs)
+                if not plan.costs.measured:     # offline: sessions whose plan named the same camera
+                    costs = ledger.measured_costs(model or None, plan.mode, plan.costs, plan_camera=plan.camera)
                 take_note = _take_note(ledger, plan, _plan_path(plan_path), new_take)
                 if anchor is None:
                     anchor = scene_anchor(ledger, plan.session.get("scene", ""))
