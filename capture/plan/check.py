@@ -42,12 +42,15 @@ def check_plan(plan: Plan, *, choices: Mapping[str, list[str]] | None,
     if max_speed_mm_s and tr and tr.speed_mm_s > max_speed_mm_s:
         problem("trajectory.speed_mm_s", f"trajectory speed {tr.speed_mm_s:g} mm/s is faster than "
                                          f"{slider_label}'s maximum {max_speed_mm_s:g} mm/s ($110); slow it down")
-    elif tr and accel_mm_s2 and tr.start_mm != tr.end_mm:
-        move_s = move_duration(abs(tr.end_mm - tr.start_mm), tr.speed_mm_s, accel_mm_s2)
+    elif tr and tr.start_mm != tr.end_mm:      # a pass must record frames for the whole move
+        move_s = (move_duration(abs(tr.end_mm - tr.start_mm), tr.speed_mm_s, accel_mm_s2) if accel_mm_s2
+                  else tr.seconds)
         message = pass_coverage_problem(tr, move_s)
         if message:
-            problem("trajectory.frames", f"{message} (with {slider_label}'s acceleration "
-                                         f"{accel_mm_s2:g} mm/s² included)")
+            problem("trajectory.frames", f"{message} (with {slider_label}'s acceleration {accel_mm_s2:g} mm/s² "
+                                         "included)" if accel_mm_s2 else
+                                         f"{message} (at constant speed: the slider's acceleration adds to it; "
+                                         "`capture plan` without --offline includes it)")
     return problems
 
 
