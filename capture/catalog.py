@@ -607,6 +607,17 @@ class Catalog:
             out.append(row)
         return out
 
+    def identical_takes(self, session_id: int) -> list[dict[str, Any]]:
+        """The session's clips whose bytes another session also holds (a byte-identical retake, e.g. every
+        retake on the deterministic simulated camera): combination, the shared asset, the other session and
+        its copy. Empty when every clip of the session is its own."""
+        return self.rows(
+            "SELECT c.combination_key, c.asset_id, u.session_id AS other_session_id, u.path AS other_path, "
+            "oc.combination_key AS other_combination FROM clips c "
+            "JOIN asset_uses u ON u.asset_id = c.asset_id AND u.session_id != c.session_id "
+            "LEFT JOIN clips oc ON oc.session_id = u.session_id AND oc.asset_id = c.asset_id "
+            "WHERE c.session_id = ? ORDER BY c.combination_key, u.session_id", (session_id,))
+
     # ----------------------------------------------------------------------------------------- reviews
 
     def add_review(self, pair_id: int, *, annotator: str, verdict: str, reasons: Iterable[str] = (),
@@ -775,13 +786,19 @@ CAMERA_NAME_SQL = (
     "WHEN lower(model) LIKE lower(make) || '%' THEN model ELSE make || ' ' || model END"
 )
 
-PAIRS_QUERY = """
+def _own_copy(asset: str, alias: str) -> str:
+    """SQL for the pair's session's own copy of an asset (migration 7's asset_uses), else the asset's path."""
+    return (f"coalesce((SELECT u.path FROM asset_uses u WHERE u.session_id = p.session_id AND u.asset_id = {asset} "
+            f"ORDER BY u.created_at LIMIT 1), {alias}.path)")
+
+
+PAIRS_QUERY = f"""
 SELECT p.id AS pair_id, p.session_id, s.name AS session, s.scene, rc.fps, rc.frames, p.review_state, p.train_ready,
        p.deltas_json, p.controls_json, p.qc_json,
-       p.reference_clip_id, rc.combination_key AS reference_combination, ra.path AS reference_path,
-       rp.path AS reference_proxy_path, rc.settings_json AS reference_settings_json,
-       p.other_clip_id, oc.combination_key AS other_combination, oa.path AS other_path,
-       op.path AS other_proxy_path, oc.settings_json AS other_settings_json,
+       p.reference_clip_id, rc.combination_key AS reference_combination, {_own_copy('rc.asset_id', 'ra')} AS reference_path,
+       {_own_copy('rc.proxy_asset_id', 'rp')} AS reference_proxy_path, rc.settings_json AS reference_settings_json,
+       p.other_clip_id, oc.combination_key AS other_combination, {_own_copy('oc.asset_id', 'oa')} AS other_path,
+       {_own_copy('oc.proxy_asset_id', 'op')} AS other_proxy_path, oc.settings_json AS other_settings_json,
        (SELECT trim(coalesce(d.make, '') || ' ' || coalesce(d.model, '')) FROM session_devices sd
           JOIN devices d ON d.id = sd.device_id WHERE sd.session_id = p.session_id AND sd.role = 'camera'
           ORDER BY d.id LIMIT 1) AS camera
@@ -792,8 +809,7 @@ JOIN clips oc ON oc.id = p.other_clip_id
 LEFT JOIN assets ra ON ra.id = rc.asset_id
 LEFT JOIN assets rp ON rp.id = rc.proxy_asset_id
 LEFT JOIN assets oa ON oa.id = oc.asset_id
-LEFT JOIN assets op ON op.id = oc.proxy_asset_id
-"""
+LEFT JOIN assets op ON op.id = oc.proxy_asset_id"""
 
 
 def _statements(script: str) -> list[str]:

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS capture_timings (
 """
 
 # events that are not faults: the report and `capture status` count the others as "faults survived"
-NOT_FAULTS = ("resume", "stopped", "takeover", "start", "import")
+NOT_FAULTS = ("resume", "stopped", "takeover", "start", "import", "outputs")
 
 
 class DuplicateFrame(Exception):
@@ -70,10 +70,11 @@ def _ordinal(key: str) -> int:
 
 
 class Ledger:
-    """The runner's door into the catalog. `readonly=True` (for `capture status`) creates nothing."""
+    """The runner's door into the catalog. `readonly=True` (for `capture status`, `capture plan`) opens the file
+    read-only (a read-only mount or another user's lab works) and so can change nothing."""
 
     def __init__(self, catalog: Path, *, readonly: bool = False) -> None:
-        self.catalog = Catalog(catalog, create=not readonly)
+        self.catalog = Catalog(catalog, create=not readonly, readonly=readonly)
         self.conn = self.catalog.conn
         self.data_root = self.catalog.data_root
         self.readonly = readonly
@@ -107,14 +108,14 @@ class Ledger:
         if not self.keyed:
             return []
         self._backfill_plan_keys()
-        return [self._with_word(r) for r in self.catalog.rows(
+        return [self._live_word(r) for r in self.catalog.rows(
             "SELECT * FROM sessions WHERE plan_key = ? ORDER BY id DESC", (key,))]
 
     def sessions_from_file(self, plan_path: str) -> list[dict[str, Any]]:
         """Sessions run from this plan file (whatever its content was then), latest first."""
         if not self.keyed:
             return []
-        return [self._with_word(r) for r in self.catalog.rows(
+        return [self._live_word(r) for r in self.catalog.rows(
             "SELECT * FROM sessions WHERE plan_path = ? ORDER BY id DESC", (plan_path,))]
 
     def _backfill_plan_keys(self) -> None:
@@ -292,20 +293,24 @@ class Ledger:
             "SELECT sum(bytes) FROM assets WHERE session_id = ? AND point_id IS NOT NULL GROUP BY point_id",
             (session_id,))]
 
-    def measured_costs(self, camera_model: str, mode: str, defaults: Costs) -> Costs:
-        """Per-operation costs measured in earlier sessions of this camera model (the plan's ETA source)."""
-        if not self.has_table("capture_timings"):
+    def measured_costs(self, camera_model: str | None, mode: str, defaults: Costs, *,
+                       plan_camera: str | None = None) -> Costs:
+        """Per-operation costs measured in earlier sessions (calibration sessions included) of this camera
+        model, or, when the model is not known (an offline check), of sessions whose plan named the same
+        camera (`plan_camera`, e.g. 'sim' or a serial number): the plan's ETA and disk source."""
+        if not self.has_table("capture_timings") or not (camera_model or plan_camera):
             return defaults
+        which, key = (("$.camera.model", camera_model) if camera_model else ("$.plan_camera", plan_camera))
         row = self.conn.execute(
             "SELECT count(*), avg(t.capture_s), sum(t.set_s), sum(t.sets), sum(t.move_mm), sum(t.move_s), "
             "avg((SELECT sum(a.bytes) FROM assets a WHERE a.point_id = p.id)) "
             "FROM capture_timings t JOIN points p ON p.id = t.point_id JOIN sessions s ON s.id = p.session_id "
-            "WHERE s.mode = ? AND json_extract(s.rig_json, '$.camera.model') = ?", (mode, camera_model)).fetchone()
+            "WHERE s.mode = ? AND json_extract(s.rig_json, ?) = ?", (mode, which, key)).fetchone()
         n, capture_s, set_s, sets, move_mm, move_s, size = row
         if not n:
             return defaults
         costs = replace(defaults, capture_s=capture_s or defaults.capture_s,
-                        source=f"measured over {n} earlier points of {camera_model}")
+                        source=f"measured over {n} earlier points of {camera_model or 'camera ' + repr(key)}")
         if sets:
             costs = replace(costs, set_s=set_s / sets)
         if move_s and move_mm:
@@ -341,6 +346,12 @@ class Ledger:
                 counts[event["kind"]] = counts.get(event["kind"], 0) + 1
         return counts
 
+    def _live_word(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with its word, a dead owner noticed: never `running` for a session nobody runs."""
+        self._with_word(row)
+        row["word"] = self.word(row)
+        return row
+
     @staticmethod
     def _with_word(row: dict[str, Any]) -> dict[str, Any]:
         row["word"] = words.word(row.get("status"), row.get("state"))
@@ -351,7 +362,7 @@ class Ledger:
         row = self.catalog.session(session_id)
         if row is None:
             return None
-        row = self._with_word(dict(row))
+        row = self._live_word(dict(row))
         row["dir"] = row.get("data_dir")
         return row
 
@@ -362,8 +373,9 @@ class Ledger:
         return holder(self.data_root / session["data_dir"]) if session.get("data_dir") else None
 
     def word(self, session: dict[str, Any]) -> str:
-        """The session's word with a dead owner noticed: 'running' without a live owner is INTERRUPTED."""
-        if session["word"] != words.RUNNING:
+        """The session's word with a dead owner noticed: 'running' (or 'building outputs') without a live owner
+        is INTERRUPTED (OUTPUTS_INTERRUPTED)."""
+        if session["word"] not in words.ACTIVE:
             return session["word"]
         return words.word(session["status"], session.get("state"), owner_alive=self.owner(session) is not None)
 
@@ -387,9 +399,10 @@ class Ledger:
         for row in rows:
             self._with_word(row)
             row["dir"] = row.get("data_dir")
-            owner = self.owner(row) if row["word"] == words.RUNNING else None
+            owner = self.owner(row) if row["word"] in words.ACTIVE else None
             row["owner"] = owner
-            row["word"] = self.word(row) if row["word"] == words.RUNNING else row["word"]
+            row["word"] = words.word(row["status"], row.get("state"), owner_alive=owner is not None) \
+                if row["word"] in words.ACTIVE else row["word"]
         return rows
 
     def readback_mismatches(self, session_id: int) -> list[dict[str, Any]]:
@@ -409,26 +422,68 @@ class Ledger:
 
     def _output_asset(self, session_id: int, path: Path, kind: str, *, frames: int | None = None,
                       fps: float | None = None, width: int | None = None, height: int | None = None) -> int:
-        """An output file (clip, proxy) as an asset; rebuilding replaces the row for that path."""
+        """An output file (clip, proxy) as an asset, and the session's own copy of it (asset_uses). Bytes
+        already catalogued (an earlier take's identical clip) share that asset, but the session's rows
+        point at its own file; a rebuilt file with new bytes replaces the session's row for that path."""
         from .catalog import sha256_file
 
         cat = self.catalog
         sha = sha256_file(path)
+        rel = cat.relpath(path)
         with cat.transaction():
             existing = cat.asset_by_path(path)
-            if existing is not None:
-                if existing["sha256"] == sha:
-                    return int(existing["id"])
-                self.conn.execute("UPDATE clips SET asset_id = NULL WHERE asset_id = ?", (existing["id"],))
-                self.conn.execute("UPDATE clips SET proxy_asset_id = NULL WHERE proxy_asset_id = ?", (existing["id"],))
-                self.conn.execute("DELETE FROM assets WHERE id = ?", (existing["id"],))
+            if existing is not None and existing["sha256"] != sha:
+                self._drop_output_asset(session_id, existing)
+            self.conn.execute("DELETE FROM asset_uses WHERE session_id = ? AND path = ?", (session_id, rel))
             same = cat.asset_by_sha256(sha)
-            if same is not None:   # identical bytes elsewhere (e.g. an earlier take's identical proxy)
-                return int(same["id"])
-            return cat.add_asset(path, sha256=sha, bytes=path.stat().st_size, kind=kind, metadata_status="unparsed",
-                                 error="rendered by cinectrl; settings are in clips.settings_json",
-                                 frames=frames, fps=fps, width=width, height=height, session_id=session_id,
-                                 mtime=path.stat().st_mtime)
+            if same is not None:   # identical bytes catalogued (this file, or another take's identical one)
+                aid = int(same["id"])
+            else:
+                aid = cat.add_asset(path, sha256=sha, bytes=path.stat().st_size, kind=kind,
+                                    metadata_status="unparsed",
+                                    error="rendered by cinectrl; settings are in clips.settings_json",
+                                    frames=frames, fps=fps, width=width, height=height, session_id=session_id,
+                                    mtime=path.stat().st_mtime)
+            self.conn.execute("INSERT INTO asset_uses (session_id, asset_id, path, created_at) VALUES (?,?,?,?)",
+                              (session_id, aid, rel, time.time()))
+            return aid
+
+    def _drop_output_asset(self, session_id: int, asset: dict[str, Any]) -> None:
+        """This session's file at `asset`'s path now holds other bytes. When other sessions hold copies of the
+        old bytes the asset moves to one of them (their rows stay whole); otherwise it goes."""
+        aid = int(asset["id"])
+        other = self.conn.execute("SELECT session_id, path FROM asset_uses WHERE asset_id = ? AND session_id != ? "
+                                  "ORDER BY created_at LIMIT 1", (aid, session_id)).fetchone()
+        if other is not None:
+            self.conn.execute("UPDATE assets SET path = ?, session_id = ? WHERE id = ?", (other[1], other[0], aid))
+            return
+        self.conn.execute("UPDATE clips SET asset_id = NULL WHERE asset_id = ?", (aid,))
+        self.conn.execute("UPDATE clips SET proxy_asset_id = NULL WHERE proxy_asset_id = ?", (aid,))
+        self.conn.execute("DELETE FROM assets WHERE id = ?", (aid,))
+
+    def own_files(self, session_id: int) -> set[Path]:
+        """Every file the catalog says this session holds: its frames, its outputs (own copies included)."""
+        return self.asset_paths(session_id) | {self.catalog.abspath(r[0]) for r in self.conn.execute(
+            "SELECT path FROM asset_uses WHERE session_id = ?", (session_id,))}
+
+    def clip_path(self, session_id: int, asset_id: int | None) -> Path | None:
+        """Where the session's copy of a clip or proxy asset lives."""
+        if asset_id is None:
+            return None
+        own = self.conn.execute("SELECT path FROM asset_uses WHERE session_id = ? AND asset_id = ? "
+                                "ORDER BY created_at LIMIT 1", (session_id, int(asset_id))).fetchone()
+        if own is not None:
+            return self.catalog.abspath(own[0])
+        row = self.catalog.asset(int(asset_id))
+        return self.catalog.abspath(row["path"]) if row else None
+
+    def intact(self, asset_id: int | None, path: Path) -> bool:
+        """The file is there with the bytes its asset row records."""
+        from .catalog import sha256_file
+
+        row = self.catalog.asset(int(asset_id)) if asset_id is not None else None
+        return (row is not None and path.is_file() and path.stat().st_size == row["bytes"]
+                and sha256_file(path) == row["sha256"])
 
     def add_clip(self, session_id: int, combo: int, settings: dict[str, str], clip: Path, proxy: Path, *,
                  frames: int, fps: float | None = None, width: int | None = None, height: int | None = None) -> int:

@@ -62,8 +62,8 @@ def _write(fd: int, owner: Owner) -> None:
 class SessionLock:
     """`acquire()` takes the lock (or raises SessionBusy); `release()` marks it released and lets go."""
 
-    def __init__(self, folder: Path, *, what: str = "this session") -> None:
-        self.path = Path(folder) / LOCK_NAME
+    def __init__(self, folder: Path, *, what: str = "this session", name: str = LOCK_NAME) -> None:
+        self.path = Path(folder) / name
         self.what = what
         self.fd: int | None = None
         self.owner: Owner | None = None
@@ -112,6 +112,16 @@ class SessionLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+PLAN_LOCKS = ".locks"
+
+
+def plan_lock(data_root: Path, key: str) -> SessionLock:
+    """The lock a run takes on a plan before it decides which session (which take) it is: held from before
+    `choose_take` until the session it chose is claimed, so two runs of a plan with no session yet cannot both
+    decide "take 1". One file per plan key under `<data root>/.locks/`."""
+    return SessionLock(Path(data_root) / PLAN_LOCKS, what="this plan (deciding its session)", name=f"plan-{key}.owner")
 
 
 def holder(folder: Path) -> Owner | None:

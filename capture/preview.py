@@ -40,7 +40,12 @@ def control_warnings(plan: Plan, points: list[Point]) -> list[str]:
 
 
 def exposure_warnings(points: list[Point], anchor: Anchor) -> list[str]:
-    """One warning per settings combination whose predicted frame fails QC's exposure test."""
+    """One warning per settings combination whose predicted frame fails QC's exposure test. A measured frame
+    that is itself crushed or blown says nothing about other settings (a black frame scaled stays black, a
+    white one stays white): then one warning says so and nothing is predicted."""
+    unusable = anchor_problem(anchor)
+    if unusable:
+        return [unusable]
     warnings = []
     counts: dict[int, int] = {}
     for point in points:
@@ -53,6 +58,19 @@ def exposure_warnings(points: list[Point], anchor: Anchor) -> list[str]:
             warnings.append(f"{describe(settings)} ({counts[combo]} point(s)): {stops:+.1f} stops from "
                             f"{anchor.source} -> predicted {predicted.problem}; QC would fail its pairs")
     return warnings
+
+
+def anchor_problem(anchor: Anchor) -> str | None:
+    """Why a measured frame cannot be predicted from, or None."""
+    measured = anchor.exposure
+    problem = measured.problem
+    if problem is None:
+        return None
+    too = "dark" if problem.startswith("under") else "bright"
+    fix = "slower shutter, wider aperture or higher ISO" if too == "dark" else "faster shutter, smaller aperture or lower ISO"
+    return (f"{anchor.source} is {problem}: too {too} to predict the other settings from (its clipped pixels "
+            f"carry no level to scale), so no exposure is predicted; retake it nearer a normal exposure ({fix}, "
+            "or light the scene) to get predictions")
 
 
 def scene_anchor(ledger: Ledger, scene: str) -> Anchor | None:

@@ -37,4 +37,4 @@ class Rig:
         if self.plan.camera == "sim":
             options.setdefault("slider", self.slider)
             options.setdefault("speed", self.plan.speed)
-        return open_camera(self.plan.camera, **options)
+        return open_camera(self.plan.camera_spec(), **options)

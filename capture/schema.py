@@ -312,6 +312,21 @@ CREATE TABLE calibration_profile_sessions (
 ) WITHOUT ROWID;
 """
 
+_V7 = """
+-- Provenance per take: assets are keyed by their bytes (sha256), so a retake whose rendered clip is byte-identical
+-- to an earlier take's shares that asset row. Each session still owns its copy: one row per (session, file) says
+-- which asset (blob) the session's own file holds. A session's clips and pairs resolve through its own rows, so
+-- archiving one session's folder never breaks another's; two sessions using one asset are identical takes.
+CREATE TABLE asset_uses (
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    asset_id   INTEGER NOT NULL REFERENCES assets(id) ON DELETE CASCADE,
+    path       TEXT NOT NULL,                    -- the session's own copy, relative to the data root
+    created_at REAL NOT NULL,
+    PRIMARY KEY (session_id, path)
+);
+CREATE INDEX asset_uses_by_asset ON asset_uses(asset_id, session_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "capture and ingestion: sessions, devices, points, assets, settings, slider, exif", _V1),
     Migration(2, "downstream stages: clips, pairs, reviews, training runs", _V2),
@@ -319,6 +334,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "capture takes: sessions keyed by their normalised plan, plan file, take number, state word", _V4),
     Migration(5, "review accounts, counted verdicts, deciders, gold pairs", _V5),
     Migration(6, "rig calibration: versioned profiles per body + lens, and the sessions they came from", _V6),
+    Migration(7, "provenance per take: each session's own copy of a shared (byte-identical) output asset", _V7),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -36,14 +36,16 @@ from rigs.camera.files import fsync_dir, fsync_file
 from rigs.camera.protocol import (
     Camera, CameraBusy, CameraClaimed, CameraDisconnected, CameraError, CameraTimeout, CapturedFile,
 )
-from rigs.slider.protocol import Slider, SliderAlarm, SliderDisconnected, SliderError, SliderTimeout
+from rigs.slider.protocol import (MotionHeld, Slider, SliderAlarm, SliderDisconnected, SliderError,
+                                  SliderTimeout)
+from rigs.slider.stop import confirm_hold
 
 from . import status as words
 from .catalog import sha256_file
 from .display import Display, QuietDisplay
 from .ledger import DuplicateFrame, Ledger
-from .owner import LOCK_NAME, Owner, SessionLock
-from .plan import Plan, PlanError, Point, Problem, bytes_per_point, check_plan, expand
+from .owner import LOCK_NAME, Owner, SessionLock, plan_lock
+from .plan import Plan, PlanError, Point, Problem, bytes_per_point, check_plan, expand, plan_key
 from .suspenders import (
     DiskGuard, DiskLow, Decision, InterruptHandler, SessionStopped, abort_decision,
 )
@@ -101,12 +103,14 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def _cannot_write(where: Path, exc: OSError) -> str:
+def _cannot_write(where: Path, exc: OSError, *, new: bool = False) -> str:
+    """Why a write failed and the fix; `new`: no session exists yet, so a rerun starts it (nothing to resume)."""
     reason = exc.strerror or str(exc)
+    rerun = "rerun to start it (no session was created)" if new else "rerun to resume"
     if exc.errno in DISK_FULL:
-        return f"{where}: the disk is full ({reason}); free space and rerun to resume"
+        return f"{where}: the disk is full ({reason}); free space and {rerun}"
     return (f"cannot write {where} ({reason}); make the lab folder writable by this user (or check the disk is "
-            "mounted read-write) and rerun to resume")
+            f"mounted read-write) and {rerun}")
 
 
 class SessionRunner:
@@ -131,6 +135,8 @@ class SessionRunner:
         self.ledger: Ledger | None = None
         self.session_id: int | None = None
         self.lock: SessionLock | None = None
+        self.plan_lock: SessionLock | None = None
+        self.interrupt: InterruptHandler | None = None
         self.previous_owner: Owner | None = None
         self.point_bytes: list[int] = []      # bytes per committed point of this session
         self.homed = False
@@ -147,6 +153,7 @@ class SessionRunner:
             self._close_devices()
             if self.lock is not None:
                 self.lock.release()
+            self._unlock_plan()
             self.ledger.close()
 
     # ------------------------------------------------------------------------------------------ steps
@@ -154,15 +161,27 @@ class SessionRunner:
     def _run(self, started: float) -> SessionResult:
         ledger = self.ledger
         assert ledger is not None
+        if self.options.session_id is None and self.plan is not None:
+            self._lock_plan(plan_key(self.plan))   # before deciding "take N": one decider per plan at a time
         take = choose_take(ledger, self.plan, plan_path=self.options.plan_path, new_take=self.options.new_take,
                            session_id=self.options.session_id)
         self.plan = plan = take.plan
-        if take.complete:
+        if take.complete and not self._outputs_to_build(take):
             return self._already_complete(take, started)
         if take.session is not None:        # lock first: a second run of this session never opens a device
             self.session_id = int(take.session["id"])
             self._claim(ledger.session_dir(self.session_id))
-        self._open_devices()
+            self._unlock_plan()                 # the session's own lock owns it from here
+            total, done = ledger.progress(self.session_id)
+            if total and done == total and self.options.build_outputs:
+                return self._finish_outputs(take, started)     # every point shot: no device needed
+        try:
+            self._open_devices()
+        except (CameraError, SliderError) as exc:
+            if take.session is not None:
+                raise
+            raise SessionRefused(f"{exc}; no session was started (take {take.take} of this plan has nothing to "
+                                 "resume): fix the rig and rerun to start it") from None
         camera = self.camera
         assert camera is not None
         choices = camera.choices()
@@ -181,7 +200,8 @@ class SessionRunner:
                 self.session_id = ledger.create_session(plan, points, camera=camera.identity, slider=info,
                                                         plan_path=self.options.plan_path, claim=self._claim)
             except OSError as exc:
-                raise SessionRefused(_cannot_write(ledger.data_root / "sessions", exc)) from None
+                raise SessionRefused(_cannot_write(ledger.data_root / "sessions", exc, new=True)) from None
+            self._unlock_plan()                 # the new session exists and its lock is held
         else:
             points = ledger.stored_points(self.session_id, kind)
             self._check_stored_points(points, choices, camera.identity.label())
@@ -207,19 +227,48 @@ class SessionRunner:
         ledger.set_status(session_id, words.RUNNING)
         self.display.start(len(rows), done, plan.title)
         status, message = self._shoot_all(todo, session_dir, guard)
+        if status == words.COMPLETE and self.options.build_outputs:
+            self._close_devices()          # outputs need no rig: free the camera and slider for others
+            return self._finish_outputs(take, started)
         try:
             ledger.set_status(session_id, status)
         except sqlite3.Error as exc:      # the catalog's disk is full: status will show the owner gone
             message += f" (the catalog could not record it: {exc})"
-        result = SessionResult(session_id, status, ledger.done_count(session_id), len(rows), take.resumed,
-                               time.monotonic() - started, self.faults.copy(), session_dir, message=message,
-                               take=take.take)
-        if status == words.COMPLETE and self.options.build_outputs:
-            from .report import build_session_outputs
+        return SessionResult(session_id, status, ledger.done_count(session_id), len(rows), take.resumed,
+                             time.monotonic() - started, self.faults.copy(), session_dir, message=message,
+                             take=take.take)
 
-            outputs = build_session_outputs(ledger, session_id, plan)
-            result.contact_sheet, result.report = outputs.contact_sheet, outputs.report
-        return result
+    def _outputs_to_build(self, take: Take) -> bool:
+        """A session marked complete whose outputs are missing (marked by an older cinectrl before they were
+        built, or files removed since): the run rebuilds them instead of saying 'nothing to do'."""
+        if not self.options.build_outputs or take.session is None or take.session["word"] != words.COMPLETE:
+            return False
+        from .report import missing_outputs
+
+        assert self.ledger is not None
+        return bool(missing_outputs(self.ledger, int(take.session["id"])))
+
+    def _finish_outputs(self, take: Take, started: float) -> SessionResult:
+        """Every point is shot: the session is `building outputs` until its clips, pairs, contact sheet and
+        report all exist and are catalogued, and only then `complete`. A kill in between leaves it building
+        (interrupted); the next run builds only what is missing."""
+        from .report import build_session_outputs, missing_outputs
+
+        ledger, session_id, plan = self.ledger, self.session_id, self.plan
+        assert ledger is not None and session_id is not None and plan is not None
+        ledger.set_status(session_id, words.BUILDING)
+        ledger.event(session_id, "outputs", "building clips, pairs, contact sheet and report")
+        outputs = build_session_outputs(ledger, session_id, plan)
+        missing = missing_outputs(ledger, session_id)
+        total, done = ledger.progress(session_id)
+        session_dir = ledger.session_dir(session_id)
+        if missing:    # never claim complete: say what is not there
+            return SessionResult(session_id, words.BUILDING, done, total, take.resumed, time.monotonic() - started,
+                                 self.faults.copy(), session_dir, message="outputs still missing: "
+                                 + ", ".join(missing) + "; rerun the same command to build them", take=take.take)
+        ledger.set_status(session_id, words.COMPLETE)
+        return SessionResult(session_id, words.COMPLETE, done, total, take.resumed, time.monotonic() - started,
+                             self.faults.copy(), session_dir, outputs.contact_sheet, outputs.report, take=take.take)
 
     def _shoot_all(self, todo: list[Point], session_dir: Path, guard: DiskGuard) -> tuple[str, str]:
         """Shoot every point still to do; returns the session's word and what to tell the technician."""
@@ -227,7 +276,8 @@ class SessionRunner:
         assert ledger is not None and session_id is not None
         shot = 0
         try:
-            with InterruptHandler() as interrupt:
+            with InterruptHandler(on_signal=self._hold_now) as interrupt:
+                self.interrupt = interrupt
                 for point in todo:
                     if self.options.stop_after is not None and shot >= self.options.stop_after:
                         raise SessionStopped(f"stopped after {shot} frames as asked", status=words.PAUSED)
@@ -287,6 +337,21 @@ class SessionRunner:
                              session_dir / "report.html" if sheet.exists() else None,
                              message=f"session {session_id} (take {take.take}) is already complete; nothing to do "
                                      "(use --new-take for another take)", take=take.take)
+
+    def _lock_plan(self, key: str) -> None:
+        """Take the plan's lock (SessionBusy naming the holder when another run of it is deciding or starting)."""
+        assert self.ledger is not None
+        lock = plan_lock(self.ledger.data_root, key)
+        try:
+            lock.acquire(command=self.options.command)
+        except OSError as exc:
+            raise SessionRefused(_cannot_write(lock.path.parent, exc)) from None
+        self.plan_lock = lock
+
+    def _unlock_plan(self) -> None:
+        if self.plan_lock is not None:
+            self.plan_lock.release()
+            self.plan_lock = None
 
     def _claim(self, folder: Path) -> None:
         """Make the session's folder and take its owner lock (SessionBusy when a live process holds it)."""
@@ -361,6 +426,11 @@ class SessionRunner:
                 last_error = exc
                 self._fault("disconnected", exc)
                 self._recover_camera(wait=True)
+            except MotionHeld:               # Ctrl-C / SIGTERM held the carriage mid-move: pause here
+                for f in files:
+                    Path(f.path).unlink(missing_ok=True)
+                assert self.interrupt is not None
+                self._pause(self.interrupt)
             except (SliderAlarm, SliderTimeout) as exc:
                 last_error = exc
                 self._fault("slider alarm" if isinstance(exc, SliderAlarm) else "slider timeout", exc)
@@ -449,7 +519,8 @@ class SessionRunner:
         return camera
 
     def _close_devices(self) -> None:
-        for device in (self.camera, self.slider):
+        devices, self.camera, self.slider = (self.camera, self.slider), None, None
+        for device in devices:
             if device is not None:
                 try:
                     device.close()
@@ -558,7 +629,7 @@ class SessionRunner:
         removed = 0
         for path in sorted(session_dir.rglob("*")):
             parts = path.relative_to(session_dir).parts
-            if parts[0] in ("outputs", "report.html", LOCK_NAME):
+            if parts[0] in ("outputs", "report.html", "report.html.part", LOCK_NAME):
                 continue  # outputs are rebuilt from committed frames at the end; the lock is the owner's
             if path.is_file() and path.resolve() not in known:
                 path.unlink()
@@ -570,18 +641,27 @@ class SessionRunner:
 
     # ------------------------------------------------------------------------------------------ pauses
 
+    def _hold_now(self) -> None:
+        """From the signal handler: the slider's feed hold goes out at once, even in the middle of a move."""
+        request = getattr(self.slider, "request_hold", None)
+        if request is not None:
+            request()
+
     def _pause(self, interrupt: InterruptHandler) -> None:
+        why = "SIGTERM" if interrupt.terminate else "Ctrl-C"
         if self.slider is not None:
-            try:
-                self.slider.hold()
-            except SliderError:
-                pass
-        self.display.message("paused (Ctrl-C): slider held")
+            held, said = confirm_hold(self.slider, f"paused ({why})")   # "held" only once the controller says so
+            if not held and self.ledger is not None and self.session_id is not None:
+                self.ledger.event(self.session_id, "hold failed", said)
+        else:
+            said = f"paused ({why})"
+        self.display.message(said)
         self.display.stop()
-        choice = self.decide("Ctrl-C: resume or abort?")
+        choice = "abort" if interrupt.terminate else self.decide(f"{why}: resume or abort?")
         interrupt.clear()
         if choice != "resume":
-            raise SessionStopped("paused by the operator; rerun the same command to resume", status=words.PAUSED)
+            raise SessionStopped(f"{said}; stopped by the operator ({why}): rerun the same command to resume",
+                                 status=words.PAUSED)
         if self.slider is not None:
             try:
                 self.slider.resume()

@@ -70,25 +70,34 @@ def _mb(n: float) -> str:
 
 
 class InterruptHandler:
-    """First Ctrl-C: pause at the next safe point. Second Ctrl-C: stop now (KeyboardInterrupt)."""
+    """First Ctrl-C (or SIGTERM): `on_signal()` runs at once (the runner sends the slider a feed hold from it)
+    and the session pauses at the next safe point; SIGTERM then stops without asking. Second signal: stop now
+    (KeyboardInterrupt)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_signal: Callable[[], None] | None = None) -> None:
         self.requested = threading.Event()
-        self._previous = None
+        self.terminate = False               # SIGTERM: stop at the pause, never ask
+        self.on_signal = on_signal
+        self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "InterruptHandler":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._on_sigint)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
     def _on_sigint(self, signum, frame) -> None:
         if self.requested.is_set():
             raise KeyboardInterrupt
+        self.terminate = self.terminate or signum == signal.SIGTERM
         self.requested.set()
+        if self.on_signal is not None:
+            self.on_signal()
 
     def clear(self) -> None:
         self.requested.clear()

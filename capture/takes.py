@@ -55,7 +55,10 @@ def stored_plan(session: dict) -> Plan:
         raise TakeRefused(f"session {session['id']} was not made by `capture run` (no stored plan); it cannot be "
                           "resumed")
     try:
-        return parse_plan(session["plan_toml"], source=f"session {session['id']}'s stored plan")
+        plan = parse_plan(session["plan_toml"], source=f"session {session['id']}'s stored plan")
+        if session.get("plan_path"):           # a relative virtual:DIR is read from the plan file's folder
+            plan.base_dir = str(Path(session["plan_path"]).parent)
+        return plan
     except PlanError as exc:
         raise TakeRefused(f"session {session['id']}'s stored plan no longer passes this version's checks:\n"
                           f"{exc}\nrun the plan as a new take with --new-take") from None

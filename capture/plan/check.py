@@ -5,9 +5,11 @@ Nothing is sent to any device: the caller reads the choices and the slider's inf
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 from rigs.camera import values
+from rigs.camera.protocol import SHUTTER
 from rigs.slider.motion import move_duration
 
 from .expand import compensated_settings
@@ -27,24 +29,61 @@ def check_plan(plan: Plan, *, choices: Mapping[str, list[str]] | None,
 
     if choices is not None:
         _check_choices(plan, choices, camera_label, problem)
-    if plan.exposure and not problems:
+    compensated = None
+    if plan.exposure:          # checked even when labels failed above: every problem in one report
         try:
-            compensated_settings(plan, choices)
+            compensated = compensated_settings(plan, choices)
         except PlanError as exc:
-            problems.extend(exc.problems)
+            problems.extend(p for p in exc.problems if p not in problems)
+    _check_shutter_interval(plan, compensated, problem)
     if travel is not None:
         _check_travel(plan, travel, slider_label, problem)
     tr = plan.trajectory
     if max_speed_mm_s and tr and tr.speed_mm_s > max_speed_mm_s:
         problem("trajectory.speed_mm_s", f"trajectory speed {tr.speed_mm_s:g} mm/s is faster than "
                                          f"{slider_label}'s maximum {max_speed_mm_s:g} mm/s ($110); slow it down")
-    elif tr and accel_mm_s2 and tr.start_mm != tr.end_mm:
-        move_s = move_duration(abs(tr.end_mm - tr.start_mm), tr.speed_mm_s, accel_mm_s2)
+    elif tr and tr.start_mm != tr.end_mm:      # a pass must record frames for the whole move
+        move_s = (move_duration(abs(tr.end_mm - tr.start_mm), tr.speed_mm_s, accel_mm_s2) if accel_mm_s2
+                  else tr.seconds)
         message = pass_coverage_problem(tr, move_s)
         if message:
-            problem("trajectory.frames", f"{message} (with {slider_label}'s acceleration "
-                                         f"{accel_mm_s2:g} mm/s² included)")
+            problem("trajectory.frames", f"{message} (with {slider_label}'s acceleration {accel_mm_s2:g} mm/s² "
+                                         "included)" if accel_mm_s2 else
+                                         f"{message} (at constant speed: the slider's acceleration adds to it; "
+                                         "`capture plan` without --offline includes it)")
     return problems
+
+
+def shutter_interval_problem(shutter: str | None, fps: float | None) -> str | None:
+    """'shutter 0.3 s is longer than the frame interval 1/8 s (0.125 s) at 8 fps', or None: a video frame
+    cannot be exposed longer than the time between frames, so a camera shortens it (or drops frames) and the
+    pair's exposure difference is not what its settings say."""
+    if not shutter or not fps:
+        return None
+    seconds = values.number(SHUTTER, shutter)
+    interval = 1.0 / fps
+    if seconds is None or seconds <= interval * (1 + 1e-6):
+        return None
+    return (f"shutter {shutter} ({seconds:.4g} s) is longer than the frame interval 1/{fps:g} s ({interval:.4g} s) "
+            f"at {fps:g} fps")
+
+
+def _check_shutter_interval(plan: Plan, compensated: Mapping[tuple, Mapping[str, str]] | None, problem) -> None:
+    """Passes record video at trajectory.fps: every shutter of the sweep (compensated ones included) must fit
+    in one frame interval."""
+    tr = plan.trajectory
+    if plan.mode != "passes" or tr is None:
+        return
+    shutters = list(plan.axes.get(SHUTTER, []))
+    for settings in (compensated or {}).values():
+        if settings.get(SHUTTER) and settings[SHUTTER] not in shutters:
+            shutters.append(settings[SHUTTER])
+    for shutter in shutters:
+        message = shutter_interval_problem(shutter, tr.fps)
+        if message:
+            where = f"axes.{plan.axis_key(SHUTTER)}" if shutter in plan.axes.get(SHUTTER, []) else "exposure.compensate"
+            problem(where, f"{message}: the camera cannot expose a frame that long; use a shutter of at most "
+                           f"1/{math.ceil(tr.fps):g} s or lower trajectory.fps to at most {1 / values.number(SHUTTER, shutter):.3g}")
 
 
 def _check_choices(plan: Plan, choices: Mapping[str, list[str]], camera_label: str, problem) -> None:

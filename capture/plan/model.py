@@ -6,6 +6,8 @@ Like bluesky's plans vs plan patterns: this module says *what* a plan holds; `pa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -141,6 +143,9 @@ class Point:
         return dict(self.settings)
 
 
+VIRTUAL = "virtual:"
+
+
 @dataclass
 class Plan:
     text: str
@@ -162,6 +167,16 @@ class Plan:
     costs: Costs
     lines: LineMap = field(repr=False)
     repeat: int = 1
+    base_dir: str | None = None       # the plan file's folder: where a relative `virtual:DIR` camera is read from
+
+    def camera_spec(self) -> str:
+        """The camera to open: `virtual:DIR` with a relative DIR is read from the plan file's folder (the shell's
+        folder means nothing to a plan; the camera worker runs in a folder of its own)."""
+        if self.camera.startswith(VIRTUAL) and self.base_dir is not None:
+            folder = Path(self.camera[len(VIRTUAL):]).expanduser()
+            if not folder.is_absolute():
+                return VIRTUAL + str((Path(self.base_dir) / folder).resolve())
+        return self.camera
 
     @property
     def swept_roles(self) -> list[str]:

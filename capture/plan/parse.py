@@ -6,6 +6,7 @@ Nothing here knows the camera or the slider (that is `check`).
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -16,9 +17,10 @@ from rigs.camera import values
 from rigs.camera.protocol import ISO, ROLES, SHUTTER, UnknownSetting, role_of
 
 from .model import (EXPOSURE_ROLES, MODES, REPEAT_AXIS, REQUIRED_SESSION_KEYS, SECTIONS, SLIDER_AXIS, Costs,
-                    ExposureRule, LineMap, Plan, PlanError, Problem, Trajectory, example_label)
+                    ExposureRule, LineMap, Plan, PlanError, Problem, Trajectory, VIRTUAL, example_label)
 
 RIG_KEYS = ("camera", "slider", "speed", "camera_options", "slider_options")
+CAMERA_KINDS = ("sim", "gphoto2")
 ORDER_KEYS = ("mode", "loop", "snake", "repeat")
 
 def load_plan(path: str | Path) -> Plan:
@@ -31,23 +33,25 @@ def load_plan(path: str | Path) -> Plan:
         raise PlanError([Problem("file", f"{path} is a folder; give the plan's .toml file")], str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError([Problem("file", f"cannot read {path}: {exc}")], str(path)) from None
-    return parse_plan(text, source=str(path))
+    return parse_plan(text, source=str(path), base_dir=path.resolve().parent)
 
-def parse_plan(text: str, *, source: str = "plan") -> Plan:
-    """Parse and structurally validate a plan; raise PlanError listing every problem."""
+def parse_plan(text: str, *, source: str = "plan", base_dir: Path | None = None) -> Plan:
+    """Parse and structurally validate a plan; raise PlanError listing every problem. `base_dir` is the plan
+    file's folder (relative paths in the plan are read from there, and checked to exist)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise PlanError([Problem("toml", f"not valid TOML: {exc}", int(match.group(1)) if match else None)],
                         source) from None
-    return _Reader(text, data, source).plan()
+    return _Reader(text, data, source, base_dir).plan()
 
 class _Reader:
     """One pass over the parsed TOML; `problem()` records what is wrong, with its line."""
 
-    def __init__(self, text: str, data: dict[str, Any], source: str) -> None:
+    def __init__(self, text: str, data: dict[str, Any], source: str, base_dir: Path | None = None) -> None:
         self.text, self.data, self.source = text, data, source
+        self.base_dir = base_dir
         self.lines = LineMap(text)
         self.problems: list[Problem] = []
 
@@ -76,7 +80,8 @@ class _Reader:
                     slider=slider or "none", speed=float(speed or 1.0), camera_options=camera_options,
                     slider_options=slider_options, mode=mode, axes=axes, positions=positions,
                     trajectory=trajectory, loop=loop, snake=snake, repeat=repeat, exposure=exposure,
-                    pair_reference=pair_reference, costs=costs, lines=self.lines)
+                    pair_reference=pair_reference, costs=costs, lines=self.lines,
+                    base_dir=str(self.base_dir) if self.base_dir is not None else None)
 
     # ----------------------------------------------------------------------------------------- sections
 
@@ -103,7 +108,30 @@ class _Reader:
         for key in rig:
             if key not in RIG_KEYS:
                 self.problem(f"rig.{key}", f"unknown rig key {key!r}; use {', '.join(RIG_KEYS)}")
+        self._camera_spec(camera)
         return camera, slider, speed, camera_options, slider_options
+
+    def _camera_spec(self, camera: str) -> None:
+        """A misspelt camera kind ('simm') would be taken for a serial number and fail only at the rig; a
+        virtual camera's folder must exist (a relative one is read from the plan file's folder)."""
+        if camera.startswith(VIRTUAL):
+            folder = Path(camera[len(VIRTUAL):]).expanduser()
+            if not camera[len(VIRTUAL):].strip():
+                self.problem("rig.camera", "virtual: needs a folder of JPEGs, e.g. camera = \"virtual:frames\"")
+            elif folder.is_absolute() or self.base_dir is not None:
+                where = folder if folder.is_absolute() else (self.base_dir / folder).resolve()
+                if not where.is_dir():
+                    rel = "" if folder.is_absolute() else f" (read from the plan file's folder {self.base_dir})"
+                    self.problem("rig.camera", f"virtual camera folder {where} does not exist{rel}; create it with "
+                                               "the JPEGs to serve, or fix the path")
+            return
+        if camera in CAMERA_KINDS or ":" in camera:
+            return
+        close = difflib.get_close_matches(camera.lower(), CAMERA_KINDS, n=1, cutoff=0.6)
+        if close:
+            self.problem("rig.camera", f"camera {camera!r} is not a camera kind: did you mean {close[0]!r}? (use "
+                                       f"{', '.join(repr(k) for k in CAMERA_KINDS)}, virtual:FOLDER, a port such "
+                                       "as usb:001,004, or the body's serial number)")
 
     def _mode(self) -> str:
         mode = self._text(self.section["order"], "mode", "order.mode", default="stills")
@@ -121,6 +149,11 @@ class _Reader:
                 positions = [p for p in (self._position(v, where) for v in _as_list(value)) if p is not None]
                 if not positions:
                     self.problem(where, "slider_mm needs at least one position in mm, e.g. [0, 100, 200]")
+                elif len(set(positions)) != len(positions):
+                    twice = sorted({p for p in positions if positions.count(p) > 1})
+                    self.problem(where, f"slider_mm lists {', '.join(f'{p:g}' for p in twice)} mm twice: each "
+                                        "position is one frame of the path; remove the repeat (use [order] "
+                                        "repeat for several frames per position)")
                 continue
             try:
                 role = role_of(key)
@@ -172,8 +205,8 @@ class _Reader:
                 if int(frames) != frames:
                     self.problem("trajectory.frames", f"frames must be a whole number, got {frames}")
                 trajectory = Trajectory(float(start), float(end), float(speed), int(frames), float(fps), offsets)
-                if start != end:
-                    self._pass_covers_move(trajectory)
+                # whether the frames cover the move is `check_plan`'s: once, with the slider's acceleration
+                # when it is known (a constant-speed figure here would be one frame short there)
         if mode == "passes" and trajectory is None and not any(p.where.startswith("trajectory")
                                                                for p in self.problems):
             self.problem("trajectory", "mode 'passes' needs a [trajectory] with start_mm, end_mm, speed_mm_s")
@@ -207,12 +240,6 @@ class _Reader:
         if len(set(values)) != len(values):
             self.problem(where, f"offsets_mm {values} repeats an offset; each is a separate pass")
         return tuple(values)
-
-    def _pass_covers_move(self, tr: Trajectory) -> None:
-        """A pass must record frames for the whole move, or part of the camera path has no frames."""
-        problem = pass_coverage_problem(tr, tr.seconds)
-        if problem:
-            self.problem("trajectory.frames", problem)
 
     def _exposure(self, axes: dict[str, list[str]]) -> ExposureRule | None:
         ex = self.section["exposure"]

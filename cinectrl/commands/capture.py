@@ -64,7 +64,8 @@ def plan_command(
     """Validate a plan against the camera's choices and the slider's travel (nothing moves); print a summary."""
     from capture.ledger import Ledger
     from capture.plan import check_plan, expand, format_summary, load_plan, summarize
-    from capture.preview import control_warnings, exposure_warnings, scene_anchor, test_shot_anchor
+    from capture.preview import (anchor_problem, control_warnings, exposure_warnings, scene_anchor,
+                                 test_shot_anchor)
 
     if plan_path is None:
         fail("give a plan file, e.g. cinectrl capture plan examples/aperture-sweep.toml")
@@ -108,8 +109,8 @@ def plan_command(
         if existing is not None:
             ledger = Ledger(existing, readonly=True)
             try:
-                if not plan.costs.measured and model:
-                    costs = ledger.measured_costs(model, plan.mode, plan.costs)
+                if not plan.costs.measured:     # offline: sessions whose plan named the same camera
+                    costs = ledger.measured_costs(model or None, plan.mode, plan.costs, plan_camera=plan.camera)
                 take_note = _take_note(ledger, plan, _plan_path(plan_path), new_take)
                 if anchor is None:
                     anchor = scene_anchor(ledger, plan.session.get("scene", ""))
@@ -123,7 +124,8 @@ def plan_command(
     warnings = control_warnings(plan, points)
     if anchor is not None:
         warnings += exposure_warnings(points, anchor)
-        say(f"exposure  predicted from {anchor.source}")
+        say(f"exposure  not predicted: {anchor.source} is too dark or too bright to scale (see the warning)"
+            if anchor_problem(anchor) else f"exposure  predicted from {anchor.source}")
     for warning in warnings:
         say(f"warning   {warning}")
     for point in points[:show]:

@@ -152,10 +152,20 @@ def show(
         cat.close()
 
 
+# Files whose settings the capture runner recorded itself: its rendered clips and proxies (settings in the clip
+# rows), and the captures its points read back over PTP (video carries no exposure EXIF). Unparsed EXIF is not a
+# problem for them; `--problems` lists the files whose settings nobody knows.
+RUNNER_RECORDED = ("(a.session_id IS NOT NULL AND a.point_id IS NULL AND a.kind IN ('clip', 'proxy')) OR "
+                   "(a.point_id IS NOT NULL AND EXISTS (SELECT 1 FROM asset_settings s WHERE s.asset_id = a.id "
+                   "AND s.readback_text IS NOT NULL))")
+
+
 def _show_problems(cat, limit: int | None, as_json: bool) -> None:
-    rows = cat.rows("SELECT id, path, kind, format, metadata_status, error FROM assets "
-                    "WHERE metadata_status != 'parsed' ORDER BY id" + (" LIMIT ?" if limit else ""),
-                    [limit] if limit else [])
+    rows = cat.rows(f"SELECT a.id, a.path, a.kind, a.format, a.metadata_status, a.error FROM assets a "
+                    f"WHERE a.metadata_status != 'parsed' AND NOT ({RUNNER_RECORDED}) ORDER BY a.id"
+                    + (" LIMIT ?" if limit else ""), [limit] if limit else [])
+    left_out = cat.rows(f"SELECT count(*) AS n FROM assets a WHERE a.metadata_status != 'parsed' AND "
+                        f"({RUNNER_RECORDED})")[0]["n"]
     for row in rows:
         row["abs_path"] = str(cat.abspath(row["path"]))
     if as_json:
@@ -165,6 +175,8 @@ def _show_problems(cat, limit: int | None, as_json: bool) -> None:
         _plain(row["abs_path"])
         _plain(f"    {row['metadata_status']}: {row['error'] or 'no reason recorded'}")
     _plain(f"{len(rows)} files unparsed or in error" if rows else "no problems: every file's metadata was read")
+    if left_out:
+        _plain(f"({left_out} capture clips and outputs without EXIF left out: the runner recorded their settings)")
 
 
 def _show_listing(cat, limit: int, as_json: bool) -> None:

@@ -58,7 +58,9 @@ def plan_command(
     from capture.display import LiveDisplay, QuietDisplay
     from capture.plan import PlanError, expand, format_summary, summarize
     from capture.rig import Rig
-    from capture.session import RunnerOptions
+    from capture.owner import SessionBusy
+    from capture.session import RunnerOptions, SessionRefused
+    from capture.takes import TakeRefused
     from rigs.calibration.inputs import CalibrationInputError
     from rigs.calibration.measure import MEASUREMENTS
     from rigs.camera.protocol import CameraError
@@ -74,7 +76,8 @@ def plan_command(
             points = expand(cal.plan)
         except PlanError as exc:
             fail(str(exc))
-        console.print(format_summary(cal.plan, summarize(cal.plan, points)), highlight=False)
+        console.print(format_summary(cal.plan, summarize(cal.plan, points, _measured_costs(cal.plan, catalog))),
+                      highlight=False)
         console.print(f"measures  {measurement.title} ({cal.measurement}) from {measurement.target}", highlight=False)
         console.print(f"options   {json.dumps(cal.options)}", highlight=False)
         return
@@ -85,7 +88,7 @@ def plan_command(
         outcome = run_calibration_plan(cal, catalog_path, camera_factory=rig.open_camera,
                                        slider_factory=rig.open_slider,
                                        display=QuietDisplay() if quiet else LiveDisplay(err_console), options=options)
-    except PlanError as exc:
+    except (PlanError, SessionRefused, SessionBusy, TakeRefused) as exc:
         fail(str(exc))
     except (CameraError, SliderError) as exc:
         fail(f"{exc} (the ledger keeps every point; rerun to resume)")
@@ -367,3 +370,21 @@ def _print_measurement(name: str, figures: dict[str, Any], profile, *, indent: s
             line(f"ISO {e.iso:<6g} shot {e.slope:.3g} x level, read noise {e.read:.3g} (linear, as delivered)")
         if profile.noise.vignetting_corner is not None:
             line(f"vignetting: corners at {profile.noise.vignetting_corner:.0%} of the centre")
+
+
+def _measured_costs(plan, catalog: Optional[Path]):
+    """The plan's costs, measured in earlier sessions (calibration ones too) of its camera when the catalog has
+    any: a check predicts from what this rig really took, not from the 8 MB-a-still defaults."""
+    from capture.ledger import Ledger
+
+    path = resolve_catalog(catalog)
+    if plan.costs.measured or not path.exists():
+        return plan.costs
+    try:
+        ledger = Ledger(path, readonly=True)
+    except Exception:  # noqa: BLE001 - an unreadable catalog only means no measured costs for a check
+        return plan.costs
+    try:
+        return ledger.measured_costs(None, plan.mode, plan.costs, plan_camera=plan.camera)
+    finally:
+        ledger.close()

@@ -57,22 +57,8 @@ def slider(
 
             SliderShell(sl).run()
             return
-        if action in ("move", "jog"):
-            sl.check_target(mm if action == "move" else sl.status().position_mm + mm)
-            if sl.status().state == "Alarm":
-                if no_home:
-                    fail("the controller is locked (Alarm) after its reset; home it first "
-                         f"(cinectrl rig slider --port {port} home) or drop --no-home")
-                say("controller locked (Alarm): homing first ($H)")
-                _show(sl.home())
-        if action == "home":
-            _show(sl.home())
-        elif action == "move":
-            result = sl.move_to(mm, feed_mm_min=feed)
-            say(f"moved to {result.target_mm:.3f} mm: reads back {result.position_mm:.3f} mm "
-                f"in {result.finished_at - result.started_at:.2f} s")
-        elif action == "jog":
-            _show(sl.jog(mm, feed_mm_min=feed))
+        if action in ("move", "jog", "home"):
+            _motion(sl, action, mm, feed, port, no_home)
         elif action == "hold":
             _show(sl.hold())
         elif action == "resume":
@@ -90,6 +76,38 @@ def slider(
         fail(str(exc))
     finally:
         sl.close()
+
+
+def _motion(sl, action: str, mm: float | None, feed: float | None, port: str, no_home: bool) -> None:
+    """home / move / jog under the safe stop: Ctrl-C or SIGTERM holds the carriage at once and says where."""
+    from rigs.slider.protocol import MotionHeld
+    from rigs.slider.stop import SafeStop
+
+    with SafeStop(sl) as stop:
+        try:
+            if action in ("move", "jog"):
+                sl.check_target(mm if action == "move" else sl.status().position_mm + mm)
+                if sl.status().state == "Alarm":
+                    if no_home:
+                        fail("the controller is locked (Alarm) after its reset; home it first "
+                             f"(cinectrl rig slider --port {port} home) or drop --no-home")
+                    say("controller locked (Alarm): homing first ($H)")
+                    _show(sl.home())
+            if action == "home":
+                _show(sl.home())
+            elif action == "move":
+                result = sl.move_to(mm, feed_mm_min=feed)
+                say(f"moved to {result.target_mm:.3f} mm: reads back {result.position_mm:.3f} mm "
+                    f"in {result.finished_at - result.started_at:.2f} s")
+            else:
+                _show(sl.jog(mm, feed_mm_min=feed))
+        except MotionHeld:
+            pass
+        if stop.signal is None:
+            return
+        held, message = stop.confirm()
+    say(message, err=True)
+    raise typer.Exit(stop.exit_code if held else 1)
 
 
 def _show(st) -> None:

@@ -39,7 +39,7 @@ import serial
 
 from .codes import CRITICAL_ALARMS, alarm_message, error_message
 from .motion import move_duration
-from .protocol import (MoveResult, SliderAlarm, SliderCommandError, SliderDisconnected, SliderError,
+from .protocol import (MotionHeld, MoveResult, SliderAlarm, SliderCommandError, SliderDisconnected, SliderError,
                        SliderInfo, SliderStatus, SliderTimeout, TrajectoryRun, TravelError)
 
 EPS_MM = 1e-3
@@ -113,6 +113,8 @@ class GrblSlider:
         self._homing = False
         self._closed = False
         self._disconnected: str | None = None
+        self._hold_requested = False        # a signal handler sent `!`: motion waits raise MotionHeld
+        self._syncing = 0                   # _resync: 1 = waiting for our `[GC:` line, 2 = for its ok
         self._last_target: float | None = None
         self._last_dir = 0
         self._firmware = ""
@@ -125,7 +127,11 @@ class GrblSlider:
         self._port = self._open_port(port, baudrate, command_timeout, exclusive, keep_dtr)
         try:
             self._await_ready(banner_timeout)
-            self._load_info()
+            if self._quiet_at_open():
+                self._resync()
+                self._load_info()
+            else:                           # busy with an earlier client's queue: its answers are still due
+                self._info_unknown()
             self.stable_port = stable_port_name(port)
             self.status()
         except BaseException:
@@ -225,6 +231,14 @@ class GrblSlider:
             self._cond.notify_all()
 
     def _dispatch(self, line: str) -> None:
+        if self._syncing and not line.startswith("<"):
+            if self._syncing == 1 and line.startswith("[GC:"):
+                self._syncing = 2
+            elif self._syncing == 2 and (line == "ok" or line.startswith("error:")):
+                self._syncing = 0
+            else:
+                self.messages.append(f"ignored (an earlier client's answer): {line}")
+            return
         if line == "ok" or line.startswith("error:"):
             if not self._pending:
                 self.messages.append(f"unexpected {line}")
@@ -286,9 +300,10 @@ class GrblSlider:
         elif state not in ("Alarm",) and not self._needs_reset:
             self._alarm = None
 
-    def _wait(self, done, timeout: float, what: str) -> None:
+    def _wait(self, done, timeout: float, what: str, *, motion: bool = False) -> None:
         """Pump until `done()`. One waiting thread selects on the port (outside the lock) and pumps; the
-        others sleep on a condition it notifies, so no answer is ever left unseen by its waiter."""
+        others sleep on a condition it notifies, so no answer is ever left unseen by its waiter. A motion
+        wait stops with MotionHeld as soon as a feed hold is requested (`request_hold`)."""
         deadline = time.monotonic() + timeout
         fd = self._port.fileno()
         while True:
@@ -296,6 +311,8 @@ class GrblSlider:
                 self._pump()
                 if done():
                     return
+                if motion and self._hold_requested:
+                    raise MotionHeld(f"feed hold requested while waiting for {what}", port=self.port_name)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise SliderTimeout(f"no answer to {what} within {timeout:.1f} s; check the cable and "
@@ -314,13 +331,15 @@ class GrblSlider:
                     self._reading = False
                     self._cond.notify_all()
 
-    def _exchange(self, line: str, timeout: float | None = None) -> _Request:
+    def _exchange(self, line: str, timeout: float | None = None, *, motion: bool = False) -> _Request:
         req = _Request(line)
         with self._lock:
             self._pump()
+            if motion and self._hold_requested:
+                raise MotionHeld(f"feed hold requested before {line!r} was sent", port=self.port_name)
             self._pending.append(req)
             self._write(line.encode("ascii") + b"\n")
-        self._wait(lambda: req.done, self.command_timeout if timeout is None else timeout, repr(line))
+        self._wait(lambda: req.done, self.command_timeout if timeout is None else timeout, repr(line), motion=motion)
         if req.exc is not None:
             raise req.exc
         if req.error is not None:
@@ -365,6 +384,24 @@ class GrblSlider:
             raise SliderTimeout(f"no 'Grbl x.y' banner within {2 * timeout:.1f} s, even after a soft reset; "
                                 "is this a GRBL controller at 115200 baud?", port=self.port_name) from None
 
+    def _resync(self) -> None:
+        """Forget answers meant for an earlier client. A client killed mid-command (Ctrl-C, kill -9) leaves
+        its answers (`ok`s, `$$` lines) on their way; taken as ours, they would answer our `$$` (a travel of
+        -600..0 read from stale lines). `$G` is sent outside the request queue and everything read up to its
+        `[GC:...]` line and that line's `ok` is dropped: Grbl answers lines in order, so nothing stale can come
+        after. A board busy with an earlier client's queue (Run, Hold, Jog) is not waited for: its settings
+        stay unread (`info_pending`) until it is Idle, and `_ensure_info` resyncs then."""
+        if self.reset_on_open:
+            return
+        with self._lock:
+            self._pump()
+            self._syncing = 1
+            self._write(b"$G\n")
+        try:
+            self._wait(lambda: not self._syncing, self.command_timeout, "'$G' (resync after open)")
+        finally:
+            self._syncing = 0
+
     def _load_info(self) -> None:
         """`$$` and `$I`. Grbl answers them only when Idle or in Alarm: a board found held or moving (it was not
         reset on open) keeps its settings unread until it is Idle; until then nothing that needs them runs."""
@@ -374,14 +411,25 @@ class GrblSlider:
         except SliderCommandError as exc:
             if exc.code != 8:
                 raise
-            self.info = SliderInfo(firmware=self._firmware or "Grbl", port=self.port_name,
-                                   travel_mm=self._travel_override or (-math.inf, math.inf))
-            self.info_pending = True
+            self._info_unknown()
+            return
         self.feed_mm_min = self._feed_override or self.info.max_rate_mm_min or 1000.0
         self.warnings = settings_warnings(self.info.settings)
 
+    def _quiet_at_open(self) -> bool:
+        """Idle or locked: nothing of an earlier client is still queued (so its answers have all come)."""
+        return self.reset_on_open or self._status.state in ("Idle", "Alarm", "Unknown", "Check", "Sleep")
+
+    def _info_unknown(self) -> None:
+        self.info = SliderInfo(firmware=self._firmware or "Grbl", port=self.port_name,
+                               travel_mm=self._travel_override or (-math.inf, math.inf))
+        self.info_pending = True
+        self.feed_mm_min = self._feed_override or 1000.0
+        self.warnings = []
+
     def _ensure_info(self) -> None:
-        if self.info_pending:
+        if self.info_pending and self.status().state in ("Idle", "Alarm"):
+            self._resync()
             self._load_info()
         if self.info_pending:
             raise SliderCommandError("the controller is held or moving, so its settings ($$) and travel are not "
@@ -466,7 +514,7 @@ class GrblSlider:
             self.reset()
         self._homing = True
         try:
-            self._exchange("$H", timeout=timeout)
+            self._exchange("$H", timeout=timeout, motion=True)
         except SliderCommandError as exc:
             if exc.code == 5:
                 raise SliderCommandError("homing is disabled on this controller ($22=0); enable it or "
@@ -486,7 +534,7 @@ class GrblSlider:
         self._alarm = None
 
     def _queue_move(self, mm: float, feed: float) -> None:
-        self._exchange(f"G90 G53 G1 X{mm:.3f} F{feed:.1f}")   # machine coordinates whatever the work offset
+        self._exchange(f"G90 G53 G1 X{mm:.3f} F{feed:.1f}", motion=True)   # machine coordinates whatever the work offset
         prev = self._last_target
         if prev is not None and abs(mm - prev) > EPS_MM:
             self._last_dir = 1 if mm > prev else -1
@@ -537,8 +585,17 @@ class GrblSlider:
         return MoveResult(target_mm=mm, position_mm=st.position_mm, started_at=started, finished_at=finished)
 
     def _sync(self, *, timeout: float) -> None:
-        """`G4 P0`: its ok comes when the planner has drained, i.e. when the axis is Idle."""
-        self._exchange("G4 P0", timeout=timeout)
+        """`G4 P0`: its ok comes when the planner has drained, i.e. when the axis is Idle. A held controller
+        never drains: that is said as such, not as a silent cable."""
+        try:
+            self._exchange("G4 P0", timeout=timeout, motion=True)
+        except SliderTimeout:
+            st = self.status()
+            if st.state.startswith("Hold") or st.state.startswith("Door"):
+                raise SliderTimeout(f"the controller is held ({st.state}) at {st.position_mm:.3f} mm, so the move "
+                                    f"cannot finish: resume it (cinectrl rig slider --port {self.port_name} resume) "
+                                    "or reset it (then re-home)", port=self.port_name) from None
+            raise
 
     def run_trajectory(self, start_mm: float, end_mm: float, *, speed_mm_s: float,
                        wait: bool = True) -> TrajectoryRun:
@@ -570,20 +627,22 @@ class GrblSlider:
         self.check_target(here + delta_mm)
         self._require_ready(f"jog {delta_mm} mm")
         feed = feed_mm_min or self.feed_mm_min
-        self._exchange(f"$J=G91 G21 X{delta_mm:.3f} F{feed:.1f}")
+        self._exchange(f"$J=G91 G21 X{delta_mm:.3f} F{feed:.1f}", motion=True)
         if abs(delta_mm) > EPS_MM:
             self._last_dir = 1 if delta_mm > 0 else -1
         self._last_target = here + delta_mm
         if not wait:
             return self.status()
-        return self._poll_until(lambda s: s.state == "Idle", timeout, "Idle after the jog")
+        return self._poll_until(lambda s: s.state == "Idle", timeout, "Idle after the jog", motion=True)
 
-    def _poll_until(self, predicate, timeout: float, what: str) -> SliderStatus:
+    def _poll_until(self, predicate, timeout: float, what: str, *, motion: bool = False) -> SliderStatus:
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
             if predicate(st):
                 return st
+            if motion and self._hold_requested:
+                raise MotionHeld(f"feed hold requested while waiting for {what}", port=self.port_name)
             if st.state == "Alarm" or self._alarm:
                 raise SliderAlarm(alarm_message(self._alarm) if self._alarm else "controller in ALARM",
                                   code=self._alarm, port=self.port_name)
@@ -604,8 +663,20 @@ class GrblSlider:
         self._sync(timeout=timeout)
         return self.status()
 
+    def request_hold(self) -> None:
+        """Feed hold NOW, from a signal handler (Ctrl-C, SIGTERM): `!` goes straight to the port (a real-time
+        byte, valid even in the middle of a line) without waiting for any lock, and the motion wait in progress
+        raises MotionHeld so its caller can confirm the hold with `hold()` and report the position."""
+        self._hold_requested = True
+        try:
+            os.write(self._port.fileno(), b"!")
+        except (OSError, ValueError, AttributeError, TypeError):
+            pass             # the port is gone: `hold()` will say so
+
     def hold(self, *, timeout: float = 30.0) -> SliderStatus:
-        """Feed hold (`!`): decelerate and stop without losing position; returns once `Hold:0`."""
+        """Feed hold (`!`): decelerate and stop without losing position; returns once `Hold:0` (or Idle with
+        nothing left to do). Raises (timeout, alarm, port gone) when the controller does not confirm it."""
+        self._hold_requested = False
         with self._lock:
             self._write(b"!")
         return self._poll_until(lambda s: s.state in ("Hold:0", "Idle") and s.feed_mm_min == 0, timeout,
@@ -613,6 +684,7 @@ class GrblSlider:
 
     def resume(self, *, timeout: float = 30.0) -> None:
         """Cycle start (`~`), once the hold has fully stopped (Grbl ignores `~` during Hold:1)."""
+        self._hold_requested = False
         st = self.status()
         if st.state == "Hold:1":
             st = self._poll_until(lambda s: s.state != "Hold:1", timeout, "Hold:0 before resume")

@@ -43,6 +43,11 @@ class SliderTimeout(SliderError):
     """No answer, or no Idle, within the time allowed."""
 
 
+class MotionHeld(SliderError):
+    """A feed hold was requested (Ctrl-C, SIGTERM) while a motion command waited: the wait stops at once so
+    the caller can confirm the hold (`hold()`) and say where the carriage stopped."""
+
+
 class SliderDisconnected(SliderError):
     """The serial port vanished (unplugged, controller reset, emulator stopped)."""
 

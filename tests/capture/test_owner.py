@@ -20,7 +20,7 @@ from capture.catalog import SESSION_STATUSES
 from capture.owner import SessionBusy, SessionLock, holder
 from capture.plan import load_plan, parse_plan
 from capture.rig import Rig
-from capture.session import RunnerOptions, SessionRunner
+from capture.session import RunnerOptions, SessionRefused, SessionRunner
 from cinectrl.main import app
 from rigs.camera.protocol import CameraDisconnected
 
@@ -95,7 +95,7 @@ def test_a_failed_start_leaves_no_session_running(tmp_path):
     def gone():
         raise CameraDisconnected("no camera detected: check the USB cable", camera="gphoto2")
 
-    with pytest.raises(CameraDisconnected):
+    with pytest.raises(SessionRefused, match="no session was started"):   # a new take: nothing to resume
         SessionRunner(plan, catalog, camera_factory=gone, slider_factory=lambda: None).run()
     db = sqlite3.connect(catalog)
     assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0       # nothing half-started
@@ -113,10 +113,35 @@ def test_a_failed_start_leaves_no_session_running(tmp_path):
 
 
 def test_one_vocabulary_stored_and_shown():
-    assert set(words.WORDS) == set(words.MEANING) - {words.INTERRUPTED}
+    assert set(words.WORDS) == set(words.MEANING) - set(words.ACTIVE.values())
     for word in words.WORDS:
         assert words.stored(word) in SESSION_STATUSES                       # fits the catalog's CHECK
         assert words.word(words.stored(word), word) == word                  # and reads back as itself
     assert words.word("paused", None) == words.PAUSED                        # rows from before the state column
     assert words.word("done", None) == words.COMPLETE
     assert words.word("running", "running", owner_alive=False) == words.INTERRUPTED
+    assert words.word("running", words.BUILDING, owner_alive=False) == words.OUTPUTS_INTERRUPTED
+    assert words.word("running", words.BUILDING, owner_alive=True) == words.BUILDING
+    assert words.word("running", None) == words.RUNNING                      # never taken for building
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_two_simultaneous_runs_of_a_new_plan_make_one_session_and_one_refusal(tmp_path, round_):
+    """Two real processes start the same plan at the same instant, before it has any session: the plan's lock
+    is taken before either decides "take 1", so one shoots and the other is refused with the owner's PID."""
+    plan = write_plan(tmp_path, STILLS_PLAN, speed=20)
+    catalog = tmp_path / "lab" / "catalog.db"
+    cmd = [sys.executable, str(Path(__file__).parent / "_run_session.py"), str(plan), str(catalog)]
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 1], outs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    assert f"is being run by PID {procs[winner].pid} on " in outs[loser][1], outs[loser][1]
+    db = sqlite3.connect(catalog)
+    try:
+        assert db.execute("SELECT count(*), max(take) FROM sessions").fetchone() == (1, 1)
+    finally:
+        db.close()
+    ledger_check(catalog)

@@ -65,6 +65,10 @@ def test_a_plan_runs_measures_and_stores_a_profile(tmp_path):
     assert "already gave" in " ".join(out.split())
     shown = _ok(["rig", "calibration", "show", "--catalog", str(catalog)])
     assert "white_balance  measured" in shown and "response       ideal (sRGB)" in shown
+    # a check now predicts time and disk from the calibration session it measured, not the 8 MB defaults
+    check = " ".join(_ok(["rig", "calibrate", str(EXAMPLES / "white-balance.toml"), "--catalog", str(catalog),
+                          "--check"]).split())
+    assert "costs: measured over" in check and "earlier points of camera 'sim'" in check, check
 
 
 def test_files_shot_elsewhere_take_exif_times_or_given_ones(bracket_files, tmp_path):
