@@ -59,6 +59,22 @@ def server_users(conn: Connection) -> dict[int, str]:
             for u in request(conn, "GET", "/api/users/").json()}
 
 
+PASSWORD_LENGTH = (8, 128)   # Label Studio 1.23: AUTH_PASSWORD_MIN_LENGTH / _MAX_LENGTH (core/settings/base.py)
+
+
+def check_password(password: str) -> str:
+    """Refuse, before anything reaches the server, a password Label Studio's signup would refuse by length."""
+    low, high = PASSWORD_LENGTH
+    if not low <= len(password) <= high:
+        raise ServerError(f"a password of {len(password)} characters is refused: Label Studio needs {low} to {high} "
+                          "characters (or pass --generate-password)")
+    return password
+
+
+def check_email(email: str) -> str:
+    return _check_email(email)
+
+
 def _check_email(email: str) -> str:
     email = email.strip().lower()
     if not _EMAIL.match(email):
@@ -107,7 +123,7 @@ def add(cat: Catalog, conn: Connection, email: str, *, role: str = "annotator",
     if created:
         if password is None:
             password = generated = generate_password()
-        _signup(conn, email, password)
+        _signup(conn, email, check_password(password))
         users = {e: uid for uid, e in server_users(conn).items()}
         if email not in users:
             raise ServerError(f"Label Studio at {conn.url} accepted the signup of {email} but does not list it "

@@ -104,6 +104,8 @@ ADJUDICATION_CONFIG = label_config(adjudication=True)
 
 # Project settings cinectrl owns: set at creation, checked (and restored) on every push and pull, because any
 # member of a Community-edition organization can change them. `maximum_annotations` is added per project.
+DEFAULT_OVERLAP = 2      # verdicts per pair of a new review project (the gate's quorum)
+
 PROJECT_SETTINGS: dict[str, Any] = {
     "show_collab_predictions": False,              # no model output shown, nothing pre-selected
     "reveal_preannotations_interactively": False,

@@ -5,7 +5,9 @@ Label Studio Community has no roles and lets any member write any annotation, cr
 - it comes from an account registered for review in the catalog (`cinectrl review annotators add`), made
   before that account was removed;
 - the account credited with it is the account that last wrote it (`updated_by == completed_by`);
-- it is that account's latest verdict on the pair (one account, one vote).
+- it is that account's latest verdict on the pair (one account, one vote);
+- it was not made while its task showed other data than cinectrl pushed (`Vote.note`, found by
+  `annotate/integrity.py` on pull).
 Counted review verdicts decide when at least `quorum` accounts voted and all agree; a split is disputed. An
 adjudication counts only from an account with the adjudicator role that cast no review verdict on the pair;
 when counted adjudications exist and agree, they decide. Gold pairs are judged the same way but never become
@@ -23,7 +25,7 @@ DECIDED = ("accepted", "rejected")
 UNREGISTERED = "account not registered for review (cinectrl review annotators add)"
 NO_ACCOUNT = "no account recorded (pulled before accounts were tracked: pull again)"
 NO_AUTHOR = "no author record (imported, or written for another account)"
-EDITED = "last changed by another account (user {user})"
+EDITED = "last changed by another account ({user})"
 AFTER_REMOVAL = "made after the account was removed"
 SUPERSEDED = "superseded by a later verdict of the same account"
 NOT_ADJUDICATOR = "adjudication from an account without the adjudicator role"
@@ -40,6 +42,8 @@ class Vote:
     email: str
     verdict: str
     updated_at: float
+    note: str | None = None        # a reason found outside these rules (e.g. made on a tampered task)
+    editor: str | None = None      # the account that last wrote it, by email, when known
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ def _admissible(vote: Vote, accounts: Mapping[tuple[str, int], Account]) -> tupl
     if vote.updated_by is None:
         return None, NO_AUTHOR
     if vote.updated_by != vote.account_id:
-        return None, EDITED.format(user=vote.updated_by)
+        return None, EDITED.format(user=vote.editor or f"user {vote.updated_by}")
+    if vote.note:
+        return None, vote.note
     if account.removed_at is not None and vote.updated_at >= account.removed_at:
         return None, AFTER_REMOVAL
     return account, None

@@ -1,9 +1,10 @@
 """What a reviewer sees beside the two clips: the difference clip, the settings table, headers, QC as information.
 
-The difference clip shows |reference - other| frame by frame after each frame is brought to zero mean and unit
-variance per channel, so an exposure change cancels and what lights up is structure that moved or changed:
-misalignment, a changed scene, flicker, focus breathing. It is a real H.264 clip played in the same sync group
-as the pair, made once per pair and kept beside the other clip (`review/` subfolder).
+The difference clip shows |reference - other| frame by frame after the other clip is brought to the reference's
+exposure (one gain and offset per channel for the whole clip), so an exposure change between the clips cancels
+and what lights up is what moved or changed: misalignment, a changed scene, flicker (a change from frame to
+frame), focus breathing. It is a real H.264 clip played in the same sync group as the pair, made once per pair
+and kept beside the other clip (`review/` subfolder).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import cv2
 import numpy as np
 
 from capture.catalog import Catalog, setting_number
-from capture.clips import read_video, write_mp4
 from rigs.camera.protocol import ROLES
+from rigs.video import read_frames, write_video
 
 DIFF_GAIN = 48.0          # one standard deviation of difference -> 48 grey levels
 PARALLEL_FROM = 8         # pairs: below this a process pool costs more than it saves
@@ -179,31 +180,37 @@ def qc_html(qc: Mapping[str, Any] | None) -> str:
 
 # ------------------------------------------------------------------------------------------- difference clip
 
-def _scale_offset(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per channel: the gain that brings the frame to unit variance (times DIFF_GAIN) and its mean."""
-    mean, std = cv2.meanStdDev(frame)
-    return (DIFF_GAIN / (std.ravel() + 1e-3)).astype(np.float32), mean.ravel().astype(np.float32)
+def _stats(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame and channel: mean and standard deviation (frames x channels each)."""
+    ms = [cv2.meanStdDev(f) for f in frames]
+    return (np.array([m.ravel() for m, _ in ms], np.float32), np.array([s.ravel() for _, s in ms], np.float32))
 
 
 def difference_frames(reference: Sequence[np.ndarray], other: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """|ref - other| per frame after per-channel normalisation (zero mean, unit variance); the other clip is
-    resized to the reference."""
+    """|ref - other| per frame, the other clip brought to the reference's exposure by one gain and offset per
+    channel for the whole clip (the median over frames), so a steady exposure change between the clips cancels
+    while a frame whose brightness jumps (flicker) lights up; the other clip is resized to the reference."""
     n = min(len(reference), len(other))
     if n == 0:
         raise ValueError("a difference clip needs frames on both sides")
+    h, w = reference[0].shape[:2]
+    other = [b if b.shape[:2] == (h, w) else cv2.resize(b, (w, h), interpolation=cv2.INTER_AREA) for b in other[:n]]
+    ma, sa = _stats(reference[:n])
+    mb, sb = _stats(other)
+    gain = np.median(sa / (sb + 1e-3), axis=0)
+    offset = np.median(ma - gain * mb, axis=0)
+    scale = DIFF_GAIN / (np.median(sa, axis=0) + 1e-3)
+    k_other, k_offset = (gain * scale).astype(np.float32), (offset * scale).astype(np.float32)
+    k_ref = scale.astype(np.float32)
     out = []
-    for a, b in zip(reference[:n], other[:n]):
-        if b.shape[:2] != a.shape[:2]:
-            b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
-        ka, ma = _scale_offset(a)
-        kb, mb = _scale_offset(b)
-        diff = cv2.absdiff(a.astype(np.float32) * ka, b.astype(np.float32) * kb + (ma * ka - mb * kb))
+    for a, b in zip(reference[:n], other):
+        diff = cv2.absdiff(a.astype(np.float32) * k_ref, b.astype(np.float32) * k_other + k_offset)
         out.append(np.clip(diff, 0, 255).astype(np.uint8))
     return out
 
 
 def write_difference_clip(reference: Path, other: Path, out: Path, fps: float) -> Path:
-    return write_mp4(difference_frames(read_video(reference), read_video(other)), out, fps=fps)
+    return write_video(out, difference_frames(read_frames(reference), read_frames(other)), fps)
 
 
 def review_path(pair: Mapping[str, Any], side: str) -> str:

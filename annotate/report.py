@@ -13,14 +13,23 @@ from typing import Any, Iterator
 
 from capture.catalog import Catalog
 
+from . import accounts, integrity
 from . import gold as goldmod
+from .config import DEFAULT_OVERLAP
 
 def _verdict_rows(cat: Catalog) -> list[dict[str, Any]]:
+    """Every verdict with its account; a verdict that another account wrote (completed_by != updated_by) is
+    listed under the account that wrote it, never credited to the one it names."""
     rows = cat.rows(
-        "SELECT r.pair_id, coalesce(r.stage, 'review') AS stage, r.server, r.account_id, r.annotator, r.verdict, "
+        "SELECT r.pair_id, coalesce(r.stage, 'review') AS stage, r.server, "
+        "CASE WHEN r.updated_by IS NOT NULL AND r.updated_by != r.account_id THEN r.updated_by "
+        "ELSE r.account_id END AS account_id, "
+        "CASE WHEN r.updated_by IS NOT NULL AND r.updated_by != r.account_id THEN 'user ' || r.updated_by "
+        "ELSE r.annotator END AS annotator, r.verdict, "
         "r.reasons_json, r.lead_time_s, r.counted, p.gold_kind, a.email AS registered_email, a.role, a.removed_at "
         "FROM reviews r JOIN pairs p ON p.id = r.pair_id "
-        "LEFT JOIN review_accounts a ON a.server = r.server AND a.user_id = r.account_id")
+        "LEFT JOIN review_accounts a ON a.server = r.server AND a.user_id = "
+        "CASE WHEN r.updated_by IS NOT NULL AND r.updated_by != r.account_id THEN r.updated_by ELSE r.account_id END")
     for r in rows:
         r["reasons"] = json.loads(r.pop("reasons_json") or "[]")
         r["who"] = (r["server"], r["account_id"]) if r["account_id"] is not None else (None, r["annotator"])
@@ -112,4 +121,50 @@ def summary(cat: Catalog) -> dict[str, Any]:
     ignored = dict(cat.conn.execute("SELECT gate_note, count(*) FROM reviews WHERE counted = 0 GROUP BY 1"))
     return {"pairs": states, "train_ready": int(ready), "gold_pairs": golds,
             "agreement": {"percent": ag["percent"], "alpha": ag["alpha"], "pairs_compared": len(ag["per_pair"])},
-            "not_counted": ignored, "reviewers": reviewer_stats(cat)}
+            "not_counted": ignored, "reviewers": reviewer_stats(cat), "stalled": stalled(cat),
+            "foreign_tasks": integrity.foreign(cat), "vanished": integrity.vanished(cat)}
+
+
+def quorums(cat: Catalog) -> dict[int, int]:
+    """pair id -> the quorum cinectrl set for its review task (the largest, if pushed to several servers)."""
+    return {r[0]: int(r[1] or DEFAULT_OVERLAP) for r in cat.conn.execute(
+        "SELECT t.pair_id, max(p.overlap) FROM ls_tasks t JOIN ls_projects p ON p.server = t.server "
+        "AND p.project_id = t.project_id AND p.kind = 'review' WHERE t.kind = 'review' GROUP BY t.pair_id")}
+
+
+def stalled(cat: Catalog, server: str | None = None) -> dict[int, str]:
+    """Real pairs that cannot reach a decision as things stand, and why (from the catalog only): not enough
+    registered accounts left to make the quorum, no adjudicator who did not review the pair, adjudicators who
+    disagree. Gold pairs are left out (they are never decided for training)."""
+    registry = accounts.registry(cat)
+    active = {k: a for k, a in registry.items() if a.removed_at is None and (server is None or k[0] == server)}
+    quorums_ = quorums(cat)
+    counted: dict[int, dict[str, dict[tuple, str]]] = defaultdict(lambda: defaultdict(dict))
+    voted: dict[int, set[tuple]] = defaultdict(set)
+    for pair_id, stage, srv, uid, email, verdict, ok in cat.conn.execute(
+            "SELECT pair_id, coalesce(stage, 'review'), server, account_id, annotator, verdict, counted "
+            "FROM reviews"):
+        if stage == "review" and uid is not None:
+            voted[pair_id].add((srv, uid))
+        if ok:
+            counted[pair_id][stage][(srv, uid)] = f"{email}: {verdict}"
+    out = {}
+    for pair_id, state in cat.conn.execute("SELECT id, review_state FROM pairs WHERE gold_kind IS NULL AND "
+                                           "review_state IN ('in_review', 'disputed')"):
+        if state == "in_review":
+            need = quorums_.get(pair_id, DEFAULT_OVERLAP) - len(counted[pair_id]["review"])
+            left = [a for k, a in active.items() if k not in counted[pair_id]["review"]]
+            if need > len(left):
+                out[pair_id] = (f"needs {need} more counted verdicts but only {len(left)} registered active "
+                                "accounts have not given one: register more reviewers (cinectrl review "
+                                "annotators add)")
+            continue
+        adjudications = counted[pair_id]["adjudication"]
+        if len(adjudications) > 1:
+            out[pair_id] = ("adjudicators disagree (" + "; ".join(sorted(adjudications.values())) + "): one of "
+                            "them must change their verdict")
+        elif not adjudications and not [k for k, a in active.items()
+                                        if a.role == "adjudicator" and k not in voted[pair_id]]:
+            out[pair_id] = ("no registered adjudicator who did not review it: register one (cinectrl review "
+                            "annotators add EMAIL --role adjudicator)")
+    return out

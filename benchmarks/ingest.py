@@ -16,9 +16,21 @@ process plus its finished worker processes: what the work costs, whatever the nu
 is catalog rate / bare rate from wall time: the median over rounds (the target), and from each side's best
 round (less sensitive to other work on the machine); the CPU ratio (bare CPU / catalog CPU a file) is what
 the wall ratio tends to when the cores are saturated, and does not depend on load. Target: the median wall
-ratio >= 0.8x in both pairs. Writes docs/results/benchmarks/ingest.json.
+ratio >= 0.8x in both pairs.
 
-    .venv/bin/python benchmarks/ingest.py [--files 2000] [--rounds 5] [--jobs N]
+Camera-sized files (`--large-files 40` of `--large-mb 24`): a real camera JPEG's headers (Canon 40D, from the
+test corpus) + random scan data, generated at run time in the temp dir and never kept. `openssl dgst -sha256`
+over the files (one process reading each file once: the speed of hashing) against `ingest_paths` over the
+same files with the CLI's default jobs (40 files stay in one process), alternating which goes first,
+`--large-rounds` times,
+files in the page cache for both. Ratio = catalog wall / openssl wall, median over rounds; target <= 1.2x;
+the CPU ratio (catalog / openssl CPU seconds) beside it does not depend on what else the machine runs.
+Also reported: the whole `python -m cinectrl.main catalog ingest` command (interpreter and imports included).
+
+Writes docs/results/benchmarks/ingest.json.
+
+    .venv/bin/python benchmarks/ingest.py [--files 2000] [--rounds 5] [--jobs N] [--large-files 40]
+                                          [--large-mb 24] [--large-rounds 5]
 """
 
 from __future__ import annotations
@@ -28,7 +40,10 @@ import io
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +51,7 @@ from pathlib import Path
 from typing import Callable
 
 import exifread
+import numpy as np
 import piexif
 from PIL import Image
 
@@ -49,6 +65,8 @@ from capture.bulk import DEFAULT_JOBS, ingest_paths  # noqa: E402
 from capture.catalog import Catalog  # noqa: E402
 
 TARGET = 0.8
+LARGE_TARGET = 1.2      # catalog ingest wall / openssl dgst -sha256 wall, camera-sized files
+HEADER_FROM = REPO / "tests" / "data" / "camera-files" / "jpeg" / "Canon_40D.jpg"
 
 
 def make_files(folder: Path, n: int) -> list[Path]:
@@ -70,6 +88,81 @@ def make_files(folder: Path, n: int) -> list[Path]:
         piexif.insert(exif, pixels, str(path))
         paths.append(path)
     return paths
+
+
+def make_large_files(folder: Path, n: int, size: int) -> list[Path]:
+    """Camera-sized JPEGs: a real camera's headers (everything up to the scan) + random scan data + EOI."""
+    src = HEADER_FROM.read_bytes()
+    i = 2
+    while src[i + 1] != 0xDA:
+        i += 2 + struct.unpack_from(">H", src, i + 2)[0]
+    head = src[:i + 2 + struct.unpack_from(">H", src, i + 2)[0]]
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(n):
+        scan = np.minimum(np.frombuffer(rng.bytes(size - len(head) - 2), np.uint8), 254)   # no 0xFF: no marker
+        path = folder / f"IMG_{k:04d}.JPG"
+        path.write_bytes(head + scan.tobytes() + b"\xff\xd9")
+        paths.append(path)
+    return paths
+
+
+def large_files(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
+    """openssl dgst -sha256 against the catalog ingest (in this process, and as the CLI command)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SystemExit("openssl is needed for the large-file reference (apt-get install openssl)")
+    folder = tmp / "large"
+    folder.mkdir()
+    t0 = time.perf_counter()
+    paths = make_large_files(folder, args.large_files, args.large_mb << 20)
+    total = sum(p.stat().st_size for p in paths)
+    print(f"generated {len(paths)} JPEGs of {args.large_mb} MB ({total / 2**20:.0f} MB) in "
+          f"{time.perf_counter() - t0:.1f} s")
+    names = [os.fspath(p) for p in paths]
+    reference = [openssl, "dgst", "-sha256", *names]
+    subprocess.run(reference, check=True, stdout=subprocess.DEVNULL)     # the page cache, for both sides
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    sides = ("openssl", "catalog", "cli")
+    wall: dict[str, list[float]] = {s: [] for s in sides}
+    cpu: dict[str, list[float]] = {s: [] for s in sides}
+    for r in range(args.large_rounds):
+        def run_reference() -> tuple[float, float]:
+            return timed(lambda: subprocess.run(reference, check=True, stdout=subprocess.DEVNULL))
+        if r % 2:                        # alternate which side goes first
+            c = timed(lambda: catalog(paths, tmp / f"large{r}.db", args.jobs))
+            o = run_reference()
+        else:
+            o = run_reference()
+            c = timed(lambda: catalog(paths, tmp / f"large{r}.db", args.jobs))
+        cli = [sys.executable, "-m", "cinectrl.main", "catalog", "ingest", str(folder), "--catalog",
+               str(tmp / f"cli{r}" / "catalog.db"), "--init", "--jobs", str(args.jobs)]
+        k = timed(lambda: subprocess.run(cli, check=True, stdout=subprocess.DEVNULL, env=env, cwd=REPO))
+        for side, (w, u) in zip(sides, (o, c, k)):
+            wall[side].append(w)
+            cpu[side].append(u)
+        print(f"large round {r + 1}: openssl {o[0]:.2f} s, catalog ingest {c[0]:.2f} s ({c[0] / o[0]:.2f}x), "
+              f"CLI command {k[0]:.2f} s ({k[0] / o[0]:.2f}x)")
+    ratios = [c / o for c, o in zip(wall["catalog"], wall["openssl"])]
+    cli_ratios = [k / o for k, o in zip(wall["cli"], wall["openssl"])]
+    ratio = statistics.median(ratios)
+    entry: dict[str, object] = {
+        "files": len(paths), "mb_each": args.large_mb, "rounds": args.large_rounds, "jobs": args.jobs,
+        "target_ratio_max": LARGE_TARGET, "ratio": round(ratio, 3), "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3), "cli_ratio": round(statistics.median(cli_ratios), 3),
+        "cpu_ratio": round(statistics.median(cpu["catalog"]) / statistics.median(cpu["openssl"]), 3),
+        "met": ratio <= LARGE_TARGET}
+    for side in sides:
+        w, u = statistics.median(wall[side]), statistics.median(cpu[side])
+        entry[f"{side}_wall_s"] = round(w, 3)
+        entry[f"{side}_cpu_s"] = round(u, 3)
+        entry[f"{side}_mb_per_s"] = round(total / 2**20 / w, 1)
+    print(f"  large files: catalog ingest / openssl dgst -sha256 {ratio:.2f}x median (rounds {min(ratios):.2f}-"
+          f"{max(ratios):.2f}; target <= {LARGE_TARGET}x) -> {'MET' if entry['met'] else 'NOT MET'}; "
+          f"the CLI command {entry['cli_ratio']:.2f}x")
+    for path in paths:
+        path.unlink()
+    return entry
 
 
 def _bare_one(path: str) -> int:
@@ -118,6 +211,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
                         help="processes for the parallel pair (default: the CLI's default, %(default)s here)")
+    parser.add_argument("--large-files", type=int, default=40, help="camera-sized files (0: skip that case)")
+    parser.add_argument("--large-mb", type=int, default=24)
+    parser.add_argument("--large-rounds", type=int, default=5)
     parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args()
     pairs = {"one process": 1, f"{args.jobs} processes": args.jobs}
@@ -145,6 +241,9 @@ def main() -> None:
                 ratios[name].append(b[0] / c[0])
                 line += f"  {name}: exifread {n / b[0]:5.0f}/s, catalog {n / c[0]:5.0f}/s ({b[0] / c[0]:.2f}x)"
             print(line)
+        for path in paths:
+            path.unlink()
+        large = large_files(args, Path(tmp)) if args.large_files > 0 else None
     figures: dict[str, object] = {"files": n, "rounds": args.rounds, "jobs": args.jobs, "target_ratio": TARGET,
                                   "load_average_at_end": os.getloadavg()[0]}
     print(f"medians over {args.rounds} rounds (rate = files per second of wall time):")
@@ -167,6 +266,8 @@ def main() -> None:
               f"{max(ratios[name]):.2f}, best rounds {best:.2f}x; target >= {TARGET}x) -> "
               f"{'MET' if ratio >= TARGET else 'NOT MET'}; CPU a file bare / catalog {cpu_ratio:.2f}x")
         figures[name.replace(" ", "_")] = entry
+    if large is not None:
+        figures["large_files"] = large
     write_result("ingest", figures, directory=args.results_dir)
 
 

@@ -32,7 +32,7 @@ from train.config import RunConfig  # noqa: E402
 from train.editor import load_editor  # noqa: E402
 from train.finetune import build_models, save_model_dir  # noqa: E402
 from train.serve import ServeConfig, bind_socket, create_app  # noqa: E402
-from train.videoio import read_video, write_video  # noqa: E402
+from rigs.video import read_video, write_video  # noqa: E402
 
 
 def make_model(root: Path, size: int, frames: int) -> Path:

@@ -31,7 +31,7 @@ from rigs import optics
 from rigs.calibration.inputs import CalibrationInputError, Frame
 from rigs.calibration.measure import MEASUREMENTS, get as get_measurement, measure, options_for
 from rigs.calibration.profile import CalibrationProfile
-from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER, WHITE_BALANCE
+from rigs.camera.protocol import APERTURE, FOCUS, ISO, KELVIN, ROLE_FIELDS, SHUTTER, WHITE_BALANCE
 
 from . import profiles
 from .catalog import Catalog, sha256_file
@@ -273,7 +273,7 @@ def load_image(path: Path) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ files
 
 #: command-line/EXIF names of the settings a measurement may need, role -> EXIF field
-EXIF_FIELDS = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "kelvin", FOCAL: "focal_mm"}
+EXIF_FIELDS = {role: f.column for role, f in ROLE_FIELDS.items() if f.exif}
 
 
 def frames_from_files(paths: Sequence[Path], *, given: Mapping[str, Sequence[float]] | None = None

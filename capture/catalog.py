@@ -35,6 +35,10 @@ ASSET_KINDS = ("still", "clip", "proxy", "raw", "depth", "sidecar", "other")
 SESSION_STATUSES = ("planned", "running", "paused", "done", "failed", "aborted")
 POINT_STATUSES = ("pending", "running", "done", "failed")
 REVIEW_STATES = ("unreviewed", "in_review", "accepted", "rejected", "disputed")
+# what one verdict records (besides external_id, imported_at and the gate's counted / gate_note)
+REVIEW_COLUMNS = ("pair_id", "annotator", "created_at", "verdict", "reasons_json", "rating", "defects_json", "notes",
+                  "stage", "server", "account_id", "updated_by", "updated_at", "lead_time_s")
+_KEEP = object()   # set_pair_state: leave this column as it is
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -561,14 +565,24 @@ class Catalog:
             self.db["pairs"].update(pair_id, values)
         return int(pair_id)
 
-    def set_pair_state(self, pair_id: int, *, review_state: str | None = None,
-                       train_ready: bool | None = None) -> None:
-        changes: dict[str, Any] = {"updated_at": time.time()}
+    def set_pair_state(self, pair_id: int, *, review_state: str | None = None, train_ready: bool | None = None,
+                       decided_by: Any = _KEEP, adjudicated_by: Any = _KEEP, decided_at: Any = _KEEP) -> None:
+        """The one writer of a pair's review state (the review gate and tests alike). `decided_by` /
+        `adjudicated_by` are lists of accounts (stored as JSON; None clears)."""
+        changes: dict[str, Any] = {}
         if review_state is not None:
             changes["review_state"] = review_state
         if train_ready is not None:
             changes["train_ready"] = int(train_ready)
-        self.db["pairs"].update(pair_id, changes)
+        for key, value in (("decided_by", decided_by), ("adjudicated_by", adjudicated_by)):
+            if value is not _KEEP:
+                changes[key] = json.dumps(list(value)) if value else None
+        if decided_at is not _KEEP:
+            changes["decided_at"] = decided_at
+        changes["updated_at"] = time.time()
+        with self.transaction():
+            self.conn.execute(f"UPDATE pairs SET {', '.join(k + ' = ?' for k in changes)} WHERE id = ?",
+                              (*changes.values(), pair_id))
 
     def pairs(self, *, session_id: int | None = None, review_state: str | None = None,
               train_ready: bool | None = None, gold: bool | None = False) -> list[dict[str, Any]]:
@@ -608,20 +622,58 @@ class Catalog:
 
     def add_review(self, pair_id: int, *, annotator: str, verdict: str, reasons: Iterable[str] = (),
                    rating: float | None = None, defects: Iterable[Iterable[int]] = (), notes: str | None = None,
-                   external_id: str | None = None, created_at: float | None = None) -> tuple[int, bool]:
+                   external_id: str | None = None, created_at: float | None = None, **more: Any) -> tuple[int, bool]:
         """Record one verdict. With `external_id` (e.g. the Label Studio annotation id) a repeated pull
-        updates the same row instead of adding one. Returns (review id, created)."""
+        updates the same row instead of adding one. `more`: the other REVIEW_COLUMNS (stage, server,
+        account_id, updated_by, updated_at, lead_time_s). Returns (review id, created)."""
+        record = {"pair_id": pair_id, "annotator": annotator, "created_at": created_at or time.time(),
+                  "verdict": verdict, "reasons_json": json.dumps(list(reasons)), "rating": rating,
+                  "defects_json": json.dumps([list(r) for r in defects]), "notes": notes,
+                  "external_id": external_id, **more}
+        added = self.upsert_reviews([record])["added"]
+        if external_id is None:
+            return int(self.conn.execute("SELECT max(id) FROM reviews").fetchone()[0]), True
+        return int(self._where("reviews", "external_id = ?", [external_id])["id"]), bool(added)
+
+    def upsert_reviews(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """The one writer of verdicts: one row per record (keyed by `external_id` when it has one), written
+        only when one of REVIEW_COLUMNS changed. Returns counts of rows added, updated and unchanged."""
+        records = list(records)
+        cols = REVIEW_COLUMNS
+        existing = {r[0]: tuple(r[1:]) for r in self.conn.execute(
+            f"SELECT external_id, {', '.join(cols)} FROM reviews WHERE external_id IN "
+            f"(SELECT value FROM json_each(?))",
+            (json.dumps([r["external_id"] for r in records if r.get("external_id") is not None]),))}
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
         now = time.time()
-        values = {"pair_id": pair_id, "annotator": annotator, "created_at": created_at or now, "verdict": verdict,
-                  "reasons_json": json.dumps(list(reasons)), "rating": rating,
-                  "defects_json": json.dumps([list(r) for r in defects]), "notes": notes, "imported_at": now}
-        table = self.db["reviews"]
-        if external_id is not None:
-            existing = self._where("reviews", "external_id = ?", [external_id])
-            if existing:
-                table.update(existing["id"], values)
-                return int(existing["id"]), False
-        return int(table.insert({**values, "external_id": external_id}).last_pk), True
+        with self.transaction():
+            for rec in records:
+                values = tuple(rec.get(c) for c in cols)
+                old = existing.get(rec.get("external_id")) if rec.get("external_id") is not None else None
+                if old is None:
+                    self.conn.execute(f"INSERT INTO reviews ({', '.join(cols)}, external_id, imported_at) "
+                                      f"VALUES ({', '.join('?' * (len(cols) + 2))})",
+                                      (*values, rec.get("external_id"), now))
+                    counts["added"] += 1
+                elif old != values:
+                    self.conn.execute(f"UPDATE reviews SET {', '.join(c + ' = ?' for c in cols)}, imported_at = ? "
+                                      "WHERE external_id = ?", (*values, now, rec["external_id"]))
+                    counts["updated"] += 1
+                else:
+                    counts["unchanged"] += 1
+        return counts
+
+    def review_values(self, external_ids: Iterable[str]) -> dict[str, tuple]:
+        """external id -> its REVIEW_COLUMNS values as stored (to tell what a pull would change)."""
+        return {r[0]: tuple(r[1:]) for r in self.conn.execute(
+            f"SELECT external_id, {', '.join(REVIEW_COLUMNS)} FROM reviews WHERE external_id IN "
+            f"(SELECT value FROM json_each(?))", (json.dumps(list(external_ids)),))}
+
+    def mark_review(self, review_id: int, *, counted: bool, note: str | None) -> None:
+        """Whether the review gate counted a verdict, and why not."""
+        with self.transaction():
+            self.conn.execute("UPDATE reviews SET counted = ?, gate_note = ? WHERE id = ?",
+                              (int(counted), note, review_id))
 
     def reviews(self, pair_id: int) -> list[dict[str, Any]]:
         out = list(self.db["reviews"].rows_where("pair_id = ?", [pair_id], order_by="created_at, id"))
@@ -687,18 +739,6 @@ class Catalog:
         tables = ("sessions", "devices", "points", "assets", "asset_settings", "slider_positions", "exif", "clips",
                   "pairs", "reviews", "training_runs")
         return {t: self.db[t].count for t in tables}
-
-    def export_assets(self) -> Iterator[dict[str, Any]]:
-        """One flat record per asset (`capture.export`: the fields of `cinectrl catalog export`)."""
-        from .export import asset_records
-
-        yield from asset_records(self)
-
-    def export_pairs(self) -> Iterator[dict[str, Any]]:
-        """One flat record per clip pair (`capture.export`): paths, settings per role, controls, deltas, QC."""
-        from .export import pair_records
-
-        yield from pair_records(self)
 
     def summary(self) -> dict[str, Any]:
         """What `cinectrl catalog stats` prints."""

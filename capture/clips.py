@@ -1,104 +1,20 @@
-"""Frames -> H.264 clips and review proxies, and the automatic quality checks a pair carries.
+"""The automatic quality checks a pair carries, and the width of review proxies.
 
-Clips are H.264 in MP4 (PyAV/libx264), yuv420p, constant frame rate, even width and height: what every
-browser and every training loader plays. Proxies are the same at a small width, for side-by-side review.
+Clips and proxies are written and read by `rigs/video.py` (H.264 yuv420p MP4, exact frame rate, odd sizes
+trimmed); a proxy is a clip at `PROXY_WIDTH`, for side-by-side review.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import av
 import cv2
 import numpy as np
-from PIL import Image
 
 from .exposure import Exposure, worst
 
 PROXY_WIDTH = 480
-
-
-def _even(n: int) -> int:
-    return max(2, n - (n % 2))
-
-
-def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    if frame.shape[1] != width or frame.shape[0] != height:
-        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(frame)
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def write_mp4(frames: Iterable[np.ndarray], out: Path, *, fps: float, width: int | None = None,
-              crf: int = 20) -> Path:
-    """Encode RGB frames as H.264 yuv420p CFR MP4; written to a temp name and renamed (atomic)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    rate = Fraction(fps).limit_denominator(1001)
-    container = av.open(str(tmp), mode="w", format="mp4")
-    stream = None
-    try:
-        for rgb in frames:
-            if stream is None:
-                h, w = rgb.shape[:2]
-                if width is not None and w > width:
-                    h, w = round(h * width / w), width
-                w, h = _even(w), _even(h)
-                stream = container.add_stream("libx264", rate=rate)
-                stream.width, stream.height = w, h
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
-            frame = av.VideoFrame.from_ndarray(_fit(rgb, stream.width, stream.height), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        if stream is None:
-            raise ValueError(f"no frames to encode into {out}")
-        for packet in stream.encode():
-            container.mux(packet)
-    finally:
-        container.close()
-    os.replace(tmp, out)
-    return out
-
-
-def stills_to_clip(paths: Sequence[Path], out: Path, *, fps: float, width: int | None = None) -> Path:
-    return write_mp4((load_rgb(p) for p in paths), out, fps=fps, width=width)
-
-
-def read_video(path: Path, *, limit: int | None = None) -> list[np.ndarray]:
-    frames = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if limit is not None and len(frames) >= limit:
-                break
-    return frames
-
-
-def transcode_proxy(src: Path, out: Path, *, width: int = PROXY_WIDTH) -> Path:
-    """A browser-playable small H.264 copy of any clip PyAV can decode, at its own frame rate."""
-    with av.open(str(src)) as container:
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 24)
-    return write_mp4(read_video(src), out, fps=fps, width=width)
-
-
-def probe(path: Path) -> dict:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = stream.frames or sum(1 for _ in container.decode(video=0))
-        return {"width": stream.codec_context.width, "height": stream.codec_context.height,
-                "fps": float(stream.average_rate or 0), "frames": int(frames), "codec": stream.codec_context.name,
-                "pix_fmt": stream.codec_context.pix_fmt}
 
 
 # --------------------------------------------------------------------------------------------- QC

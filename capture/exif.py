@@ -30,6 +30,8 @@ from typing import Any, Iterator
 
 import exifread
 
+from rigs.camera.protocol import ROLE_FIELDS, SHUTTER, WHITE_BALANCE
+
 # exifread logs "File format not recognized" and decode warnings; we report outcomes ourselves.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
@@ -108,8 +110,9 @@ def jpeg_structure(data: bytes, tail: bytes | None = None) -> tuple[str | None, 
     is its head and `tail` its last bytes."""
     if tail is not None:
         problem, width, height = jpeg_structure(data)
-        if problem and problem.startswith("truncated JPEG: the file ends after"):
-            problem = None          # only the head was given: the headers go on beyond it
+        if problem and problem.startswith(("truncated JPEG: the file ends after",
+                                           f"truncated JPEG: {len(data)} bytes and no end-of-image")):
+            problem = None          # only the head was given: the headers or the scan go on beyond it
         if problem is None and tail.rfind(b"\xff\xd9") < 0:
             problem = "truncated JPEG: no end-of-image marker (the file was cut short; copy it again from the card)"
         return problem, width, height
@@ -146,6 +149,13 @@ def jpeg_structure(data: bytes, tail: bytes | None = None) -> tuple[str | None, 
         i += 2 + length
     return (f"truncated JPEG: the file ends after {n} bytes, inside its headers (copy it again from the card)",
             width, height)
+
+
+def _headers_within(head: bytes) -> bool:
+    """Whether a big JPEG's head holds every segment up to the scan (EXIF, maker notes, XMP): then the
+    readers need nothing else of the file. Other formats (TIFF-based RAW, HEIC) may point anywhere in it."""
+    problem = jpeg_structure(head)[0]
+    return problem is None or problem.startswith(f"truncated JPEG: {len(head)} bytes and no end-of-image")
 
 
 # ------------------------------------------------------------------------------------------------ exiftool
@@ -221,7 +231,7 @@ def _read_metadata(data: bytes, path: str | os.PathLike[str], *, maker_notes: bo
             return meta
     if fmt in EXIFREAD_FORMATS:
         try:
-            if tail is None:
+            if tail is None or (fmt == "jpeg" and _headers_within(data)):    # parsed from the bytes read
                 tags = exifread.process_file(io.BytesIO(data), details=maker_notes, extract_thumbnail=False)
             else:
                 with open(path, "rb") as fh:
@@ -551,12 +561,12 @@ def _normalise_exiftool(meta: Metadata, tags: dict[str, Any]) -> None:
 def exif_settings(fields: dict[str, Any]) -> dict[str, tuple[str | None, float | None]]:
     """The EXIF side of the per-role settings, role -> (text, number)."""
     out: dict[str, tuple[str | None, float | None]] = {}
-    for role, key in (("aperture", "f_number"), ("iso", "iso"), ("kelvin", "kelvin"), ("focal", "focal_mm")):
-        value = fields.get(key)
+    for role, field_ in ROLE_FIELDS.items():        # rigs/camera/protocol.py: the one role <-> field table
+        value = fields.get(field_.column) if field_.exif else None
         if value is not None:
             out[role] = (f"{value:g}", float(value))
-    if fields.get("exposure_s") is not None:
-        out["shutter"] = (fields.get("exposure_text") or f"{fields['exposure_s']:g}", fields["exposure_s"])
+    if fields.get("exposure_s") is not None:         # the shutter as the file writes it: 1/400, not 0.0025
+        out[SHUTTER] = (fields.get("exposure_text") or f"{fields['exposure_s']:g}", fields["exposure_s"])
     if fields.get("white_balance") is not None:
-        out["white_balance"] = (str(fields["white_balance"]), None)
+        out[WHITE_BALANCE] = (str(fields["white_balance"]), None)
     return out

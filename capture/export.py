@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields as dataclass_fields
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rigs import controls as control_registry
-from rigs.camera.protocol import ROLES
+from rigs.camera.protocol import ROLE_FIELDS, ROLES
 
 from .clips import PairQuality
 from .pairs import DELTA_UNITS
@@ -52,9 +52,9 @@ class Export:
 
 # ------------------------------------------------------------------------------------------------ assets
 
-# Numeric camera roles: (column suffix, unit). The per-role requested / read-back columns of the asset export.
-ROLE_COLUMNS = {"aperture": ("f_number", "f-number"), "shutter": ("exposure_s", "s"), "iso": ("iso", "ISO"),
-                "kelvin": ("kelvin", "K"), "focus": ("focus_m", "m"), "focal": ("focal_mm", "mm")}
+# Numeric camera roles: (column suffix, unit), from rigs/camera/protocol.py's one role <-> field table. The
+# per-role requested / read-back columns of the asset export.
+ROLE_COLUMNS = {role: (f.column, f.unit) for role, f in ROLE_FIELDS.items()}
 
 ASSET_FIELDS: tuple[Field, ...] = (
     Field("asset_id", INTEGER, "", "the asset's id in the catalog"),
@@ -226,7 +226,7 @@ REVIEW_FIELDS: tuple[Field, ...] = (
     Field("account_id", INTEGER, "", "the account's user id on the server"),
     Field("server", TEXT, "", "the Label Studio instance key the verdict came from"),
     Field("role", TEXT, "", "annotator or adjudicator, as registered in the catalog; empty when unregistered"),
-    Field("verdict", TEXT, "", "accept, reject or unsure"),
+    Field("verdict", TEXT, "", "accept or reject (the review view offers no other verdict)"),
     Field("reasons", TEXT, "", "reason codes, separated by '; '"),
     Field("rating", REAL, "1-5", "how clearly the effect shows"),
     Field("defects", TEXT, "frames", "defective frame ranges first-last, separated by '; '"),

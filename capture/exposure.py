@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from rigs import optics
+from rigs import optics, video
 
 UNDER_MEAN = 0.08          # mean level, 0..1 of full scale: below ~20/255 a frame is essentially black
 OVER_MEAN = 0.92           # above ~235/255, essentially white
@@ -87,14 +87,9 @@ def anchor_from_rgb(rgb: np.ndarray, settings: Mapping[str, str], source: str) -
 
 
 def anchor_from_file(path: Path, settings: Mapping[str, str], source: str) -> Anchor:
-    from .clips import load_rgb, read_video
-
     if path.suffix.lower() in (".mp4", ".mov", ".mkv", ".avi"):
-        frames = read_video(path, limit=1)
-        if not frames:
-            raise ValueError(f"{path} has no frames")
-        return anchor_from_rgb(frames[0], settings, source)
-    return anchor_from_rgb(load_rgb(path), settings, source)
+        return anchor_from_rgb(video.read_frames(path, max_frames=1)[0], settings, source)
+    return anchor_from_rgb(video.read_still(path), settings, source)
 
 
 def predict(anchor: Anchor, stops: float) -> Exposure:

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS capture_timings (
 """
 
 # events that are not faults: the report and `capture status` count the others as "faults survived"
-NOT_FAULTS = ("resume", "stopped", "takeover", "start", "outputs")
+NOT_FAULTS = ("resume", "stopped", "takeover", "start", "outputs", "import")
 
 
 class DuplicateFrame(Exception):

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from rigs import controls as registry
 from rigs.camera import values
-from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, SHUTTER
+from rigs.camera.protocol import APERTURE, FOCAL, FOCUS, ISO, KELVIN, ROLE_FIELDS, SHUTTER, WHITE_BALANCE
 
 from .clips import PairQuality
 
@@ -137,8 +137,11 @@ def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *, scene
     shift from the reference's; K and d_f are absolute over the depth range the reference clip sees."""
     from rigs import optics  # noqa: PLC0415
     scene = scene or SceneContext()
-    a = {**_ASSUMED, **_physical(numeric(ref))}
-    b = {**a, **_physical(numeric(tgt))}
+    unknown = unmappable(ref, tgt)
+    if unknown:     # the mapping would take the reference's value: "no change" where the clips differ
+        return {}, f"{CONTROLS_UNMAPPED}: " + "; ".join(unknown)
+    a = {**_ASSUMED, **_side(ref)}
+    b = {**a, **_side(tgt)}
     near, far = ((scene.d_near_m, scene.d_far_m) if scene.d_near_m and scene.d_far_m and scene.d_far_m > scene.d_near_m
                  else _ASSUMED_DEPTH_M)
     try:
@@ -146,8 +149,8 @@ def normalised_controls(ref: Mapping[str, str], tgt: Mapping[str, str], *, scene
                                     scene_kelvin=a["wb_kelvin"], width_px=scene.width_px, profile=profile)
         controls = optics.to_controls(optics.PhysicalSettings(**b), ctx)
     except Exception as exc:  # noqa: BLE001 - a mapping problem must not lose the pair
-        return {}, f"rigs.optics.to_controls failed: {exc}"
-    assumed = sorted(k for k in _ASSUMED if k not in _physical(numeric(ref)))
+        return {}, f"{CONTROLS_UNMAPPED}: rigs.optics.to_controls failed: {exc}"
+    assumed = sorted(k for k in _ASSUMED if k not in _side(ref))
     if scene.source == "assumed":
         assumed.append("depth range")
     camera = f"calibration profile {profile.label}" if profile is not None else "ideal camera"
@@ -161,13 +164,54 @@ def reference_controls(ref: Mapping[str, str], *, scene: SceneContext | None = N
     return normalised_controls(ref, ref, scene=scene, profile=profile)[0]
 
 
-_PHYSICAL_NAMES = {APERTURE: "f_number", SHUTTER: "exposure_s", ISO: "iso", KELVIN: "wb_kelvin",
-                   FOCUS: "focus_m", FOCAL: "focal_mm"}
+#: the QC failure (and the start of `controls_source`) of a pair whose settings give no controls
+CONTROLS_UNMAPPED = "controls unmapped"
+
+
+def _preset_kelvin(settings: Mapping[str, str]) -> float | None:
+    from rigs.optics import WHITE_BALANCE_PRESETS_K  # noqa: PLC0415
+    label = settings.get(WHITE_BALANCE)
+    return float(WHITE_BALANCE_PRESETS_K[label]) if label in WHITE_BALANCE_PRESETS_K else None
+
+
+def _side(settings: Mapping[str, str]) -> dict[str, float]:
+    """One side's physical settings: its numeric roles, and a white-balance preset's colour temperature
+    (Tungsten = 3200 K; the camera ignores the kelvin setting under a preset, as the simulated one does)."""
+    physical = _physical(numeric(settings))
+    if (kelvin := _preset_kelvin(settings)) is not None:
+        physical[ROLE_FIELDS[KELVIN].physical] = kelvin
+    return physical
+
+
+def _number(role: str, settings: Mapping[str, str]) -> float | None:
+    """A role's number on one side; a white balance's is its preset's temperature or the kelvin setting."""
+    if role != WHITE_BALANCE:
+        return values.number(role, settings[role])
+    kelvin = _preset_kelvin(settings)
+    return kelvin if kelvin is not None or KELVIN not in settings else values.number(KELVIN, settings[KELVIN])
+
+
+def unmappable(ref: Mapping[str, str], tgt: Mapping[str, str]) -> list[str]:
+    """The settings that differ between the two sides but that a side does not give as a number (`Auto`, `Bulb`,
+    `0`, a white balance with neither a preset nor a kelvin value, a setting only one side records): mapping
+    them would assume the reference's value, and the pair would read as "no change" while its clips differ."""
+    problems = []
+    for role in (*ROLE_FIELDS, WHITE_BALANCE):
+        if ref.get(role) == tgt.get(role):
+            continue
+        for side, settings, other in (("reference", ref, tgt), ("target", tgt, ref)):
+            if role not in settings:
+                problems.append(f"only the {'target' if side == 'reference' else 'reference'} records {role} "
+                                f"({other[role]!r})")
+                continue
+            if _number(role, settings) is None:
+                problems.append(f"{side} {role} {settings[role]!r} gives no number")
+    return problems
 
 
 def _physical(n: Mapping[str, float]) -> dict[str, float]:
-    """Role-keyed numbers -> the field names of rigs.optics.PhysicalSettings."""
-    return {name: n[role] for role, name in _PHYSICAL_NAMES.items() if role in n}
+    """Role-keyed numbers -> the field names of rigs.optics.PhysicalSettings (rigs/camera/protocol.py's table)."""
+    return {f.physical: n[role] for role, f in ROLE_FIELDS.items() if role in n}
 
 
 def form_pairs(combos: Mapping[int, Mapping[str, str]], wanted_reference: Mapping[str, str], *,
@@ -196,15 +240,20 @@ def describe(settings: Mapping[str, str], roles: Sequence[str] | None = None) ->
     return " ".join(settings[r] for r in roles if r in settings)
 
 
-def quality_record(quality: PairQuality, controls: Mapping[str, float]) -> dict[str, Any]:
+def quality_record(quality: PairQuality, controls: Mapping[str, float], controls_source: str = "") -> dict[str, Any]:
     """The QC a pair stores: figures, each side's exposure, flags, and `passed` (False when a side is too dark
-    or too bright, the frames are misaligned, or a control lies outside the model's range)."""
+    or too bright, the frames are misaligned, a control lies outside the model's range, or the settings gave
+    no controls at all: `controls_source` says why, and such a pair must never train as "no change")."""
     outside = registry.out_of_range(controls)
-    flags = quality.flags + [f"control {why}" for why in outside.values()]
-    failures = quality.failures + [f"control {why}" for why in outside.values()]
+    unmapped = [] if any(k in registry.NAMES for k in controls) else [
+        controls_source if controls_source.startswith(CONTROLS_UNMAPPED)
+        else f"{CONTROLS_UNMAPPED}: {controls_source or 'no controls were computed'}"]
+    flags = quality.flags + [f"control {why}" for why in outside.values()] + unmapped
+    failures = quality.failures + [f"control {why}" for why in outside.values()] + unmapped
     return {"alignment_px": quality.alignment_px, "clipped_fraction": quality.clipped_fraction,
             "sharpness_ratio": quality.sharpness_ratio, "frames": quality.frames,
             "reference_exposure": quality.reference_exposure.as_dict() if quality.reference_exposure else None,
             "target_exposure": quality.target_exposure.as_dict() if quality.target_exposure else None,
-            "controls_out_of_range": sorted(outside), "flags": flags, "failures": failures,
+            "controls_out_of_range": sorted(outside), "controls_unmapped": unmapped[0] if unmapped else None,
+            "flags": flags, "failures": failures,
             "passed": not failures}

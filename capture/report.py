@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from rigs import video
 from rigs.camera import values
 
 from . import clips as clipkit
@@ -141,26 +142,26 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
 
     for cid, rows in grouped.items():
         paths = [root / r["path"] for r in rows]
-        if plan.mode == "stills":
+        if all(r["kind"] == "still" for r in rows):     # stills (an imported still is a 1-frame clip)
             fps = float(plan.session.get("fps", 6))
             clip, proxy = outputs_dir / f"combo{cid:03d}.mp4", outputs_dir / f"combo{cid:03d}.proxy.mp4"
-            sequences[cid] = [clipkit.load_rgb(p) for p in paths]
+            sequences[cid] = [video.read_still(p) for p in paths]
             if not _reusable(ledger, session_id, cid, clip, proxy):
-                clipkit.stills_to_clip(paths, clip, fps=fps)
+                video.stills_to_clip(paths, clip, fps=fps)
                 _step(f"clip {clip.name} written")
-                clipkit.stills_to_clip(paths, proxy, fps=fps, width=clipkit.PROXY_WIDTH)
+                video.stills_to_clip(paths, proxy, fps=fps, width=clipkit.PROXY_WIDTH)
                 _step(f"proxy {proxy.name} written")
         else:
             clip = next((p for p in paths if p.suffix.lower() in (".mp4", ".mov")), paths[0])
             proxy = outputs_dir / f"combo{cid:03d}.proxy.mp4"
-            sequences[cid] = clipkit.read_video(clip)
+            sequences[cid] = list(video.read_frames(clip))
             if not _reusable(ledger, session_id, cid, clip, proxy):
-                clipkit.transcode_proxy(clip, proxy)
+                video.transcode_proxy(clip, proxy, width=clipkit.PROXY_WIDTH)
                 _step(f"proxy {proxy.name} written")
         out.clips[cid], out.proxies[cid] = clip, proxy
         h, w = sequences[cid][0].shape[:2]
         clip_ids[cid] = ledger.add_clip(session_id, cid, settings[cid], clip, proxy, frames=len(sequences[cid]),
-                                        fps=clipkit.probe(clip)["fps"], width=w, height=h)
+                                        fps=float(video.probe(clip).fps), width=w, height=h)
         _step(f"clip {combination_key(cid)} catalogued")
 
     width = next(iter(sequences.values()))[0].shape[1] if sequences else 640
@@ -182,8 +183,8 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
             "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
             "reference_controls": spec.reference_controls, "mapping": spec.mapping,
-            "quality": flag_long_shutters(quality_record(quality, spec.controls), plan, spec.reference_settings,
-                                          spec.target_settings),
+            "quality": flag_long_shutters(quality_record(quality, spec.controls, spec.controls_source), plan,
+                                          spec.reference_settings, spec.target_settings),
         }
         record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)

@@ -45,12 +45,13 @@ blue, i.e. cooler); negative T renders warmer, as in CineCtrl's figures.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields as dataclass_fields
 from typing import Mapping, Protocol
 
 import numpy as np
 
 from . import controls
+from .camera.protocol import ROLE_FIELDS
 
 FULL_FRAME_WIDTH_MM = 36.0
 FULL_FRAME_HEIGHT_MM = 24.0
@@ -316,6 +317,10 @@ _FORWARD = {
     "T": lambda p, ctx: (1e6 / p.wb_kelvin - 1e6 / ctx.scene_kelvin) / MIRED_MAX,
     "ISO": lambda p, ctx: math.log2(p.iso / ctx.reference.iso) / ISO_STOPS_MAX,
 }
+_ROLE_PHYSICAL = {f.physical for f in ROLE_FIELDS.values()}
+if _ROLE_PHYSICAL != {f.name for f in dataclass_fields(PhysicalSettings)}:   # the one role <-> field table
+    raise ImportError(f"rigs/camera/protocol.py ROLE_FIELDS names physical fields {sorted(_ROLE_PHYSICAL)}; "
+                      "PhysicalSettings has other ones: keep the two in step")
 if set(_FORWARD) != set(controls.NAMES):     # a registry entry without its formula is a programming error
     raise ImportError(f"rigs/optics.py maps controls {sorted(_FORWARD)} but the registry lists "
                       f"{sorted(controls.NAMES)}: give every registry control its formula here")

@@ -28,7 +28,7 @@ import torch
 from . import tiny
 from .data import resize_crop, sample_indices, to_tensor
 from .metrics import psnr
-from .videoio import VideoError, read_video
+from rigs.video import VideoError, read_video
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from capture.catalog import sha256_file
 from rigs import controls as registry
 
 from .metrics import CAMERA_PATH
-from .videoio import VideoError, probe, read_video
+from rigs.video import VideoError, probe, read_video
 
 log = logging.getLogger(__name__)
 CONTROL_NAMES = registry.NAMES
@@ -34,6 +34,11 @@ NEUTRAL = registry.NEUTRAL
 Simulator = Callable[..., np.ndarray]
 #: Review states of a pair nobody has ruled on yet (capture/schema.py's pairs.review_state).
 UNREVIEWED = ("unreviewed", "in_review")
+
+
+class PairWithoutControls(ValueError):
+    """A catalog pair with no stored controls: its settings could not be mapped (capture QC fails it). Filling
+    the registry's neutral values would train it as "no change" while its clips differ, so it is refused."""
 
 
 @dataclass
@@ -157,7 +162,13 @@ def records_from_catalog(catalog: Any, *, train_ready_only: bool = True,
             skipped[name] = "a clip has no video file"
             log.warning("%s skipped: a clip has no video file", name)
             continue
-        controls = {**NEUTRAL, **{k: float(v) for k, v in (pair.get("controls") or {}).items()
+        stored = pair.get("controls") or {}
+        if not any(k in CONTROL_NAMES for k in stored):
+            raise PairWithoutControls(
+                f"{name} ({pair.get('reference_path')} -> {pair.get('other_path')}) has no controls: "
+                f"{stored.get('_source') or 'none were stored'}; it would train as 'no change' while its clips "
+                "differ. Reject it in review, or fix the settings' labels and rebuild the session's pairs")
+        controls = {**NEUTRAL, **{k: float(v) for k, v in stored.items()
                                   if k in CONTROL_NAMES and isinstance(v, (int, float))}}
         outside = registry.out_of_range(controls)
         if outside:
@@ -205,7 +216,8 @@ def records_from_synthetic_pairs(path: str | Path) -> list[PairRecord]:
 def pair_members(catalog: Any, *, train_ready_only: bool = False) -> list[dict[str, Any]]:
     """Per session and reference clip: the reference and every clip paired with it, each with all its controls
     and its camera-path offset against the reference (mean per-frame slider difference, mm) -- what
-    evaluation cuts into sweeps. Pairs whose controls leave the registry's ranges are left out."""
+    evaluation cuts into sweeps. Pairs whose controls leave the registry's ranges, or that have none (their
+    settings could not be mapped: neutral values would place them at "no change"), are left out."""
     scenes = session_scenes(catalog)
     poses = clip_poses(catalog)
     groups: dict[tuple[int, int], dict[str, Any]] = {}
@@ -213,6 +225,9 @@ def pair_members(catalog: Any, *, train_ready_only: bool = False) -> list[dict[s
         if not pair.get("reference_path") or not pair.get("other_path"):
             continue
         stored = pair.get("controls") or {}
+        if not any(k in CONTROL_NAMES for k in stored):
+            log.warning("pair %s left out of the sweeps: no controls (%s)", pair["pair_id"], stored.get("_source"))
+            continue
         controls = registry.complete({k: float(v) for k, v in stored.items() if k in CONTROL_NAMES}, check=False)
         if registry.out_of_range(controls):
             continue

@@ -24,7 +24,7 @@ import torch
 
 from .camera_path import CameraPath, latent_trajectory
 from .pipeline import CineCtrlPipeline, load_pipeline
-from .videoio import resize_frames
+from rigs.video import resize_frames
 
 MIN_SIDE = 16
 MAX_ASPECT = 8.0

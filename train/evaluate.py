@@ -130,7 +130,7 @@ def captured_sweeps(catalog: Any, *, scenes: Iterable[str] | None = None, max_fr
     """Every captured sweep in the catalog (optionally only `scenes`): per session and reference clip, the
     reference plus its pairs, split into series in which exactly one axis varies."""
     from .data import clip_depth, pair_members
-    from .videoio import VideoError, read_video
+    from rigs.video import VideoError, read_video
     wanted = set(scenes) if scenes is not None else None
     sweeps: list[Sweep] = []
     for group in pair_members(catalog, train_ready_only=train_ready_only):
@@ -326,7 +326,7 @@ def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str
     """Captured sweeps from a catalog (only `scenes` when given), plus simulated sweeps from `sources` clips
     for the axes no captured sweep covers. Returns the sweeps and notes saying what was used."""
     from .data import clip_depth
-    from .videoio import VideoError, read_video
+    from rigs.video import VideoError, read_video
     notes: list[str] = []
     sweeps: list[Sweep] = []
     if catalog_path is not None:
@@ -410,7 +410,7 @@ def off_diagonal_max(matrix: Mapping[str, Mapping[str, float]]) -> float | None:
 def _like(clip: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """First `shape[0]` frames at shape's (H, W): an editor that works at its own resolution is compared at
     the captured clip's."""
-    from .videoio import resize_frames
+    from rigs.video import resize_frames
     return resize_frames(np.asarray(clip)[: shape[0]], *shape[1:3])
 
 

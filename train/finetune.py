@@ -98,7 +98,10 @@ def build_records(cfg: RunConfig) -> tuple[list[D.PairRecord], list[D.PairRecord
         if not Path(cfg.data.catalog).is_file():
             raise ConfigError(f"[data] catalog = {cfg.data.catalog}: no such file")
         with open_catalog(cfg.data.catalog, readonly=True) as cat:
-            real = D.records_from_catalog(cat, train_ready_only=cfg.data.reviewed_only, skipped=left_out)
+            try:
+                real = D.records_from_catalog(cat, train_ready_only=cfg.data.reviewed_only, skipped=left_out)
+            except D.PairWithoutControls as exc:
+                raise ConfigError(f"[data] catalog = {cfg.data.catalog}: {exc}") from None
             all_scenes = set(D.session_scenes(cat).values())
             if cfg.data.synthetic_from_catalog:
                 sources += D.catalog_sources(cat)

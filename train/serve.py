@@ -40,7 +40,7 @@ from . import camera_path as CP
 from .editor import Cancelled, EditPlan, EditRefused
 from .jobs import JobQueue
 from .upload import BodyError, RequestGuard, read_form
-from .videoio import VideoError, probe, read_video, write_video
+from rigs.video import VideoError, even_size, probe, read_video, write_video
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "CINECTRL_SERVE_TOKEN"
@@ -212,8 +212,9 @@ class Worker(threading.Thread):
                 raise RuntimeError(f"the editor returned {output.shape} for an input of {frames.shape}")
             out_path = self.config.data_dir / "outputs" / f"{job_id}.mp4"
             write_video(out_path, output, fps)
-            self.queue.finish(job_id, out_path, {"frames": output.shape[0], "width": output.shape[2],
-                                                 "height": output.shape[1], "fps": fps})
+            width, height = even_size(output.shape[2], output.shape[1])     # as written: odd sides lose one px
+            self.queue.finish(job_id, out_path, {"frames": output.shape[0], "width": width,
+                                                 "height": height, "fps": float(fps)})
         except Cancelled:
             self.queue.mark_cancelled(job_id)
         except (VideoError, EditRefused) as exc:

@@ -22,7 +22,7 @@ import numpy as np
 from rigs import controls as registry
 
 from . import effects
-from .videoio import VideoError, read_video, write_video
+from rigs.video import VideoError, read_video, write_video
 
 #: The controls the bokeh simulator takes (K, d_f): they need the clip's depth.
 DEPTH_CONTROLS = tuple(name for name in inspect.signature(effects.bokeh).parameters if name in registry.NAMES)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import data as D
 from . import objective as O
-from .videoio import write_video
+from rigs.video import write_video
 
 SIGMA_POINTS = 4
 STRIP_FRAMES = 5

@@ -1,4 +1,5 @@
-"""`cinectrl capture plan|run|status`: check a sweep plan against the rig, run it (resumably), see sessions."""
+"""`cinectrl capture plan|run|import|status`: check a sweep plan against the rig, run it (resumably), import a
+sweep shot elsewhere, see sessions."""
 
 from __future__ import annotations
 
@@ -236,6 +237,43 @@ def run_command(
             fail(message)
         say(f"{result.status}: {message}", err=True)
         raise typer.Exit(words.EXIT_CODES.get(result.status, 1))
+
+
+@app.command("import")
+def import_command(
+    folder: Path = typer.Argument(..., help="Folder holding the sweep's files (stills or videos, one per setting).",
+                                  show_default=False),
+    axis: str = typer.Option(..., "--axis", help="The setting that changes along the sweep: a camera role with "
+                             "numeric values (an unknown name lists them)."),
+    values_text: Optional[str] = typer.Option(None, "--values", help="The axis value of each file in file-name "
+                                              "order, comma-separated (or @FILE), when EXIF does not record it."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="The axis value the pairs are made against "
+                                            "(default: as for a captured session)."),
+    scene: Optional[str] = typer.Option(None, "--scene", help="Scene name (default: the folder's name)."),
+    make: Optional[str] = typer.Option(None, "--make", help="Camera make, where EXIF has none."),
+    model: Optional[str] = typer.Option(None, "--model", help="Camera model, where EXIF has none."),
+    lens: Optional[str] = typer.Option(None, "--lens", help="Lens, where EXIF has none."),
+    catalog: Optional[Path] = CatalogOption,
+    init: bool = InitOption,
+) -> None:
+    """Import a sweep shot elsewhere as a session: files catalogued, one clip per setting, pairs, QC, report."""
+    from capture.imports import import_sweep, split_values
+
+    catalog_path = catalog_to_write(catalog, init=init)
+    with user_errors(catalog=catalog_path):
+        result = import_sweep(catalog_path, folder, axis, labels=split_values(values_text) if values_text else None,
+                              reference=reference, scene=scene, make=make, model=model, lens=lens)
+    sweep = result.sweep
+    verb = "already imported" if result.already else f"imported {result.imported} file(s)"
+    say(f"session {result.session_id}: {verb}; {len(sweep.files)} settings of {sweep.axis} "
+        f"({', '.join(sweep.labels)}; values from {sweep.values_from}), {result.pairs} pairs")
+    if sweep.held:
+        say(f"held the exposure: {', '.join(sweep.held)} followed {sweep.axis}")
+    if sweep.bracketed:
+        say(f"exposure bracket: the body also moved {', '.join(sweep.bracketed)} (each file's own value is kept)")
+    say(f"catalog   {catalog_path}")
+    say(f"files     {result.session_dir}")
+    say(f"report    {result.report}")
 
 
 @app.command("status")

@@ -271,8 +271,9 @@ def export(
     what: ExportWhat = typer.Option("assets", "--what",
                                     help=", ".join(f"{e.name} (one record per {e.one_record_per})"
                                                    for e in EXPORTS.values()) + "."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout.",
-                                          show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout ('-': "
+                                          "stdout). The reviews export (e-mails, notes) is made readable by you "
+                                          "only.", show_default=False),
     schema: bool = typer.Option(False, "--schema", help="Print the fields (name, type, unit, meaning) and exit."),
 ) -> None:
     """Flat records for pandas / spreadsheets: absolute paths, one column per setting, control and delta,
@@ -285,8 +286,14 @@ def export(
         return
     cat = _open(catalog)
     names = spec.names
+    if output is not None and str(output) == "-":
+        output = None
+    private = what.value == "reviews"   # people's e-mails and notes: not for every account on the machine
     try:
-        out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+        out = open(output, "w", newline="", encoding="utf-8",
+                   opener=(lambda p, f: os.open(p, f, 0o600)) if private else None) if output else sys.stdout
+        if private and output:
+            os.chmod(output, 0o600)   # an older file of that name keeps no wider mode
     except OSError as exc:
         cat.close()
         fail(f"cannot write {output}: {exc.strerror}")

@@ -117,13 +117,15 @@ def annotators_add(email: str = typer.Argument(..., help="The reviewer's email (
     """Create a reviewer account on the server (or register an existing one) with its role in the catalog."""
     from annotate import accounts
 
+    email = _run(accounts.check_email, email)          # before any prompt
     cat = _catalog(catalog)
     conn = _server(cat)
-    exists = email.strip().lower() in _run(accounts.server_users, conn).values()
+    exists = email in _run(accounts.server_users, conn).values()
     password = None
     if not exists and not generate_password:
+        low, high = accounts.PASSWORD_LENGTH
         try:
-            password = typer.prompt(f"password for {email} (8+ characters)", hide_input=True,
+            password = typer.prompt(f"password for {email} ({low}-{high} characters)", hide_input=True,
                                     confirmation_prompt=True)
         except click.exceptions.Abort:
             fail("no password typed (no terminal?): pass --generate-password to have one made and shown once")
@@ -190,8 +192,19 @@ def push(catalog: Optional[Path] = CatalogOption,
     gold = f", {res.gold} gold tasks mixed in" if res.gold else ""
     _say(f"project {res.project_id} ({res.overlap} verdicts per pair): {res.added} pairs added, "
          f"{res.already} already there{gold}")
+    for pair, same in res.identical:
+        _say(f"  pair {pair} shows the very same clips as pair {same} (identical takes, same sha256): not pushed "
+             f"again; pair {same}'s task stands for both")
     if res.restored:
         _say(f"restored project settings someone changed on the server: {', '.join(res.restored)}")
+    _say_foreign(res.foreign)
+
+
+def _say_foreign(foreign) -> None:
+    for f in foreign:
+        claim = f" (its data names pair {f['claims_pair']})" if f["claims_pair"] is not None else ""
+        _say(f"  task {f['task_id']} in project {f['project_id']} was not pushed by cinectrl{claim}: never read "
+             "or adopted; delete it on the server")
 
 
 @app.command()
@@ -208,14 +221,30 @@ def pull(catalog: Optional[Path] = CatalogOption) -> None:
         _say(f"nothing changed: {res.unchanged} verdicts already up to date, no pair changed state")
     else:
         states = ", ".join(f"{k} {v}" for k, v in sorted(res.states.items())) or "none"
+        golds = ", ".join(f"{k} {v}" for k, v in sorted(res.gold_states.items()))
         _say(f"{res.added} verdicts added, {res.updated} updated, {res.unchanged} unchanged; "
-             f"{res.changed_pairs} pairs changed state (now: {states}); {res.adjudication_pushed} sent to "
-             f"adjudication" + (f", {res.adjudication_refreshed} adjudication tasks refreshed"
-                                if res.adjudication_refreshed else ""))
+             f"{res.changed_pairs} pairs changed state (now: {states}" + (f"; gold pairs: {golds}" if golds else "")
+             + f"); {res.adjudication_pushed} sent to adjudication"
+             + (f", {res.adjudication_refreshed} adjudication tasks refreshed" if res.adjudication_refreshed else ""))
     for why, n in sorted(res.ignored.items()):
         _say(f"  not counted: {n} x {why}")
-    if res.foreign_tasks:
-        _say(f"  ignored {res.foreign_tasks} tasks cinectrl did not push")
+    for t in res.tampered:
+        who = ", ".join(t["accounts"]) or "none yet"
+        _say(f"  task {t['task_id']} (pair {t['pair_id']}, {t['stage']}) showed other data than cinectrl pushed: "
+             f"put back; verdicts made on it not counted until saved again: {who}")
+    for v in res.vanished:
+        _say(f"  verdict of {v['annotator']} on pair {v['pair_id']} ({v['stage']}: {v['verdict']}) is gone from the "
+             "server (deleted there); the catalog keeps it and it still counts")
+    for r in res.overlap_raised:
+        _say(f"  task {r['task_id']} (pair {r['pair_id']}, {r['stage']}) holds {r['uncounted']} annotations the gate "
+             f"does not count: its overlap is now {r['overlap']} so it stays in the queue")
+    _say_foreign(res.foreign)
+    _say_stalled(res.stalled)
+
+
+def _say_stalled(stalled) -> None:
+    for pair_id, why in sorted(stalled.items()):
+        _say(f"  pair {pair_id} cannot reach a decision: {why}")
 
 
 def _fmt(value, spec: str = "{:.0%}") -> str:
@@ -242,6 +271,10 @@ def status(catalog: Optional[Path] = CatalogOption,
          f"{ag['pairs_compared']}), Krippendorff's alpha {_fmt(ag['alpha'], '{:.3f}')}")
     for why, n in sorted(s["not_counted"].items()):
         _say(f"not counted: {n} x {why}")
+    if s["vanished"]:
+        _say(f"verdicts gone from the server (kept and counted here): {len(s['vanished'])}")
+    _say_foreign(s["foreign_tasks"])
+    _say_stalled({int(k): v for k, v in s["stalled"].items()})
     for r in s["reviewers"]:
         reasons = ", ".join(f"{k} {v}" for k, v in r["reasons"].items()) or "-"
         lead = _fmt(r["median_lead_time_s"], "{:.1f} s")

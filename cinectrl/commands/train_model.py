@@ -96,7 +96,7 @@ def edit(src: Path = typer.Argument(..., help="source clip (any length and size)
     from train.camera_path import CameraPathError, load
     from train.editor import EditRefused, load_editor
     from train.pipeline import ModelDirError
-    from train.videoio import VideoError, probe, read_video, write_video
+    from rigs.video import VideoError, probe, read_video, write_video
     try:
         path = load(camera_path) if camera_path else None
     except CameraPathError as exc:
@@ -115,4 +115,4 @@ def edit(src: Path = typer.Argument(..., help="source clip (any length and size)
     typer.echo(f"{plan.describe()}; text: {editor.card.text_conditioning}")
     if path is not None:
         typer.echo(f"camera: {path.describe()}")
-    typer.echo(f"wrote {out} ({result.shape[0]} frames, {result.shape[2]}x{result.shape[1]}, {fps:g} fps)")
+    typer.echo(f"wrote {out} ({result.shape[0]} frames, {result.shape[2]}x{result.shape[1]}, {float(fps):g} fps)")

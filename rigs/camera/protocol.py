@@ -22,6 +22,28 @@ FOCUS = "focus"          # focus distance in metres (label such as "1.5"), where
 FOCAL = "focal"          # focal length in mm, where the lens can set it (simulated zoom)
 ROLES = (APERTURE, SHUTTER, ISO, WHITE_BALANCE, KELVIN, FOCUS, FOCAL)
 
+
+@dataclass(frozen=True)
+class RoleField:
+    """What a numeric role is called outside the camera. The one role <-> field table: EXIF reading, the
+    catalog's exports, calibration from files and the pairs' physics all derive theirs from `ROLE_FIELDS`."""
+
+    column: str      # the number's field: the catalog's exif table, export columns (`requested_<column>`...)
+    unit: str        # its unit as the exports document it
+    physical: str    # its field in rigs.optics.PhysicalSettings (optics checks at import that they agree)
+    exif: bool       # whether a file's EXIF records it (the readers fill `column`): focus distance is not read
+
+
+#: numeric roles only (white balance is a label: its number is `kelvin`)
+ROLE_FIELDS: dict[str, RoleField] = {
+    APERTURE: RoleField("f_number", "f-number", "f_number", exif=True),
+    SHUTTER: RoleField("exposure_s", "s", "exposure_s", exif=True),
+    ISO: RoleField("iso", "ISO", "iso", exif=True),
+    KELVIN: RoleField("kelvin", "K", "wb_kelvin", exif=True),
+    FOCUS: RoleField("focus_m", "m", "focus_m", exif=False),
+    FOCAL: RoleField("focal_mm", "mm", "focal_mm", exif=True),
+}
+
 # What technicians type: gphoto2 widget names and common spellings, mapped to roles.
 ROLE_ALIASES: dict[str, str] = {
     "aperture": APERTURE, "f-number": APERTURE, "fnumber": APERTURE, "f_number": APERTURE,

@@ -33,6 +33,7 @@ import piexif
 from PIL import Image
 
 from .. import optics
+from ..video import even_size, write_video
 from ..scene import Scene, composite, default_scene, make_scene, render
 from . import values
 from .bodies import SimBody, body_named
@@ -130,7 +131,7 @@ class SimCamera:
         if serial is None:      # another body is another camera: it must not share the ideal one's calibration
             serial = "SIM0001" if self.body.name == "ideal" else f"SIM-{self.body.name.upper()}"
         self.width, self.height = int(width) // 2 * 2, int(height) // 2 * 2
-        self.clip_size = (int(clip_width) // 2 * 2, int(clip_height) // 2 * 2)
+        self.clip_size = even_size(int(clip_width), int(clip_height))   # the size rigs/video.py writes
         self.values = dict(DEFAULTS)
         self.noise = noise
         if jpeg_subsampling not in JPEG_SUBSAMPLING or not 1 <= int(jpeg_quality) <= 100:
@@ -233,7 +234,7 @@ class SimCamera:
             poses.append(pose)
         dest_dir.mkdir(parents=True, exist_ok=True)
         mp4 = dest_dir / f"{stem}.mp4"
-        _atomic_write(mp4, self._encode_mp4(images, fps))
+        write_video(mp4, ((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8) for image in images), fps, crf=18)
         sidecar = dest_dir / f"{stem}.json"
         meta = {"camera": self._identity.__dict__, "settings": dict(self.values), "fps": fps,
                 "frames": frames, "recording_started_at": recording_started, "motion_started_at": motion_start,
@@ -397,23 +398,6 @@ class SimCamera:
         blur_px = float(optics.motion_blur_px(1.0, travel_mm, near, focal, width_px=width or self.clip_size[0]))
         count = int(min(8, max(1, math.ceil(blur_px))))
         return [frame_time + exposure_s * (k + 0.5) / count for k in range(count)] if count > 1 else [frame_time]
-
-    def _encode_mp4(self, images: list[np.ndarray], fps: float) -> bytes:
-        import av
-
-        buf = io.BytesIO()
-        with av.open(buf, mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-            stream.width, stream.height = self.clip_size
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": "18", "preset": "veryfast"}
-            for image in images:
-                frame = av.VideoFrame.from_ndarray((image * 255 + 0.5).astype(np.uint8), format="rgb24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        return buf.getvalue()
 
     def _jpeg(self, image: np.ndarray, captured_at: float, *, exif: bool = True) -> bytes:
         pil = Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8))

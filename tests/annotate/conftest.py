@@ -68,7 +68,7 @@ def _frame_row(cat: Catalog, sid: int, combo: str, ordinal: int, requested: dict
 def make_catalog(root: Path, n_pairs: int, *, name: str | None = None, clip_file: Path | None = None) -> Catalog:
     """A catalog in `root` with one session of `n_pairs` pairs (reference + other clip each) under media/, each
     clip with one captured frame carrying requested / read-back / EXIF settings. With `clip_file`, every clip
-    row points to hard links of that one file (fast, for benchmarks)."""
+    row points to a copy of that one file made byte-distinct (fast, for benchmarks)."""
     name = name or f"cat{os.getpid()}-{next(_counter)}"
     cat = Catalog(root / f"{name}.db", durable=False)
     media = root / "media" / name
@@ -85,8 +85,9 @@ def make_catalog(root: Path, n_pairs: int, *, name: str | None = None, clip_file
             p = media / f"other{i}.mp4"
             if clip_file is None:
                 write_clip(p, 100 + (i * 37) % 150)
-            elif not p.exists():
-                p.hardlink_to(clip_file)
+            elif not p.exists():   # the same clip, made distinct by a trailing MP4 'free' box (players skip it)
+                tag = f"cinectrl-bench-{i}".encode()
+                p.write_bytes(clip_file.read_bytes() + (8 + len(tag)).to_bytes(4, "big") + b"free" + tag)
             a = cat.add_asset(p, sha256=None, bytes=p.stat().st_size, kind="clip", frames=12, fps=24)
             settings = {"aperture": "f/2.8", "shutter": "1/50", "iso": str(100 + i)}
             c = cat.add_clip(sid, f"c{i + 1:03d}", asset_id=a, frames=12, fps=24, settings=settings)

@@ -39,7 +39,7 @@ def test_one_account_one_vote_latest_wins():
 
 @pytest.mark.parametrize("bad, why", [
     (lambda: vote(9, "accept"), gate.UNREGISTERED),                            # an account nobody registered
-    (lambda: vote(2, "accept", by=1), gate.EDITED.format(user=1)),            # written by alice, credited to bob
+    (lambda: vote(2, "accept", by=1), gate.EDITED.format(user="user 1")),            # written by alice, credited to bob
     (lambda: vote(2, "accept", by=None), gate.NO_AUTHOR),                     # imported with completed_by
     (lambda: vote(5, "accept", at=150.0), gate.AFTER_REMOVAL),                 # after the account was removed
     (lambda: gate.Vote(next(_ids), "review", None, None, None, "old", "accept", 1.0), gate.NO_ACCOUNT),

@@ -18,7 +18,7 @@ import pytest
 from label_studio_sdk import LabelStudio
 from typer.testing import CliRunner
 
-from annotate import accounts, gate, review, server
+from annotate import accounts, gate, report, review, server
 from annotate.config import PROJECT_SETTINGS
 from cinectrl.main import app
 
@@ -121,7 +121,7 @@ def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     e.annotations.create(id=t[3].id, result=verdict("accept"))
 
     out = review.pull(cat, ls_server)
-    assert (out.added, out.updated, out.adjudication_pushed) == (6, 0, 2)
+    assert (out.added, out.updated, out.adjudication_pushed, out.adjudication_refreshed) == (6, 0, 2, 0)
     assert states(cat) == {1: "accepted", 2: "disputed", 3: "disputed"}
     p1 = cat.rows("SELECT decided_by, adjudicated_by, decided_at FROM pairs WHERE id = 1")[0]
     assert json.loads(p1["decided_by"]) == ["alice@lab.test", "bob@lab.test"] and p1["adjudicated_by"] is None
@@ -142,7 +142,7 @@ def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     # an annotator cannot settle a split; an adjudicator who voted on the pair cannot either
     a.annotations.create(id=adj[2].id, result=verdict("reject"))
     c.annotations.create(id=adj[3].id, result=verdict("reject"))
-    review.pull(cat, ls_server)
+    assert review.pull(cat, ls_server).adjudication_refreshed == 0      # no earlier verdict changed
     assert states(cat) == {1: "accepted", 2: "disputed", 3: "disputed"}
     notes = dict(cat.conn.execute("SELECT annotator, gate_note FROM reviews WHERE stage = 'adjudication'"))
     assert notes == {"alice@lab.test": gate.NOT_ADJUDICATOR, "carol@lab.test": gate.ADJUDICATOR_VOTED}
@@ -191,7 +191,10 @@ def test_one_account_one_vote_and_forged_or_edited_verdicts_do_not_count(ls_serv
     out = review.pull(cat, ls_server)
     assert states(cat) == {1: "in_review", 2: "in_review"}
     assert out.ignored == {gate.SUPERSEDED: 1, gate.UNREGISTERED: 1,
-                           gate.EDITED.format(user=people["bob"].user_id): 2}
+                           gate.EDITED.format(user=people["bob"].email): 2}
+    # status lists what bob wrote under bob, not under alice whom he credited it to
+    not_counted = {r["account"]: r["not_counted"] for r in report.summary(cat)["reviewers"]}
+    assert not_counted == {"alice@lab.test": 1, "bob@lab.test": 2, "eve@lab.test": 1}   # alice: her own duplicate
     recs = [r for r in run_export(cat, "jsonl") if r["pair_id"] == 2]
     assert sorted((r["account"], r["counted"]) for r in recs) == [
         ("alice@lab.test", False), ("alice@lab.test", False), ("bob@lab.test", True)]
@@ -282,7 +285,7 @@ def test_gold_tasks_measure_each_reviewer_and_never_train(ls_server, catalog_fac
     assert r.exit_code == 0 and "alice@lab.test (annotator): " in r.output and "gold 0/2 (0%)" in r.output, r.output
 
 
-def test_export_reviews_csv_and_jsonl(ls_server, catalog_factory, people):
+def test_export_reviews_csv_and_jsonl(ls_server, catalog_factory, people, tmp_path, monkeypatch):
     cat = catalog_factory(1)
     register(cat, ls_server, people, alice="annotator", bob="annotator")
     res = review.push(cat, ls_server)
@@ -302,6 +305,15 @@ def test_export_reviews_csv_and_jsonl(ls_server, catalog_factory, people):
     rows = run_export(cat, "csv")
     alice = next(r for r in rows if r["account"] == "alice@lab.test")
     assert alice["defects"] == "1-3" and alice["adjudicated_by"] == "" and alice["counted"] == "true"   # no JSON in CSV
+    # `-o -` is stdout, not a file named "-"; a file of reviews (e-mails, notes) is readable by its owner only
+    monkeypatch.chdir(tmp_path)
+    r = run("catalog", "export", "--what", "reviews", "-o", "-", "--catalog", str(cat.path))
+    assert r.exit_code == 0 and "alice@lab.test" in r.output and not (tmp_path / "-").exists()
+    (tmp_path / "reviews.jsonl").write_text("")
+    (tmp_path / "reviews.jsonl").chmod(0o644)
+    r = run("catalog", "export", "--what", "reviews", "-o", "reviews.jsonl", "--catalog", str(cat.path))
+    assert r.exit_code == 0 and (tmp_path / "reviews.jsonl").stat().st_mode & 0o777 == 0o600
+    assert "alice@lab.test" in (tmp_path / "reviews.jsonl").read_text()
 
 
 def review_fields():
@@ -552,6 +564,12 @@ def test_annotator_accounts_cli_add_list_remove(ls_server, catalog_factory, peop
     assert r.exit_code == 0 and "(was annotator)" in r.output and "password is unchanged" in r.output
     r = run("review", "annotators", "add", "not-an-email", "--generate-password", "--catalog", path)
     assert r.exit_code == 1 and "is not an email address" in r.output
+    r = run("review", "annotators", "add", "not-an-email", "--catalog", path, input="whatever-1\nwhatever-1\n")
+    assert r.exit_code == 1 and "is not an email address" in r.output and "password for" not in r.output
+    heidi = f"heidi{os.getpid()}@lab.test"
+    r = run("review", "annotators", "add", heidi, "--catalog", path, input="abcde\nabcde\n")
+    assert r.exit_code == 1 and "a password of 5 characters is refused: Label Studio needs 8 to 128" in r.output
+    assert heidi not in accounts.server_users(server.identify(ls_server)).values()   # nothing sent
     r = run("review", "annotators", "list", "--catalog", path)
     assert r.exit_code == 0 and frank in r.output and "adjudicator" in r.output, r.output
     # removal: out of the organization (no project opens), and the catalog keeps the account as removed

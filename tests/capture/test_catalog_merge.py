@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from capture.catalog import Catalog, CatalogError
+from capture.export import asset_records
 from capture.bulk import ingest_paths
 from capture.ingest import ingest_file
 from capture.merge import merge_catalog
@@ -82,7 +83,7 @@ def test_merge_with_copy_files_copies_and_verifies(tmp_path):
     target = Catalog(a)
     summary = merge_catalog(target, b, copy_files=True)
     assert summary.copied == 2
-    for row in target.export_assets():
+    for row in asset_records(target):
         if row["path"].startswith("stations/"):
             assert row["path"].startswith(f"stations/{station_b}/sessions/b/")
             assert hashlib.sha256(target.abspath(row["path"]).read_bytes()).hexdigest() == row["sha256"]

@@ -1,4 +1,4 @@
-"""Clips (H.264 yuv420p CFR, even sizes), proxies, pair QC figures and pair formation."""
+"""Pair QC figures and pair formation (clips and proxies themselves: tests/rigs/test_video.py)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,6 @@ def _texture(w=101, h=75, shift=0, gain=1.0):
     base = rng.integers(0, 200, size=(h, w + 40, 3)).astype(np.float32)
     base = np.asarray(Image.fromarray(base.astype(np.uint8)).resize((w + 40, h)))  # keep texture
     return np.clip(base[:, 20 + shift:20 + shift + w] * gain, 0, 255).astype(np.uint8)
-
-
-def test_stills_become_even_sized_yuv420p_h264(tmp_path):
-    paths = []
-    for i in range(5):
-        path = tmp_path / f"f{i}.jpg"
-        Image.fromarray(_texture(shift=i)).save(path)
-        paths.append(path)
-    clip = clips.stills_to_clip(paths, tmp_path / "clip.mp4", fps=6)
-    info = clips.probe(clip)
-    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
-    assert (info["width"], info["height"]) == (100, 74)          # odd sizes made even
-    assert info["frames"] == 5 and abs(info["fps"] - 6) < 1e-6
-    proxy = clips.transcode_proxy(clip, tmp_path / "proxy.mp4", width=50)
-    assert clips.probe(proxy)["width"] == 50 and clips.probe(proxy)["frames"] == 5
-    assert not list(tmp_path.glob("*.part"))
 
 
 def test_quality_check_sees_misalignment_clipping_and_blur():

@@ -16,6 +16,7 @@ from capture.catalog import Catalog
 from capture.exif import (ERROR, EXPOSURE_FIELDS, PARSED, UNPARSED, ExifTool, jpeg_structure, read_metadata,
                           sniff)
 from capture.bulk import expand_paths, ingest_paths
+from capture.export import asset_records
 
 needs_exiftool = pytest.mark.usefixtures("exiftool")   # fails, never skips, when exiftool is missing
 
@@ -51,7 +52,7 @@ def test_every_corpus_file_gets_a_row_with_a_status_and_none_crashes(corpus_cata
 
 
 def _row(cat, name):
-    (row,) = [r for r in cat.export_assets() if r["path"].endswith("/" + name)]
+    (row,) = [r for r in asset_records(cat) if r["path"].endswith("/" + name)]
     return row
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from capture.catalog import Catalog
 from capture.bulk import expand_paths, ingest_paths
+from capture.export import asset_records
 from capture.ingest import DUPLICATE, KNOWN, MOVED, REPARSED, ingest_file
 
 
@@ -79,7 +80,7 @@ def test_runner_ingests_one_frame_inside_its_own_transaction(lab):
                           readback={"aperture": "f/2.8", "shutter": "1/60", "iso": "400"},
                           slider={"target_mm": 12.5, "position_mm": 12.498, "at": 1.0})
         cat.mark_point(pid, "done")
-    row = next(r for r in cat.export_assets() if r["asset_id"] == aid)
+    row = next(r for r in asset_records(cat) if r["asset_id"] == aid)
     assert (row["session_id"], row["point_id"], row["frame_index"]) == (sid, pid, 0)
     assert row["requested_f_number"] == 2.8 and row["readback_exposure_s"] == pytest.approx(1 / 60)
     assert row["f_number"] == 2.8 and row["exposure_text"] == "1/60" and row["slider_mm"] == 12.498
@@ -115,7 +116,7 @@ def test_unparsed_file_is_parsed_when_exiftool_becomes_available(lab, camera_fil
     assert cat.assets()[0]["error"] == "metadata not parsed: exiftool needed for CR3"
     second = ingest_paths(cat, [cr3])
     assert second.counts == {REPARSED: 1}
-    (row,) = list(cat.export_assets())
+    (row,) = list(asset_records(cat))
     assert row["metadata_status"] == "parsed" and row["model"] == "Canon EOS M50" and row["error"] is None
 
 
@@ -128,7 +129,7 @@ def test_parallel_parsing_gives_the_same_rows_as_one_process(tmp_path):
         cat = Catalog(tmp_path / f"c{jobs}.db")
         summary = ingest_paths(cat, expand_paths([tmp_path / "in"]), jobs=jobs, batch=50)
         assert summary.counts == {"parsed": 230, DUPLICATE: 1}
-        results[jobs] = [(r["path"], r["sha256"], r["exposure_text"], r["make"]) for r in cat.export_assets()]
+        results[jobs] = [(r["path"], r["sha256"], r["exposure_text"], r["make"]) for r in asset_records(cat)]
         again = ingest_paths(cat, expand_paths([tmp_path / "in"]), jobs=jobs)
         assert again.counts == {KNOWN: 230, DUPLICATE: 1}
         cat.close()
@@ -151,7 +152,7 @@ def test_big_files_are_streamed_not_held_in_memory(lab, monkeypatch, camera_file
     truncated.write_bytes(canon.read_bytes()[:-2000])
     summary = ingest_paths(cat, [canon, truncated])
     assert summary.counts == {"parsed": 1, "error": 1}
-    rows = {r["path"].rsplit("/", 1)[-1]: r for r in cat.export_assets()}
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in asset_records(cat)}
     assert rows["Canon_40D.jpg"]["sha256"] == hashlib.sha256(canon.read_bytes()).hexdigest()
     assert rows["Canon_40D.jpg"]["bytes"] == canon.stat().st_size and rows["Canon_40D.jpg"]["exposure_text"] == "1/160"
     assert rows["cut.jpg"]["error"].startswith("truncated JPEG")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from capture.catalog import Catalog
-from capture.clips import probe
+from rigs.video import probe
 from capture.plan import load_plan
 from capture.rig import Rig
 from capture.session import RunnerOptions, SessionRunner
@@ -44,7 +44,7 @@ def test_stills_session_end_to_end(plan_factory, tmp_path):
     clips = cat.clips(result.session_id)
     assert len(clips) == 2 and all(c["frames"] == 4 for c in clips)
     info = probe(cat.abspath(cat.asset(clips[0]["asset_id"])["path"]))
-    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 4
+    assert info.codec == "h264" and info.pix_fmt == "yuv420p" and info.frames == 4
     (pair,) = cat.pairs(session_id=result.session_id)
     assert pair["reference_settings"]["aperture"] == "f/8"      # deepest depth of field by default
     assert pair["qc"]["alignment_px"] < 2.0                      # same positions -> registered frames
@@ -65,7 +65,7 @@ def test_passes_session_end_to_end(plan_factory, tmp_path):
     assert len(clips) == 2
     for clip in clips:
         assert clip["frames"] == 9
-        assert probe(cat.abspath(cat.asset(clip["proxy_asset_id"])["path"]))["codec"] == "h264"
+        assert probe(cat.abspath(cat.asset(clip["proxy_asset_id"])["path"])).codec == "h264"
         recorded = cat.asset(clip["asset_id"])
         assert recorded["point_id"] is not None and recorded["kind"] == "clip"   # the pass's own clip
     assert len(cat.pairs(session_id=result.session_id)) == 1

@@ -61,7 +61,7 @@ def test_readme_demo_to_a_served_edit(tmp_path):
     assert (tmp_path / "eval" / "metrics.json").is_file()
 
     # 4. edit a captured clip with the run's model (the run directory itself is accepted)
-    from train.videoio import probe
+    from rigs.video import probe
     source = probe(clips[0])
     done = cli("train", "edit", str(clips[0]), "--model", str(run), "--exposure", "0.3", "--iso-gain", "0.2",
                "--camera-path", '{"slider_mm": [0, 20]}', "--steps", "2", "--out", str(tmp_path / "edit.mp4"),

@@ -24,6 +24,22 @@ def textured_clip(seed: int = 0, frames: int = 5, size: int = 64) -> np.ndarray:
     return np.stack([base[i:i + size, i:i + size] for i in range(frames)])
 
 
+def foreign_clip(path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv444p", fps: int = 8):
+    """A clip as another tool writes it (a codec or pixel format rigs/video.py never writes: ffv1, 4:4:4 at an odd
+    size): PyAV directly, because the project's one writer refuses to make these."""
+    import av
+
+    with av.open(str(path), mode="w") as box:
+        stream = box.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")):
+                box.mux(packet)
+        for packet in stream.encode():
+            box.mux(packet)
+    return path
+
+
 def simple_edit(frames: np.ndarray, controls: dict, **_) -> np.ndarray:
     """A small exact effect model (exposure gain, warm/cool channel gains, Gaussian bokeh, centre-crop zoom) used
     as the *reference* in evaluation tests; the project's simulator lives in train/effects.py."""
@@ -53,7 +69,7 @@ def clip() -> np.ndarray:
 def make_pair_catalog(root, scenes: int = 3, frames: int = 12, size: int = 40):
     """A real catalog with train-ready exposure pairs (target = exact exposure edit of the source) per scene."""
     from capture.catalog import open_catalog
-    from train.videoio import write_video
+    from rigs.video import write_video
     root.mkdir(parents=True, exist_ok=True)
     with open_catalog(root / "catalog.db") as cat:
         for s in range(scenes):

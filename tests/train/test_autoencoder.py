@@ -10,7 +10,7 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from train import autoencoder as A
-from train.videoio import write_video
+from rigs.video import write_video
 
 from .conftest import textured_clip
 

@@ -172,7 +172,7 @@ def _synth(args: list[str]) -> list[dict]:
 
 
 def test_train_synth_uses_the_clip_body_profile_and_says_so(clip_catalog, tmp_path):
-    from train.videoio import read_video
+    from rigs.video import read_video
 
     pairs, out = _synth(["--from", str(clip_catalog), "--out", str(tmp_path / "p"), "--per-clip", "1"])
     assert pairs[0]["camera"].startswith("cinectrl SimCam #SIM-SECRET") and "calibration profile" in out

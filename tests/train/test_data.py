@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from train import data as D
-from train.videoio import write_video
+from rigs.video import write_video
 
 from .conftest import simple_edit, textured_clip
 

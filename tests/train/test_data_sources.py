@@ -17,7 +17,7 @@ from train import data as D
 from train import finetune as FT
 from train.config import load_config
 from train.synth import DEPTH_CONTROLS
-from train.videoio import write_video
+from rigs.video import write_video
 
 from .conftest import simple_edit, textured_clip
 

@@ -117,7 +117,7 @@ def test_validation_loss_on_the_eval_split_every_n_steps(instrumented):
 
 @pytest.mark.timeout(300)
 def test_sample_edits_of_fixed_clips_as_mp4_and_contact_strip(instrumented):
-    from train.videoio import read_video
+    from rigs.video import read_video
     summary, out = instrumented
     dirs = sorted((out / "samples").iterdir())
     assert [d.name for d in dirs] == ["step-000002", "step-000004"]

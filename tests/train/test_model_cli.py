@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from cinectrl.main import app
-from train.videoio import read_video, write_video
+from rigs.video import read_video, write_video
 
 
 def test_edit_requires_model(tmp_path):

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from train.editor import Cancelled, EditPlan
 from train.jobs import JobQueue
 from train.serve import ServeConfig, bind_socket, create_app
-from train.videoio import read_video, write_video
+from rigs.video import read_video, write_video
 
-from .conftest import simple_edit, textured_clip
+from .conftest import foreign_clip, simple_edit, textured_clip
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -124,7 +124,7 @@ def test_auth_and_input_validation(tmp_path, clip_file):
         long_clip = write_video(tmp_path / "long.mp4", textured_clip(frames=24, size=40), 8.0)
         r = upload(client, long_clip)
         assert r.status_code == 413 and "limit is 2.0 s" in r.json()["detail"]
-        ffv1 = write_video(tmp_path / "in.mkv", textured_clip(frames=3), 8.0, codec="ffv1")
+        ffv1 = foreign_clip(tmp_path / "in.mkv", textured_clip(frames=3), "ffv1", "yuv444p")
         r = upload(client, ffv1, ctype="video/x-matroska")
         assert r.status_code == 415 and "ffv1" in r.json()["detail"]
         r = client.post("/jobs", headers=AUTH, data={"controls": "{}"})

@@ -19,9 +19,9 @@ import pytest
 from rigs import controls as registry
 from train.editor import load_editor
 from train.serve import ServeConfig, create_app
-from train.videoio import read_video, write_video
+from rigs.video import read_video, write_video
 
-from .conftest import textured_clip
+from .conftest import foreign_clip, textured_clip
 from .serving import dir_bytes, raw_request, running, status_of
 from .test_serve import StepEditor
 
@@ -156,11 +156,16 @@ def test_output_has_the_inputs_length_and_size_or_is_refused_up_front(tmp_path, 
         frames, fps = read_video(out)
         assert frames.shape == source.shape and fps == 12.0
 
-        odd = write_video(tmp_path / "odd.mp4", textured_clip(frames=6, size=40)[:, :33, :37], 8.0)
+        # an odd-sized upload (4:4:4, as another tool writes it) is edited at its size; the result is H.264 4:2:0,
+        # so its odd sides lose their last column/row (rigs/video.py), and the job says the size it wrote
+        odd = foreign_clip(tmp_path / "odd.mp4", textured_clip(frames=6, size=40)[:, :33, :37], "libx264", "yuv444p")
         r = client.post("/jobs", files={"file": ("odd.mp4", odd.read_bytes(), "video/mp4")})
         assert r.status_code == 202, r.text
+        assert (r.json()["plan"]["width"], r.json()["plan"]["height"]) == (37, 33)
         done = wait_final(client, r.json()["id"])
-        assert done["result"]["frames"] == 6 and (done["result"]["width"], done["result"]["height"]) == (37, 33)
+        assert done["result"]["frames"] == 6 and (done["result"]["width"], done["result"]["height"]) == (36, 32)
+        out.write_bytes(client.get(f"/jobs/{done['id']}/result").content)
+        assert read_video(out)[0].shape == (6, 32, 36, 3)
 
         jobs_before = len(list((tmp_path / "srv" / "uploads").iterdir()))
         narrow = write_video(tmp_path / "narrow.mp4", textured_clip(frames=9, size=64)[:, :10, :], 8.0)

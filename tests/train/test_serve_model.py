@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from train import finetune as FT
 from train.editor import load_editor
 from train.serve import ServeConfig, create_app
-from train.videoio import read_video, write_video
+from rigs.video import read_video, write_video
 
 from .conftest import TINY_CONFIG, make_pair_catalog, textured_clip
 from .serving import serve_process
