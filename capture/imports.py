@@ -369,17 +369,18 @@ def import_sweep(catalog: Path, folder: Path, axis: str, *, labels: Sequence[str
             ledger.event(session_id, "import", f"{len(points)} files from {sweep.folder.resolve()} along {sweep.axis}"
                                                f" ({sweep.values_from})")
         todo = {r.key for r in ledger.points(session_id) if r.status != "done"}
-        already = not todo and bool(ledger.pairs(session_id))
+        from .report import build_session_outputs, missing_outputs
+
+        already = not todo and not missing_outputs(ledger, session_id)
         for point, f in zip(points, sweep.files):
             if point.key in todo:
                 _commit(ledger, session_id, point, f)
         session_dir = ledger.session_dir(session_id)
         report = session_dir / "report.html"
-        if not already:
-            from .report import build_session_outputs
-
-            ledger.set_status(session_id, words.COMPLETE)
+        if not already:   # complete only once every output exists and is catalogued (capture/status.py)
+            ledger.set_status(session_id, words.BUILDING)
             report = build_session_outputs(ledger, session_id, plan).report or report
+            ledger.set_status(session_id, words.COMPLETE)
         return ImportResult(session_id, sweep, len(todo), already, len(ledger.pairs(session_id)), report,
                             session_dir)
     finally:

@@ -183,8 +183,8 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
             "reference_settings": spec.reference_settings, "target_settings": spec.target_settings,
             "deltas": spec.deltas, "controls": spec.controls, "controls_source": spec.controls_source,
             "reference_controls": spec.reference_controls, "mapping": spec.mapping,
-            "quality": flag_long_shutters(quality_record(quality, spec.controls, spec.controls_source), plan, spec.reference_settings,
-                                          spec.target_settings),
+            "quality": flag_long_shutters(quality_record(quality, spec.controls, spec.controls_source), plan,
+                                          spec.reference_settings, spec.target_settings),
         }
         record["pair_id"] = ledger.add_pair(session_id, clip_ids[spec.reference], clip_ids[spec.target], record)
         out.pairs.append(record)
