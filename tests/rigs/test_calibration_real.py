@@ -133,3 +133,29 @@ def test_held_out_white_balance_on_the_real_series():
     result = W.held_out_white_balance(load("kelvin-a0033-render"))
     print(result)
     assert result["ratio"] <= 1.05 and result["profile_mae"] < 0.7 * result["unchanged_mae"]
+
+
+# ------------------------------------------------------------------------------------------------ breathing
+
+FOCUS_STACKS = ("focus-focus-stack-pcb", "focus-cmcguinness")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("folder", FOCUS_STACKS)
+def test_held_out_breathing_on_a_real_focus_stack(folder):
+    """Focus distances are not published for these stacks (only the step order), so the profile's breathing
+    (focal length against 1/focus) cannot be fitted; what can be measured is the magnification per step, and
+    it predicts held-out steps far better than the ideal camera's 'no breathing'."""
+    if not (CORPUS / folder).is_dir():
+        pytest.skip(f"{folder} is added to the corpus by the capture-import branch")
+    import cv2
+
+    from train.calibrated import held_out_breathing
+
+    meta = tomllib.loads((CORPUS / folder / "sweep.toml").read_text())
+    names = meta.get("files") or sorted(p.name for p in (CORPUS / folder).iterdir() if p.suffix.lower() == ".jpg")
+    frames = [cv2.cvtColor(cv2.imread(str(CORPUS / folder / n)), cv2.COLOR_BGR2RGB) for n in names]
+    result = held_out_breathing(frames, [float(v) for v in meta["values"]])
+    print(folder, result)
+    assert result["per_step"] < -0.003                                   # the framing widens as focus steps on
+    assert result["ratio"] <= 0.5
