@@ -113,3 +113,16 @@ def test_profile_and_plan_mistakes_are_one_line_errors(tmp_path):
     _fails(["rig", "calibrate", str(plan), "--check"], "[calibration.measure]: unknown measurement 'lens'")
     _fails(["rig", "calibrate", str(tmp_path / "missing.toml")], "no plan file at")
     _fails(["rig", "calibrate", "geometry", str(plan), "--board", "12by9"], "--board '12by9'")
+
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real-sweeps" / "exposure-rx100m6-night-1"
+
+
+def test_a_real_in_camera_bracket_calibrates_with_opencv_as_the_reference_line(tmp_path):
+    """A real auto bracket as published (ISO changed inside it, hand-held): the exposure comes from EXIF time x
+    ISO, the frames are aligned, and the output names OpenCV's bare solver on the same frames."""
+    files = [str(p) for p in sorted(REAL.glob("*.JPG"))]
+    out = _ok(["rig", "calibrate", "response", *files, "--catalog", str(tmp_path / "c.db")])
+    flat = " ".join(out.split())
+    assert "reference OpenCV's bare CalibrateDebevec on the same frames" in flat
+    assert "DSC-RX100M6" in flat and "ratio 0.6" in flat
