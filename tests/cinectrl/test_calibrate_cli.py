@@ -79,8 +79,8 @@ def test_files_shot_elsewhere_take_exif_times_or_given_ones(bracket_files, tmp_p
     out = _ok(["rig", "calibrate", "response", *map(str, bracket_files), "--catalog", str(catalog),
                "--exposure-times", times, "--method", "robertson"])
     assert "robertson" in out and "(v2)" in out
-    _fails(["rig", "calibrate", "response", *map(str, bracket_files[:4]), "--catalog", str(catalog)],
-           "4 frame(s) given, at least 5 needed")
+    _fails(["rig", "calibrate", "response", *map(str, bracket_files[:1]), "--catalog", str(catalog)],
+           "1 frame(s) given, at least 2 needed")
     _fails(["rig", "calibrate", "response", *map(str, bracket_files), "--catalog", str(catalog),
             "--exposure-times", "1/250,fast"], "--exposure-times 'fast' is not a value such as 1/250")
     _fails(["rig", "calibrate", "response", str(tmp_path / "none.jpg"), "--catalog", str(catalog)], "no such file")
