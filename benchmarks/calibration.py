@@ -195,7 +195,8 @@ def main() -> None:
         "defocus_error_ratio": defocus_cal / defocus_ideal,
         "profile_version": profile.version, "calibration_seconds": calibration_s, "plan_seconds": seconds,
         "real": real,
-        "targets": {"exposure_mae_ratio": "<= 0.5", "real held_out ratio": "<= 0.5, or within 0.1 of OpenCV's", "focal_error_calibrated": "<= 0.01",
+        "targets": {"exposure_mae_ratio": "<= 0.5", "real held_out ratio": "<= 0.5, or within 0.1 of OpenCV's",
+                    "focal_error_calibrated": "<= 0.01",
                     "wb_gain_error_calibrated": "<= 0.02", "response_error_calibrated_of_full_scale": "<= 0.02"},
     }
     print(f"exposure prediction (out-of-sample bracket, {ideal['pairs']} pairs): ideal {ideal['mae']:.2f} levels, "

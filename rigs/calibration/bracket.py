@@ -128,7 +128,8 @@ def prepare(frames: Sequence[Frame], exposures: Sequence[float], what: str, *, a
         valid &= picture.astype(bool)
     if valid.mean() < 0.25:
         worst = max(range(len(frames)), key=lambda i: abs(shifts[i][0]) + abs(shifts[i][1]))
-        raise CalibrationInputError(f"{what}: the frames share only {valid.mean():.0%} of the picture ({frames[worst].name} "
+        raise CalibrationInputError(f"{what}: the frames share only {valid.mean():.0%} of the picture "
+                                    f"({frames[worst].name} "
                                     f"is {shifts[worst][0]:+d},{shifts[worst][1]:+d} px off, or padded); shoot from a "
                                     "tripod and keep the framing")
     return Bracket(moved, np.asarray(exposures, np.float64), valid, list(shifts))

@@ -234,7 +234,8 @@ def fit_response(frames: Sequence[Frame], *, method: str = "debevec", samples: i
     fitted, curve, source = min(scored, key=lambda item: item[0]["mae"])
     figures = {"frames": len(frames), "span_stops": math.log2(max(exposures) / min(exposures)), "method": method,
                "shifts": [list(s) for s in prepared.shifts], "picture_share": float(prepared.valid.mean()),
-               "flat_share": flat_share, "curve_from": source, "ideal_mae": ideal["mae"], "calibrated_mae": fitted["mae"],
+               "flat_share": flat_share, "curve_from": source, "ideal_mae": ideal["mae"],
+               "calibrated_mae": fitted["mae"],
                "ratio": fitted["mae"] / ideal["mae"] if ideal["mae"] else None, "opencv_mae": reference["mae"],
                "opencv_ratio": reference["mae"] / ideal["mae"] if ideal["mae"] else None,
                "pixels": fitted["pixels"], "pairs": fitted["pairs"]}

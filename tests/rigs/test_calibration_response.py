@@ -132,7 +132,8 @@ def test_something_that_moved_in_the_scene_is_refused_by_name(secret_bracket):
 def test_a_changing_aperture_is_refused(secret_bracket):
     frames = list(secret_bracket)
     frames[3] = replace(frames[3], settings={**frames[3].settings, "aperture": 4.0})
-    with pytest.raises(CalibrationInputError, match=r"differ in aperture .* only the exposure \(time, or time and ISO\) may change"):
+    with pytest.raises(CalibrationInputError,
+                       match=r"differ in aperture .* only the exposure \(time, or time and ISO\) may change"):
         R.fit_response(frames)
 
 
