@@ -163,14 +163,17 @@ def response_command(
     exposure_times: list[str] = typer.Option([], "--exposure-times", help="Exposure time of each file, in the files' "
                                              "order (1/250,1/125,...); default: the files' EXIF ExposureTime."),
     method: str = typer.Option("debevec", "--method", help="debevec or robertson."),
+    force: bool = typer.Option(False, "--force", help="Store the curve even when it predicts the bracket worse than "
+                                                      "the ideal sRGB camera (refused otherwise, with its figures)."),
     catalog: Path = CatalogOption, make: Optional[str] = _MAKE, model: Optional[str] = _MODEL,
     serial: Optional[str] = _SERIAL, lens: Optional[str] = _LENS, out: Optional[Path] = _OUT,
 ) -> None:
-    """Response curve from an exposure bracket of a static scene (only the exposure time changing)."""
+    """Response curve from an exposure bracket of a static scene (only the exposure changing). The frames are
+    aligned and padding, clipped pixels and the noise floor masked; ISO changes inside the bracket count as light."""
     from rigs.camera.values import parse_shutter
 
     _files("response", files, {"shutter": _values(exposure_times, parse_shutter, "--exposure-times")},
-           {"method": method}, catalog, _identity(make, model, serial, lens), out)
+           {"method": method, "force": force}, catalog, _identity(make, model, serial, lens), out)
 
 
 @calibrate_app.command("white-balance")
@@ -350,6 +353,10 @@ def _print_measurement(name: str, figures: dict[str, Any], profile, *, indent: s
              f"ideal sRGB camera (ratio {figures['ratio']:.2f})"
              + ("; the scene has few flat areas: the top of the curve is less sure (shoot a step chart)"
                 if figures.get("flat_share", 1.0) < 0.05 else ""))
+        if "opencv_mae" in figures:
+            line(f"reference OpenCV's bare CalibrateDebevec on the same frames: {figures['opencv_mae']:.2f} levels "
+                 f"(ratio {figures['opencv_ratio']:.2f}); {figures['pairs']} pairs, frames aligned by "
+                 + ", ".join(f"{dx:+d},{dy:+d}" for dx, dy in figures.get("shifts", [])) + " px")
     elif name == "white_balance" and profile.white_balance is not None:
         for kelvin, gains in profile.white_balance.gains:
             bias = profile.white_balance.bias(kelvin)

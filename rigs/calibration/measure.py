@@ -40,8 +40,10 @@ _SENSOR = Option(optics.FULL_FRAME_WIDTH_MM, float, "sensor width in mm (36 for 
 
 MEASUREMENTS: dict[str, Measurement] = {m.name: m for m in (
     Measurement("response", "response curve", "an exposure bracket of a static scene (a grey step chart is best)",
-                {"method": Option("debevec", str, f"solver: {' or '.join(METHODS)}")},
-                lambda frames, profile, o: fit_response(frames, method=o["method"])),
+                {"method": Option("debevec", str, f"solver: {' or '.join(METHODS)}"),
+                 "force": Option(False, bool, "store the curve even when it predicts the bracket worse than the ideal "
+                                              "sRGB camera")},
+                lambda frames, profile, o: fit_response(frames, method=o["method"], force=o["force"])),
     Measurement("white_balance", "white balance per kelvin", "a grey card under one light, at each white-balance setting",
                 {"illuminant_kelvin": Option(5500.0, float, "colour temperature of the light on the card"),
                  "roi": Option(list(DEFAULT_ROI), list, "where the card is: [x0, y0, x1, y1] as fractions of the frame")},
@@ -81,6 +83,8 @@ def options_for(name: str, given: Mapping[str, Any], *, where: str = "calibratio
         if value is None:
             raise CalibrationInputError(f"{prefix}{name} needs {key} ({option.help})")
         try:
+            if option.kind is bool and not isinstance(value, bool):
+                raise TypeError(value)
             out[key] = list(value) if option.kind is list else option.kind(value)
         except (TypeError, ValueError):
             raise CalibrationInputError(f"{prefix}{key} = {value!r} is not a {option.kind.__name__} "

@@ -20,16 +20,16 @@ import numpy as np
 
 from .. import optics
 from ..camera.protocol import APERTURE, ISO, SHUTTER
+from .bracket import Bracket, check_static, prepare
 from .inputs import (
-    CalibrationInputError, Frame, black_fraction, check_static_bracket, clipped_fraction, require_count, require_same,
-    require_same_size,
+    CalibrationInputError, Frame, black_fraction, clipped_fraction, require_count, require_same, require_same_size,
 )
 
 WHAT = "response"
 METHODS = ("debevec", "robertson")
 CODES = 256
-MIN_FRAMES = 5
-MIN_SPAN_STOPS = 3.0
+MIN_FRAMES = 2           # different exposures; real auto brackets have 3, a held-out half of a 4-frame one 2
+MIN_SPAN_STOPS = 2.0     # an auto bracket of +-1 EV; less, and the ends of the curve are guesses
 _INVERSE_SAMPLES = 1024      # inverse table, uniform in sqrt(linear): fine steps where the curve is steep
 
 
@@ -125,25 +125,38 @@ SRGB = ResponseCurve(np.repeat(optics.srgb_decode(np.arange(CODES) / (CODES - 1.
 
 # ---------------------------------------------------------------------------------------------------- fitting
 
-def check_bracket(frames: Sequence[Frame]) -> list[float]:
-    """The exposure times of a usable bracket, or a message saying what to reshoot."""
-    require_count(frames, MIN_FRAMES, WHAT, "shoot a bracket of a static scene changing only the exposure time, "
-                                            "e.g. 1/3-stop steps over 5 stops (16 frames)")
-    require_same_size(frames, WHAT)
-    require_same(frames, (APERTURE, ISO), WHAT, "only the exposure time may change in a bracket: fix aperture and "
-                                                "ISO (and white balance) and reshoot")
+def bracket_exposures(frames: Sequence[Frame]) -> list[float]:
+    """Each frame's relative exposure: its time, times its ISO over the bracket's most common ISO where the ISO
+    is known (bodies raise the ISO inside an auto bracket when the time runs out; to the response, gain and time
+    are the same light)."""
     times = [f.setting(SHUTTER, WHAT) for f in frames]
     if any(t <= 0 for t in times):
         raise CalibrationInputError(f"{WHAT}: exposure times must be positive, got {times}")
-    if len({round(math.log2(t), 3) for t in times}) < MIN_FRAMES:
-        raise CalibrationInputError(f"{WHAT}: only {len(set(times))} different exposure times among {len(frames)} "
-                                    f"frames; a bracket needs at least {MIN_FRAMES} different times")
-    span = math.log2(max(times) / min(times))
-    if span < MIN_SPAN_STOPS:
+    isos = [f.settings.get(ISO) for f in frames]
+    if all(v is not None and math.isfinite(float(v)) and float(v) > 0 for v in isos):
+        values = [float(v) for v in isos]                      # type: ignore[arg-type]
+        common = max(set(values), key=values.count)
+        return [t * v / common for t, v in zip(times, values)]
+    return times
+
+
+def check_bracket(frames: Sequence[Frame], *, aligned: bool = True, min_span: float = MIN_SPAN_STOPS) -> Bracket:
+    """A usable bracket, aligned, with its masks; or a message saying what to reshoot."""
+    require_count(frames, MIN_FRAMES, WHAT, "shoot a bracket of a static scene changing only the exposure, "
+                                            "e.g. 1-stop steps over 5 stops")
+    require_same_size(frames, WHAT)
+    require_same(frames, (APERTURE,), WHAT, "only the exposure (time, or time and ISO) may change in a bracket: fix "
+                                           "the aperture (and white balance) and reshoot")
+    exposures = bracket_exposures(frames)
+    if len({round(math.log2(t), 3) for t in exposures}) < MIN_FRAMES:
+        raise CalibrationInputError(f"{WHAT}: only {len(set(exposures))} different exposures among {len(frames)} "
+                                    f"frames; a bracket needs at least {MIN_FRAMES} different exposures")
+    span = math.log2(max(exposures) / min(exposures))
+    if span < min_span:
         raise CalibrationInputError(f"{WHAT}: the bracket spans {span:.1f} stops; it needs at least "
-                                    f"{MIN_SPAN_STOPS:g} so every code is seen well exposed in some frame "
-                                    "(e.g. 1/3-stop steps over 5 stops)")
-    order = np.argsort(times)
+                                    f"{min_span:g} so every code is seen well exposed in some frame "
+                                    "(e.g. 1-stop steps over 5 stops)")
+    order = np.argsort(exposures)
     darkest, brightest = frames[order[0]], frames[order[-1]]
     if clipped_fraction(darkest.image) > 0.5:
         raise CalibrationInputError(f"{WHAT}: even the shortest exposure ({darkest.name}) clips "
@@ -154,33 +167,80 @@ def check_bracket(frames: Sequence[Frame]) -> list[float]:
     if clipped_fraction(brightest.image) < 0.005:
         raise CalibrationInputError(f"{WHAT}: no frame reaches the clipping point (the longest, {brightest.name}, "
                                     "clips nothing); add longer times so the top of the curve is measured")
-    check_static_bracket(frames, times, WHAT)
-    return times
+    prepared = prepare(frames, exposures, WHAT, aligned=aligned)
+    check_static(prepared, WHAT)
+    return prepared
+
+
+WORSE_MARGIN = 1.05       # a curve erring more than this times the ideal camera's error is refused (an sRGB body
+                          # fits to the ideal camera's error within about 1 %: that is a calibration, not a failure)
+
+
+class WorseThanIdeal(CalibrationInputError):
+    """A fitted curve that predicts the bracket's own frames worse than the ideal sRGB camera: not a calibration."""
+
+    def __init__(self, figures: dict):
+        self.figures = figures
+        super().__init__(
+            f"{WHAT}: the fitted curve predicts this bracket's frames worse than the ideal sRGB camera "
+            f"({figures['calibrated_mae']:.2f} vs {figures['ideal_mae']:.2f} levels over {figures['pairs']} pairs, "
+            f"ratio {figures['ratio']:.2f}; OpenCV's bare CalibrateDebevec on the same frames: "
+            f"{figures['opencv_mae']:.2f} levels, ratio {figures['opencv_ratio']:.2f}), so it is not stored. The "
+            "bracket cannot describe the body with one curve (local tone mapping, DRO / Active D-Lighting / HDR "
+            "modes, or too few well-exposed pixels): switch those off and reshoot; --force stores it anyway")
+
+
+def opencv_curve(frames: Sequence[Frame], exposures: Sequence[float]) -> ResponseCurve:
+    """OpenCV's bare `CalibrateDebevec` on the frames as given (no alignment, no masks, no re-measuring), scaled
+    so code 255 is 1: the reference a user already has."""
+    raw = cv2.createCalibrateDebevec().process([np.ascontiguousarray(f.image) for f in frames],
+                                               np.asarray(exposures, np.float32))[:, 0, :].astype(np.float64)
+    return ResponseCurve(raw / raw[-1], "opencv-debevec")
 
 
 def fit_response(frames: Sequence[Frame], *, method: str = "debevec", samples: int = 200,
-                 smoothness: float = 10.0) -> tuple[ResponseCurve, dict]:
-    """Fit the curve to a bracket; returns it with the fit's figures (frames, span, share of flat pixels used,
-    in-sample exposure prediction error of the ideal sRGB camera and of the fitted curve).
+                 smoothness: float = 10.0, force: bool = False, aligned: bool = True,
+                 min_span: float = MIN_SPAN_STOPS) -> tuple[ResponseCurve, dict]:
+    """Fit the curve to a bracket; returns it with the fit's figures (frames, span, alignment shifts, share of
+    flat pixels used, in-sample exposure prediction error of the ideal sRGB camera, of the fitted curve and of
+    OpenCV's bare Debevec on the same frames).
 
-    OpenCV's solver gives the curve's shape; each code's light is then re-measured where the picture is flat
-    (see `_remeasure`), the table smoothed, and each channel scaled so code 255 is 1 (`_anchor_top`)."""
+    The frames are aligned and masked first (`bracket.py`); OpenCV's solver gives the curve's shape on their
+    common interior; each code's light is then re-measured where the picture is flat (see `_remeasure`), the
+    table smoothed, and each channel scaled so code 255 is 1 (`_anchor_top`). A curve that predicts the
+    bracket's own frames worse than the ideal camera is refused (`WorseThanIdeal`) unless `force`."""
     if method not in METHODS:
         raise CalibrationInputError(f"{WHAT}: method {method!r} is not one of {', '.join(METHODS)}")
-    times = check_bracket(frames)
-    images = [np.ascontiguousarray(f.image) for f in frames]
+    prepared = check_bracket(frames, aligned=aligned, min_span=min_span)
+    exposures = prepared.exposures
+    rows, cols = prepared.crop()
+    images = [np.ascontiguousarray(f.image[rows, cols]) for f in prepared.frames]
     if method == "debevec":
         solver = cv2.createCalibrateDebevec(samples=samples, lambda_=smoothness, random=False)
     else:
         solver = cv2.createCalibrateRobertson(max_iter=60, threshold=1e-4)
-    raw = solver.process(images, np.asarray(times, np.float32))[:, 0, :].astype(np.float64)   # arbitrary scale
-    table, flat_share = _remeasure(images, np.asarray(times, np.float64), _fill_unseen(raw))
-    curve = ResponseCurve(_anchor_top(_smooth(table)), method)
-    ideal = exposure_prediction_error(frames, SRGB, step=2)
-    fitted = exposure_prediction_error(frames, curve, step=2)
-    figures = {"frames": len(frames), "span_stops": math.log2(max(times) / min(times)), "method": method,
-               "flat_share": flat_share, "ideal_mae": ideal["mae"], "calibrated_mae": fitted["mae"],
-               "ratio": fitted["mae"] / ideal["mae"] if ideal["mae"] else None, "pixels": fitted["pixels"]}
+    raw = solver.process(images, np.asarray(exposures, np.float32))[:, 0, :].astype(np.float64)   # arbitrary scale
+    step = 2 if images[0].shape[0] * images[0].shape[1] > 200_000 else 1     # small frames: every pixel counts
+    table, flat_share = _remeasure(images, exposures, _fill_unseen(raw), mask=prepared.valid[rows, cols], step=step)
+    pairs = neighbour_pairs(exposures)
+    ideal = exposure_prediction_error(prepared, SRGB, pairs=pairs, step=step)
+    reference = exposure_prediction_error(prepared, opencv_curve(frames, exposures), pairs=pairs, step=step)
+    # two candidates: the re-measured table (best where the bracket has flat, well-exposed areas in every channel)
+    # and the solver's own shape on the aligned, masked interior (a night scene's blue channel has almost no
+    # well-exposed pixels to re-measure); the one that predicts the bracket better is kept
+    candidates = [(ResponseCurve(_anchor_top(_smooth(table)), method), "re-measured"),
+                  (ResponseCurve(_fill_unseen(raw) / _fill_unseen(raw)[-1], method), "solver")]
+    scored = [(exposure_prediction_error(prepared, c, pairs=pairs, step=step), c, how) for c, how in candidates]
+    fitted, curve, source = min(scored, key=lambda item: item[0]["mae"])
+    figures = {"frames": len(frames), "span_stops": math.log2(max(exposures) / min(exposures)), "method": method,
+               "shifts": [list(s) for s in prepared.shifts], "picture_share": float(prepared.valid.mean()),
+               "flat_share": flat_share, "curve_from": source, "ideal_mae": ideal["mae"],
+               "calibrated_mae": fitted["mae"],
+               "ratio": fitted["mae"] / ideal["mae"] if ideal["mae"] else None, "opencv_mae": reference["mae"],
+               "opencv_ratio": reference["mae"] / ideal["mae"] if ideal["mae"] else None,
+               "pixels": fitted["pixels"], "pairs": fitted["pairs"]}
+    if not force and fitted["mae"] > WORSE_MARGIN * ideal["mae"]:
+        raise WorseThanIdeal(figures)
     return curve, figures
 
 
@@ -204,7 +264,7 @@ RELIABLE_CODES = (30, 225)
 
 
 def _remeasure(images: Sequence[np.ndarray], times: np.ndarray, table: np.ndarray, *, iterations: int = 2,
-               step: int = 2, bins: int = 600) -> tuple[np.ndarray, float]:
+               step: int = 2, bins: int = 600, mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Re-measure each code's light from the data, robustly.
 
     Each pixel's radiance is estimated from the frames where it is well exposed (codes 30-225, through the
@@ -218,9 +278,11 @@ def _remeasure(images: Sequence[np.ndarray], times: np.ndarray, table: np.ndarra
     codes_seen = np.stack([im[::step, ::step].reshape(-1, 3) for im in images]).astype(np.intp)      # (F, P, 3)
     flat = np.stack([((cv2.dilate(im, kernel).astype(np.int16) - cv2.erode(im, kernel)) <= FLAT_RANGE)
                      .all(axis=-1)[::step, ::step].reshape(-1) for im in images])                        # (F, P)
-    flat_share = float(flat.mean())
+    picture = np.ones(flat.shape[1], bool) if mask is None else mask[::step, ::step].reshape(-1)
+    flat_share = float(flat[:, picture].mean())
     if flat_share < MIN_FLAT_SHARE:
         flat[:] = True
+    flat &= picture[None, :]                 # padding is perfectly flat, and not light
     lo, hi = RELIABLE_CODES
     t = times[:, None, None]
     table = table.copy()
@@ -234,13 +296,14 @@ def _remeasure(images: Sequence[np.ndarray], times: np.ndarray, table: np.ndarra
             keep = flat[:, measured[:, c]]
             x = (radiance[None, measured[:, c], c] * times[:, None])[keep]
             z = codes_seen[:, measured[:, c], c][keep]
-            crossings = _code_crossings(np.log(np.maximum(x, 1e-12)), z, bins)
+            if x.size < 1000:            # nothing well exposed in this channel: keep the solver's shape
+                continue
+            crossings = _code_crossings(np.log(np.maximum(x, 1e-12)), z, int(np.clip(x.size / 200, 40, bins)))
             values = np.sqrt(crossings[1:CODES] * crossings[2:CODES + 1])           # code k between k-½ and k+½
             values = np.concatenate([[np.nan], values[:CODES - 2], [np.nan]])
             good = np.isfinite(values)
-            if good.sum() < 16:
-                raise CalibrationInputError(f"{WHAT}: too few well-exposed pixels to measure channel {'RGB'[c]}; "
-                                            "shoot a scene with larger areas of even tone (a grey step chart)")
+            if good.sum() < 16:          # a night scene's blue: too few well-exposed pixels; the solver's shape
+                continue                 # stays (the fit's prediction figures, and the refusal, still judge it)
             table[:, c] = np.exp(np.interp(everything, everything[good], np.log(values[good])))
     return table, flat_share
 
@@ -296,33 +359,95 @@ def predict_exposure(image: np.ndarray, gain: float, curve: ResponseCurve) -> np
     return np.asarray(curve.to_encoded(linear * gain)) * 255.0
 
 
-def exposure_prediction_error(frames: Sequence[Frame], curve: ResponseCurve, *, stops: Sequence[float] = (1.0, 2.0),
-                              tolerance_stops: float = 0.1, margin: int = 3, step: int = 1) -> dict:
-    """Mean absolute error (8-bit levels) of predicting each frame from its neighbours `stops` brighter and darker,
-    over the pixels neither frame clips or crushes (every `step`-th pixel each way): how well a curve models
-    the body, measured the way the ideal camera's shortfall on a real bracket was (docs/calibration.md)."""
-    total, count, pairs = 0.0, 0, 0
-    times = [float(f.settings[SHUTTER]) for f in frames]
-    for i, target in enumerate(frames):
-        tgt = target.image[::step, ::step].astype(np.float64)
-        for j, source in enumerate(frames):
-            if i == j:
+MAX_GAP_STOPS = 7.0      # farther apart than this, two frames share too few unclipped, unburied pixels
+
+
+def neighbour_pairs(exposures: Sequence[float], stops: Sequence[float] = (1.0, 2.0), *,
+                    targets: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """(target, source) pairs: each target frame with, for each of `stops` in each direction, the frame whose
+    exposure is nearest that many stops away (brackets have uneven steps: the nearest existing neighbour, up
+    to `MAX_GAP_STOPS`). On a 1/3-stop bracket these are exactly the frames 1 and 2 stops away."""
+    logs = np.log2(np.asarray(exposures, np.float64))
+    pairs: list[tuple[int, int]] = []
+    for i in (range(len(logs)) if targets is None else targets):
+        for direction in (-1.0, 1.0):
+            gaps = (logs - logs[i]) * direction                      # > 0: that way
+            ok = (gaps > 0.05) & (gaps <= MAX_GAP_STOPS)
+            if not ok.any():
                 continue
-            gap = math.log2(times[i] / times[j])
-            if not any(abs(abs(gap) - s) <= tolerance_stops for s in stops):
-                continue
-            src = source.image[::step, ::step]
-            keep = (src > margin) & (src < 255 - margin) & (tgt > margin) & (tgt < 255 - margin)
-            if not keep.any():
-                continue
-            predicted = predict_exposure(src, times[i] / times[j], curve)
-            total += float(np.abs(predicted - tgt)[keep].sum())
-            count += int(keep.sum())
-            pairs += 1
-    if not pairs:
-        raise CalibrationInputError(f"{WHAT}: no two frames are {' or '.join(f'{s:g}' for s in stops)} stop(s) apart "
-                                    "to predict one from the other; shoot 1/3-stop steps")
-    return {"mae": total / count, "pixels": count, "pairs": pairs}
+            for want in stops:
+                j = int(np.flatnonzero(ok)[np.argmin(np.abs(gaps[ok] - want))])
+                if (int(i), j) not in pairs:
+                    pairs.append((int(i), j))
+    return pairs
+
+
+def exposure_prediction_error(frames: Sequence[Frame] | Bracket, curve: ResponseCurve, *,
+                              stops: Sequence[float] = (1.0, 2.0), pairs: Sequence[tuple[int, int]] | None = None,
+                              step: int = 1, predict: Callable | None = None) -> dict:
+    """Mean absolute error (8-bit levels) of predicting each frame from its neighbours `stops` brighter and darker
+    (the nearest existing ones: `neighbour_pairs`), over the pixels both frames record as light (aligned, no
+    padding, no channel clipped, above the noise floor; every `step`-th pixel each way): how well a curve models
+    the body, measured the way the ideal camera's shortfall on a real bracket was (docs/calibration.md).
+    `predict(image, gain, curve)` is the exposure effect (default `predict_exposure`)."""
+    prepared = frames if isinstance(frames, Bracket) else prepare(frames, bracket_exposures(frames), WHAT)
+    exposures = prepared.exposures
+    pairs = neighbour_pairs(exposures, stops) if pairs is None else pairs
+    predict = predict or predict_exposure
+    total, count, used = 0.0, 0, 0
+    for i, j in pairs:
+        keep = (prepared.light(i) & prepared.light(j))[::step, ::step]
+        if not keep.any():
+            continue
+        src = prepared.frames[j].image[::step, ::step]
+        tgt = prepared.frames[i].image[::step, ::step].astype(np.float64)
+        predicted = np.asarray(predict(src, float(exposures[i] / exposures[j]), curve), np.float64)
+        total += float(np.abs(predicted - tgt)[keep].sum())
+        count += int(keep.sum()) * 3
+        used += 1
+    if not used:
+        raise CalibrationInputError(f"{WHAT}: no two frames within {MAX_GAP_STOPS:g} stops of each other share "
+                                    "well-exposed pixels to predict one from the other; shoot 1-stop steps")
+    return {"mae": total / count, "pixels": count // 3, "pairs": used}
+
+
+HELD_OUT_MIN_SPAN = 1.0  # half of a +-1.3 EV bracket spans 1.4 stops
+
+
+def held_out_error(frames: Sequence[Frame], *, method: str = "debevec", stops: Sequence[float] = (1.0,),
+                   predict: Callable | None = None, force: bool = False) -> dict:
+    """The held-out test of a real bracket: calibrate on half the frames (every other exposure), predict the other
+    half from their ±1-stop neighbours (the nearest existing ones), and the same with the halves swapped. Errors
+    pooled over both: the fitted curve's, the ideal sRGB camera's and OpenCV's bare Debevec fitted on the same
+    half, on the same pairs and pixels. A half whose fit is refused (worse than the ideal camera on its own
+    frames) stores nothing, so the ideal camera predicts for it (`refused` in its split; `force` keeps the curve)."""
+    exposures = bracket_exposures(frames)
+    whole = prepare(frames, exposures, WHAT)
+    order = [int(i) for i in np.argsort(exposures)]
+    sums = {"profile": 0.0, "ideal": 0.0, "opencv": 0.0}
+    count, used, splits = 0, 0, []
+    for half in (order[0::2], order[1::2]):
+        rest = [i for i in order if i not in half]
+        try:
+            curve, _ = fit_response([whole.frames[i] for i in half], method=method, force=force,
+                                    min_span=HELD_OUT_MIN_SPAN)
+            refused = False
+        except WorseThanIdeal:       # nothing would be stored: the toolkit goes on with the ideal camera
+            curve, refused = SRGB, True
+        reference = opencv_curve([frames[i] for i in half], [exposures[i] for i in half])
+        pairs = neighbour_pairs(exposures, stops, targets=rest)
+        step = 2 if whole.valid.size > 200_000 else 1
+        split = {name: exposure_prediction_error(whole, c, pairs=pairs, predict=predict, step=step)
+                 for name, c in (("profile", curve), ("ideal", SRGB), ("opencv", reference))}
+        for name, result in split.items():
+            sums[name] += result["mae"] * result["pixels"]
+        count += split["ideal"]["pixels"]
+        used += split["ideal"]["pairs"]
+        splits.append({"fitted_on": [frames[i].name for i in half], "refused": refused,
+                       **{f"{k}_mae": v["mae"] for k, v in split.items()}})
+    profile, ideal, opencv = (sums[k] / count for k in ("profile", "ideal", "opencv"))
+    return {"profile_mae": profile, "ideal_mae": ideal, "opencv_mae": opencv, "ratio": profile / ideal,
+            "opencv_ratio": opencv / ideal, "pairs": used, "pixels": count, "splits": splits}
 
 
 def curve_error(curve: ResponseCurve, truth: Callable[[np.ndarray], np.ndarray], *, low_code: int = 5,

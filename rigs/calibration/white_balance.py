@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import optics
 from ..camera.protocol import APERTURE, ISO, KELVIN, SHUTTER
+from .bracket import light_mask
 from .inputs import CalibrationInputError, Frame, check_region_exposed, require_count, require_same, require_same_size
 from .response import SRGB, ResponseCurve
 
@@ -118,3 +119,61 @@ def measure_white_balance(frames: Sequence[Frame], *, response: ResponseCurve | 
                "response": curve.method,
                "largest_bias": float(max(abs(math.log(float(v))) for b in biases for v in b))}
     return table, figures
+
+
+# ---------------------------------------------------------------------------------------------------- real series
+
+def scene_gains(frames: Sequence[Frame], *, response: ResponseCurve | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A white-balance series of one static scene without a grey card (or renders of one raw file at several
+    presets): each frame's per-channel linear gain over the first frame's, green-normalised — the median ratio
+    over the pixels every frame records as light (no channel clipped, above the noise floor). White balance is a
+    per-channel gain, so any pixel of a static scene measures it; a card is needed only for the absolute gains."""
+    require_count(frames, 2, WHAT, "give two or more frames of the same scene at different white-balance settings")
+    require_same_size(frames, WHAT)
+    curve = response or SRGB
+    kelvins = np.array([f.setting(KELVIN, WHAT) for f in frames])
+    light = np.logical_and.reduce([light_mask(f.image) for f in frames])
+    if light.mean() < 0.05:
+        raise CalibrationInputError(f"{WHAT}: the frames share only {light.mean():.1%} well-exposed pixels; expose so "
+                                    "most of the scene is neither clipped nor black")
+    linear = [np.asarray(curve.to_linear(f.image.astype(np.float64) / 255.0))[light] for f in frames]   # (P, 3)
+    gains = np.array([np.median(lin / np.maximum(linear[0], 1e-6), axis=0) for lin in linear])
+    return kelvins, gains / gains[:, 1:2]
+
+
+def held_out_white_balance(frames: Sequence[Frame], *, response: ResponseCurve | None = None,
+                           illuminant_kelvin: float = 5500.0) -> dict:
+    """The held-out test of a real white-balance series: measure the gains of half the settings (every other
+    kelvin), build the profile's table from them, and predict each other setting's frame from the nearest measured
+    setting's frame (linearise, multiply by `table.shift`, encode); the ideal camera predicts with the textbook
+    gains (`optics.white_balance_gains`). Mean absolute error in 8-bit levels over pixels both frames record as
+    light; pooled over both halves."""
+    curve = response or SRGB
+    kelvins, gains = scene_gains(frames, response=curve)
+    order = [int(i) for i in np.argsort(kelvins)]
+    sums, count, used = {"profile": 0.0, "ideal": 0.0, "none": 0.0}, 0, 0
+    for half in (order[0::2], order[1::2]):
+        if len(half) < 2:
+            continue
+        ref = half[0]
+        base = _ideal(illuminant_kelvin, kelvins[ref])
+        table = WhiteBalanceTable(float(illuminant_kelvin), tuple(sorted(   # type: ignore[arg-type]
+            (float(kelvins[i]), tuple(float(v) for v in gains[i] / gains[ref] * base / base[1])) for i in half)))
+        for t in (i for i in order if i not in half):
+            s = min(half, key=lambda i: abs(1e6 / kelvins[i] - 1e6 / kelvins[t]))
+            keep = light_mask(frames[s].image) & light_mask(frames[t].image)
+            source = np.asarray(curve.to_linear(frames[s].image.astype(np.float64) / 255.0))
+            target = frames[t].image.astype(np.float64)
+            shifts = {"profile": table.shift(kelvins[s], kelvins[t]),
+                      "ideal": _ideal(illuminant_kelvin, kelvins[t]) / _ideal(illuminant_kelvin, kelvins[s]),
+                      "none": np.ones(3)}
+            for name, shift in shifts.items():
+                predicted = np.asarray(curve.to_encoded(source * shift)) * 255.0
+                sums[name] += float(np.abs(predicted - target)[keep].sum())
+            count += int(keep.sum()) * 3
+            used += 1
+    if not used:
+        raise CalibrationInputError(f"{WHAT}: a held-out test needs 3 or more white-balance settings")
+    profile, ideal, none = (sums[k] / count for k in ("profile", "ideal", "none"))
+    return {"profile_mae": profile, "ideal_mae": ideal, "unchanged_mae": none, "ratio": profile / ideal,
+            "pairs": used, "kelvins": sorted(float(k) for k in kelvins)}

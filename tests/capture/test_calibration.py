@@ -222,7 +222,7 @@ shutter = ["1/60", "1/30"]
     ("", "plan [calibration]", "needs a [calibration] table"),
     ('\n[calibration]\nmeasure = "vignette"\n', "line 13 [calibration.measure]", "unknown measurement 'vignette'"),
     ('\n[calibration]\nmeasure = "response"\nsmoothing = 3\n', "line 14 [calibration.smoothing]",
-     "response takes method; not smoothing"),
+     "response takes method, force; not smoothing"),
     ('\n[calibration]\nmeasure = "response"\n', "line 10 [axes.shutter]", "5 or more shutter speeds"),
     ('\n[calibration]\nmeasure = "noise"\n', "[order.repeat]", "repeat = 2"),
     ('\n[calibration]\nmeasure = "defocus"\n', "line 13 [calibration.measure]", "defocus needs edge_distance_m"),

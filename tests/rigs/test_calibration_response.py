@@ -105,13 +105,13 @@ def test_true_curve_helper_matches_the_body():
 # ------------------------------------------------------------------------------------------------ refusals
 
 def test_too_few_frames_are_refused(secret_bracket):
-    with pytest.raises(CalibrationInputError, match=r"response: 3 frame\(s\) given, at least 5"):
-        R.fit_response(secret_bracket[:3])
+    with pytest.raises(CalibrationInputError, match=r"response: 1 frame\(s\) given, at least 2"):
+        R.fit_response(secret_bracket[:1])
 
 
 def test_a_narrow_bracket_is_refused(secret_bracket):
-    with pytest.raises(CalibrationInputError, match=r"spans 1\.\d stops; it needs at least 3"):
-        R.fit_response(secret_bracket[10:16])
+    with pytest.raises(CalibrationInputError, match=r"spans 1\.\d stops; it needs at least 2"):
+        R.fit_response(secret_bracket[10:15])
 
 
 def test_a_bracket_that_never_clips_is_refused(secret_bracket):
@@ -119,9 +119,12 @@ def test_a_bracket_that_never_clips_is_refused(secret_bracket):
         R.fit_response(secret_bracket[:14])
 
 
-def test_a_moved_frame_is_refused_by_name(secret_bracket):
+def test_something_that_moved_in_the_scene_is_refused_by_name(secret_bracket):
+    """A shifted camera is aligned (tests/rigs/test_calibration_real.py); a part of the scene that moved is not."""
     frames = list(secret_bracket)
-    frames[12] = replace(frames[12], image=np.roll(frames[12].image, 2, axis=1))
+    image = frames[12].image.copy()
+    image[100:300, 200:400] = np.roll(image[100:300, 200:400], 12, axis=1)
+    frames[12] = replace(frames[12], image=image)
     with pytest.raises(CalibrationInputError, match=rf"{frames[12].name} .* moved"):
         R.fit_response(frames)
 
@@ -129,7 +132,8 @@ def test_a_moved_frame_is_refused_by_name(secret_bracket):
 def test_a_changing_aperture_is_refused(secret_bracket):
     frames = list(secret_bracket)
     frames[3] = replace(frames[3], settings={**frames[3].settings, "aperture": 4.0})
-    with pytest.raises(CalibrationInputError, match="differ in aperture .* only the exposure time may change"):
+    with pytest.raises(CalibrationInputError,
+                       match=r"differ in aperture .* only the exposure \(time, or time and ISO\) may change"):
         R.fit_response(frames)
 
 
