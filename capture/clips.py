@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from rigs import statistics as stats
+
 from .exposure import Exposure, worst
 
 PROXY_WIDTH = 480
@@ -109,9 +111,9 @@ CLIPPED_FLAG = 0.05
 
 @dataclass(frozen=True)
 class PairQuality:
-    alignment_px: float        # mean |shift| between matching frames (phase correlation); ~0 = registered
+    alignment_px: float        # mean |shift| between matching frames (rigs.statistics.phase_shift); ~0 = registered
     clipped_fraction: float    # share of pixels at 0/255 in either clip (worst of the two)
-    sharpness_ratio: float     # variance of Laplacian, target / reference
+    sharpness_ratio: float     # exposure-normalised Laplacian energy, target / reference
     frames: int
     reference_exposure: Exposure | None = None    # each side's worst frame (capture/exposure.py)
     target_exposure: Exposure | None = None
@@ -135,34 +137,11 @@ class PairQuality:
         return [f for f in self.flags if f.startswith(("misaligned", "reference ", "target "))]
 
 
-def _gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-
-def _normalised(gray: np.ndarray) -> np.ndarray:
-    """Zero-mean, unit-variance: exposure differences must not read as misalignment."""
-    return (gray - gray.mean()) / (gray.std() + 1e-6)
-
-
-def centre_zoom(rgb: np.ndarray, zoom: float) -> np.ndarray:
-    """The centre 1/zoom of a frame scaled back to its size: what a lens `zoom` times longer sees."""
-    if abs(zoom - 1.0) < 1e-6:
-        return rgb
-    h, w = rgb.shape[:2]
-    ch, cw = max(2, round(h / zoom)), max(2, round(w / zoom))
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    return cv2.resize(rgb[y0:y0 + ch, x0:x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
-
-
 def alignment_error(a: np.ndarray, b: np.ndarray, *, zoom: float = 1.0) -> float:
-    """Shift (px) between two frames of one path; `zoom`: b was shot with a lens that many times longer, so a is
-    cropped to b's view first (a zoom pair is registered when its centres agree)."""
-    ga, gb = _normalised(_gray(centre_zoom(a, zoom))), _normalised(_gray(b))
-    if ga.shape != gb.shape:
-        gb = cv2.resize(gb, (ga.shape[1], ga.shape[0]))
-    window = cv2.createHanningWindow((ga.shape[1], ga.shape[0]), cv2.CV_32F)
-    (dx, dy), _response = cv2.phaseCorrelate(ga, gb, window)
-    return float(np.hypot(dx, dy))
+    """Shift (px) between two frames of one path by the toolkit's one shift estimator
+    (`rigs.statistics.phase_shift`); `zoom`: b was shot with a lens that many times longer, so a is cropped to
+    b's view first (a zoom pair is registered when its centres agree)."""
+    return float(np.hypot(*stats.phase_shift(a, b, zoom=zoom)))
 
 
 def clipped_fraction(rgb: np.ndarray) -> float:
@@ -170,7 +149,9 @@ def clipped_fraction(rgb: np.ndarray) -> float:
 
 
 def sharpness(rgb: np.ndarray) -> float:
-    return float(cv2.Laplacian(_gray(rgb), cv2.CV_32F).var())
+    """The evaluation's sharpness (`rigs.statistics.sharpness`: exposure-normalised Laplacian energy), so an
+    exposure pair does not read as a focus change."""
+    return stats.sharpness(rgb)
 
 
 def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray], *,

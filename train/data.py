@@ -23,8 +23,8 @@ from torch.utils.data import Dataset
 
 from capture.catalog import sha256_file
 from rigs import controls as registry
+from rigs.statistics import CAMERA_PATH
 
-from .metrics import CAMERA_PATH
 from .videoio import VideoError, probe, read_video
 
 log = logging.getLogger(__name__)

@@ -29,17 +29,18 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from rigs import controls as registry
+from rigs import statistics as S
 
 from . import metrics as M
 
 log = logging.getLogger(__name__)
 
 Editor = Callable[..., np.ndarray]
-CAMERA_PATH = M.CAMERA_PATH
+CAMERA_PATH = S.CAMERA_PATH
 #: every swept axis: the registry's controls, then the camera path
 AXES: tuple[str, ...] = registry.NAMES + (CAMERA_PATH,)
 #: statistic of each axis (the disentanglement matrix's columns, in this order)
-AXIS_STATISTIC: dict[str, str] = {**M.CONTROL_STATISTIC, CAMERA_PATH: M.PATH_STATISTIC}
+AXIS_STATISTIC: dict[str, str] = {**S.CONTROL_STATISTIC, CAMERA_PATH: S.PATH_STATISTIC}
 SWEEP_TOLERANCE = 0.06      # two members' other controls "agree" within this (normalised units): a camera's
                             # 1/3-stop grid leaves a compensated exposure up to 1/6 stop (S 0.056) off
 PATH_TOLERANCE_MM = 5.0     # ... and their camera paths within this (pass start jitter at a scaled-up sim speed)
@@ -72,8 +73,8 @@ class Sweep:
     def values(self) -> list[float]:
         return [m.value for m in self.members]
 
-    def context(self, member: Member) -> M.Context:
-        return M.Context(source=self.source, depth=self.depth, focus=member.controls.get("d_f"))
+    def context(self, member: Member) -> S.Context:
+        return S.Context(source=self.source, depth=self.depth, focus=member.controls.get("d_f"))
 
     def viewed(self, view: Callable[[np.ndarray], np.ndarray] | None) -> "Sweep":
         """The sweep's clips as `view` shows them (None: as they are)."""
@@ -227,11 +228,11 @@ def simulator_editor(simulate: Callable[..., np.ndarray] | None = None) -> Edito
 # ------------------------------------------------------------------------------------------------ scoring
 
 def _statistic(name: str, clips: Sequence[np.ndarray], sweep: Sweep) -> list[float]:
-    return [M.measure(name, c, sweep.context(m)) for c, m in zip(clips, sweep.members)]
+    return [S.measure(name, c, sweep.context(m)) for c, m in zip(clips, sweep.members)]
 
 
 def _undefined_reason(name: str, sweep: Sweep) -> str | None:
-    return M.can_measure(name, M.Context(source=sweep.source, depth=sweep.depth))
+    return S.can_measure(name, S.Context(source=sweep.source, depth=sweep.depth))
 
 
 def score_sweep(sweep: Sweep, outputs: Sequence[np.ndarray]) -> dict[str, Any]:
