@@ -251,7 +251,8 @@ def clip_sharpness(clip: np.ndarray, ctx: Context = Context()) -> float:
 
 
 FOCUS_BANDS = 8
-FOCUS_SHARPNESS_POWER = 4.0
+EDGE_MARGIN = 1.0 / 32.0      # band pixels this far (fraction of the width) from another band are left out
+FOCUS_GRID = np.linspace(-0.25, 1.25, 301)     # candidate focus planes (normalised disparity), 0.005 apart
 
 
 def depth_bands(disp: np.ndarray, count: int = FOCUS_BANDS) -> list[np.ndarray]:
@@ -264,28 +265,64 @@ def depth_bands(disp: np.ndarray, count: int = FOCUS_BANDS) -> list[np.ndarray]:
     return [(disp >= lo) & (disp <= hi) for lo, hi in zip(edges[:-1], edges[1:])]
 
 
+def band_blur(clip: np.ndarray, source: np.ndarray, disp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per depth band: its mean disparity, a blur measure and the source's detail there (its Laplacian energy
+    summed: a smooth band cannot show blur, so the fit trusts it less). The blur measure is
+    sqrt(E_source / E_clip - 1) of the bands' Laplacian energies, which grows ~linearly with the blur radius
+    for natural texture (energy kept after a blur of radius r ~ 1 / (1 + (r / r0)^2))."""
+    gen = np.stack([laplacian_energy(f) for f in clip])
+    src = np.stack([laplacian_energy(f) for f in source])
+    margin = max(1, int(round(disp.shape[-1] * EDGE_MARGIN)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    centres, blur, detail = [], [], []
+    for whole in depth_bands(disp):
+        # away from depth edges: a defocused foreground spills over the background next to it
+        band = np.stack([cv2.erode(m.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) > 0 for m in whole])
+        if band.sum() < 16:
+            continue
+        ratio = float(src[band].mean()) / max(float(gen[band].mean()), 1e-12)
+        centres.append(float(disp[band].mean()))
+        blur.append(math.sqrt(max(ratio - 1.0, 0.0)))
+        detail.append(float(src[band].sum()))
+    return np.asarray(centres), np.asarray(blur), np.asarray(detail)
+
+
+def fit_focus_plane(centres: np.ndarray, blur: np.ndarray, weights: np.ndarray) -> float:
+    """The focus plane d of the thin lens: a circle of confusion grows linearly with the disparity's distance
+    from the focus plane, on top of the blur every band shares (the lens at its best, the codec, noise):
+    blur^2 ~ c + k (disparity - d)^2 with c, k >= 0. Least squares over `FOCUS_GRID` (closed form in c and k for
+    each d), so a plane at either end of the depth range (one arm of the curve) is found as well as one inside."""
+    x = (centres[None, :] - FOCUS_GRID[:, None]) ** 2                      # (grid, bands)
+    y = blur[None, :] ** 2
+    w = weights[None, :] / weights.sum()
+    mx, my = (w * x).sum(1, keepdims=True), (w * y).sum(1, keepdims=True)
+    k = np.clip((w * (x - mx) * (y - my)).sum(1, keepdims=True) / np.maximum((w * (x - mx) ** 2).sum(1, keepdims=True), 1e-18), 0.0, None)
+    c = np.clip(my - k * mx, 0.0, None)
+    residual = (w * (y - c - k * x) ** 2).sum(1)
+    best = int(np.argmin(residual))
+    if 0 < best < len(FOCUS_GRID) - 1:                                        # parabola through the neighbours
+        y0, y1, y2 = residual[best - 1:best + 2]
+        denom = y0 - 2 * y1 + y2
+        step = float(FOCUS_GRID[1] - FOCUS_GRID[0])
+        if denom > 1e-24:
+            return float(FOCUS_GRID[best] + step * float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5)))
+    return float(FOCUS_GRID[best])
+
+
 def clip_focus_depth(clip: np.ndarray, ctx: Context) -> float:
-    """Normalised disparity of the in-focus depth (0 far .. 1 near): for each depth band, the share of the
-    source's (deep depth of field) detail the clip keeps; the bands' disparities averaged with that share to
-    the 4th power as weight, so the sharpest band dominates and a focus plane between two bands lands between
-    them. Needs the source clip and its true depth."""
+    """Normalised disparity of the focus plane (0 far .. 1 near): per depth band, how much of the source's
+    (deep depth of field) detail the clip lost, read as a blur size; the thin lens's V (blur linear in the
+    disparity's distance from the focus plane) fitted to those bands gives the plane. Needs the source clip and
+    its true depth."""
     if ctx.source is None or ctx.depth is None:
         raise ValueError("focus_depth needs the sweep's source clip and its depth (a <clip>.depth.npz sidecar)")
     frames, source = _frames(clip), _frames(ctx.source)
     n = min(len(frames), len(source))
     disp = normalised_disparity(_depth_frames(ctx.depth, n, frames.shape[1:3]))
-    gen_energy = np.stack([cv2.blur(laplacian_energy(f), (3, 3)) for f in frames[:n]])
-    src_energy = np.stack([cv2.blur(laplacian_energy(f), (3, 3)) for f in source[:n]])
-    kept, centres = [], []
-    for band in depth_bands(disp):
-        if band.sum() < 16:
-            continue
-        kept.append(min(1.0, float(gen_energy[band].mean() / max(float(src_energy[band].mean()), 1e-9))))
-        centres.append(float(disp[band].mean()))
-    if len(kept) < 2:
+    centres, blur, detail = band_blur(frames[:n], source[:n], disp)
+    if len(centres) < 2:
         raise ValueError("focus_depth: the depth map has no spread (a flat scene has no focus plane)")
-    weights = np.asarray(kept) ** FOCUS_SHARPNESS_POWER
-    return float((weights * np.asarray(centres)).sum() / max(float(weights.sum()), 1e-12))
+    return fit_focus_plane(centres, blur, detail)
 
 
 def clip_zoom(clip: np.ndarray, ctx: Context) -> float:

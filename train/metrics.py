@@ -8,7 +8,7 @@ sweep checks; this module compares the series those statistics give along a swee
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -75,6 +75,33 @@ def slope_ratio(values: Sequence[float], reference: Sequence[float], generated: 
     if ref is None or gen is None or abs(ref) < 1e-9:
         return None
     return gen / ref
+
+
+#: along a sweep of one control, another statistic may move by at most this fraction of its own captured effect
+LEAKAGE_LIMIT = 0.2
+#: a neutral edit may shift the picture by at most this much (px): the camera path is the source's
+NEUTRAL_TRANSLATION_LIMIT_PX = 0.5
+
+
+def leakage(generated: Sequence[float], captured: Sequence[float], yardstick: float | None) -> float | None:
+    """Amplitude-aware leakage of one statistic along a sweep of another control: how much further the output's
+    statistic moves along the sweep than the captured sweep's own statistic does (physics couples some effects:
+    a longer lens also magnifies the noise, so that much is allowed), as a fraction of the statistic's typical
+    change along its own captured sweep (`yardstick`). 0 = moves no more than the capture; 1 = as much as its
+    own control does. None when there is no yardstick (the statistic's own axis was not captured)."""
+    if not yardstick or yardstick <= 0:
+        return None
+    gen = np.asarray(generated, dtype=np.float64)
+    cap = np.asarray(captured, dtype=np.float64)
+    excess = float(np.ptp(gen)) - float(np.ptp(cap))
+    return max(0.0, excess) / yardstick
+
+
+def leakage_max(matrix: Mapping[str, Mapping[str, float]], own: Mapping[str, str]) -> tuple[float, str] | None:
+    """The largest off-diagonal leakage and where ("K -> noise"); `own`: each axis's own statistic."""
+    cells = [(v, f"{axis} -> {stat}") for axis, row in matrix.items() for stat, v in row.items()
+             if stat != own.get(axis)]
+    return max(cells) if cells else None
 
 
 def lpips_status() -> tuple[object | None, str]:
