@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -88,14 +88,17 @@ def sharpness(frame: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(energy.mean())
 
 
-def brightness(frame: np.ndarray) -> float:
-    """Mean grayscale brightness (GenPhoto accur_shutter_speed)."""
-    return float(gray(frame).mean())
+def brightness(frame: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean grayscale brightness (GenPhoto accur_shutter_speed), over `mask` if given."""
+    g = gray(frame)
+    return float(g[mask].mean() if mask is not None and mask.any() else g.mean())
 
 
-def colour_balance(frame: np.ndarray) -> float:
-    """log(B / R) of the linear channel means: rises as the picture turns cooler, ~linear in mired."""
-    linear = optics.srgb_decode(frame.reshape(-1, 3).astype(np.float32) / 255.0)
+def colour_balance(frame: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """log(B / R) of the linear channel means: rises as the picture turns cooler, ~linear in mired. `mask`:
+    only these pixels (a real frame's clipped pixels and padding say nothing about the white balance)."""
+    pixels = frame[mask] if mask is not None and mask.any() else frame.reshape(-1, 3)
+    linear = optics.srgb_decode(pixels.reshape(-1, 3).astype(np.float32) / 255.0)
     r, _, b = linear.mean(axis=0)
     return float(math.log(max(float(b), 1e-6) / max(float(r), 1e-6)))
 
@@ -323,6 +326,34 @@ def clip_focus_depth(clip: np.ndarray, ctx: Context) -> float:
     if len(centres) < 2:
         raise ValueError("focus_depth: the depth map has no spread (a flat scene has no focus plane)")
     return fit_focus_plane(centres, blur, detail)
+
+
+def focus_positions(frames: Sequence[np.ndarray], mask: np.ndarray | None = None, *, grid: tuple[int, int] = (12, 16)
+                    ) -> tuple[np.ndarray, float]:
+    """Where each frame of a registered focus stack is focused, without a depth map: depth from focus. Each
+    tile of a grid is sharpest at some frame (its depth, in frames); a frame's position is the mean of the
+    tiles' depths weighted by how close to their sharpest the frame keeps them (4th power). Returns the
+    positions (frame index units) and how much focus changed anything: the median over tiles of
+    (max - min) / max of their detail along the stack (0 = a focus that never drove)."""
+    energy = np.stack([laplacian_energy(f) for f in frames])                  # (K, H, W)
+    k, h, w = energy.shape
+    rows, cols = grid
+    tiles, weights = [], []
+    for i in range(rows):
+        for j in range(cols):
+            ys, xs = slice(i * h // rows, (i + 1) * h // rows), slice(j * w // cols, (j + 1) * w // cols)
+            if mask is not None and mask[ys, xs].mean() < 0.9:
+                continue
+            tiles.append(energy[:, ys, xs].reshape(k, -1).mean(1))
+    if not tiles:
+        raise ValueError("focus_positions: no tile lies inside the frames' common valid area")
+    e = np.stack(tiles, axis=1)                                                 # (K, tiles)
+    peak = e.max(0)
+    change = (peak - e.min(0)) / np.maximum(peak, 1e-12)
+    depth = np.argmax(e, axis=0).astype(np.float64)
+    weights = (e / np.maximum(peak, 1e-12)) ** 4 * change[None, :]
+    positions = (weights * depth[None, :]).sum(1) / np.maximum(weights.sum(1), 1e-12)
+    return positions, float(np.median(change))
 
 
 def clip_zoom(clip: np.ndarray, ctx: Context) -> float:
