@@ -106,6 +106,8 @@ def probe(path: Path) -> dict:
 # --------------------------------------------------------------------------------------------- QC
 
 ALIGNMENT_LIMIT_PX = 2.0
+ALIGNMENT_PRECISION_PX = 0.1    # shifts are judged at the precision the estimators have
+BREATHING_LIMIT = 0.05          # a focus pair may change magnification by this much (real lenses: 0.4-2.3 %/step)
 CLIPPED_FLAG = 0.05
 
 
@@ -118,12 +120,18 @@ class PairQuality:
     reference_exposure: Exposure | None = None    # each side's worst frame (capture/exposure.py)
     target_exposure: Exposure | None = None
     path_offset_mm: float = 0.0     # the target's pass shifted along the slider by design (camera-path sweep)
+    breathing_scale: float | None = None   # focus pair: the magnification change allowed for (1 = none)
 
     @property
     def flags(self) -> list[str]:
         flags = []
-        if self.alignment_px > ALIGNMENT_LIMIT_PX and not self.path_offset_mm:
-            flags.append(f"misaligned by {self.alignment_px:.1f} px")
+        if round(self.alignment_px / ALIGNMENT_PRECISION_PX) * ALIGNMENT_PRECISION_PX >= ALIGNMENT_LIMIT_PX \
+                and not self.path_offset_mm:
+            flags.append(f"misaligned by {self.alignment_px:.1f} px"
+                         + (" (after the focus breathing)" if self.breathing_scale is not None else ""))
+        if self.breathing_scale is not None and abs(self.breathing_scale - 1.0) > BREATHING_LIMIT:
+            flags.append(f"misaligned: magnification changed by {100 * (self.breathing_scale - 1):+.1f} %, more "
+                         f"than focus breathing ({100 * BREATHING_LIMIT:.0f} %)")
         if self.clipped_fraction > CLIPPED_FLAG:
             flags.append(f"{self.clipped_fraction:.0%} clipped")
         for side, exposure in (("reference", self.reference_exposure), ("target", self.target_exposure)):
@@ -154,20 +162,35 @@ def sharpness(rgb: np.ndarray) -> float:
     return stats.sharpness(rgb)
 
 
+def breathing_alignment(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(shift px, magnification) of a focus pair: focus breathing (a change of magnification about the
+    centre) is allowed for and the shift left over is the misalignment (`rigs.statistics`)."""
+    try:
+        return stats.centre_shift_and_scale(a, b)
+    except ValueError:
+        return alignment_error(a, b), 1.0
+
+
 def pair_quality(reference: Sequence[np.ndarray], target: Sequence[np.ndarray], *,
-                 path_offset_mm: float = 0.0, zoom: float = 1.0) -> PairQuality:
+                 path_offset_mm: float = 0.0, zoom: float = 1.0, breathing: bool = False) -> PairQuality:
     """QC of one pair. A pair of a camera-path sweep (`path_offset_mm` != 0) is shifted by design: its
     alignment is reported but never flagged. A zoom pair (`zoom` = focal-length ratio) is aligned after
-    cropping the reference to the target's view."""
+    cropping the reference to the target's view. A focus pair (`breathing`) may change magnification by up to
+    BREATHING_LIMIT (the lens breathes); only the shift left after that counts as misalignment."""
     n = min(len(reference), len(target))
     if n == 0:
         raise ValueError("a pair needs frames on both sides")
     picks = sorted({0, n // 2, n - 1})
-    align = float(np.mean([alignment_error(reference[i], target[i], zoom=zoom) for i in picks]))
+    scale = None
+    if breathing:
+        found = [breathing_alignment(reference[i], target[i]) for i in picks]
+        align, scale = float(np.mean([f[0] for f in found])), float(np.mean([f[1] for f in found]))
+    else:
+        align = float(np.mean([alignment_error(reference[i], target[i], zoom=zoom) for i in picks]))
     clipped = max(float(np.mean([clipped_fraction(reference[i]) for i in picks])),
                   float(np.mean([clipped_fraction(target[i]) for i in picks])))
     sharp_ref = float(np.mean([sharpness(reference[i]) for i in picks]))
     sharp_tgt = float(np.mean([sharpness(target[i]) for i in picks]))
     return PairQuality(align, clipped, sharp_tgt / sharp_ref if sharp_ref > 0 else 0.0, n,
                        worst([reference[i] for i in picks]), worst([target[i] for i in picks]),
-                       path_offset_mm=float(path_offset_mm))
+                       path_offset_mm=float(path_offset_mm), breathing_scale=scale)

@@ -211,14 +211,54 @@ def phase_shift(a: np.ndarray, b: np.ndarray, *, zoom: float = 1.0) -> tuple[flo
     """(dx, dy) px that moves `a`'s content onto `b`'s (positive = content moved right / down), by phase
     correlation of the exposure-normalised grey frames under a Hanning window. `zoom`: b was shot with a lens
     that many times longer (or magnified by focus breathing), so a's centre is scaled to b's view first.
-    The one shift estimator of the toolkit: QC alignment and the translation statistic's fallback."""
-    ga = _normalised(_gray_f(centre_zoom(a, zoom)))
+    A zoom below 1 (b sees more) crops b's centre instead. The one shift estimator of the toolkit: QC
+    alignment and the translation statistic's fallback."""
+    if zoom >= 1.0:                     # b magnified: a's centre is what b sees
+        a = centre_zoom(a, zoom)
+    else:                               # b sees more than a (breathing the other way): b's centre is a's view
+        b = centre_zoom(b, 1.0 / zoom)
+    ga = _normalised(_gray_f(a))
     gb = _normalised(_gray_f(b))
     if ga.shape != gb.shape:
         gb = cv2.resize(gb, (ga.shape[1], ga.shape[0]))
     window = cv2.createHanningWindow((ga.shape[1], ga.shape[0]), cv2.CV_32F)
     (dx, dy), _response = cv2.phaseCorrelate(ga, gb, window)
     return float(dx), float(dy)
+
+
+def affine_registration(a: np.ndarray, b: np.ndarray, *, width: int = 640) -> tuple[np.ndarray, float]:
+    """The affine warp (2x3, in `a`'s pixels: b(x) ~ a(W x)) that registers `b` onto `a`, by OpenCV's ECC
+    (zero-mean normalised intensities: an exposure or colour step does not read as motion) started from the
+    magnification `zoom_factor` finds; fitted on copies at most `width` wide. Also returns the fit's scale factor to `a`'s size.
+    Raises ValueError when ECC does not converge."""
+    scale = min(1.0, width / a.shape[1])
+    size = (max(8, round(a.shape[1] * scale)), max(8, round(a.shape[0] * scale)))
+    fa = cv2.resize(a, size, interpolation=cv2.INTER_AREA) if scale < 1 else a
+    fb = cv2.resize(b, size, interpolation=cv2.INTER_AREA) if scale < 1 else b
+    zoom = zoom_factor(fa, fb, lo=0.8, hi=1.25, step=0.004)       # start from the magnification, about the centre
+    cx, cy = (size[0] - 1) / 2.0, (size[1] - 1) / 2.0
+    warp = np.array([[1 / zoom, 0, cx * (1 - 1 / zoom)], [0, 1 / zoom, cy * (1 - 1 / zoom)]], np.float32)
+    ga = cv2.GaussianBlur(_gray_f(fa), (0, 0), 1.0)
+    gb = cv2.GaussianBlur(_gray_f(fb), (0, 0), 1.0)
+    try:
+        _, warp = cv2.findTransformECC(ga, gb, warp, cv2.MOTION_AFFINE,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5), None, 5)
+    except cv2.error as exc:
+        raise ValueError(f"the frames could not be registered (ECC: {str(exc).strip().splitlines()[-1]})") from None
+    warp = warp.astype(np.float64)
+    warp[:, 2] /= scale                                  # back to a's pixels
+    return warp, scale
+
+
+def centre_shift_and_scale(a: np.ndarray, b: np.ndarray, *, width: int = 640) -> tuple[float, float]:
+    """How far (px, in `a`'s pixels) `b`'s picture centre sits from `a`'s once a change of magnification about
+    the centre (focus breathing, a zoom) is allowed for, and that magnification. A pair that only breathes
+    has ~0 shift; a camera that moved has its shift."""
+    warp, _ = affine_registration(a, b, width=width)
+    h, w = a.shape[:2]
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    moved = warp[:, :2] @ centre + warp[:, 2] - centre
+    return float(np.hypot(*moved)), float(math.sqrt(abs(np.linalg.det(warp[:, :2]))))
 
 
 # ------------------------------------------------------------------------------------------------ clip level
