@@ -295,7 +295,8 @@ def clip_sharpness(clip: np.ndarray, ctx: Context = Context()) -> float:
 
 FOCUS_BANDS = 8
 EDGE_MARGIN = 1.0 / 32.0      # band pixels this far (fraction of the width) from another band are left out
-FOCUS_GRID = np.linspace(-0.25, 1.25, 301)     # candidate focus planes (normalised disparity), 0.005 apart
+FOCUS_GRID = np.linspace(-0.1, 1.1, 241)       # candidate focus planes (normalised disparity), 0.005 apart:
+                                                 # a plane beyond either end of the depth range reads as -0.1/1.1
 
 
 def depth_bands(disp: np.ndarray, count: int = FOCUS_BANDS) -> list[np.ndarray]:
@@ -312,15 +313,20 @@ def band_blur(clip: np.ndarray, source: np.ndarray, disp: np.ndarray) -> tuple[n
     """Per depth band: its mean disparity, a blur measure and the source's detail there (its Laplacian energy
     summed: a smooth band cannot show blur, so the fit trusts it less). The blur measure is
     sqrt(E_source / E_clip - 1) of the bands' Laplacian energies, which grows ~linearly with the blur radius
-    for natural texture (energy kept after a blur of radius r ~ 1 / (1 + (r / r0)^2))."""
+    for natural texture (energy kept after a blur of radius r ~ 1 / (1 + (r / r0)^2)). Pixels near a depth edge
+    or clipped in either clip are left out."""
     gen = np.stack([laplacian_energy(f) for f in clip])
     src = np.stack([laplacian_energy(f) for f in source])
     margin = max(1, int(round(disp.shape[-1] * EDGE_MARGIN)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    # clipped pixels (in either clip) have lost their detail to exposure, not to blur
+    clipped = np.stack([cv2.dilate(((a.max(axis=2) >= 250) | (b.max(axis=2) >= 250)).astype(np.uint8),
+                                   np.ones((3, 3), np.uint8)) > 0 for a, b in zip(clip, source)])
     centres, blur, detail = [], [], []
     for whole in depth_bands(disp):
         # away from depth edges: a defocused foreground spills over the background next to it
         band = np.stack([cv2.erode(m.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) > 0 for m in whole])
+        band &= ~clipped
         if band.sum() < 16:
             continue
         ratio = float(src[band].mean()) / max(float(gen[band].mean()), 1e-12)

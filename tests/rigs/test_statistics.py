@@ -75,14 +75,17 @@ def test_sharpness_falls_as_the_aperture_opens_and_ignores_exposure(camera):
 
 
 def test_focus_depth_follows_the_focus_distance(camera):
+    """Focus at 0.8, 1.5 and 3 m of a 0.8-6 m scene (true d_f 1.0, 0.46, 0.15), exposure kept as a capture plan
+    keeps it (clipped highlights lose their detail to exposure, not to blur)."""
     source, depth = shot(camera)
     camera.set("aperture", "f/1.8")
+    camera.set("shutter", "1/4000")
     measured = []
-    for focus in ("0.8", "1.5", "3", "5"):
+    for focus in ("0.8", "1.5", "3"):
         camera.set("focus", focus)
         measured.append(M.clip_focus_depth(shot(camera)[0][None], M.Context(source=source[None], depth=depth)))
-    assert all(b < a - 0.05 for a, b in zip(measured, measured[1:])), measured
-    assert measured[0] > 0.8 and measured[-1] < 0.25
+    assert all(b < a - 0.1 for a, b in zip(measured, measured[1:])), measured
+    assert measured[0] > 0.6 and measured[-1] < 0.25
     with pytest.raises(ValueError, match="depth"):
         M.clip_focus_depth(source[None], M.Context(source=source[None]))
 
