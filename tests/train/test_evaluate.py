@@ -129,3 +129,14 @@ def test_leakage_and_the_neutral_edit_translation_are_reported_per_method():
     assert not leaky["leakage_max"]["met"] and leaky["leakage_max"]["value"] >= leaky["leakage"]["K"]["brightness"]
     moving = result["methods"]["moving"]["neutral_translation_px"]
     assert moving["max"] == pytest.approx(2.0, abs=0.3) and not moving["met"]
+
+
+def test_the_sharpness_mask_is_fixed_per_sweep_from_the_reference():
+    """A focus sweep of unchanged clips (identity) must not move the bokeh statistic: the mask where sharpness is
+    measured is cut once per sweep, at the reference's focus plane, not at each member's."""
+    source = textured_clip(3, frames=2, size=64)
+    depth = np.broadcast_to(np.linspace(0.5, 8.0, source.shape[2], dtype=np.float32), source.shape[:3]).copy()
+    members = [E.Member(v, {**registry.NEUTRAL, "K": 0.6, "d_f": v}, source) for v in (0.1, 0.4, 0.7, 0.95)]
+    sweep = E.Sweep("d_f", source, members, depth, focus=0.5)
+    values = E._statistic("sharpness", [m.clip for m in members], sweep)
+    assert max(values) - min(values) < 1e-9, values
