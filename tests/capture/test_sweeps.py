@@ -5,6 +5,7 @@ breathe are not misaligned, a pair shifted by 2 px is."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -99,3 +100,66 @@ def test_a_real_pair_shifted_by_2_px_is_misaligned():
     assert any(f.startswith("misaligned by 2.0 px") for f in quality.failures), quality
     breathing_and_shift = clips.pair_quality([stack[0]], [np.roll(stack[3], 2, axis=0)], breathing=True)
     assert any(f.startswith("misaligned") for f in breathing_and_shift.failures), breathing_and_shift
+
+
+WB_PLAN = """
+[session]
+name = "wb sweep"
+scene = "bench"
+operator = "test"
+
+[rig]
+camera = "sim"
+slider = "none"
+
+[axes]
+white_balance = ["Kelvin"]
+kelvin = ["3200", "5500", "9000"]
+aperture = ["f/8"]
+shutter = ["1/60"]
+iso = ["200"]
+
+[pairs]
+reference = { kelvin = "5500" }
+"""
+
+
+def _session(tmp_path, camera_factory):
+    from capture.plan import parse_plan
+    from capture.session import RunnerOptions, SessionRunner
+    path = tmp_path / "plan.toml"
+    path.write_text(WB_PLAN)
+    SessionRunner(parse_plan(WB_PLAN, source=str(path)), tmp_path / "catalog.db", camera_factory=camera_factory,
+                  slider_factory=lambda: None, options=RunnerOptions(plan_path=str(path))).run()
+    from typer.testing import CliRunner
+
+    from cinectrl.main import app
+    shown = CliRunner().invoke(app, ["capture", "status", "--catalog", str(tmp_path / "catalog.db"), "--session",
+                                     "1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    return json.loads(shown.output)
+
+
+def test_capture_status_shows_each_sweeps_measured_response(tmp_path):
+    from .conftest import tiny_sim
+    record = _session(tmp_path, tiny_sim)
+    (sweep,) = record["sweeps"]
+    assert sweep["role"] == "kelvin" and sweep["statistic"] == "colour_balance" and sweep["passed"], sweep
+    assert sweep["values"] == [3200.0, 5500.0, 9000.0] and sweep["measured"][0] > sweep["measured"][-1] + 0.1   # warmer
+    assert "Sweeps (1)" in Path(record["report"]).read_text()
+
+
+def test_a_white_balance_the_body_ignored_is_flagged(tmp_path):
+    """A body that accepts the Kelvin setting and keeps rendering at 5500 K (a simulated body with that fault:
+    no real body can be made to misbehave here)."""
+    from rigs.camera.sim import SimCamera
+
+    from .conftest import TINY
+
+    class IgnoresWhiteBalance(SimCamera):
+        def white_balance_kelvin(self) -> float:
+            return 5500.0
+
+    record = _session(tmp_path, lambda: IgnoresWhiteBalance(**TINY))
+    (sweep,) = record["sweeps"]
+    assert not sweep["passed"] and "colour_balance does not move along the kelvin sweep" in sweep["flags"][0]
