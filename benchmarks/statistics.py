@@ -7,6 +7,7 @@
    >= 0.95, slope ratio 0.8-1.2).
 2. Sweep measurement (capture/sweeps.py) on every sweep of tests/data/real-sweeps: the statistic, its Pearson r
    with the physical value (target |r| >= 0.95, right sign) and the QC flags.
+3. Pair QC on the real focus stack: breathing allowed for, and the same pairs shifted by 2 px.
 Writes docs/results/benchmarks/statistics.json.
 """
 
@@ -61,8 +62,27 @@ def real_figures() -> dict:
     return out
 
 
+def breathing_figures() -> dict:
+    """QC of every pair of the real focus stack focus-cmcguinness against its first frame: alignment with the
+    breathing allowed for, the breathing found, and the same pair shifted by 2 px."""
+    from capture import clips
+    folder = REPO / "tests" / "data" / "real-sweeps" / "focus-cmcguinness"
+    stack = [np.asarray(Image.open(folder / f"step{i}.jpg").convert("RGB")) for i in range(6)]
+    out = []
+    for i, frame in enumerate(stack[1:], 1):
+        q = clips.pair_quality([stack[0]], [frame], breathing=True)
+        plain = clips.pair_quality([stack[0]], [frame])
+        moved = clips.pair_quality([stack[0]], [np.roll(frame, 2, axis=1)], breathing=True)
+        out.append({"pair": f"step0-step{i}", "alignment_px": q.alignment_px, "breathing_scale": q.breathing_scale,
+                    "flags": q.flags, "without_breathing_alignment_px": plain.alignment_px,
+                    "shifted_2px_alignment_px": moved.alignment_px, "shifted_2px_flags": moved.flags})
+        print(out[-1], flush=True)
+    return {"focus-cmcguinness": out}
+
+
 def main() -> None:
-    figures = {"simulator_on_lab_day_sweeps": simulator_figures(), "real_sweeps": real_figures()}
+    figures = {"simulator_on_lab_day_sweeps": simulator_figures(), "real_sweeps": real_figures(),
+               "focus_pair_qc": breathing_figures()}
     write_result("statistics", figures, notes="train/simcheck.py (SimCamera varied scenes 0, 2, 7; 192x128 clips "
                  "evaluated at 96x64) and capture/sweeps.py on tests/data/real-sweeps")
 

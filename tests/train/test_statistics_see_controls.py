@@ -23,7 +23,7 @@ GAPS = {
            "against steps of 0.1-0.4",
     "K": "slope ratio 1.72 (CorrCoef 0.97): the simulator's gather bokeh blurs more per unit K than the "
          "camera's layered disc renderer does (sharpness falls 1.5-2.4x faster)",
-    "d_f": "CorrCoef 0.83 (slope 1.02): the varied scenes have 3-4 depth layers, so the focus plane between two "
+    "d_f": "CorrCoef 0.81 (slope 0.88): the varied scenes have 3-4 depth layers, so the focus plane between two "
            "layers is fitted from few bands",
 }
 
