@@ -118,19 +118,15 @@ def padding_mask(frame: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
 
 
 def register(reference: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """`frame` warped onto `reference` by an affine ECC fit (shift, rotation, scale: focus breathing), started
-    from the toolkit's phase-correlation shift; returns the warped frame, where it holds moved-in pixels
-    (False) and the shift (px) and scale found. ECC compares zero-mean normalised intensities, so an exposure
-    or white-balance step does not read as motion. A fit that does not converge leaves the frame as it is."""
-    dx, dy = stats.phase_shift(reference, frame)
-    warp = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
-    a = cv2.GaussianBlur(stats.gray(reference).astype(np.float32), (0, 0), 1.0)
-    b = cv2.GaussianBlur(stats.gray(frame).astype(np.float32), (0, 0), 1.0)
+    """`frame` warped onto `reference` by the toolkit's affine registration (`rigs.statistics.
+    affine_registration`: ECC on zero-mean normalised intensities, so an exposure or white-balance step does not
+    read as motion; shift, rotation, scale: focus breathing); returns the warped frame, where it holds
+    moved-in pixels (False), and the centre's shift (px) and the scale found. A fit that does not converge leaves the frame
+    as it is."""
     try:
-        _, warp = cv2.findTransformECC(a, b, warp, cv2.MOTION_AFFINE,
-                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5), None, 5)
-    except cv2.error:
-        warp = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+        warp, _ = stats.affine_registration(reference, frame, width=reference.shape[1])
+    except ValueError:
+        warp = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     h, w = reference.shape[:2]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(frame, warp, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
@@ -138,7 +134,9 @@ def register(reference: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.n
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
     inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     scale = float(math.sqrt(abs(np.linalg.det(warp[:, :2]))))
-    return warped, inside, {"shift_px": float(np.hypot(warp[0, 2], warp[1, 2])), "scale": scale}
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    shift = warp[:, :2] @ centre + warp[:, 2] - centre          # how far the picture centre moved
+    return warped, inside, {"shift_px": float(np.hypot(*shift)), "scale": scale}
 
 
 def unclipped(frame: np.ndarray) -> np.ndarray:
