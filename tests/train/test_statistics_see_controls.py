@@ -19,7 +19,7 @@ CORR, SLOPE = 0.95, (0.8, 1.2)
 AXES = {"S": ("exposure", 3), "T": ("colour", 3), "f": ("zoom", 3), "ISO": ("iso", 9), "K": ("bokeh", 3),
         "d_f": ("focus", 3)}
 GAPS = {
-    "ISO": "CorrCoef 0.91 (slope 1.12): the noise estimate of one 96x64 clip wobbles by ~0.05 in log sigma "
+    "ISO": "CorrCoef 0.91-0.93 (slope 1.11): the noise estimate of one 96x64 clip wobbles by ~0.05 in log sigma "
            "against steps of 0.1-0.4",
     "K": "slope ratio 1.72 (CorrCoef 0.97): the simulator's gather bokeh blurs more per unit K than the "
          "camera's layered disc renderer does (sharpness falls 1.5-2.4x faster)",
