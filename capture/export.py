@@ -133,7 +133,7 @@ def asset_records(catalog: "Catalog") -> Iterator[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------ pairs
 
 _QC_UNITS = {"alignment_px": "px", "clipped_fraction": "fraction", "sharpness_ratio": "ratio", "frames": "frames",
-             "path_offset_mm": "mm"}
+             "path_offset_mm": "mm", "breathing_scale": "ratio"}
 QC_NAMES = tuple(f.name for f in dataclass_fields(PairQuality))
 
 

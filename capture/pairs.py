@@ -252,6 +252,7 @@ def quality_record(quality: PairQuality, controls: Mapping[str, float], controls
     failures = quality.failures + [f"control {why}" for why in outside.values()] + unmapped
     return {"alignment_px": quality.alignment_px, "clipped_fraction": quality.clipped_fraction,
             "sharpness_ratio": quality.sharpness_ratio, "frames": quality.frames,
+            "breathing_scale": quality.breathing_scale,
             "reference_exposure": quality.reference_exposure.as_dict() if quality.reference_exposure else None,
             "target_exposure": quality.target_exposure.as_dict() if quality.target_exposure else None,
             "controls_out_of_range": sorted(outside), "controls_unmapped": unmapped[0] if unmapped else None,

@@ -20,6 +20,7 @@ from rigs.camera import values
 from . import clips as clipkit
 from . import status as words
 from . import profiles
+from . import sweeps as sweepkit
 from .ledger import NOT_FAULTS, Ledger, combination_key
 from .pairs import SceneContext, describe, form_pairs, numeric, quality_record
 from .plan import Plan, format_duration
@@ -53,6 +54,7 @@ class SessionOutputs:
     pairs: list[dict[str, Any]] = field(default_factory=list)
     contact_sheet: Path | None = None
     report: Path | None = None
+    sweeps: list[Any] = field(default_factory=list)              # capture.sweeps.SweepResponse per sweep
 
 
 def _combos(frames: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
@@ -173,7 +175,8 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         if offset:
             spec.deltas["path_offset_mm"] = offset
         quality = clipkit.pair_quality(sequences[spec.reference], sequences[spec.target], path_offset_mm=offset,
-                                       zoom=spec.deltas.get("focal_ratio", 1.0))
+                                       zoom=spec.deltas.get("focal_ratio", 1.0),
+                                       breathing=bool(spec.deltas.get("focus_m")))
         record = {
             "reference_combo": spec.reference, "target_combo": spec.target,
             "reference_clip": ledger.relative(out.clips[spec.reference]),
@@ -190,11 +193,34 @@ def build_session_outputs(ledger: Ledger, session_id: int, plan: Plan) -> Sessio
         out.pairs.append(record)
         _step(f"pair {spec.reference}->{spec.target} catalogued")
 
+    out.sweeps = measure_sweeps(settings, sequences, form_reference(settings, plan), grouped, root)
+    sweepkit.save(out.sweeps, outputs_dir)
+    _step("sweeps measured")
     out.contact_sheet = contact_sheet(sequences, settings, outputs_dir / CONTACT_SHEET, starts=starts)
     _step("contact sheet written")
     out.report = write_report(ledger, session_id, plan, out, session_dir / REPORT)
     _step("report written")
     return out
+
+
+def form_reference(settings: dict[int, dict[str, str]], plan: Plan) -> int:
+    from .pairs import choose_reference
+    return choose_reference(settings, plan.pair_reference)
+
+
+def measure_sweeps(settings: dict[int, dict[str, str]], sequences: dict[int, list[np.ndarray]], reference: int,
+                   grouped: dict[int, list[dict[str, Any]]], root: Path) -> list[sweepkit.SweepResponse]:
+    """The measured response of every sweep in the session (capture/sweeps.py), on the middle frame of each
+    combination; the reference's true depth (a depth sidecar) when the camera wrote one."""
+    frames = {cid: seq[len(seq) // 2] for cid, seq in sequences.items()}
+    depth, focus = None, None
+    recorded = _recorded(grouped[reference], root) if reference in grouped else None
+    if recorded is not None and recorded.with_name(recorded.stem + ".depth.npz").is_file():
+        with np.load(recorded.with_name(recorded.stem + ".depth.npz")) as data:
+            maps = data["depth_m"].astype(np.float32)
+        depth = maps[len(maps) // 2] if maps.ndim == 3 else maps
+        focus = None
+    return sweepkit.session_sweeps(settings, frames, reference, depth=depth, focus=focus)
 
 
 def flag_long_shutters(quality: dict[str, Any], plan: Plan, *sides: dict[str, str]) -> dict[str, Any]:
@@ -294,6 +320,12 @@ def write_report(ledger: Ledger, session_id: int, plan: Plan, outputs: SessionOu
         f"<td>{p['quality']['sharpness_ratio']:.2f}</td>"
         f"<td>{'pass' if p['quality']['passed'] else 'FAIL'}: {esc('; '.join(p['quality']['flags']) or 'ok')}</td></tr>"
         for p in outputs.pairs)
+    sweep_rows = "".join(
+        f"<tr><td>{esc(r.role)}</td><td>{esc(r.statistic)}</td><td>{esc(', '.join(f'{v:g}' for v in r.values))}</td>"
+        f"<td>{esc(', '.join(f'{m:.3g}' for m in r.measured))}</td>"
+        f"<td>{'n/a' if r.pearson is None else f'{r.pearson:+.2f}'}</td>"
+        f"<td>{'pass' if r.passed else 'FLAG'}: {esc('; '.join(r.flags) or 'moves with the setting')}</td></tr>"
+        for r in outputs.sweeps)
     mismatch_rows = "".join(
         f"<tr><td>{esc(m['point'])}</td><td>{esc(m['path'])}</td><td>{esc(m['role'])}</td>"
         f"<td>{esc(m['requested'])}</td><td>{esc(m['readback'] or '(not read back)')}</td></tr>" for m in mismatches)
@@ -315,6 +347,11 @@ take {session.get('take') or 1}, status <b>{esc(state_shown)}</b>. {esc(session.
 <p>Controls by {esc(outputs.pairs[0]['controls_source'] if outputs.pairs else 'rigs.optics.to_controls')}.</p>
 <table><tr><th>pair</th><th>reference</th><th>target</th><th>physical deltas</th><th>controls</th>
 <th>align px</th><th>clipped</th><th>sharpness</th><th>QC</th></tr>{rows}</table>
+<h2>Sweeps ({len(outputs.sweeps)})</h2>
+<p>Each sweep's statistic measured on every setting and checked against the physics (capture/sweeps.py): does it
+move, the right way, monotonically?</p>
+<table><tr><th>swept</th><th>statistic</th><th>settings</th><th>measured</th><th>Pearson r</th><th>QC</th></tr>
+{sweep_rows}</table>
 <h2>Contact sheet</h2><img src="{rel(outputs.contact_sheet)}" style="max-width:100%">
 <h2>Plan</h2><pre>{esc(plan.text)}</pre></body></html>"""
     tmp = out.with_name(out.name + ".part")

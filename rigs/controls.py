@@ -4,10 +4,10 @@ A control is a normalised number the model is conditioned on. Its entry says eve
 toolkit needs: range and neutral value (data, model, server validation), what it means physically and
 its scale (the `rigs/optics.py` mapping reads `scale`), which camera settings move it (capture plans,
 calibration, sweeps), the CLI flag of `cinectrl train edit`, the API field of `cinectrl serve` and the
-statistic evaluation measures it with (`train/metrics.py` implements each statistic by name).
+statistic QC, sweep checks and evaluation measure it with (`rigs/statistics.py` implements each by name).
 
 To add a control: append an entry here, give `rigs/optics.py` its forward and inverse formulas (an
-import-time check refuses a registry entry without them), give `train/metrics.py` its statistic, and
+import-time check refuses a registry entry without them), give `rigs/statistics.py` its statistic, and
 retrain (a model records the control list it was trained with and refuses another).
 """
 
@@ -33,7 +33,7 @@ class ControlSpec:
     roles: tuple[str, ...]      # camera roles (rigs/camera/protocol.py) whose change moves it
     sweep_role: str             # the role a capture sweep of this control varies
     cli_flag: str               # `cinectrl train edit` option
-    statistic: str              # train/metrics.py statistic its accuracy is measured with
+    statistic: str              # rigs/statistics.py statistic its response is measured with
     help: str
 
     @property

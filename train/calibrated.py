@@ -1,6 +1,6 @@
 """Evaluation in a calibrated camera's linear space: the hook `train/evaluate.py` runs through.
 
-Evaluation statistics (brightness, colour balance, ...) in `train/metrics.py` read 8-bit frames as if an
+Evaluation statistics (brightness, colour balance, ...) in `rigs/statistics.py` read 8-bit frames as if an
 ideal sRGB camera had made them. Frames from a calibrated body are first *re-rendered* through the ideal
 camera: linearised with the body's measured response, then encoded as sRGB. Every statistic computed on the
 re-rendered frames is therefore a statistic of calibrated linear light, and the metrics code needs no change.

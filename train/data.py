@@ -23,8 +23,7 @@ from torch.utils.data import Dataset
 
 from capture.catalog import sha256_file
 from rigs import controls as registry
-
-from .metrics import CAMERA_PATH
+from rigs.statistics import CAMERA_PATH
 from rigs.video import VideoError, probe, read_video
 
 log = logging.getLogger(__name__)

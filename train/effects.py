@@ -167,30 +167,34 @@ def shutter_blur(frames: torch.Tensor, fraction: float, subframes: int = 8, prof
     return _encoded(acc, profile)
 
 
-def iso_noise(frames: torch.Tensor, iso: float, generator: torch.Generator, read_noise: float = 0.002,
-              base_photons: float = 4000.0, profile=None) -> torch.Tensor:
-    """Noise for a gain of 2^(iso · ISO_STOPS_MAX) stops over base (brightness unchanged): Poisson-Gaussian with
-    the defaults, or, when the profile measured its noise, the variance its photon-transfer curve adds between
-    the base ISO and the target ISO (the frame already carries the base ISO's own noise)."""
+def iso_noise(frames: torch.Tensor, iso: float, generator: torch.Generator, profile=None,
+              pixel_area: float = 1.0) -> torch.Tensor:
+    """Noise for a gain of 2^(iso · ISO_STOPS_MAX) stops over the reference (brightness unchanged): the variance
+    the sensor adds between the reference's gain and the target's (the frame already carries the reference's
+    own noise). The sensor is the profile's photon-transfer curve when it measured one, else the ideal body's
+    (`rigs.optics.Sensor`: shot noise + read noise, the reference at base ISO), as the simulated camera draws
+    it. `pixel_area`: sensor pixels one pixel of `frames` integrates (a clip shrunk 2x per side: 4), since
+    averaging k independent pixels divides the variance by k."""
     if iso <= 0:
         return frames
     gain = 2.0 ** (iso * optics.ISO_STOPS_MAX)
     lin = _linear(frames, profile)
     if profile is not None and profile.noise is not None:
         base = profile.noise.base_iso
-        added = (profile.noise_variance(lin, base * gain) - profile.noise_variance(lin, base)).clamp_min(0.0)
-        noise = torch.randn(lin.shape, generator=generator, device=lin.device, dtype=lin.dtype)
-        return _encoded(lin + noise * added.sqrt(), profile)
-    photons = lin * base_photons / gain
-    noisy = torch.poisson(photons.float(), generator=generator).to(lin.dtype) / (base_photons / gain)
-    noisy = noisy + torch.randn(lin.shape, generator=generator, device=lin.device, dtype=lin.dtype) * read_noise * gain
-    return _encoded(noisy, profile)
+        added = profile.noise_variance(lin, base * gain) - profile.noise_variance(lin, base)
+    else:
+        sensor = optics.Sensor()
+        variance = lambda g: lin.clamp_min(0.0) * g / sensor.full_well_e + (sensor.read_noise_e * g / sensor.full_well_e) ** 2  # noqa: E731
+        added = variance(gain) - variance(1.0)
+    noise = torch.randn(lin.shape, generator=generator, device=lin.device, dtype=lin.dtype)
+    return _encoded(lin + noise * (added.clamp_min(0.0) / max(float(pixel_area), 1.0)).sqrt(), profile)
 
 
 def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Mapping[str, float], *,
-             seed: int = 0, shutter: float = 0.0, profile=None) -> torch.Tensor:
+             seed: int = 0, shutter: float = 0.0, profile=None, pixel_area: float = 1.0) -> torch.Tensor:
     """All effects in a camera's order: optics (bokeh, zoom), motion, exposure, white balance, sensor noise; in
-    the linear space of `profile`'s body when given (else the ideal camera's)."""
+    the linear space of `profile`'s body when given (else the ideal camera's). `pixel_area`: sensor pixels per
+    pixel of `frames` (the noise of a downscaled clip is averaged down with it)."""
     controls = registry.complete(controls)      # unknown names and out-of-range values are refused here
     out = frames
     if controls["K"] > 0:
@@ -202,10 +206,11 @@ def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Map
     out = exposure(out, controls["S"], profile=profile)
     out = colour_temperature(out, controls["T"], profile=profile)
     g = torch.Generator(device=frames.device).manual_seed(seed)
-    return iso_noise(out, controls["ISO"], g, profile=profile)
+    return iso_noise(out, controls["ISO"], g, profile=profile, pixel_area=pixel_area)
 
 
-def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0, profile=None):
+def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0, profile=None,
+                   pixel_area: float = 1.0):
     """`simulate` in the form the data pipeline and evaluation use: (T, H, W, 3) uint8 frames in and out.
 
     `disparity` (T, H, W) is needed only for bokeh (K > 0); without it `simulate` refuses with a message
@@ -214,5 +219,5 @@ def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, see
 
     clip = torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0).permute(0, 3, 1, 2)[None]
     disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)[None]
-    out = simulate(clip, disp, controls, seed=seed, profile=profile)
+    out = simulate(clip, disp, controls, seed=seed, profile=profile, pixel_area=pixel_area)
     return (out[0].permute(0, 2, 3, 1).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()

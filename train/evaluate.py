@@ -29,19 +29,22 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from rigs import controls as registry
+from rigs import statistics as S
 
 from . import metrics as M
 
 log = logging.getLogger(__name__)
 
 Editor = Callable[..., np.ndarray]
-CAMERA_PATH = M.CAMERA_PATH
+CAMERA_PATH = S.CAMERA_PATH
 #: every swept axis: the registry's controls, then the camera path
 AXES: tuple[str, ...] = registry.NAMES + (CAMERA_PATH,)
 #: statistic of each axis (the disentanglement matrix's columns, in this order)
-AXIS_STATISTIC: dict[str, str] = {**M.CONTROL_STATISTIC, CAMERA_PATH: M.PATH_STATISTIC}
+AXIS_STATISTIC: dict[str, str] = {**S.CONTROL_STATISTIC, CAMERA_PATH: S.PATH_STATISTIC}
 SWEEP_TOLERANCE = 0.06      # two members' other controls "agree" within this (normalised units): a camera's
                             # 1/3-stop grid leaves a compensated exposure up to 1/6 stop (S 0.056) off
+FOCUS_SWEEP_MIN_K = 0.2     # a focus series at smaller K is no focus sweep: its largest blur radius stays under
+                            # ~1 px at the 96 px evaluation width (the lab day's deep-focus f/16 series)
 PATH_TOLERANCE_MM = 5.0     # ... and their camera paths within this (pass start jitter at a scaled-up sim speed)
 
 
@@ -67,13 +70,20 @@ class Sweep:
     scene: str = ""
     session: str = ""
     reference_kind: str = "captured"      # "captured" | "simulated"
+    pixel_area: float = 1.0               # pixels of the captured clip one pixel here averages (resized: >1)
+    focus: float | None = None            # the reference's d_f: where the sharpness mask is cut, for every member
+    cache: dict = field(default_factory=dict, repr=False, compare=False)   # captured members' statistics
 
     @property
     def values(self) -> list[float]:
         return [m.value for m in self.members]
 
-    def context(self, member: Member) -> M.Context:
-        return M.Context(source=self.source, depth=self.depth, focus=member.controls.get("d_f"))
+    def context(self, member: Member | None = None) -> S.Context:
+        """One context for every member: the sharpness mask is fixed per sweep (from the reference's focus
+        plane), so a focus sweep does not move the region bokeh is measured in (which read as bokeh leakage)."""
+        focus = self.focus if self.focus is not None else float(np.median([m.controls.get("d_f", 0.5)
+                                                                            for m in self.members]))
+        return S.Context(source=self.source, depth=self.depth, focus=focus)
 
     def viewed(self, view: Callable[[np.ndarray], np.ndarray] | None) -> "Sweep":
         """The sweep's clips as `view` shows them (None: as they are)."""
@@ -81,7 +91,7 @@ class Sweep:
             return self
         members = [Member(m.value, m.controls, view(m.clip), m.offset_mm, m.label) for m in self.members]
         return Sweep(self.axis, view(self.source), members, self.depth, self.scene, self.session,
-                     self.reference_kind)
+                     self.reference_kind, self.pixel_area, self.focus)
 
     def resized(self, size: tuple[int, int] | None) -> "Sweep":
         """The sweep at (H, W), scaled and centre-cropped as train/data.py prepares clips for a model, so a
@@ -92,8 +102,10 @@ class Sweep:
         from .data import resize_crop
         members = [Member(m.value, m.controls, resize_crop(m.clip, size), m.offset_mm, m.label) for m in self.members]
         depth = None if self.depth is None else resize_crop(self.depth, size, interpolation=cv2.INTER_NEAREST)
+        src_h, src_w = self.source.shape[1:3]
+        area = self.pixel_area * max(size[0] / src_h, size[1] / src_w) ** -2    # resize_crop's scale
         return Sweep(self.axis, resize_crop(self.source, size), members, depth, self.scene, self.session,
-                     self.reference_kind)
+                     self.reference_kind, area, self.focus)
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
@@ -120,6 +132,8 @@ def find_series(members: Sequence[Mapping[str, float]], axis: str, *, tolerance:
             groups.append([i])
     out = []
     for idx in groups:
+        if axis == "d_f" and value(members[idx[0]], "K") < FOCUS_SWEEP_MIN_K:
+            continue                      # nothing is out of focus: the focus plane cannot show
         if len({round(value(members[i], axis), 4) for i in idx}) >= 3:
             out.append(sorted(idx, key=lambda i: value(members[i], axis)))
     return out
@@ -159,7 +173,8 @@ def captured_sweeps(catalog: Any, *, scenes: Iterable[str] | None = None, max_fr
                     m.clip = m.clip[:n]
                 depth = clip_depth(group["reference_path"])
                 sweeps.append(Sweep(axis, source[:n], chosen, None if depth is None else depth[:n],
-                                    group["scene"], group["session"], "captured"))
+                                    group["scene"], group["session"], "captured",
+                                    focus=float(members[0].get("d_f", registry.NEUTRAL["d_f"]))))
     return sweeps
 
 
@@ -201,12 +216,13 @@ def identity(frames: np.ndarray, controls: Mapping[str, float], **_: Any) -> np.
 
 def simulator_editor(simulate: Callable[..., np.ndarray] | None = None) -> Editor:
     """The effect simulator as an editor (bokeh and focus from the source's true depth); it cannot move the
-    camera, so a camera-path edit raises CannotEdit."""
+    camera, so a camera-path edit raises CannotEdit. `pixel_area` (captured pixels per pixel of `frames`) lets
+    its sensor noise shrink with the clip as the captured noise does."""
     if simulate is None:
         from .effects import simulate_uint8 as simulate
 
     def edit(frames: np.ndarray, controls: Mapping[str, float], *, camera_path: Any = None,
-             depth: np.ndarray | None = None) -> np.ndarray:
+             depth: np.ndarray | None = None, pixel_area: float = 1.0) -> np.ndarray:
         if camera_path is not None:
             raise CannotEdit("the effect simulator cannot move the camera along another path")
         disparity = None
@@ -219,7 +235,7 @@ def simulator_editor(simulate: Callable[..., np.ndarray] | None = None) -> Edito
             disparity = 1.0 / np.maximum(maps, 1e-3)
         elif controls.get("K", 0.0) > 0:
             raise CannotEdit("bokeh needs the source's depth, and this sweep has none")
-        return simulate(frames, dict(controls), disparity=disparity)
+        return simulate(frames, dict(controls), disparity=disparity, pixel_area=pixel_area)
 
     return edit
 
@@ -227,19 +243,28 @@ def simulator_editor(simulate: Callable[..., np.ndarray] | None = None) -> Edito
 # ------------------------------------------------------------------------------------------------ scoring
 
 def _statistic(name: str, clips: Sequence[np.ndarray], sweep: Sweep) -> list[float]:
-    return [M.measure(name, c, sweep.context(m)) for c, m in zip(clips, sweep.members)]
+    return [S.measure(name, c, sweep.context(m)) for c, m in zip(clips, sweep.members)]
+
+
+def _captured(name: str, sweep: Sweep) -> list[float]:
+    """A statistic of the captured members, measured once per sweep."""
+    if name not in sweep.cache:
+        sweep.cache[name] = _statistic(name, [m.clip for m in sweep.members], sweep)
+    return sweep.cache[name]
 
 
 def _undefined_reason(name: str, sweep: Sweep) -> str | None:
-    return M.can_measure(name, M.Context(source=sweep.source, depth=sweep.depth))
+    return S.can_measure(name, S.Context(source=sweep.source, depth=sweep.depth))
 
 
-def score_sweep(sweep: Sweep, outputs: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Every figure of one method on one sweep."""
+def score_sweep(sweep: Sweep, outputs: Sequence[np.ndarray], yardstick: Mapping[str, float] | None = None
+                ) -> dict[str, Any]:
+    """Every figure of one method on one sweep; `yardstick` (captured_response) turns each other statistic's
+    change into leakage."""
     stat = AXIS_STATISTIC[sweep.axis]
     values = sweep.values
     captured = [m.clip for m in sweep.members]
-    ref = _statistic(stat, captured, sweep)
+    ref = _captured(stat, sweep)
     gen = _statistic(stat, outputs, sweep)
     corr = M.first_differences_corr(ref, gen)
     constant = M.pearson(values, gen) is None
@@ -267,8 +292,13 @@ def score_sweep(sweep: Sweep, outputs: Sequence[np.ndarray]) -> dict[str, Any]:
         r = M.pearson(values, series)
         row[name] = 0.0 if r is None else abs(r)
         responses[name] = float(max(series) - min(series))
+        if name != stat and yardstick is not None:
+            leak = M.leakage(series, _captured(name, sweep), yardstick.get(name))
+            if leak is not None:
+                leakage[name] = leak
     result["disentanglement"] = row
     result["response_range"] = responses
+    result["leakage"] = leakage
     return result
 
 
@@ -280,7 +310,7 @@ def captured_response(sweeps: Sequence[Sweep]) -> dict[str, float]:
         if sweep.reference_kind != "captured":
             continue
         stat = AXIS_STATISTIC[sweep.axis]
-        series = _statistic(stat, [m.clip for m in sweep.members], sweep)
+        series = _captured(stat, sweep)
         spans.setdefault(stat, []).append(float(max(series) - min(series)))
     return {k: float(np.median(v)) for k, v in spans.items() if v}
 
@@ -298,7 +328,7 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
         "captured_response": yardstick,
         "sweeps": [{"axis": s.axis, "scene": s.scene, "session": s.session, "values": s.values,
                     "reference_kind": s.reference_kind} for s in sweeps]}
-    captured_rows = [score_sweep(s, [m.clip for m in s.members]) for s in measured]
+    captured_rows = [score_sweep(s, [m.clip for m in s.members], yardstick) for s in measured]
     result["captured_disentanglement"] = _matrix(captured_rows, yardstick)["disentanglement"]
     simulators = set(simulator_methods)
     for name, editor in methods.items():
@@ -308,16 +338,43 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": "simulated sweep"})
                 continue
             try:
+                extra = {"pixel_area": sweep.pixel_area} if name in simulators else {}
                 outputs = [_like(np.asarray(editor(sweep.source, m.controls, camera_path=_camera_path(sweep, m),
-                                                   depth=sweep.depth)), sweep.source.shape)
+                                                   depth=sweep.depth, **extra)), sweep.source.shape)
                            for m in sweep.members]
             except CannotEdit as exc:
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": str(exc)})
                 continue
-            details.append(score_sweep(seen, [view(o) for o in outputs] if view is not None else outputs))
-        result["methods"][name] = {"axes": _summary(details), **_matrix(details, yardstick), "sweeps": details,
-                                   "skipped": skipped}
+            details.append(score_sweep(seen, [view(o) for o in outputs] if view is not None else outputs,
+                                       yardstick))
+        matrix = _matrix(details, yardstick)
+        worst = M.leakage_max(matrix["leakage"], AXIS_STATISTIC)
+        shifts = neutral_translation(editor, sweeps)
+        result["methods"][name] = {
+            "axes": _summary(details), **matrix, "sweeps": details, "skipped": skipped,
+            "leakage_max": None if worst is None else {"value": worst[0], "where": worst[1],
+                                                       "limit": M.LEAKAGE_LIMIT, "met": worst[0] <= M.LEAKAGE_LIMIT},
+            "neutral_translation_px": None if not shifts else {
+                "max": max(shifts), "mean": float(np.mean(shifts)), "limit": M.NEUTRAL_TRANSLATION_LIMIT_PX,
+                "met": max(shifts) <= M.NEUTRAL_TRANSLATION_LIMIT_PX}}
     return result
+
+
+def neutral_translation(editor: Editor, sweeps: Sequence[Sweep]) -> list[float]:
+    """|translation| (px) of a neutral-controls edit of each captured sweep's source against that source: an
+    edit that changes no control must keep the camera path (one edit per distinct source)."""
+    out, seen = [], set()
+    for sweep in sweeps:
+        if sweep.reference_kind != "captured" or id(sweep.source) in seen:
+            continue
+        seen.add(id(sweep.source))
+        try:
+            edited = _like(np.asarray(editor(sweep.source, dict(registry.NEUTRAL), camera_path=None,
+                                             depth=sweep.depth)), sweep.source.shape)
+        except CannotEdit:
+            continue
+        out.append(abs(S.measure(S.PATH_STATISTIC, edited, S.Context(source=sweep.source))))
+    return out
 
 
 def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str] | None = None,
@@ -385,8 +442,9 @@ def _summary(details: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _matrix(details: Sequence[Mapping[str, Any]], yardstick: Mapping[str, float]) -> dict[str, Any]:
-    """Rows: swept axes; columns: statistics. abs_r: mean |r|; leakage: mean output change of the statistic
-    as a fraction of that statistic's typical captured full-sweep change (amplitude-aware)."""
+    """Rows: swept axes; columns: statistics. abs_r: mean |r|; leakage: mean `metrics.leakage` over the axis's
+    sweeps (the output's change of another statistic beyond the captured sweep's own, as a fraction of that
+    statistic's typical captured full-sweep change; the diagonal is left out)."""
     abs_r: dict[str, dict[str, float]] = {}
     leakage: dict[str, dict[str, float]] = {}
     for axis in AXES:
@@ -396,8 +454,8 @@ def _matrix(details: Sequence[Mapping[str, Any]], yardstick: Mapping[str, float]
         stats = sorted({s for d in rows for s in d["disentanglement"]}, key=list(AXIS_STATISTIC.values()).index)
         abs_r[axis] = {s: float(np.mean([d["disentanglement"][s] for d in rows if s in d["disentanglement"]]))
                        for s in stats}
-        leakage[axis] = {s: float(np.mean([d["response_range"][s] for d in rows if s in d["response_range"]])
-                                  / yardstick[s]) for s in stats if yardstick.get(s)}
+        leakage[axis] = {s: float(np.mean([d["leakage"][s] for d in rows if s in d.get("leakage", {})]))
+                         for s in stats if any(s in d.get("leakage", {}) for d in rows)}
     return {"disentanglement": abs_r, "leakage": leakage}
 
 
@@ -495,7 +553,12 @@ def _markdown(result: Mapping[str, Any], title: str, plots: list[str]) -> str:
     lines += ["", f"Reference sweeps: {', '.join(kinds) or 'none'} ({len(result['sweeps'])}).", ""]
     for method, data in result["methods"].items():
         worst = off_diagonal_max(data["disentanglement"])
-        lines.append(f"- {method}: largest off-diagonal |r| {_fmt(worst)}; "
+        leak, shift = data.get("leakage_max"), data.get("neutral_translation_px")
+        lines.append(f"- {method}: largest leakage "
+                     + (f"{leak['value']:.3f} ({leak['where']}; limit {leak['limit']})" if leak else "n/a")
+                     + "; neutral edit translation "
+                     + (f"{shift['max']:.2f} px (limit {shift['limit']})" if shift else "n/a")
+                     + f"; largest off-diagonal |r| {_fmt(worst)}; "
                      f"skipped {len(data['skipped'])} sweep(s)"
                      + (f" ({data['skipped'][0]['why']})" if data["skipped"] else ""))
     lines += [f"- {n}" for n in result.get("notes", [])]

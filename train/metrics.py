@@ -1,319 +1,19 @@
-"""Per-clip statistics that measure each control, and comparison metrics (CorrCoef, slope ratio, PSNR/SSIM).
+"""Evaluation aggregates over the image statistics: CorrCoef, slope ratio, leakage, PSNR/SSIM, LPIPS.
 
-Frames are uint8 RGB arrays (H, W, 3); clips are (T, H, W, 3). Every statistic is computed with
-OpenCV/numpy so it runs offline, and every one is defined at the evaluation resolution (64 px frames and up):
-an undefined statistic is a bug, not a 0. The registry (rigs/controls.py) names the statistic of each control;
-`STATISTICS` maps those names to the functions here, and an import-time check keeps the two in step.
-
-Statistics of a clip relative to its sweep's source clip take `source`; those that need to know where the
-depth says defocus changes take `depth` (metres, (T, H, W) or (H, W)) and `focus` (the sweep's d_f).
-Scales are chosen so that a control's response is close to linear: log of Laplacian energy (bokeh), log
-of a zoom factor, log of B/R (colour), log of the noise sigma; brightness is GenPhoto's mean grey level.
+The per-frame and per-clip statistics themselves (brightness, colour balance, sharpness, focus depth, zoom
+scale, noise, the camera path's translation) live in `rigs/statistics.py`, shared with capture QC and the
+sweep checks; this module compares the series those statistics give along a sweep.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
 
-from rigs import controls as registry
-from rigs import optics
-
-
-def _gray(frame: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-
-
-def _gray_f(frame: np.ndarray) -> np.ndarray:
-    return _gray(frame).astype(np.float32)
-
-
-def _frames(clip: np.ndarray) -> np.ndarray:
-    clip = np.asarray(clip)
-    return clip[None] if clip.ndim == 3 else clip
-
-
-def _depth_frames(depth: np.ndarray | None, n: int, shape: tuple[int, int]) -> np.ndarray | None:
-    """Depth resized to the frames' size, one map per frame (a single map is repeated)."""
-    if depth is None:
-        return None
-    depth = np.asarray(depth, dtype=np.float32)
-    if depth.ndim == 2:
-        depth = depth[None]
-    maps = [cv2.resize(d, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) if d.shape != shape else d
-            for d in depth[:n]]
-    while len(maps) < n:
-        maps.append(maps[-1])
-    return np.stack(maps)
-
-
-def normalised_disparity(depth: np.ndarray) -> np.ndarray:
-    """1/depth min-max normalised over the whole clip (1 = nearest), as the control mapping defines d_f."""
-    disp = 1.0 / np.maximum(np.asarray(depth, dtype=np.float32), 1e-3)
-    lo, hi = float(disp.min()), float(disp.max())
-    return (disp - lo) / max(hi - lo, 1e-8)
-
-
-# ------------------------------------------------------------------------------------------------ per frame
-
-def _contrast(frame: np.ndarray) -> np.ndarray:
-    """Grey levels divided by their mean: detail measured this way does not change with exposure."""
-    gray = _gray_f(frame)
-    return gray / max(float(gray.mean()), 1.0)
-
-
-def laplacian_energy(frame: np.ndarray) -> np.ndarray:
-    lap = cv2.Laplacian(_contrast(frame), cv2.CV_32F)
-    return lap * lap
-
-
-def sharpness(frame: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean Laplacian energy of the exposure-normalised frame (GenPhoto accur_bokehK uses the Laplacian's
-    variance of raw grey levels, which an exposure change moves as much as blur does), over `mask` if given."""
-    energy = laplacian_energy(frame)
-    if mask is not None and mask.any():
-        return float(energy[mask].mean())
-    return float(energy.mean())
-
-
-def brightness(frame: np.ndarray) -> float:
-    """Mean grayscale brightness (GenPhoto accur_shutter_speed)."""
-    return float(_gray(frame).mean())
-
-
-def colour_balance(frame: np.ndarray) -> float:
-    """log(B / R) of the linear channel means: rises as the picture turns cooler, ~linear in mired."""
-    linear = optics.srgb_decode(frame.reshape(-1, 3).astype(np.float32) / 255.0)
-    r, _, b = linear.mean(axis=0)
-    return float(math.log(max(float(b), 1e-6) / max(float(r), 1e-6)))
-
-
-_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
-
-
-def noise_sigma(frame: np.ndarray) -> float:
-    """Immerkær's fast noise estimate (grey levels) over the flattest third of the frame (judged on a smoothed
-    copy, so the noise itself does not choose where it is measured): texture and edges are not noise."""
-    gray = _gray_f(frame)
-    response = np.abs(cv2.filter2D(gray, cv2.CV_32F, _NOISE_KERNEL))[1:-1, 1:-1]
-    smooth = cv2.GaussianBlur(gray, (0, 0), 2.0)
-    gx, gy = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
-    local = cv2.blur(np.sqrt(gx * gx + gy * gy), (5, 5))[1:-1, 1:-1]
-    flat = local <= np.quantile(local, 1.0 / 3.0)
-    return float(math.sqrt(math.pi / 2.0) / 6.0 * response[flat].mean())
-
-
-# ------------------------------------------------------------------------------------------------ zoom
-
-def _ncc(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = math.sqrt(float((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denom) if denom > 1e-9 else 0.0
-
-
-def _edges(gray: np.ndarray) -> np.ndarray:
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-    return np.sqrt(gx * gx + gy * gy)
-
-
-def zoom_factor(source: np.ndarray, frame: np.ndarray, *, lo: float = 0.8, hi: float = 4.0,
-                step: float = 0.01) -> float:
-    """Magnification of `frame` relative to `source` (1.2 = a 1.2x centre zoom), by a search over scales.
-
-    For each candidate s the source's centre (1/s of its size) is resized to the frame's size and compared
-    with the frame by normalised cross-correlation of gradient magnitudes over the central 80 %; the best s
-    is refined by a parabola through its neighbours. Works on small frames where feature matching finds too
-    few points (a 64 px frame has a handful of SIFT keypoints).
-    """
-    a, b = _gray_f(source), _gray_f(frame)
-    h, w = b.shape
-    my, mx = int(round(h * 0.1)), int(round(w * 0.1))
-    target = _edges(b)[my:h - my, mx:w - mx]
-    logs = np.arange(math.log(lo), math.log(hi) + 1e-9, step)
-    scores = np.empty(len(logs))
-    for i, ls in enumerate(logs):
-        scores[i] = _ncc(_edges(_magnify(a, math.exp(ls), (h, w)))[my:h - my, mx:w - mx], target)
-    best = int(np.argmax(scores))
-    offset = 0.0
-    if 0 < best < len(logs) - 1:
-        y0, y1, y2 = scores[best - 1], scores[best], scores[best + 1]
-        denom = y0 - 2 * y1 + y2
-        if abs(denom) > 1e-12:
-            offset = float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
-    return float(math.exp(logs[best] + offset * step))
-
-
-def _magnify(gray: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
-    """The centre of `gray` magnified by `scale` (< 1 shrinks, with reflected borders) at `size` (H, W)."""
-    h, w = gray.shape
-    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    oh, ow = size
-    matrix = np.array([[1.0 / scale * w / ow, 0, cx - (ow - 1) / 2.0 / scale * w / ow],
-                       [0, 1.0 / scale * h / oh, cy - (oh - 1) / 2.0 / scale * h / oh]], dtype=np.float64)
-    return cv2.warpAffine(gray, matrix, (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT)
-
-
-# ------------------------------------------------------------------------------------------------ camera path
-
-def horizontal_shift(source: np.ndarray, frame: np.ndarray) -> float:
-    """Median horizontal image translation (px) of `frame` against `source` from tracked features
-    (Shi-Tomasi corners + pyramidal Lucas-Kanade, forward-backward checked); phase correlation when too few
-    features survive. Positive = content moved right."""
-    a, b = _gray(source), _gray(frame)
-    points = cv2.goodFeaturesToTrack(a, maxCorners=200, qualityLevel=0.01, minDistance=3, blockSize=5)
-    if points is not None and len(points) >= 6:
-        lk = dict(winSize=(11, 11), maxLevel=3,
-                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
-        fwd, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, points, None, **lk)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, fwd, None, **lk)
-        good = (st1.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - points).reshape(-1, 2), axis=1) < 1.0)
-        if good.sum() >= 6:
-            return float(np.median((fwd - points).reshape(-1, 2)[good, 0]))
-    (dx, _), _ = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
-    return float(dx)
-
-
-# ------------------------------------------------------------------------------------------------ clip level
-
-@dataclass(frozen=True)
-class Context:
-    """What a statistic may need beyond the clip: the sweep's source clip, its true depth and focus."""
-
-    source: np.ndarray | None = None
-    depth: np.ndarray | None = None        # metres, (T, H, W) or (H, W), of the source clip
-    focus: float | None = None             # the sweep's d_f (normalised disparity of the focus plane)
-
-
-def defocus_mask(depth: np.ndarray | None, focus: float | None, shape: tuple[int, int], n: int
-                 ) -> np.ndarray | None:
-    """Pixels whose disparity lies farthest from the focus plane (the half where defocus changes most)."""
-    maps = _depth_frames(depth, n, shape)
-    if maps is None:
-        return None
-    disp = normalised_disparity(maps)
-    distance = np.abs(disp - (0.5 if focus is None else focus))
-    if float(distance.max() - distance.min()) < 1e-6:
-        return None
-    return distance >= np.quantile(distance, 0.5)
-
-
-def clip_sharpness(clip: np.ndarray, ctx: Context = Context()) -> float:
-    """log mean Laplacian energy where the depth says defocus changes (the whole frame without depth)."""
-    frames = _frames(clip)
-    mask = defocus_mask(ctx.depth, ctx.focus, frames.shape[1:3], len(frames))
-    energies = [sharpness(f, None if mask is None else mask[i]) for i, f in enumerate(frames)]
-    return float(math.log(max(float(np.mean(energies)), 1e-6)))
-
-
-FOCUS_BANDS = 8
-FOCUS_SHARPNESS_POWER = 4.0
-
-
-def depth_bands(disp: np.ndarray, count: int = FOCUS_BANDS) -> list[np.ndarray]:
-    """Masks of pixels at similar disparity: the distinct depths when the scene has few (layered planes),
-    else `count` equal-population bands."""
-    levels = np.unique(np.round(disp, 3))
-    if len(levels) <= count:
-        return [np.abs(disp - lv) < 5e-4 for lv in levels]
-    edges = np.quantile(disp, np.linspace(0, 1, count + 1))
-    return [(disp >= lo) & (disp <= hi) for lo, hi in zip(edges[:-1], edges[1:])]
-
-
-def clip_focus_depth(clip: np.ndarray, ctx: Context) -> float:
-    """Normalised disparity of the in-focus depth (0 far .. 1 near): for each depth band, the share of the
-    source's (deep depth of field) detail the clip keeps; the bands' disparities averaged with that share to
-    the 4th power as weight, so the sharpest band dominates and a focus plane between two bands lands between
-    them. Needs the source clip and its true depth."""
-    if ctx.source is None or ctx.depth is None:
-        raise ValueError("focus_depth needs the sweep's source clip and its depth (a <clip>.depth.npz sidecar)")
-    frames, source = _frames(clip), _frames(ctx.source)
-    n = min(len(frames), len(source))
-    disp = normalised_disparity(_depth_frames(ctx.depth, n, frames.shape[1:3]))
-    gen_energy = np.stack([cv2.blur(laplacian_energy(f), (3, 3)) for f in frames[:n]])
-    src_energy = np.stack([cv2.blur(laplacian_energy(f), (3, 3)) for f in source[:n]])
-    kept, centres = [], []
-    for band in depth_bands(disp):
-        if band.sum() < 16:
-            continue
-        kept.append(min(1.0, float(gen_energy[band].mean() / max(float(src_energy[band].mean()), 1e-9))))
-        centres.append(float(disp[band].mean()))
-    if len(kept) < 2:
-        raise ValueError("focus_depth: the depth map has no spread (a flat scene has no focus plane)")
-    weights = np.asarray(kept) ** FOCUS_SHARPNESS_POWER
-    return float((weights * np.asarray(centres)).sum() / max(float(weights.sum()), 1e-12))
-
-
-def clip_zoom(clip: np.ndarray, ctx: Context) -> float:
-    """log of the magnification against the sweep's source (middle frames)."""
-    if ctx.source is None:
-        raise ValueError("zoom_scale needs the sweep's source clip")
-    frames, source = _frames(clip), _frames(ctx.source)
-    i = min(len(frames), len(source)) // 2
-    return float(math.log(zoom_factor(source[i], frames[i])))
-
-
-def clip_brightness(clip: np.ndarray, ctx: Context = Context()) -> float:
-    return float(np.mean([brightness(f) for f in _frames(clip)]))
-
-
-def clip_colour_balance(clip: np.ndarray, ctx: Context = Context()) -> float:
-    return float(np.mean([colour_balance(f) for f in _frames(clip)]))
-
-
-def clip_noise(clip: np.ndarray, ctx: Context = Context()) -> float:
-    """log of the mean noise sigma (grey levels)."""
-    return float(math.log(max(float(np.mean([noise_sigma(f) for f in _frames(clip)])), 1e-3)))
-
-
-def clip_translation(clip: np.ndarray, ctx: Context) -> float:
-    """Median horizontal translation (px) against the source, averaged over frames."""
-    if ctx.source is None:
-        raise ValueError("translation needs the sweep's source clip")
-    frames, source = _frames(clip), _frames(ctx.source)
-    n = min(len(frames), len(source))
-    return float(np.mean([horizontal_shift(source[i], frames[i]) for i in range(n)]))
-
-
-#: statistic name (as the registry names it) -> clip function
-STATISTICS: dict[str, Callable[[np.ndarray, Context], float]] = {
-    "sharpness": clip_sharpness,
-    "focus_depth": clip_focus_depth,
-    "zoom_scale": clip_zoom,
-    "brightness": clip_brightness,
-    "colour_balance": clip_colour_balance,
-    "noise": clip_noise,
-}
-_MISSING = {c.statistic for c in registry.CONTROLS} - set(STATISTICS)
-if _MISSING:
-    raise ImportError(f"train/metrics.py has no statistic {sorted(_MISSING)} named by the controls registry")
-
-#: the statistic of each control, in registry order (the disentanglement matrix's columns)
-CONTROL_STATISTIC: dict[str, str] = {c.name: c.statistic for c in registry.CONTROLS}
-#: the camera path is not a photographic control; its statistic is the image translation
-CAMERA_PATH = "camera_path"
-PATH_STATISTIC = "translation"
-
-
-def measure(name: str, clip: np.ndarray, ctx: Context = Context()) -> float:
-    if name == PATH_STATISTIC:
-        return clip_translation(clip, ctx)
-    return STATISTICS[name](clip, ctx)
-
-
-def can_measure(name: str, ctx: Context) -> str | None:
-    """None when `name` is defined in this context, else why not."""
-    if name in ("focus_depth",) and (ctx.source is None or ctx.depth is None):
-        return "needs the source clip's depth"
-    if name in ("zoom_scale", PATH_STATISTIC) and ctx.source is None:
-        return "needs the source clip"
-    return None
+from rigs.statistics import gray
 
 
 # ------------------------------------------------------------------------------------------------ comparison
@@ -326,7 +26,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Gaussian-window SSIM (Wang et al. 2004, sigma 1.5) on grayscale, mean over the image."""
-    x, y = _gray(a).astype(np.float64), _gray(b).astype(np.float64)
+    x, y = gray(a).astype(np.float64), gray(b).astype(np.float64)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     blur = lambda img: cv2.GaussianBlur(img, (11, 11), 1.5)  # noqa: E731
     mx, my = blur(x), blur(y)
@@ -375,6 +75,33 @@ def slope_ratio(values: Sequence[float], reference: Sequence[float], generated: 
     if ref is None or gen is None or abs(ref) < 1e-9:
         return None
     return gen / ref
+
+
+#: along a sweep of one control, another statistic may move by at most this fraction of its own captured effect
+LEAKAGE_LIMIT = 0.2
+#: a neutral edit may shift the picture by at most this much (px): the camera path is the source's
+NEUTRAL_TRANSLATION_LIMIT_PX = 0.5
+
+
+def leakage(generated: Sequence[float], captured: Sequence[float], yardstick: float | None) -> float | None:
+    """Amplitude-aware leakage of one statistic along a sweep of another control: how much further the output's
+    statistic moves along the sweep than the captured sweep's own statistic does (physics couples some effects:
+    a longer lens also magnifies the noise, so that much is allowed), as a fraction of the statistic's typical
+    change along its own captured sweep (`yardstick`). 0 = moves no more than the capture; 1 = as much as its
+    own control does. None when there is no yardstick (the statistic's own axis was not captured)."""
+    if not yardstick or yardstick <= 0:
+        return None
+    gen = np.asarray(generated, dtype=np.float64)
+    cap = np.asarray(captured, dtype=np.float64)
+    excess = float(np.ptp(gen)) - float(np.ptp(cap))
+    return max(0.0, excess) / yardstick
+
+
+def leakage_max(matrix: Mapping[str, Mapping[str, float]], own: Mapping[str, str]) -> tuple[float, str] | None:
+    """The largest off-diagonal leakage and where ("K -> noise"); `own`: each axis's own statistic."""
+    cells = [(v, f"{axis} -> {stat}") for axis, row in matrix.items() for stat, v in row.items()
+             if stat != own.get(axis)]
+    return max(cells) if cells else None
 
 
 def lpips_status() -> tuple[object | None, str]:

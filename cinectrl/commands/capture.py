@@ -311,6 +311,7 @@ def status_command(
 
 def _session_record(ledger, row: dict[str, Any], *, detail: bool) -> dict[str, Any]:
     from capture import status as words
+    from capture import sweeps
     from capture.plan import format_bytes
 
     folder = ledger.data_root / row["dir"] if row.get("dir") else None
@@ -328,6 +329,7 @@ def _session_record(ledger, row: dict[str, Any], *, detail: bool) -> dict[str, A
         "folder": str(folder) if folder else None, "plan_path": row.get("plan_path"),
         "contact_sheet": str(sheet) if sheet and sheet.exists() else None,
         "report": str(folder / "report.html") if folder and (folder / "report.html").exists() else None,
+        "sweeps": sweeps.load(folder / "outputs" if folder else None),
         "created_at": row.get("created_at"), "started_at": row.get("started_at"), "stopped_at": row.get("stopped_at"),
     }
     if detail:

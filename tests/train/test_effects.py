@@ -85,3 +85,20 @@ def test_gather_matches_reference_scatter():
     fast, ref = E.bokeh(img, disp, 0.5, 0.3), E.reference_scatter_bokeh(img, disp, 0.5, 0.3)
     psnr = 10 * np.log10(1 / float(((fast - ref) ** 2).mean()))
     assert psnr > 28, psnr
+
+
+def test_iso_noise_adds_the_ideal_sensors_variance_averaged_down_with_the_clip():
+    """Without a profile, ISO adds what the ideal body's sensor (rigs.optics.Sensor, reference at base ISO) adds
+    between the two gains; a clip shrunk k-fold in area carries 1/k of it."""
+    import torch
+
+    from rigs import optics
+    from train import effects
+    sensor = optics.Sensor()
+    flat = torch.full((1, 1, 3, 96, 96), float(optics.srgb_encode(np.float64(0.2))))
+    gain = 2.0 ** optics.ISO_STOPS_MAX                                   # ISO = 1: +6 stops
+    expected = (0.2 * gain / sensor.full_well_e + (sensor.read_noise_e * gain / sensor.full_well_e) ** 2
+                - 0.2 / sensor.full_well_e - (sensor.read_noise_e / sensor.full_well_e) ** 2)
+    for area in (1.0, 4.0):
+        out = effects.iso_noise(flat, 1.0, torch.Generator().manual_seed(0), pixel_area=area)
+        assert float(optics.srgb_decode(out).var()) == pytest.approx(expected / area, rel=0.1)

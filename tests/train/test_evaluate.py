@@ -91,3 +91,52 @@ def test_the_simulator_is_never_scored_on_sweeps_it_made_and_cannot_move_the_cam
                                           "the effect simulator cannot move the camera along another path"]
     with pytest.raises(E.CannotEdit, match="depth"):
         simulator(textured_clip(0, frames=3), {"K": 0.5})
+
+
+def test_leakage_is_the_change_beyond_the_captured_sweeps_own_as_a_fraction_of_the_real_effect():
+    from train import metrics as M
+    captured = [10.0, 10.0, 10.0, 10.0]
+    assert M.leakage([10.0] * 4, captured, 50.0) == 0.0                      # does not move: no leakage
+    assert M.leakage([10.0, 15.0, 20.0, 25.0], captured, 50.0) == pytest.approx(0.3)
+    coupled = [0.0, 1.0, 2.0, 3.0]                                           # physics moves it in the capture too
+    assert M.leakage(coupled, coupled, 10.0) == 0.0
+    assert M.leakage([0.0, 2.0, 4.0, 6.0], coupled, 10.0) == pytest.approx(0.3)
+    assert M.leakage([0.0, 5.0], [0.0, 0.0], None) is None                    # nothing to compare with
+    assert M.leakage_max({"K": {"sharpness": 0.9, "brightness": 0.3}, "S": {"brightness": 1.0}},
+                         {"K": "sharpness", "S": "brightness"}) == (0.3, "K -> brightness")
+
+
+def leaky_edit(frames, controls, **kw):
+    """Follows every control, but a bokeh edit also brightens by 40 grey levels per unit K."""
+    out = shift_edit(frames, controls, **kw).astype(np.int16) + int(40 * controls.get("K", 0.0))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def moving_edit(frames, controls, **kw):
+    """Follows every control and moves the picture 2 px right, even for a neutral edit."""
+    return np.roll(shift_edit(frames, controls, **kw), 2, axis=2)
+
+
+def test_leakage_and_the_neutral_edit_translation_are_reported_per_method():
+    result = E.evaluate(sweeps(), {"perfect": shift_edit, "leaky": leaky_edit, "moving": moving_edit,
+                                   "identity": E.identity})
+    for method in ("perfect", "identity"):
+        data = result["methods"][method]
+        assert data["leakage_max"]["met"], (method, data["leakage_max"], data["leakage"])
+        assert data["neutral_translation_px"]["max"] < 0.5 and data["neutral_translation_px"]["met"]
+    leaky = result["methods"]["leaky"]
+    assert leaky["leakage"]["K"]["brightness"] > 0.2                 # 36 levels against the S sweeps' ~100
+    assert not leaky["leakage_max"]["met"] and leaky["leakage_max"]["value"] >= leaky["leakage"]["K"]["brightness"]
+    moving = result["methods"]["moving"]["neutral_translation_px"]
+    assert moving["max"] == pytest.approx(2.0, abs=0.3) and not moving["met"]
+
+
+def test_the_sharpness_mask_is_fixed_per_sweep_from_the_reference():
+    """A focus sweep of unchanged clips (identity) must not move the bokeh statistic: the mask where sharpness is
+    measured is cut once per sweep, at the reference's focus plane, not at each member's."""
+    source = textured_clip(3, frames=2, size=64)
+    depth = np.broadcast_to(np.linspace(0.5, 8.0, source.shape[2], dtype=np.float32), source.shape[:3]).copy()
+    members = [E.Member(v, {**registry.NEUTRAL, "K": 0.6, "d_f": v}, source) for v in (0.1, 0.4, 0.7, 0.95)]
+    sweep = E.Sweep("d_f", source, members, depth, focus=0.5)
+    values = E._statistic("sharpness", [m.clip for m in members], sweep)
+    assert max(values) - min(values) < 1e-9, values

@@ -1,4 +1,4 @@
-"""Each evaluation statistic on known transforms at the evaluation resolution (96x64 frames).
+"""Each image statistic (rigs/statistics.py) on known transforms at the evaluation resolution (96x64 frames).
 
 Frames come from the simulated camera rendered at 4x and downsampled with area averaging (as a lens and
 sensor do), so scale, defocus and depth are known exactly.
@@ -16,7 +16,8 @@ from rigs import controls as registry
 from rigs import optics
 from rigs.camera.protocol import Pose
 from rigs.camera.sim import SimCamera
-from train import metrics as M
+from rigs import statistics as M
+from train import metrics
 
 SIZE = (96, 64)
 
@@ -74,14 +75,17 @@ def test_sharpness_falls_as_the_aperture_opens_and_ignores_exposure(camera):
 
 
 def test_focus_depth_follows_the_focus_distance(camera):
+    """Focus at 0.8, 1.5 and 3 m of a 0.8-6 m scene (true d_f 1.0, 0.46, 0.15), exposure kept as a capture plan
+    keeps it (clipped highlights lose their detail to exposure, not to blur)."""
     source, depth = shot(camera)
     camera.set("aperture", "f/1.8")
+    camera.set("shutter", "1/4000")
     measured = []
-    for focus in ("0.8", "1.5", "3", "5"):
+    for focus in ("0.8", "1.5", "3"):
         camera.set("focus", focus)
         measured.append(M.clip_focus_depth(shot(camera)[0][None], M.Context(source=source[None], depth=depth)))
-    assert all(b < a - 0.05 for a, b in zip(measured, measured[1:])), measured
-    assert measured[0] > 0.8 and measured[-1] < 0.25
+    assert all(b < a - 0.1 for a, b in zip(measured, measured[1:])), measured
+    assert measured[0] > 0.6 and measured[-1] < 0.25
     with pytest.raises(ValueError, match="depth"):
         M.clip_focus_depth(source[None], M.Context(source=source[None]))
 
@@ -109,7 +113,7 @@ def test_colour_balance_is_linear_in_the_white_balance_shift(camera):
         shifted = optics.apply_white_balance(linear, 5500, kelvin)
         values.append(M.colour_balance((optics.srgb_encode(shifted) * 255 + 0.5).astype(np.uint8)))
     assert all(b > a for a, b in zip(values, values[1:]))
-    assert M.pearson([-0.6, -0.3, 0.0, 0.3, 0.6], values) > 0.99
+    assert metrics.pearson([-0.6, -0.3, 0.0, 0.3, 0.6], values) > 0.99
 
 
 def test_brightness_and_translation(camera):
@@ -126,11 +130,11 @@ def test_brightness_and_translation(camera):
 def test_corrcoef_slope_ratio_and_their_undefined_cases():
     values = [0.0, 0.25, 0.5, 0.75, 1.0]
     captured = [0.0, 1.0, 2.5, 3.0, 4.5]
-    assert M.first_differences_corr(captured, [2 * c for c in captured]) == pytest.approx(1.0)
-    assert M.slope_ratio(values, captured, [0.5 * c for c in captured]) == pytest.approx(0.5)
-    assert M.first_differences_corr(captured, [7.0] * 5) is None        # a constant output has no r
-    assert M.slope_ratio(values, [1.0] * 5, captured) is None           # nothing captured to compare with
+    assert metrics.first_differences_corr(captured, [2 * c for c in captured]) == pytest.approx(1.0)
+    assert metrics.slope_ratio(values, captured, [0.5 * c for c in captured]) == pytest.approx(0.5)
+    assert metrics.first_differences_corr(captured, [7.0] * 5) is None        # a constant output has no r
+    assert metrics.slope_ratio(values, [1.0] * 5, captured) is None           # nothing captured to compare with
     # CorrCoef ignores amplitude: a response 10,000 times too small still has r = 1; the slope ratio sees it
     tiny = [1e-4 * c for c in captured]
-    assert M.first_differences_corr(captured, tiny) == pytest.approx(1.0)
-    assert M.slope_ratio(values, captured, tiny) == pytest.approx(1e-4)
+    assert metrics.first_differences_corr(captured, tiny) == pytest.approx(1.0)
+    assert metrics.slope_ratio(values, captured, tiny) == pytest.approx(1e-4)
