@@ -23,7 +23,7 @@ from rigs import controls as registry
 from rigs.camera.sim import SimCamera
 
 from . import evaluate as E
-from .videoio import read_video
+from rigs.video import read_video
 
 PLANS = Path(__file__).resolve().parents[1] / "examples" / "lab-day"
 
