@@ -17,7 +17,7 @@ def run(config: Path = typer.Argument(..., help="Training config (TOML), see exa
     """Fine-tune on the catalog's pairs (+ synthetic pairs). Multi-process: `accelerate launch -m train.finetune
     CONFIG` or `torchrun --nproc_per_node N -m train.finetune CONFIG` (docs/training.md)."""
     from rigs.controls import ControlError
-    from train.config import ConfigError, load_config
+    from train.config import ConfigError, exit_code, load_config
     from train.finetune import train
     from train.pipeline import ModelDirError
     try:
@@ -26,7 +26,7 @@ def run(config: Path = typer.Argument(..., help="Training config (TOML), see exa
             cfg.train.max_steps = max_steps
         summary = train(cfg, resume=resume)
     except (ConfigError, ControlError, ModelDirError) as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code(exc))      # the same code as `python -m train.finetune` (docs/training.md)
     if not summary.get("model_dir"):
         return
     say = typer.echo                      # plain text: config keys like [data] are printed as they are
