@@ -35,8 +35,15 @@ class DataError(ConfigError):
     exit_code = 4
 
 
+class LaunchError(ConfigError):
+    """The launcher would not run what it was asked to (N processes that start as one, FSDP on CPU)."""
+
+    exit_code = 5
+
+
 #: What `cinectrl train run` and `python -m train.finetune` exit with, per kind of error (docs/training.md).
-EXIT_CODES = {"ok": 0, "config": ConfigError.exit_code, "weights": WeightsError.exit_code, "data": DataError.exit_code}
+EXIT_CODES = {"ok": 0, "config": ConfigError.exit_code, "weights": WeightsError.exit_code, "data": DataError.exit_code,
+              "launch": LaunchError.exit_code}
 
 
 def exit_code(exc: BaseException) -> int:

@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -30,7 +30,7 @@ from . import data as D
 from . import objective as O
 from . import runfiles as R
 from . import textenc, tiny
-from .config import ConfigError, DataError, check_data_paths, RunConfig, WeightsError, exit_code, load_config, to_toml
+from .config import ConfigError, DataError, LaunchError, check_data_paths, RunConfig, WeightsError, exit_code, load_config, to_toml
 from .model import CineCtrlTransformer3DModel, check_controls
 from .runfiles import checkpoints, read_losses, save_model_dir  # noqa: F401  (the run's files, for callers)
 
@@ -174,6 +174,7 @@ def make_accelerator(cfg: RunConfig, out: Path):
     from accelerate import Accelerator
     from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectConfiguration
     t = cfg.train
+    check_launch(os.environ)
     precision = t.mixed_precision
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not t.cpu else "no"
@@ -189,14 +190,25 @@ def make_accelerator(cfg: RunConfig, out: Path):
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and \
             accelerator.distributed_type != DistributedType.FSDP:
         import accelerate
-        raise ConfigError(f"the launch asked for FSDP but accelerate {accelerate.__version__} applies it only on "
+        raise LaunchError(f"the launch asked for FSDP but accelerate {accelerate.__version__} applies it only on "
                           f"GPUs (or XPU/NPU/HPU); here it would run as {accelerator.distributed_type.value}, "
                           "unsharded. On CPU launch without the FSDP config (torchrun, or accelerate launch "
                           "--num_processes N --cpu), or use examples/train-deepspeed.yaml (ZeRO-2 runs on gloo)")
     if world > 1 and accelerator.num_processes != world:
-        raise ConfigError(f"launched as {world} processes but accelerate runs each alone "
+        raise LaunchError(f"launched as {world} processes but accelerate runs each alone "
                           f"({accelerator.distributed_type.value}); on CPU set [train] cpu = true or launch with --cpu")
     return accelerator, precision
+
+
+def check_launch(env: Mapping[str, str]) -> None:
+    """`accelerate launch --num_processes N` on a machine without GPUs (and no `--multi_gpu`) goes to accelerate's
+    simple launcher, which starts ONE process and ignores N; it only sets MASTER_ADDR (no WORLD_SIZE). Refused,
+    with the launch lines that do start N processes (gloo on CPU)."""
+    if "ACCELERATE_USE_CPU" in env and "MASTER_ADDR" in env and "WORLD_SIZE" not in env:
+        raise LaunchError("accelerate launch asked for several processes but started one: without GPUs, accelerate's "
+                          "launcher needs --multi_gpu to start them (it then runs them on gloo); launch with "
+                          "`accelerate launch --multi_gpu --num_processes N -m train.finetune CONFIG` or "
+                          "`torchrun --nproc_per_node N -m train.finetune CONFIG`")
 
 
 def _flat(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
