@@ -30,7 +30,8 @@ from . import data as D
 from . import objective as O
 from . import runfiles as R
 from . import textenc, tiny
-from .config import ConfigError, DataError, LaunchError, check_data_paths, RunConfig, WeightsError, exit_code, load_config, to_toml
+from .config import (ConfigError, DataError, LaunchError, RunConfig, WeightsError, check_data_paths, exit_code,
+                     load_config, to_toml)
 from .model import CineCtrlTransformer3DModel, check_controls
 from .runfiles import checkpoints, read_losses, save_model_dir  # noqa: F401  (the run's files, for callers)
 
@@ -200,15 +201,34 @@ def make_accelerator(cfg: RunConfig, out: Path):
     return accelerator, precision
 
 
-def check_launch(env: Mapping[str, str]) -> None:
+def check_launch(env: Mapping[str, str], launcher_args: list[str] | None = None) -> None:
     """`accelerate launch --num_processes N` on a machine without GPUs (and no `--multi_gpu`) goes to accelerate's
-    simple launcher, which starts ONE process and ignores N; it only sets MASTER_ADDR (no WORLD_SIZE). Refused,
-    with the launch lines that do start N processes (gloo on CPU)."""
-    if "ACCELERATE_USE_CPU" in env and "MASTER_ADDR" in env and "WORLD_SIZE" not in env:
-        raise LaunchError("accelerate launch asked for several processes but started one: without GPUs, accelerate's "
+    simple launcher, which starts ONE process and ignores N (it sets MASTER_ADDR, not WORLD_SIZE). Refused, with
+    the launch lines that do start N processes (gloo on CPU). N is read from the launcher's own command line."""
+    if "ACCELERATE_USE_CPU" not in env or "MASTER_ADDR" not in env or "WORLD_SIZE" in env:
+        return
+    n = _asked_processes(_parent_args() if launcher_args is None else launcher_args)
+    if n and n > 1:
+        raise LaunchError(f"accelerate launch asked for {n} processes but started one: without GPUs, accelerate's "
                           "launcher needs --multi_gpu to start them (it then runs them on gloo); launch with "
-                          "`accelerate launch --multi_gpu --num_processes N -m train.finetune CONFIG` or "
-                          "`torchrun --nproc_per_node N -m train.finetune CONFIG`")
+                          f"`accelerate launch --multi_gpu --num_processes {n} -m train.finetune CONFIG` or "
+                          f"`torchrun --nproc_per_node {n} -m train.finetune CONFIG`")
+
+
+def _parent_args() -> list[str]:
+    try:
+        return Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _asked_processes(args: list[str]) -> int | None:
+    for i, arg in enumerate(args):
+        name, _, value = arg.partition("=")
+        if name in ("--num_processes", "--num-processes"):
+            value = value or (args[i + 1] if i + 1 < len(args) else "")
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def _flat(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:

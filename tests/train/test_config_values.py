@@ -92,7 +92,8 @@ def _code_keys() -> dict[str, str]:
     keys = {}
     for f in fields(RunConfig):
         if f.name in TOP_LEVEL:
-            keys[f.name] = "required" if f.default is MISSING and f.default_factory is MISSING else json.dumps(f.default)
+            required = f.default is MISSING and f.default_factory is MISSING
+            keys[f.name] = "required" if required else json.dumps(f.default)
     for name, cls in SECTIONS.items():
         for f in fields(cls):
             default = f.default_factory() if f.default is MISSING else f.default

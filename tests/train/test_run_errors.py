@@ -69,8 +69,19 @@ def test_accelerate_launch_that_would_start_one_process_is_refused(tmp_path):
                             "--mixed_precision", "no", "--dynamo_backend", "no"])
     # accelerate's launcher exits 1 whatever its child did, and says the child's status
     assert done.returncode != 0 and f"exit status {EXIT_CODES['launch']}" in done.stderr, done.stderr[-2000:]
-    assert "torchrun --nproc_per_node N -m train.finetune CONFIG" in done.stderr
-    assert "accelerate launch --multi_gpu --num_processes N" in done.stderr
+    assert "asked for 2 processes" in done.stderr
+    assert "torchrun --nproc_per_node 2 -m train.finetune CONFIG" in done.stderr
+    assert "accelerate launch --multi_gpu --num_processes 2" in done.stderr
+
+
+def test_one_process_launches_pass_the_launch_check():
+    """MASTER_ADDR exported by a job script is not mistaken for a multi-process request."""
+    env = {"ACCELERATE_USE_CPU": "False", "MASTER_ADDR": "node0"}
+    FT.check_launch(env, ["accelerate", "launch", "--num_processes", "1", "-m", "train.finetune", "c.toml"])
+    FT.check_launch(env, ["accelerate", "launch", "-m", "train.finetune", "c.toml"])
+    FT.check_launch({**env, "WORLD_SIZE": "2"}, ["accelerate", "launch", "--num_processes=2"])
+    with pytest.raises(FT.LaunchError, match="asked for 4 processes"):
+        FT.check_launch(env, ["accelerate", "launch", "--num_processes=4", "-m", "train.finetune"])
 
 
 @pytest.mark.timeout(240)
