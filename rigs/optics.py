@@ -321,9 +321,40 @@ _ROLE_PHYSICAL = {f.physical for f in ROLE_FIELDS.values()}
 if _ROLE_PHYSICAL != {f.name for f in dataclass_fields(PhysicalSettings)}:   # the one role <-> field table
     raise ImportError(f"rigs/camera/protocol.py ROLE_FIELDS names physical fields {sorted(_ROLE_PHYSICAL)}; "
                       "PhysicalSettings has other ones: keep the two in step")
-if set(_FORWARD) != set(controls.NAMES):     # a registry entry without its formula is a programming error
-    raise ImportError(f"rigs/optics.py maps controls {sorted(_FORWARD)} but the registry lists "
-                      f"{sorted(controls.NAMES)}: give every registry control its formula here")
+
+
+def _n_for_k(c: Mapping[str, float], known: dict, ctx: MappingContext) -> float:
+    # K = k(N)/k_max with k ∝ 1/N  →  N = k(1)/(K k_max)
+    return bokeh_k_px(1.0, known["focal_mm"], known["focus_m"], ctx) / (c["K"] * ctx.k_max_px)
+
+
+#: Inverse formula of each registry control: (control, the PhysicalSettings field it sets, formula), in the order
+#: their dependencies allow (a formula may read fields set before it).
+_INVERSE: tuple[tuple[str, str, object], ...] = (
+    ("d_f", "focus_m", lambda c, known, ctx: 1.0 / (c["d_f"] * (1.0 / ctx.d_near_m - 1.0 / ctx.d_far_m)
+                                                    + 1.0 / ctx.d_far_m)),
+    ("f", "focal_mm", lambda c, known, ctx: ctx.marked_focal_mm(
+        ctx.real_focal_mm(ctx.reference.focal_mm, ctx.reference.focus_m) * (1.0 + c["f"] * (ZOOM_MAX - 1.0)),
+        known["focus_m"])),
+    ("ISO", "iso", lambda c, known, ctx: ctx.reference.iso * 2.0 ** (c["ISO"] * ISO_STOPS_MAX)),
+    ("K", "f_number", _n_for_k),
+    ("S", "exposure_s", lambda c, known, ctx: relative_exposure(ctx.reference.exposure_s, ctx.reference.iso,
+                                                                ctx.reference.f_number)
+     * 2.0 ** (c["S"] * EV_MAX) * known["f_number"] ** 2 / known["iso"]),
+    ("T", "wb_kelvin", lambda c, known, ctx: 1e6 / (c["T"] * MIRED_MAX + 1e6 / ctx.scene_kelvin)),
+)
+
+
+def check_mappings(forward: Mapping[str, object] = _FORWARD, inverse=_INVERSE) -> None:
+    """A registry entry without its forward AND inverse formula is a programming error, found at import."""
+    for what, names in (("forward formula (_FORWARD)", set(forward)),
+                        ("inverse formula (_INVERSE)", {name for name, _, _ in inverse})):
+        if names != set(controls.NAMES):
+            raise ImportError(f"rigs/optics.py has a {what} for controls {sorted(names)} but the registry lists "
+                              f"{sorted(controls.NAMES)}: give every registry control its formulas here")
+
+
+check_mappings()
 
 
 def to_controls(p: PhysicalSettings, ctx: MappingContext) -> dict[str, float]:
@@ -334,15 +365,7 @@ def to_controls(p: PhysicalSettings, ctx: MappingContext) -> dict[str, float]:
 def to_physical(c: Mapping[str, float], ctx: MappingContext) -> PhysicalSettings:
     """Invert `to_controls`: the settings a camera would need for these controls (neutral where not given)."""
     c = controls.complete(c, check=False)
-    r = ctx.reference
-    inv_focus = c["d_f"] * (1.0 / ctx.d_near_m - 1.0 / ctx.d_far_m) + 1.0 / ctx.d_far_m
-    focus_m = 1.0 / inv_focus
-    real_focal = ctx.real_focal_mm(r.focal_mm, r.focus_m) * (1.0 + c["f"] * (ZOOM_MAX - 1.0))
-    focal_mm = ctx.marked_focal_mm(real_focal, focus_m)
-    iso = r.iso * 2.0 ** (c["ISO"] * ISO_STOPS_MAX)
-    # K = k(N)/k_max with k ∝ 1/N  →  N = k(1)/(K k_max)
-    n = bokeh_k_px(1.0, focal_mm, focus_m, ctx) / (c["K"] * ctx.k_max_px)
-    ev = c["S"] * EV_MAX
-    t = relative_exposure(r.exposure_s, r.iso, r.f_number) * 2.0 ** ev * n * n / iso
-    wb = 1e6 / (c["T"] * MIRED_MAX + 1e6 / ctx.scene_kelvin)
-    return PhysicalSettings(f_number=n, focus_m=focus_m, exposure_s=t, iso=iso, wb_kelvin=wb, focal_mm=focal_mm)
+    known: dict[str, float] = {}
+    for _, field_name, formula in _INVERSE:
+        known[field_name] = float(formula(c, known, ctx))
+    return PhysicalSettings(**known)

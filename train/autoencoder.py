@@ -124,6 +124,33 @@ def latent_statistics(vae, clips: Sequence[np.ndarray], num_frames: int) -> tupl
     return stacked.mean(dim=1).tolist(), stacked.std(dim=1).clamp_min(1e-4).tolist()
 
 
+WARMUP_STEPS = 50
+BUDGET_PROBE_STEPS = 20
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, steps: int, *, done: int = 0):
+    """diffusers' cosine schedule with warmup (WARMUP_STEPS, at most a fifth of the run) over `steps` optimizer
+    steps, advanced past the `done` ones (a schedule rebuilt once the step budget is known)."""
+    import warnings
+
+    from diffusers.optimization import get_scheduler
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
+    scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=min(WARMUP_STEPS, steps // 5),
+                              num_training_steps=max(1, steps))
+    with warnings.catch_warnings():          # advancing a fresh schedule: no optimizer step belongs in between
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(done):
+            scheduler.step()
+    return scheduler
+
+
+def step_budget(cfg: "AutoencoderConfig", steps: int, seconds: float) -> int:
+    """How many steps fit `cfg.minutes` at the speed of the first `steps` (never more than `max_steps`)."""
+    per_step = max(seconds / max(steps, 1), 1e-6)
+    return max(steps + 1, min(cfg.max_steps, int(cfg.minutes * 60.0 / per_step)))
+
+
 def train_autoencoder(train_clips: Sequence[Path], heldout_clips: Sequence[Path], out_dir: str | Path,
                       cfg: AutoencoderConfig | None = None, *,
                       progress: Callable[[dict[str, float]], None] | None = None) -> AutoencoderReport:
@@ -140,6 +167,7 @@ def train_autoencoder(train_clips: Sequence[Path], heldout_clips: Sequence[Path]
     rng = np.random.default_rng(cfg.seed)
     vae = AutoencoderKLWan(**cfg.vae)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    scheduler = lr_schedule(optimizer, cfg.max_steps)
     started = time.time()
     deadline = started + cfg.minutes * 60.0
     history: list[dict[str, float]] = []
@@ -147,10 +175,8 @@ def train_autoencoder(train_clips: Sequence[Path], heldout_clips: Sequence[Path]
     step, best = 0, -math.inf
     best_state = None
     while step < cfg.max_steps and time.time() < deadline:
-        done = min(1.0, (time.time() - started) / (cfg.minutes * 60.0))     # cosine decay over the time budget
-        lr = cfg.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        if step == BUDGET_PROBE_STEPS:      # the time budget in steps, from the speed so far: the cosine spans it
+            scheduler = lr_schedule(optimizer, step_budget(cfg, step, time.time() - started), done=step)
         x = _batch(train, cfg, rng)
         posterior = vae.encode(x).latent_dist
         rec = vae.decode(posterior.mode()).sample        # the posterior's mode: what training and editing encode
@@ -158,13 +184,16 @@ def train_autoencoder(train_clips: Sequence[Path], heldout_clips: Sequence[Path]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        lr = optimizer.param_groups[0]["lr"]                 # the LR this step runs at
         optimizer.step()
+        scheduler.step()
         step += 1
         if step % cfg.eval_every == 0:
             vae.eval()
             score = psnr_batch(vae, eval_set, 9)
             vae.train()
-            entry = {"step": step, "seconds": time.time() - started, "loss": loss.item(), "heldout_psnr": score}
+            entry = {"step": step, "seconds": time.time() - started, "loss": loss.item(), "heldout_psnr": score,
+                     "lr": lr}
             history.append(entry)
             if progress is not None:
                 progress(entry)

@@ -35,18 +35,16 @@ class CameraPath:
     raw: dict[str, Any]
 
     def per_frame(self, frames: int) -> np.ndarray:
-        """(frames, 3, 4): keyframes spread evenly from the first to the last frame, linear in between
-        (rotations re-orthonormalised)."""
+        """(frames, 3, 4): keyframes spread evenly from the first to the last frame; rotations by scipy's `Slerp`
+        (constant angular speed between keyframes), translations linear."""
+        from scipy.spatial.transform import Rotation, Slerp
         k = len(self.keyframes)
         if k == 1 or frames == 1:
             return np.repeat(self.keyframes[:1], frames, axis=0)
-        at = np.linspace(0, k - 1, frames)
-        lo = np.floor(at).astype(int).clip(0, k - 2)
-        w = (at - lo)[:, None, None]
-        poses = self.keyframes[lo] * (1 - w) + self.keyframes[lo + 1] * w
-        if self.kind == "poses":
-            u, _, vt = np.linalg.svd(poses[:, :, :3])
-            poses[:, :, :3] = u @ vt
+        keys, at = np.arange(k), np.linspace(0, k - 1, frames)
+        poses = np.empty((frames, 3, 4))
+        poses[:, :, :3] = Slerp(keys, Rotation.from_matrix(self.keyframes[:, :, :3]))(at).as_matrix()
+        poses[:, :, 3] = np.stack([np.interp(at, keys, self.keyframes[:, i, 3]) for i in range(3)], axis=1)
         return poses
 
     def describe(self) -> str:

@@ -20,9 +20,61 @@ from . import tiny
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key, the value and the fix."""
 
+    exit_code = 2
+
+
+class WeightsError(ConfigError):
+    """The model's weights (`[model] pretrained`, `vae`, `text_encoder`) are missing or unusable."""
+
+    exit_code = 3
+
+
+class DataError(ConfigError):
+    """The configured data gives nothing to train on (a missing catalog or folder, an empty glob, no pairs)."""
+
+    exit_code = 4
+
+
+class LaunchError(ConfigError):
+    """The launcher would not run what it was asked to (N processes that start as one, FSDP on CPU)."""
+
+    exit_code = 5
+
+
+#: What `cinectrl train run` and `python -m train.finetune` exit with, per kind of error (docs/training.md).
+EXIT_CODES = {"ok": 0, "config": ConfigError.exit_code, "weights": WeightsError.exit_code, "data": DataError.exit_code,
+              "launch": LaunchError.exit_code}
+
+
+def exit_code(exc: BaseException) -> int:
+    """The one exit code of an error a run refuses with (a model directory or control list that does not fit
+    counts as a weights error)."""
+    if isinstance(exc, ConfigError):
+        return exc.exit_code
+    from rigs.controls import ControlError
+    if isinstance(exc, (ControlError, FileNotFoundError)):
+        return WeightsError.exit_code
+    raise exc
+
 
 #: LR schedules diffusers' `get_scheduler` knows (diffusers.optimization.SchedulerType).
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
+
+
+def weighting_schemes() -> tuple[str, ...]:
+    """The noise-level densities diffusers' `compute_density_for_timestep_sampling` tells apart, read from the
+    function itself (the names it compares `weighting_scheme` with), plus "none" for its uniform `else` — which
+    also swallows any typo, so a value outside these is refused here."""
+    import ast
+    import inspect
+    import textwrap
+
+    from diffusers.training_utils import compute_density_for_timestep_sampling
+    tree = ast.parse(textwrap.dedent(inspect.getsource(compute_density_for_timestep_sampling)))
+    names = [node.comparators[0].value for node in ast.walk(tree)
+             if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)
+             and node.left.id == "weighting_scheme" and isinstance(node.comparators[0], ast.Constant)]
+    return (*names, "none")
 TRAINABLE = ("new", "new+self_attn", "all", "lora")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
@@ -243,6 +295,30 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"[train] mixed_precision = {t.mixed_precision!r}; use {', '.join(PRECISIONS)}")
     if t.lr_scheduler not in LR_SCHEDULERS:
         raise ConfigError(f"[train] lr_scheduler = {t.lr_scheduler!r}; use {', '.join(LR_SCHEDULERS)}")
+    if t.weighting_scheme not in weighting_schemes():
+        raise ConfigError(f"[train] weighting_scheme = {t.weighting_scheme!r}: diffusers' "
+                          f"compute_density_for_timestep_sampling knows {', '.join(weighting_schemes())} (any other "
+                          "name silently samples uniform noise levels)")
+    if not 0 < t.ema_decay < 1:
+        raise ConfigError(f"[train] ema_decay = {t.ema_decay} must be between 0 and 1 (e.g. 0.999)")
+    if t.lora_rank < 1 or cfg.model.text_tokens < 1:
+        key, value = ("[train] lora_rank", t.lora_rank) if t.lora_rank < 1 else ("[model] text_tokens",
+                                                                               cfg.model.text_tokens)
+        raise ConfigError(f"{key} = {value} must be at least 1")
+    for key in ("weight_decay", "max_grad_norm"):
+        if not getattr(t, key) >= 0:
+            raise ConfigError(f"[train] {key} = {getattr(t, key)} must be 0 or more")
+    if not t.timestep_shift > 0:
+        raise ConfigError(f"[train] timestep_shift = {t.timestep_shift} must be greater than 0 (e.g. 3.0)")
+    _check_model_tables(cfg.model)
+    if d.synthetic_count and not (d.synthetic_sources or d.synthetic_from_catalog):
+        raise ConfigError(f"[data] synthetic_count = {d.synthetic_count}: no clip to simulate them from; set [data] "
+                          "synthetic_sources (globs of clips) or synthetic_from_catalog = true, or synthetic_count = 0")
+    if (d.synthetic_sources or d.synthetic_from_catalog) and not d.synthetic_count:
+        raise ConfigError("[data] synthetic_count = 0: synthetic_sources / synthetic_from_catalog would give no pair; "
+                          "set how many pairs to simulate")
+    if d.synthetic_from_catalog and not d.catalog:
+        raise ConfigError("[data] synthetic_from_catalog = true needs [data] catalog")
     for key in ("max_steps", "batch_size", "grad_accum", "checkpoint_every", "keep_checkpoints"):
         if getattr(t, key) < 1:
             raise ConfigError(f"[train] {key} = {getattr(t, key)} must be at least 1")
@@ -268,7 +344,7 @@ def validate(cfg: RunConfig) -> None:
     if cfg.model.transformer not in tiny.PRESETS:
         raise ConfigError(f"[model] transformer = {cfg.model.transformer!r}; use one of {', '.join(tiny.PRESETS)}")
     if cfg.model.vae and not (Path(cfg.model.vae) / "config.json").is_file():
-        raise ConfigError(f"[model] vae = {cfg.model.vae}: no trained autoencoder there (config.json missing); make "
+        raise WeightsError(f"[model] vae = {cfg.model.vae}: no trained autoencoder there (config.json missing); make "
                           "one with `cinectrl train autoencoder --out DIR`")
     if t.max_minutes < 0:
         raise ConfigError(f"[train] max_minutes = {t.max_minutes} must be 0 (no limit) or more")
@@ -276,6 +352,45 @@ def validate(cfg: RunConfig) -> None:
         cfg.model.prompt.format(scene="")
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(f"[model] prompt = {cfg.model.prompt!r}: only {{scene}} may be filled in ({exc})") from None
+
+
+def _check_model_tables(m: ModelConfig) -> None:
+    """`[model] tiny_transformer` / `tiny_vae` keys are the diffusers classes' own constructor arguments."""
+    import inspect
+
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    from .model import CineCtrlTransformer3DModel
+    for key, classes in (("tiny_transformer", (CineCtrlTransformer3DModel, WanTransformer3DModel)),
+                         ("tiny_vae", (AutoencoderKLWan,))):
+        accepted = {name for cls in classes for name in inspect.signature(cls.__init__).parameters} - {"self"}
+        unknown = sorted(set(getattr(m, key)) - accepted)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(accepted), n=1)
+            raise ConfigError(f"[model] {key}: unknown argument {unknown[0]!r} of {classes[-1].__name__}"
+                              + (f" (did you mean {close[0]}?)" if close else "")
+                              + f"; expected some of: {', '.join(sorted(accepted))}")
+
+
+def check_data_paths(cfg: RunConfig) -> None:
+    """Every configured data path exists and every glob matches (train.data.DataError naming the path); called
+    after the model weights are checked and before anything is read."""
+    d = cfg.data
+    if d.catalog and not Path(d.catalog).is_file():
+        raise DataError(f"[data] catalog = {d.catalog}: no such file (capture first, e.g. bash scripts/demo.sh)")
+    for path in d.synthetic_pairs:
+        if not Path(path).is_file():
+            raise DataError(f"[data] synthetic_pairs: {path}: no such file; make it with `cinectrl train synth --out "
+                            "DIR`")
+    import glob
+    for pattern in d.synthetic_sources:
+        if not glob.glob(pattern):
+            parent = Path(pattern).parent
+            why = "no such directory" if not parent.is_dir() else "no file matches"
+            raise DataError(f"[data] synthetic_sources: {pattern}: {why}; fix the glob or remove it")
+    if d.latent_cache and not Path(d.latent_cache).parent.is_dir():
+        raise DataError(f"[data] latent_cache = {d.latent_cache}: its folder {Path(d.latent_cache).parent} does not "
+                        "exist")
 
 
 def check_trackers(names: list[str]) -> None:

@@ -145,7 +145,10 @@ def records_from_catalog(catalog: Any, *, train_ready_only: bool = True,
     poses = clip_poses(catalog)
     skipped = {} if skipped is None else skipped
     out = []
-    for pair in catalog.pairs(train_ready=True if train_ready_only else None):
+    from annotate.review import train_ready_pairs       # the review gate's door: what training may read
+    ready = train_ready_pairs(catalog)
+    others = [] if train_ready_only else [p for p in catalog.pairs(train_ready=False)]
+    for pair in sorted(ready + others, key=lambda p: p["pair_id"]):
         name = f"pair {pair['pair_id']}"
         reviewed = bool(pair["train_ready"])
         if not reviewed:
@@ -220,7 +223,10 @@ def pair_members(catalog: Any, *, train_ready_only: bool = False) -> list[dict[s
     scenes = session_scenes(catalog)
     poses = clip_poses(catalog)
     groups: dict[tuple[int, int], dict[str, Any]] = {}
-    for pair in catalog.pairs(train_ready=True if train_ready_only else None):
+    from annotate.review import train_ready_pairs       # the review gate's door: what training may read
+    ready = train_ready_pairs(catalog)
+    others = [] if train_ready_only else [p for p in catalog.pairs(train_ready=False)]
+    for pair in sorted(ready + others, key=lambda p: p["pair_id"]):
         if not pair.get("reference_path") or not pair.get("other_path"):
             continue
         stored = pair.get("controls") or {}

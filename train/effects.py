@@ -13,7 +13,8 @@ lacks fall back to the ideal camera, as without a profile.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -190,23 +191,59 @@ def iso_noise(frames: torch.Tensor, iso: float, generator: torch.Generator, prof
     return _encoded(lin + noise * (added.clamp_min(0.0) / max(float(pixel_area), 1.0)).sqrt(), profile)
 
 
+@dataclass(frozen=True)
+class Effect:
+    """One step of the simulated camera: the registry controls it reads and how it renders them."""
+
+    stage: int                    # camera order: 0 optics, 1 motion, 2 exposure, 3 white balance, 4 sensor
+    uses: tuple[str, ...]         # registry controls (rigs/controls.py) it reads; () = not a control (motion)
+    apply: Callable[..., torch.Tensor]     # (frames, controls, disparity=, profile=, shutter=, generator=)
+
+
+def _bokeh_step(x, c, *, disparity, profile, **_):
+    if c["K"] <= 0:
+        return x
+    if disparity is None:
+        raise ValueError("bokeh (K > 0) needs the clip's disparity or depth: give a depth file")
+    return bokeh(x, disparity, c["K"], c["d_f"], profile=profile)
+
+
+#: Every registry control's effect, keyed by the control it renders (d_f is read by bokeh). An import-time check
+#: below refuses a registry control no effect reads, so a new control cannot be silently left unsimulated.
+EFFECTS: dict[str, Effect] = {
+    "K": Effect(0, ("K", "d_f"), _bokeh_step),
+    "f": Effect(0, ("f",), lambda x, c, **_: zoom(x, c["f"])),
+    "motion": Effect(1, (), lambda x, c, *, shutter, profile, **_: shutter_blur(x, shutter, profile=profile)),
+    "S": Effect(2, ("S",), lambda x, c, *, profile, **_: exposure(x, c["S"], profile=profile)),
+    "T": Effect(3, ("T",), lambda x, c, *, profile, **_: colour_temperature(x, c["T"], profile=profile)),
+    "ISO": Effect(4, ("ISO",), lambda x, c, *, profile, generator, pixel_area=1.0, **_: iso_noise(
+        x, c["ISO"], generator, profile=profile, pixel_area=pixel_area)),
+}
+
+
+def check_effects(effects: Mapping[str, Effect] = EFFECTS) -> None:
+    """Every registry control is read by an effect, and every effect reads only registry controls."""
+    read = {name for effect in effects.values() for name in effect.uses}
+    if read != set(registry.NAMES):
+        raise ImportError(f"train/effects.py simulates controls {sorted(read)} but the registry lists "
+                          f"{sorted(registry.NAMES)}: give every registry control its effect in EFFECTS")
+
+
+check_effects()
+
+
 def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Mapping[str, float], *,
              seed: int = 0, shutter: float = 0.0, profile=None, pixel_area: float = 1.0) -> torch.Tensor:
-    """All effects in a camera's order: optics (bokeh, zoom), motion, exposure, white balance, sensor noise; in
-    the linear space of `profile`'s body when given (else the ideal camera's). `pixel_area`: sensor pixels per
+    """All effects in a camera's order (EFFECTS by stage: optics, motion, exposure, white balance, sensor noise);
+    in the linear space of `profile`'s body when given (else the ideal camera's). `pixel_area`: sensor pixels per
     pixel of `frames` (the noise of a downscaled clip is averaged down with it)."""
     controls = registry.complete(controls)      # unknown names and out-of-range values are refused here
+    generator = torch.Generator(device=frames.device).manual_seed(seed)
     out = frames
-    if controls["K"] > 0:
-        if disparity is None:
-            raise ValueError("bokeh (K > 0) needs the clip's disparity or depth: give a depth file")
-        out = bokeh(out, disparity, controls["K"], controls["d_f"], profile=profile)
-    out = zoom(out, controls["f"])
-    out = shutter_blur(out, shutter, profile=profile)
-    out = exposure(out, controls["S"], profile=profile)
-    out = colour_temperature(out, controls["T"], profile=profile)
-    g = torch.Generator(device=frames.device).manual_seed(seed)
-    return iso_noise(out, controls["ISO"], g, profile=profile, pixel_area=pixel_area)
+    for effect in sorted(EFFECTS.values(), key=lambda e: e.stage):       # stable: K before f within optics
+        out = effect.apply(out, controls, disparity=disparity, profile=profile, shutter=shutter, generator=generator,
+                           pixel_area=pixel_area)
+    return out
 
 
 def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0, profile=None,

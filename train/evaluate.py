@@ -317,9 +317,14 @@ def captured_response(sweeps: Sequence[Sweep]) -> dict[str, float]:
 
 def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
              simulator_methods: Iterable[str] = ("simulator",),
-             view: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
+             view: Callable[[np.ndarray], np.ndarray] | None = None,
+             held_out: Mapping[str, Iterable[str] | None] | None = None,
+             trained_on_ok: bool = False) -> dict[str, Any]:
     """Every figure for every method; per axis the means over its sweeps. `view` maps every clip before it is
-    measured (train/calibrated.py: a calibrated camera's linear space); methods still edit the body's frames."""
+    measured (train/calibrated.py: a calibrated camera's linear space); methods still edit the body's frames.
+    `held_out[method]`: the scenes that model never trained on (None: unknown). A model is scored only on its own
+    held-out scenes; with `trained_on_ok` (`--all-scenes`) it is also scored on the others, and each such sweep
+    and the per-axis summary say so (`trained_on`)."""
     lpips_model, lpips_note = M.lpips_status()
     measured = [s.viewed(view) for s in sweeps]
     yardstick = captured_response(measured)
@@ -333,9 +338,16 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
     simulators = set(simulator_methods)
     for name, editor in methods.items():
         details, skipped = [], []
+        allowed = None if held_out is None or name not in held_out else held_out[name]
         for sweep, seen in zip(sweeps, measured):
             if name in simulators and sweep.reference_kind != "captured":
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": "simulated sweep"})
+                continue
+            trained_on = held_out is not None and name in held_out and (allowed is None or sweep.scene not in allowed)
+            if trained_on and not trained_on_ok:
+                skipped.append({"axis": sweep.axis, "scene": sweep.scene,
+                                "why": f"{name} trained on scene {sweep.scene}" if allowed is not None else
+                                f"{name} does not say which scenes it held out"})
                 continue
             try:
                 extra = {"pixel_area": sweep.pixel_area} if name in simulators else {}
@@ -345,8 +357,8 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
             except CannotEdit as exc:
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": str(exc)})
                 continue
-            details.append(score_sweep(seen, [view(o) for o in outputs] if view is not None else outputs,
-                                       yardstick))
+            details.append({**score_sweep(seen, [view(o) for o in outputs] if view is not None else outputs,
+                                          yardstick), "trained_on": trained_on})
         matrix = _matrix(details, yardstick)
         worst = M.leakage_max(matrix["leakage"], AXIS_STATISTIC)
         shifts = neutral_translation(editor, sweeps)
@@ -430,6 +442,8 @@ def _summary(details: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         ratios = [d["slope_ratio"] for d in rows if d["slope_ratio"] is not None]
         out[axis] = {
             "statistic": AXIS_STATISTIC[axis], "sweeps": len(rows),
+            "points": sorted(len(d["values"]) for d in rows),          # sweep sizes: r of n-1 differences
+            "on_training_scenes": sum(bool(d.get("trained_on")) for d in rows),
             "corrcoef": float(np.mean([d["corrcoef"] for d in rows])),
             "corrcoef_undefined": sum(d["corrcoef_note"] is not None for d in rows),
             "slope_ratio": float(np.median(ratios)) if ratios else None,
@@ -535,11 +549,29 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def sweep_sizes(summary: Mapping[str, Any]) -> str:
+    """"n=3" or "n=3-6": the points per sweep a CorrCoef was computed from (3 points give r of 2 differences,
+    which is +-1 by construction more often than not)."""
+    points = summary.get("points") or []
+    if not points:
+        return "n=?"
+    return f"n={points[0]}" if points[0] == points[-1] else f"n={points[0]}-{points[-1]}"
+
+
+def corrcoef_cell(summary: Mapping[str, Any]) -> str:
+    """CorrCoef with its sweep sizes, and a loud mark when any sweep is of a scene the model trained on."""
+    cell = f"{_fmt(summary['corrcoef'])} ({sweep_sizes(summary)})"
+    if summary.get("on_training_scenes"):
+        cell += f" TRAINED-ON SCENES: {summary['on_training_scenes']} of {summary['sweeps']} sweep(s)"
+    return cell
+
+
 def table_rows(result: Mapping[str, Any]) -> list[list[str]]:
-    rows = [["method", "axis", "statistic", "CorrCoef", "slope ratio", "abs err", "PSNR tgt", "SSIM tgt", "sweeps"]]
+    rows = [["method", "axis", "statistic", "CorrCoef (points per sweep)", "slope ratio", "abs err", "PSNR tgt",
+             "SSIM tgt", "sweeps"]]
     for method, data in result["methods"].items():
         for axis, s in data["axes"].items():
-            rows.append([method, axis, s["statistic"], _fmt(s["corrcoef"]), _fmt(s["slope_ratio"]),
+            rows.append([method, axis, s["statistic"], corrcoef_cell(s), _fmt(s["slope_ratio"]),
                          _fmt(s["abs_error"]), _fmt(s["psnr_target"]), _fmt(s["ssim_target"]),
                          f"{s['sweeps']}" + (f" ({s['corrcoef_undefined']} const.)" if s["corrcoef_undefined"] else "")])
     return rows

@@ -7,12 +7,15 @@ run. The model directory is written through `CineCtrlPipeline.save_pretrained`, 
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import os
 import shutil
 import subprocess
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, ContextManager, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 LOSS_COLUMNS = ("step", "loss", "lr", "elapsed_s", "step_s", "samples_per_s")
@@ -83,11 +86,23 @@ def checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 
-def save_checkpoint(accelerator: Any, model: Any, out: Path, step: int, keep: int, run_id: int | None) -> Path:
+def save_checkpoint(accelerator: Any, model: Any, out: Path, step: int, keep: int, run_id: int | None, *,
+                    averaged: Callable[[], ContextManager[Any]] = nullcontext,
+                    model_dir: Callable[[Any, Path], Path] | None = None) -> Path:
+    """accelerate's `save_state` (the raw weights, optimizer, schedule, RNG, EMA: what `--resume` reads) and, in
+    the same folder, a model directory holding the weights the final model will hold (`averaged`: EMA when on),
+    so `train edit`, `train eval` and `serve` load any checkpoint as they load `model/`."""
     path = out / "checkpoints" / f"checkpoint-{step}"
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(path / "transformer")
+        with averaged():
+            transformer = accelerator.unwrap_model(model)
+            if getattr(transformer, "peft_config", None):   # LoRA is merged for the loader: on a copy
+                transformer = copy.deepcopy(transformer)
+            if model_dir is not None:
+                model_dir(transformer, path)
+            else:
+                transformer.save_pretrained(path / "transformer")
         (path / "trainer_state.json").write_text(json.dumps({"step": step, "catalog_run_id": run_id}))
         for old in checkpoints(out)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -98,10 +113,12 @@ def save_checkpoint(accelerator: Any, model: Any, out: Path, step: int, keep: in
 # ------------------------------------------------------------------------------------------------ model directory
 
 def save_model_dir(transformer: Any, vae: Any, cfg: Any, model_dir: Path, *, text_conditioning: str = "zeros",
-                   data_info: dict[str, Any] | None = None) -> Path:
+                   data_info: dict[str, Any] | None = None, step: int | None = None,
+                   link_text_encoder: bool = False) -> Path:
     """transformer/, vae/, scheduler/ (+ text_encoder/, tokenizer/ when configured), model_index.json and the
     model card `cinectrl.json` (clip length and size trained on, prompt tokens, text conditioning, and the scenes
-    held out from training, which `train eval` evaluates on by default)."""
+    held out from training, which `train eval` evaluates on by default). A checkpoint's model directory
+    (`step`) links the configured text encoder instead of copying it at every checkpoint."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from . import textenc
@@ -110,7 +127,7 @@ def save_model_dir(transformer: Any, vae: Any, cfg: Any, model_dir: Path, *, tex
         transformer.fuse_lora()
         transformer.unload_lora()
     encoder = tokenizer = None
-    if cfg.model.text_encoder:
+    if cfg.model.text_encoder and not link_text_encoder:
         encoder, tokenizer = textenc.load(cfg.model.text_encoder)
     pipe = CineCtrlPipeline(transformer=transformer, vae=vae,
                             scheduler=FlowMatchEulerDiscreteScheduler(shift=cfg.train.timestep_shift),
@@ -118,10 +135,16 @@ def save_model_dir(transformer: Any, vae: Any, cfg: Any, model_dir: Path, *, tex
     pipe.card = ModelCard(num_frames=cfg.data.num_frames, size=list(cfg.data.size), text_tokens=cfg.model.text_tokens,
                           text_conditioning=text_conditioning, prompt=cfg.model.prompt,
                           extra={"trained_by": cfg.name, "code_version": code_version(),
+                                 "weights": "ema" if cfg.train.ema else "raw", "step": step,
                                  "eval_scenes": list((data_info or {}).get("eval_scenes") or []),
                                  "data": {k: (data_info or {}).get(k) for k in ("real", "synthetic", "train", "eval",
                                                                                "snapshot", "reviewed_only")}})
     pipe.save_pretrained(model_dir)
+    if cfg.model.text_encoder and link_text_encoder:
+        for name, target in zip(("text_encoder", "tokenizer"), textenc.parts(Path(cfg.model.text_encoder))):
+            link = model_dir / name
+            if not link.exists():
+                os.symlink(target.resolve(), link, target_is_directory=True)
     return model_dir
 
 

@@ -232,20 +232,40 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
         raise ValueError(f"a bearer token is required: set {TOKEN_ENV}")
     for sub in ("uploads", "outputs"):
         (config.data_dir / sub).mkdir(parents=True, exist_ok=True)
-    state: dict[str, Any] = {}
+    service = Service(config, pipeline_factory)
+    app = FastAPI(title="cinectrl serve", version="2", lifespan=service.lifespan,
+                  description="Photographic video edits with a CineCtrl model. Every route but /health needs "
+                              f"`Authorization: Bearer <token>` (the server reads it from ${TOKEN_ENV}). The output "
+                              "has the input's frame count and size; a clip that cannot be edited whole is refused "
+                              "when submitted, with the reason.")
+    _add_error_handlers(app)
+    authorised = _bearer_dependency(config.token)
+    _add_submit_route(app, service, authorised)
+    _add_job_routes(app, service, authorised)
+    return RequestGuard(app, token=config.token, public=PUBLIC_PATHS,
+                        body_limits={("POST", "/jobs"): config.max_body_bytes})
+
+
+class Service:
+    """What the routes share: the config, the job queue and its workers (started and stopped by the lifespan),
+    and the planner of the first worker's editor."""
+
+    def __init__(self, config: ServeConfig, pipeline_factory: Callable[[str], EditPipeline]) -> None:
+        self.config, self.pipeline_factory = config, pipeline_factory
+        self.state: dict[str, Any] = {}
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        queue = JobQueue(config.data_dir / "jobs.db")
+    async def lifespan(self, app: FastAPI):
+        queue = JobQueue(self.config.data_dir / "jobs.db")
         recovered = queue.recover()
         if any(recovered.values()):
             log.warning("recovered jobs after restart: %s", recovered)
         wake, stop = threading.Event(), threading.Event()
-        workers = [Worker(d, queue, pipeline_factory(d), config, wake, stop) for d in config.devices]
+        workers = [Worker(d, queue, self.pipeline_factory(d), self.config, wake, stop) for d in self.config.devices]
         for w in workers:
             w.start()
-        state.update(queue=queue, wake=wake, stop=stop, workers=workers, planner=workers[0].pipeline.plan,
-                     started=time.time())
+        self.state.update(queue=queue, wake=wake, stop=stop, workers=workers, planner=workers[0].pipeline.plan,
+                          started=time.time())
         try:
             yield
         finally:
@@ -254,30 +274,11 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
                 w.join(timeout=30)
             queue.close()
 
-    app = FastAPI(title="cinectrl serve", version="2", lifespan=lifespan,
-                  description="Photographic video edits with a CineCtrl model. Every route but /health needs "
-                              f"`Authorization: Bearer <token>` (the server reads it from ${TOKEN_ENV}). The output "
-                              "has the input's frame count and size; a clip that cannot be edited whole is refused "
-                              "when submitted, with the reason.")
-    bearer = HTTPBearer(auto_error=False)
+    @property
+    def queue(self) -> JobQueue:
+        return self.state["queue"]
 
-    def authorised(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        # the guard in front already refused a wrong token; this declares the scheme in the OpenAPI document
-        if creds is None or not secrets.compare_digest(creds.credentials.encode(), config.token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _one_line(exc.errors())}, status_code=422)
-
-    def queue() -> JobQueue:
-        return state["queue"]
-
-    def status_of(job: dict[str, Any], request: Request) -> JobStatus:
+    def status_of(self, job: dict[str, Any], request: Request) -> JobStatus:
         eta = None
         if job["status"] == "running" and job["started_at"] and job["progress"] > 0:
             elapsed = time.time() - job["started_at"]
@@ -288,39 +289,32 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
                          prompt=job["prompt"], plan=job["plan"], result=job["result"], error=job["error"],
                          output_url=url, device=job["device"])
 
-    def job_or_404(job_id: str) -> dict[str, Any]:
+    def job_or_404(self, job_id: str) -> dict[str, Any]:
         if not JOB_ID.match(job_id):
             raise HTTPException(404, f"no job {job_id[:64]!r}: ids are 32 lowercase hex characters")
-        job = queue().get(job_id)
+        job = self.queue.get(job_id)
         if job is None:
             raise HTTPException(404, f"no job {job_id}")
         return job
 
-    @app.get("/health", response_model=Health)
-    def health() -> Health:
-        return Health(ok=True, devices=config.devices)
-
-    @app.post("/jobs", status_code=202, response_model=JobStatus, dependencies=[Depends(authorised)],
-              responses=_errors(400, 401, 404, 413, 415, 422), openapi_extra={"requestBody": _form_schema()})
-    async def submit(request: Request) -> JobStatus:
-        """Submit an edit: `file` (upload) or `clip_id` (catalog clip), `controls`, optional `camera_path` and
-        `prompt`, as multipart/form-data. 202 with the job's status, including how the clip will be edited."""
-        job_id = secrets.token_hex(16)
+    async def submit(self, request: Request) -> JobStatus:
+        """Stream the form to disk within the limits, then accept it (the upload removed when refused)."""
+        job_id, config = secrets.token_hex(16), self.config
         try:
             form = await read_form(request.stream(), request.headers.get("content-type", ""), file_field="file",
                                    allowed=FORM_FIELDS, max_file_bytes=config.max_upload_bytes,
                                    max_field_bytes=MAX_FIELD_BYTES, max_body_bytes=config.max_body_bytes,
-                                   file_path=lambda ctype, name: _upload_path(job_id, ctype, name))
+                                   file_path=lambda ctype, name: self.upload_path(job_id, ctype, name))
         except BodyError as exc:
             raise HTTPException(exc.status, exc.detail, headers={"Connection": "close"}) from None
         try:
-            return _accept(job_id, form, request)
+            return self.accept(job_id, form, request)
         except BaseException:
             if form.file is not None:
                 form.file.unlink(missing_ok=True)
             raise
 
-    def _accept(job_id: str, form, request: Request) -> JobStatus:
+    def accept(self, job_id: str, form, request: Request) -> JobStatus:
         controls = _parse_controls(form.fields.get("controls", "{}"))
         try:
             path_spec = CP.parse(form.fields.get("camera_path"))
@@ -337,14 +331,15 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
                 raise HTTPException(422, "the uploaded file is empty")
             path, source = form.file, "upload"
         else:
-            path, source = _catalog_clip(clip_id), f"catalog:{clip_id}"
-        plan = _plan(path)
-        queue().submit(input_path=path, controls=controls, source=source, job_id=job_id,
-                       camera_path=None if path_spec is None else path_spec.raw, prompt=prompt, plan=plan.to_dict())
-        state["wake"].set()
-        return status_of(queue().get(job_id), request)
+            path, source = self.catalog_clip(clip_id), f"catalog:{clip_id}"
+        plan = self.plan(path)
+        self.queue.submit(input_path=path, controls=controls, source=source, job_id=job_id,
+                          camera_path=None if path_spec is None else path_spec.raw, prompt=prompt,
+                          plan=plan.to_dict())
+        self.state["wake"].set()
+        return self.status_of(self.queue.get(job_id), request)
 
-    def _upload_path(job_id: str, ctype: str, filename: str | None) -> Path:
+    def upload_path(self, job_id: str, ctype: str, filename: str | None) -> Path:
         suffix = Path(filename or "").suffix.lower()
         if ctype in ("application/octet-stream", "") and suffix in VIDEO_TYPES.values():
             # curl -F file=@clip.mp4 sends octet-stream: trust a video extension, the probe decides
@@ -352,13 +347,13 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
         if ctype not in VIDEO_TYPES:
             raise BodyError(415, f"content type {ctype or 'none'!r} is not a video; send one of "
                                  f"{', '.join(sorted(VIDEO_TYPES))}")
-        return config.data_dir / "uploads" / f"{job_id}{VIDEO_TYPES[ctype]}"    # never the client's filename
+        return self.config.data_dir / "uploads" / f"{job_id}{VIDEO_TYPES[ctype]}"    # never the client's filename
 
-    def _catalog_clip(clip_id: int) -> Path:
-        if config.catalog is None:
+    def catalog_clip(self, clip_id: int) -> Path:
+        if self.config.catalog is None:
             raise HTTPException(422, "this server has no catalog (start it with --catalog) — upload the clip")
         from capture.catalog import open_catalog
-        with open_catalog(config.catalog, readonly=True) as cat:
+        with open_catalog(self.config.catalog, readonly=True) as cat:
             rows = cat.rows("SELECT a.path FROM clips c JOIN assets a ON a.id = c.asset_id WHERE c.id = ?",
                             (clip_id,))
             if not rows:
@@ -368,8 +363,9 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
             raise HTTPException(404, f"catalog clip {clip_id}: its file is missing on the server")
         return path
 
-    def _plan(path: Path) -> EditPlan:
+    def plan(self, path: Path) -> EditPlan:
         """Checks from the container's header, then the model's own plan: refused here, before any work."""
+        config = self.config
         try:
             info = probe(path)
         except VideoError:
@@ -382,27 +378,64 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
         if info.frames > config.max_frames:
             raise HTTPException(413, f"clip has {info.frames} frames; the limit is {config.max_frames}")
         try:
-            return state["planner"](info.frames, info.height, info.width)
+            return self.state["planner"](info.frames, info.height, info.width)
         except EditRefused as exc:
             raise HTTPException(422, f"cannot edit this clip: {exc}") from None
 
+
+def _bearer_dependency(token: str) -> Callable[..., None]:
+    """The bearer check as a FastAPI dependency: the guard in front already refused a wrong token; this declares
+    the scheme in the OpenAPI document."""
+    bearer = HTTPBearer(auto_error=False)
+
+    def authorised(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if creds is None or not secrets.compare_digest(creds.credentials.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return authorised
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error is `{"detail": "one line"}`, validation errors included."""
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc.errors())}, status_code=422)
+
+
+def _add_submit_route(app: FastAPI, service: Service, authorised: Callable[..., None]) -> None:
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return Health(ok=True, devices=service.config.devices)
+
+    @app.post("/jobs", status_code=202, response_model=JobStatus, dependencies=[Depends(authorised)],
+              responses=_errors(400, 401, 404, 413, 415, 422), openapi_extra={"requestBody": _form_schema()})
+    async def submit(request: Request) -> JobStatus:
+        """Submit an edit: `file` (upload) or `clip_id` (catalog clip), `controls`, optional `camera_path` and
+        `prompt`, as multipart/form-data. 202 with the job's status, including how the clip will be edited."""
+        return await service.submit(request)
+
+
+def _add_job_routes(app: FastAPI, service: Service, authorised: Callable[..., None]) -> None:
     @app.get("/jobs/{job_id}", response_model=JobStatus, dependencies=[Depends(authorised)],
              responses=_errors(401, 404, 422))
     async def status(job_id: str, request: Request,
                      wait: float = Query(0, ge=0, le=60, description="long poll: return as soon as the job "
                                                                       "ends, or after this many seconds")
                      ) -> JobStatus:
-        job = job_or_404(job_id)
+        job = service.job_or_404(job_id)
         if wait > 0 and job["status"] not in ("succeeded", "failed", "cancelled"):
-            job = await run_in_threadpool(queue().wait_final, job_id, wait)
-        return status_of(job, request)
+            job = await run_in_threadpool(service.queue.wait_final, job_id, wait)
+        return service.status_of(job, request)
 
     @app.get("/jobs/{job_id}/result", name="download", dependencies=[Depends(authorised)],
              response_class=FileResponse,
              responses={200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
                               "description": "the edited clip"}, **_errors(401, 404, 409, 410)})
     def download(job_id: str):
-        job = job_or_404(job_id)
+        job = service.job_or_404(job_id)
         if job["status"] != "succeeded":
             raise HTTPException(409, f"job {job_id} is {job['status']}; the result exists once it has succeeded")
         path = Path(job["output_path"])
@@ -413,14 +446,11 @@ def create_app(config: ServeConfig, pipeline_factory: Callable[[str], EditPipeli
     @app.post("/jobs/{job_id}/cancel", response_model=JobStatus, dependencies=[Depends(authorised)],
               responses=_errors(401, 404, 409))
     def cancel(job_id: str, request: Request) -> JobStatus:
-        job = job_or_404(job_id)
+        job = service.job_or_404(job_id)
         if job["status"] in ("succeeded", "failed", "cancelled"):
             raise HTTPException(409, f"job {job_id} already {job['status']}")
-        queue().cancel(job_id)
-        return status_of(queue().get(job_id), request)
-
-    return RequestGuard(app, token=config.token, public=PUBLIC_PATHS,
-                        body_limits={("POST", "/jobs"): config.max_body_bytes})
+        service.queue.cancel(job_id)
+        return service.status_of(service.queue.get(job_id), request)
 
 
 def _parse_controls(text: str) -> dict[str, float]:

@@ -28,6 +28,9 @@ def _parts(root: Path) -> tuple[Path, Path]:
     return enc, tok
 
 
+parts = _parts          # public: a checkpoint's model directory links these instead of copying them
+
+
 def has_text_encoder(root: str | Path) -> bool:
     return (Path(root) / "text_encoder" / "config.json").is_file()
 

@@ -17,7 +17,7 @@ def run(config: Path = typer.Argument(..., help="Training config (TOML), see exa
     """Fine-tune on the catalog's pairs (+ synthetic pairs). Multi-process: `accelerate launch -m train.finetune
     CONFIG` or `torchrun --nproc_per_node N -m train.finetune CONFIG` (docs/training.md)."""
     from rigs.controls import ControlError
-    from train.config import ConfigError, load_config
+    from train.config import ConfigError, exit_code, load_config
     from train.finetune import train
     from train.pipeline import ModelDirError
     try:
@@ -26,7 +26,7 @@ def run(config: Path = typer.Argument(..., help="Training config (TOML), see exa
             cfg.train.max_steps = max_steps
         summary = train(cfg, resume=resume)
     except (ConfigError, ControlError, ModelDirError) as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code(exc))      # the same code as `python -m train.finetune` (docs/training.md)
     if not summary.get("model_dir"):
         return
     say = typer.echo                      # plain text: config keys like [data] are printed as they are
@@ -84,35 +84,43 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     for item in model:
         name, _, path = item.rpartition("=")
         named[name or ("model" if len(model) == 1 else Path(path).parent.name)] = Path(path)
-    editors, held_out, size = {}, set(), None
+    editors, held_out, size = {}, {}, None
     for name, path in named.items():
         try:
             editors[name] = load_editor(path, steps=steps)
         except (ModelDirError, ControlError, OSError) as exc:
             fail(str(exc))
-        meta = path / "cinectrl.json"
-        if meta.is_file():
-            info = json.loads(meta.read_text())
-            held_out |= set(info.get("eval_scenes") or [])
-            size = size or (tuple(info["size"]) if info.get("size") else None)
+        card = editors[name].pipe.card
+        held_out[name] = set(card.extra["eval_scenes"]) if card.extra.get("eval_scenes") else None
+        size = size or (tuple(card.size) if card.size else None)
+    blind = sorted(name for name, scenes in held_out.items() if scenes is None)
+    if blind and not all_scenes:
+        fail(f"model {', '.join(blind)} held out no scene (or does not say which): every sweep would be of a scene "
+             "it may have trained on; give --all-scenes to score it anyway (the report marks those figures)")
     catalog_path = resolve_catalog(catalog) if catalog is not None or not sources else None
     if catalog_path is not None and not catalog_path.is_file():
         fail(f"catalog {catalog_path} not found (give --catalog)")
-    scenes = None if all_scenes or not held_out else held_out
+    union = set().union(*(s for s in held_out.values() if s))
+    scenes = None if all_scenes else union
     sweeps, notes = E.build_sweeps(catalog_path, scenes=scenes,
                                    sources=sorted({p for pattern in sources for p in glob.glob(pattern)}),
                                    max_frames=max_frames, size=size)
     if not sweeps:
         fail("nothing to evaluate: no captured sweep in the catalog" + (" for the held-out scenes "
-             f"{', '.join(sorted(held_out))} (use --all-scenes)" if scenes else "") + " and no --sources clips")
+             f"{', '.join(sorted(union))} (use --all-scenes)" if scenes else "") + " and no --sources clips")
+    if all_scenes:
+        notes.append("--all-scenes: models are also scored on scenes they trained on; those figures are marked "
+                     "TRAINED-ON SCENES")
     profile, note = _evaluation_profile(profile_file, catalog_path, ideal)
     simulate = calibrated.profiled_simulator(profile) if profile is not None else None
     methods = {**editors, "identity": E.identity, "simulator": E.simulator_editor(simulate)}
-    result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile))
+    result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile), held_out=held_out,
+                        trained_on_ok=all_scenes)
     result["notes"] = notes + [note] + result["notes"]
     paths_out = E.write_report(result, out)
-    typer.echo(json.dumps({m: {a: v["corrcoef"] for a, v in d["axes"].items()}
-                           for m, d in result["methods"].items()}))
+    for method, data in result["methods"].items():         # each CorrCoef with its sweeps and their sizes
+        typer.echo(f"{method}: " + ("; ".join(f"{axis} CorrCoef {E.corrcoef_cell(s)}, {s['sweeps']} sweep(s)"
+                                             for axis, s in data["axes"].items()) or "no sweep scored"))
     typer.echo(f"report: {paths_out['markdown']}  metrics: {paths_out['metrics']}")
 
 

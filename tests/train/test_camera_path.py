@@ -30,6 +30,17 @@ def test_poses_flat_or_nested_interpolate_with_rotations_kept_orthonormal():
     np.testing.assert_allclose(poses[4, 0, 3], 0.05)
 
 
+def test_rotations_between_keyframes_turn_at_constant_angular_speed():
+    """Slerp: a quarter of the way from 0 to 90 degrees about z is 22.5 degrees (a linear blend, re-orthonormalised,
+    gives 18.4)."""
+    from scipy.spatial.transform import Rotation
+    quarter = Rotation.from_euler("z", 90, degrees=True).as_matrix()
+    path = parse({"poses": [np.hstack([np.eye(3), np.zeros((3, 1))]).tolist(),
+                            np.hstack([quarter, np.zeros((3, 1))]).tolist()]})
+    angles = Rotation.from_matrix(path.per_frame(5)[:, :, :3]).as_euler("xyz", degrees=True)[:, 2]
+    np.testing.assert_allclose(angles, [0, 22.5, 45, 67.5, 90], atol=1e-9)
+
+
 def test_one_pose_per_latent_frame_of_a_window():
     poses = parse({"slider_mm": [0, 100]}).per_frame(11)
     traj = latent_trajectory(poses, start=2, frames=9, available=11)

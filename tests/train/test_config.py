@@ -56,7 +56,7 @@ def test_values_that_cannot_work_name_the_key(tmp_path):
 def test_cli_prints_config_errors_as_plain_text(tmp_path):
     bad = write(tmp_path, "[train]\nmax_steps = \"ten\"\n")
     result = CliRunner().invoke(app, ["train", "run", str(bad)])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert "[train] max_steps = 'ten' (a string): expected an integer" in result.output, result.output
     bad = write(tmp_path, "[data]\nsize = [30, 30]\n")
     result = CliRunner().invoke(app, ["train", "run", str(bad)])

@@ -123,3 +123,16 @@ def test_records_from_catalog_only_train_ready(tmp_path):
     assert rec.pair_id == ready and rec.scene == "kitchen" and rec.controls["S"] == 0.5
     assert rec.controls["ISO"] == 0.25 and set(rec.controls) == set(D.CONTROL_NAMES)
     assert rec.source.resolve() == clips[0].resolve() and rec.target.resolve() == clips[1].resolve()
+
+
+def test_training_reads_train_ready_pairs_through_the_review_gates_door(tmp_path):
+    """`annotate.review.train_ready_pairs` decides what training may read: a pair flagged train-ready whose review
+    is not settled (here back in review) is not read, as the gate says."""
+    from annotate.review import train_ready_pairs
+    from capture.catalog import open_catalog
+
+    from .conftest import make_pair_catalog
+    with open_catalog(make_pair_catalog(tmp_path, scenes=1)) as cat:
+        cat.set_pair_state(1, review_state="in_review", train_ready=True)
+        assert [p["pair_id"] for p in train_ready_pairs(cat)] == [2]
+        assert [r.pair_id for r in D.records_from_catalog(cat)] == [2]

@@ -140,4 +140,4 @@ def test_bad_synthetic_pairs_file_is_one_line(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(f'name = "x"\noutput_dir = "o"\n[data]\nsynthetic_pairs = ["{bad}"]\n[train]\ncpu = true\n')
     r = CliRunner().invoke(app, ["train", "run", str(config)])
-    assert r.exit_code == 1 and "entry 0" in r.output and "K" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 4 and "entry 0" in r.output and "K" in r.output and "Traceback" not in r.output

@@ -76,7 +76,7 @@ def test_perfect_half_and_identity_editors_are_told_apart(tmp_path):
     data = json.loads(paths["metrics"].read_text())
     assert set(data["methods"]) == {"perfect", "half", "identity"}
     md = paths["markdown"].read_text()
-    assert "| perfect | S | brightness | 1.000 | 1.000" in md and "sweep_f.png" in md
+    assert "| perfect | S | brightness | 1.000 (n=4) | 1.000" in md and "sweep_f.png" in md
     assert all(p.stat().st_size > 1000 for p in paths["plots"])
 
 

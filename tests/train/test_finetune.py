@@ -42,7 +42,7 @@ def test_config_errors_name_the_key(tmp_path, catalog):
         FT.load_config(frames)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)          # each checkpoint also writes a loadable model directory
 def test_resume_reproduces_uninterrupted_losses(tmp_path, catalog):
     full = FT.train(FT.load_config(write_config(tmp_path, "full", catalog, "ema = true")))
     assert full["steps"] == 4 and full["skipped_items"] == 0 and full["data"]["real"] == 6

@@ -39,7 +39,7 @@ def test_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\noutput_dir = "o"\n[train]\ntrainable = "nope"\n')
     result = runner.invoke(app, ["train", "run", str(bad)])
-    assert result.exit_code == 1 and "trainable = 'nope'" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "trainable = 'nope'" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["train", "eval", "--model", str(tmp_path)])
     assert result.exit_code == 1 and "not a cinectrl model directory" in result.output
     result = runner.invoke(app, ["serve", "--model", str(tmp_path)], env={"CINECTRL_SERVE_TOKEN": ""})

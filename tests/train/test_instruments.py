@@ -99,11 +99,11 @@ def test_lr_follows_diffusers_schedule_with_warmup(instrumented):
     reference = get_scheduler("cosine", opt, num_warmup_steps=2, num_training_steps=4)
     expected = []
     for _ in range(4):
+        expected.append(opt.param_groups[0]["lr"])               # the LR the step runs at, not the next one's
         opt.step()
         reference.step()
-        expected.append(reference.get_last_lr()[0])
     np.testing.assert_allclose(logged, expected, rtol=1e-6, atol=1e-12)
-    assert logged[0] < logged[1] and logged[1] > logged[3]       # warm up, then decay
+    assert logged[0] == 0 and logged[0] < logged[1] < logged[2] and logged[2] > logged[3]   # warm up, then decay
 
 
 @pytest.mark.timeout(300)
