@@ -350,6 +350,34 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Health:
+    """What answered at a URL: `word` for `server status` ("UP", "DOWN", "NOT LABEL STUDIO"), `problem` the
+    one-line error to show when it is not UP."""
+    word: str
+    problem: ServerError | None = None
+
+
+def probe(conn: Connection, timeout: float = 3.0) -> Health:
+    """GET /health, telling apart nothing listening (or a TLS/scheme mismatch) from a host that answered but is
+    not Label Studio (naming what answered: status, content type, Server header)."""
+    try:
+        r = shared_http().get(conn.url + "/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return Health("DOWN", unreachable(conn, exc))
+    try:
+        if r.status_code == 200 and r.json().get("status") == "UP":
+            return Health("UP")
+    except (ValueError, AttributeError):
+        pass
+    kind = r.headers.get("content-type", "no content type").split(";")[0]
+    who = f", server {r.headers['server']!r}" if r.headers.get("server") else ""
+    return Health("NOT LABEL STUDIO", ServerError(
+        f"{conn.url} answered, but not as Label Studio (GET /health gave {r.status_code} {kind}{who}): another "
+        "program has that address, or the URL is wrong: check scheme, host, port (and the path if Label Studio "
+        "is served under one)"))
+
+
 def _state_file(data_dir: Path) -> Path:
     return data_dir / "server.json"
 
@@ -624,6 +652,14 @@ def request(conn: Connection, method: str, path: str, *, auth: bool = True,
 
 
 def unreachable(conn: Connection, exc: Exception) -> ServerError:
+    text = str(exc)
+    if conn.url.startswith("https://") and ("WRONG_VERSION_NUMBER" in text or "record layer failure" in text
+                                            or "wrong version number" in text):
+        return ServerError(f"{conn.url} answered, but not over TLS: it speaks plain http, so https:// cannot work; "
+                           f"use http://{conn.url[len('https://'):]} (or serve Label Studio behind a TLS proxy)")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ServerError(f"{conn.url} answered over TLS with a certificate this machine does not trust "
+                           f"({text.rsplit(':', 1)[-1].strip()[:120]}): point SSL_CERT_FILE at the lab's CA bundle")
     return ServerError(f"cannot reach Label Studio at {conn.url} ({type(exc).__name__}); is it running? "
                        "`cinectrl review server status`; rerun the command once it is up (nothing is duplicated)")
 
