@@ -59,12 +59,15 @@ def test_a_wrong_database_is_one_line_that_never_shows_the_password(pg_cluster, 
         ("postgresql://someone:not-the-pw-123@127.0.0.1:5432", "names no database name"),
         ("postgresql://someone:not-the-pw-123@127.0.0.1:5432/labels?sslmode=require", "options after the database"),
     ]
-    for url, message in cases:
-        r = run("review", "server", "start", "--catalog", path, "--database", url)
-        errors = [line for line in r.output.splitlines() if line.startswith("error: ")]
-        assert r.exit_code == 1 and len(errors) == 1 and message in errors[0], (url, r.output)
-        assert "not-the-pw-123" not in r.output and "Traceback" not in r.output
-    assert server.read_state(server.data_dir_for(tmp_path / "lab.db"))["pid"] is None
+    try:
+        for url, message in cases:
+            r = run("review", "server", "start", "--catalog", path, "--database", url)
+            errors = [line for line in r.output.splitlines() if line.startswith("error: ")]
+            assert r.exit_code == 1 and len(errors) == 1 and message in errors[0], (url, r.output)
+            assert "not-the-pw-123" not in r.output and "Traceback" not in r.output
+        assert server.read_state(server.data_dir_for(tmp_path / "lab.db"))["pid"] is None
+    finally:
+        server.stop(tmp_path / "lab.db")    # should one have started after all
 
 
 def test_database_urls_parse_into_label_studios_settings():
