@@ -68,10 +68,12 @@ def _guard(conn: Connection) -> Iterator[None]:
 
 # ------------------------------------------------------------------------------------------- server identity
 
-def open_server(cat: Catalog, conn: Connection) -> Connection:
+def open_server(cat: Catalog, conn: Connection, *, record: bool = True) -> Connection:
     """Identify the server (clear errors for a wrong URL, path or token) and adopt what an older cinectrl
-    recorded for it under a URL or 'local'."""
+    recorded for it under a URL or 'local'. `record=False` (a status) only identifies: it writes nothing."""
     conn = identify(conn) if not conn.key else conn
+    if not record:
+        return conn
     legacy = [r[0] for r in cat.conn.execute("SELECT DISTINCT server FROM ls_projects WHERE server NOT LIKE 'ls-%'")]
     mine = cat.conn.execute("SELECT count(*) FROM ls_projects WHERE server = ?", (conn.key,)).fetchone()[0]
     for old in legacy:

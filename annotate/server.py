@@ -7,6 +7,11 @@ serving is rooted at the catalog's folder so clip paths stored in the catalog ma
 server, and the port is remembered. The token lives only in a user-readable credentials file or the
 environment: never in the catalog, never printed.
 
+The managed server keeps its database in SQLite inside that data dir (one workstation), or in PostgreSQL named by
+`start(database="postgresql://user:pass@host:port/db")` (a team: several annotators at once; Label Studio's
+production database). The database URL is remembered with the port in the 0600 state file and never printed
+with its password.
+
 A server is known by its *instance key* (its organization's id and creation time, read over the API), not
 by the URL it was reached at: `http://localhost:8080`, `http://127.0.0.1:8080/` and the local server found
 through the catalog are one server with one set of projects.
@@ -30,13 +35,15 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
 LABEL_STUDIO_VERSION = "1.23.2"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HTTP_TIMEOUT = 60.0
+LS_SITE = Path(__file__).resolve().parent / "ls_site"
+LS_SETTINGS_MODULE = "cinectrl_ls_settings"
 
 
 class ServerError(Exception):
@@ -55,11 +62,17 @@ class Connection:
 
 
 def canonical_url(url: str) -> str:
-    """Scheme and host in lower case, default port dropped, no trailing slash: one spelling per address."""
+    """Scheme and host in lower case, default port dropped, no trailing slash: one spelling per address.
+    An IPv6 literal keeps its brackets (`http://[::1]:8080`)."""
     parts = urlsplit(url.strip())
     scheme = (parts.scheme or "http").lower()
     host = (parts.hostname or "").lower()
-    port = parts.port
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        raise ServerError(f"{url.strip()!r} has no valid port: expected e.g. http://host:8080") from None
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
 
@@ -70,6 +83,11 @@ def data_dir_for(catalog_path: Path) -> Path:
 
 def venv_path() -> Path:
     return Path(os.environ.get("CINECTRL_LS_VENV", REPO_ROOT / ".venv-labelstudio"))
+
+
+def installed(venv: Path | None = None) -> bool:
+    """Whether the server is already installed (else the first `start` installs it: a minute or two)."""
+    return ((venv or venv_path()) / "bin" / "label-studio").exists()
 
 
 def ensure_venv(venv: Path | None = None) -> Path:
@@ -91,6 +109,92 @@ def ensure_venv(venv: Path | None = None) -> Path:
         raise ServerError(f"could not install label-studio=={LABEL_STUDIO_VERSION} into {venv}: "
                           f"{out.decode(errors='replace')[-400:]} (set CINECTRL_LS_VENV to an existing venv)") from None
     return exe
+
+
+# ------------------------------------------------------------------------------------------- database
+
+SQLITE = "sqlite"
+
+
+@dataclass(frozen=True)
+class Database:
+    """A PostgreSQL database for the managed server, parsed from `postgresql://user[:password]@host[:port]/name`.
+    No password in the URL: libpq's PGPASSWORD or ~/.pgpass supplies it (then it is on no command line)."""
+    user: str
+    password: str
+    host: str
+    port: int
+    name: str
+
+    def __str__(self) -> str:   # what messages and `server status` show: never the password
+        return f"postgresql://{self.user}{':***' if self.password else ''}@{_bracket(self.host)}:{self.port}/{self.name}"
+
+    __repr__ = __str__
+
+    def url(self) -> str:
+        """The full URL, password included: for the 0600 state file only."""
+        pw = f":{quote(self.password, safe='')}" if self.password else ""
+        return f"postgresql://{quote(self.user, safe='')}{pw}@{_bracket(self.host)}:{self.port}/{quote(self.name, safe='')}"
+
+    def env(self) -> dict[str, str]:
+        """Label Studio's settings (core/settings/base.py DATABASES_ALL['postgresql'], label_studio.py DJANGO_DB)."""
+        return {"LABEL_STUDIO_DJANGO_DB": "postgresql", "LABEL_STUDIO_POSTGRE_NAME": self.name,
+                "LABEL_STUDIO_POSTGRE_USER": self.user, "LABEL_STUDIO_POSTGRE_PASSWORD": self.password,
+                "LABEL_STUDIO_POSTGRE_HOST": self.host, "LABEL_STUDIO_POSTGRE_PORT": str(self.port)}
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _masked(url: str) -> str:
+    """A database URL as the user typed it, with any password replaced: safe to put in an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{netloc[0].split(':', 1)[0]}:***@{netloc[1]}"))
+
+
+def parse_database(url: str | None) -> Database | None:
+    """None for SQLite (`None`, "" or "sqlite"), else the PostgreSQL database; one clear error for anything else."""
+    if url is None or url.strip().lower() in ("", SQLITE):
+        return None
+    text = url.strip()
+    shown = _masked(text)
+    fix = "expected postgresql://user:password@host:5432/dbname (or `sqlite`, the default)"
+    try:
+        parts = urlsplit(text)
+        port = parts.port or 5432
+    except ValueError:
+        raise ServerError(f"--database {shown!r} has no valid port: {fix}") from None
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise ServerError(f"--database {shown!r}: only PostgreSQL (postgresql://) or sqlite is supported: {fix}")
+    name = unquote(parts.path.lstrip("/"))
+    missing = [what for what, value in (("user", parts.username), ("host", parts.hostname), ("database name", name))
+               if not value]
+    if missing:
+        raise ServerError(f"--database {shown!r} names no {' or '.join(missing)}: {fix}")
+    if parts.query or parts.fragment or "/" in name:
+        raise ServerError(f"--database {shown!r}: options after the database name are not supported "
+                          f"(Label Studio takes only user, password, host, port and name): {fix}")
+    return Database(unquote(parts.username or ""), unquote(parts.password or ""), parts.hostname or "", port, name)
+
+
+def database_label(url: str | None) -> str:
+    """What `server status` shows for a remembered database: never the password."""
+    db = parse_database(url)
+    return str(db) if db else "sqlite (in the data dir)"
+
+
+def _check_postgres_reachable(db: Database, timeout: float = 5.0) -> None:
+    """Fail fast with the database named, rather than a Label Studio traceback in the log after a long wait."""
+    try:
+        socket.create_connection((db.host, db.port), timeout=timeout).close()
+    except OSError as exc:
+        raise ServerError(f"cannot reach PostgreSQL at {_bracket(db.host)}:{db.port} for {db} "
+                          f"({exc.strerror or type(exc).__name__}): is it running and listening there? "
+                          "(`--database sqlite` for a one-workstation server)") from None
 
 
 # ------------------------------------------------------------------------------------------- private files
@@ -164,11 +268,16 @@ QUIET_ENV = {
 }
 
 
-def _server_env(catalog_path: Path, data_dir: Path, creds: dict[str, str]) -> dict[str, str]:
-    # Label Studio reads LABEL_STUDIO_X, then HEARTEX_X, then bare X: a CI runner's USERNAME/PASSWORD/USER_TOKEN or
-    # SENTRY_DSN must not leak into the admin bootstrap or the error reporting.
-    shadowed = {"USERNAME", "PASSWORD", "USER_TOKEN", "SENTRY_DSN", "FRONTEND_SENTRY_DSN"}
-    env = {k: v for k, v in os.environ.items() if k not in shadowed and not k.startswith("HEARTEX_")}
+def _server_env(catalog_path: Path, data_dir: Path, creds: dict[str, str],
+                database: Database | None = None) -> dict[str, str]:
+    # Label Studio reads LABEL_STUDIO_X, then HEARTEX_X, then bare X: a CI runner's USERNAME/PASSWORD/USER_TOKEN,
+    # SENTRY_DSN or DJANGO_DB/POSTGRE_*/DATABASE_NAME must not leak into the admin bootstrap, the error reporting
+    # or the choice of database.
+    shadowed = {"USERNAME", "PASSWORD", "USER_TOKEN", "SENTRY_DSN", "FRONTEND_SENTRY_DSN", "DJANGO_DB",
+                "DATABASE_NAME"}
+    env = {k: v for k, v in os.environ.items() if k not in shadowed and not k.startswith("HEARTEX_")
+           and not k.startswith(("POSTGRE_", "LABEL_STUDIO_POSTGRE_", "LABEL_STUDIO_DJANGO_DB",
+                                 "LABEL_STUDIO_DATABASE_NAME"))}
     env.update(QUIET_ENV)
     if os.environ.get("CINECTRL_LS_OUTBOUND", "").lower() != "allow":
         env.update(NO_OUTBOUND_ENV)
@@ -182,6 +291,10 @@ def _server_env(catalog_path: Path, data_dir: Path, creds: dict[str, str]) -> di
         "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
         "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(Path(catalog_path).resolve().parent),
     })
+    env.update(database.env() if database else {"LABEL_STUDIO_DJANGO_DB": SQLITE})
+    # Label Studio's settings with its doubled request log fixed (annotate/ls_site/cinectrl_ls_settings.py)
+    env["DJANGO_SETTINGS_MODULE"] = LS_SETTINGS_MODULE
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LS_SITE), os.environ.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -237,12 +350,41 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Health:
+    """What answered at a URL: `word` for `server status` ("UP", "DOWN", "NOT LABEL STUDIO"), `problem` the
+    one-line error to show when it is not UP."""
+    word: str
+    problem: ServerError | None = None
+
+
+def probe(conn: Connection, timeout: float = 3.0) -> Health:
+    """GET /health, telling apart nothing listening (or a TLS/scheme mismatch) from a host that answered but is
+    not Label Studio (naming what answered: status, content type, Server header)."""
+    try:
+        r = shared_http().get(conn.url + "/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return Health("DOWN", unreachable(conn, exc))
+    try:
+        if r.status_code == 200 and r.json().get("status") == "UP":
+            return Health("UP")
+    except (ValueError, AttributeError):
+        pass
+    kind = r.headers.get("content-type", "no content type").split(";")[0]
+    who = f", server {r.headers['server']!r}" if r.headers.get("server") else ""
+    return Health("NOT LABEL STUDIO", ServerError(
+        f"{conn.url} answered, but not as Label Studio (GET /health gave {r.status_code} {kind}{who}): another "
+        "program has that address, or the URL is wrong: check scheme, host, port (and the path if Label Studio "
+        "is served under one)"))
+
+
 def _state_file(data_dir: Path) -> Path:
     return data_dir / "server.json"
 
 
 def read_state(data_dir: Path) -> dict[str, Any] | None:
-    """{"url", "port", "pid" (None when stopped), "started_at"}; the port outlives the process."""
+    """{"url", "port", "database", "pid" (None when stopped), "started_at"}; port and database outlive the
+    process. 0600: the database URL may hold its password."""
     path = _state_file(data_dir)
     if not path.exists():
         return None
@@ -279,30 +421,42 @@ def _start_lock(data_dir: Path, timeout: float) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def start(catalog_path: Path, *, port: int | None = None, boot_timeout: float = 180.0,
-          venv: Path | None = None, data_dir: Path | None = None) -> Connection:
+def start(catalog_path: Path, *, port: int | None = None, database: str | None = None,
+          boot_timeout: float = 180.0, venv: Path | None = None, data_dir: Path | None = None) -> Connection:
     """Start (or reuse the running) server for this catalog; returns once /health says UP.
 
-    The port is the one asked for, else the one this catalog's server used last, else a free one."""
+    The port is the one asked for, else the one this catalog's server used last, else a free one. The database
+    likewise: `database` ("sqlite" or a postgresql:// URL), else the one used last, else SQLite in the data dir."""
     data_dir = data_dir or data_dir_for(catalog_path)
+    asked = parse_database(database) if database is not None else None   # a bad URL fails before anything runs
     with _start_lock(data_dir, timeout=boot_timeout + 60):
         state = read_state(data_dir) or {}
         creds = credentials(data_dir)
+        remembered = state.get("database")
+        db = asked if database is not None else parse_database(remembered)
         if _pid_alive(state.get("pid")) and healthy(state["url"]):
             if port and port != state.get("port"):
                 raise ServerError(f"the server for this catalog already runs on port {state['port']}: stop it "
                                   f"(`cinectrl review server stop`) before starting it on port {port}")
+            if database is not None and db != parse_database(remembered):
+                raise ServerError(f"the server for this catalog already runs on {database_label(remembered)}: stop "
+                                  f"it (`cinectrl review server stop`) before starting it on {db or SQLITE}")
             return Connection(state["url"], creds["token"], state["pid"])
         if _pid_alive(state.get("pid")):
             _terminate(int(state["pid"]))   # ours, but not answering: a stuck boot
+        if db:
+            _check_postgres_reachable(db)
         exe = ensure_venv(venv)
         port = port or state.get("port") or _free_port()
         if not port_free(port):
             raise ServerError(f"port {port} on 127.0.0.1 is in use by another program: choose another with "
                               f"`cinectrl review server start --port N`")
         url = f"http://127.0.0.1:{port}"
-        env = _server_env(catalog_path, data_dir, creds)
-        log_fd = os.open(data_dir / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        env = _server_env(catalog_path, data_dir, creds, db)
+        record = {"url": url, "port": port, "database": db.url() if db else SQLITE}
+        log_path = data_dir / "server.log"
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log_start = os.fstat(log_fd).st_size
         try:
             proc = subprocess.Popen([str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1",
                                      "--port", str(port)], env=env, cwd=str(data_dir), stdout=log_fd,
@@ -310,20 +464,38 @@ def start(catalog_path: Path, *, port: int | None = None, boot_timeout: float = 
                                     umask=0o077)
         finally:
             os.close(log_fd)
-        _write_state(data_dir, {"url": url, "port": port, "pid": proc.pid, "started_at": time.time()})
+        _write_state(data_dir, {**record, "pid": proc.pid, "started_at": time.time()})
         deadline = time.monotonic() + boot_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                _write_state(data_dir, {"url": url, "port": port, "pid": None})
-                raise ServerError(f"Label Studio exited with code {proc.returncode} while starting; "
-                                  f"see {data_dir / 'server.log'}")
+                _write_state(data_dir, {**record, "pid": None})
+                raise ServerError(f"Label Studio exited with code {proc.returncode} while starting"
+                                  f"{_last_error(log_path, log_start, db)}; see {log_path}")
             if healthy(url):
                 make_private(data_dir)   # files the first boot created before its umask applied to them
                 return Connection(url, creds["token"], proc.pid)
             time.sleep(0.5)
         stop(catalog_path, data_dir=data_dir)
         raise ServerError(f"Label Studio did not answer {url}/health within {boot_timeout:.0f} s; "
-                          f"see {data_dir / 'server.log'}")
+                          f"see {log_path}")
+
+
+def _last_error(log_path: Path, offset: int, db: Database | None) -> str:
+    """The exception line this boot's log ends with (e.g. psycopg's 'password authentication failed'), password
+    masked, as `: <line>`; empty when there is none."""
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(offset)
+            lines = [ln.strip() for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if "Error" in ln.split(":", 1)[0] or "FATAL" in ln]
+    if not errors:
+        return ""
+    line = errors[-1][:300]
+    if db and db.password:
+        line = line.replace(db.password, "***")
+    return f" ({'on ' + str(db) + ': ' if db else ''}{line})"
 
 
 def _group_alive(pid: int) -> bool:
@@ -480,6 +652,14 @@ def request(conn: Connection, method: str, path: str, *, auth: bool = True,
 
 
 def unreachable(conn: Connection, exc: Exception) -> ServerError:
+    text = str(exc)
+    if conn.url.startswith("https://") and ("WRONG_VERSION_NUMBER" in text or "record layer failure" in text
+                                            or "wrong version number" in text):
+        return ServerError(f"{conn.url} answered, but not over TLS: it speaks plain http, so https:// cannot work; "
+                           f"use http://{conn.url[len('https://'):]} (or serve Label Studio behind a TLS proxy)")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ServerError(f"{conn.url} answered over TLS with a certificate this machine does not trust "
+                           f"({text.rsplit(':', 1)[-1].strip()[:120]}): point SSL_CERT_FILE at the lab's CA bundle")
     return ServerError(f"cannot reach Label Studio at {conn.url} ({type(exc).__name__}); is it running? "
                        "`cinectrl review server status`; rerun the command once it is up (nothing is duplicated)")
 

@@ -28,12 +28,12 @@ def _catalog(path: Path | None, *, create: bool = False):
         fail(str(exc))
 
 
-def _server(cat):
-    """The server for this catalog, checked (URL, path, token) and identified."""
+def _server(cat, *, record: bool = True):
+    """The server for this catalog, checked (URL, path, token) and identified; `record=False` writes nothing."""
     from annotate import review, server
 
     try:
-        return review.open_server(cat, server.connect(cat.path))
+        return review.open_server(cat, server.connect(cat.path), record=record)
     except server.ServerError as exc:
         fail(str(exc))
 
@@ -57,16 +57,28 @@ def _say(text: str) -> None:
 def server_start(catalog: Optional[Path] = CatalogOption,
                  port: Optional[int] = typer.Option(None, min=1, max=65535,
                                                     help="Port on 127.0.0.1 (default: the last one used, else a "
-                                                         "free one; remembered).")) -> None:
+                                                         "free one; remembered)."),
+                 database: Optional[str] = typer.Option(
+                     None, "--database", metavar="URL",
+                     help="postgresql://user:password@host:5432/dbname for a team's server (several annotators at "
+                          "once), or `sqlite` (the default: one workstation). Remembered like the port; the "
+                          "password is kept in the private data dir and never printed.")) -> None:
     """Start Label Studio (installs it into its own venv on first use, ~70 s; first boot ~35 s)."""
     from annotate import server
 
     path = resolve_catalog(catalog)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _say("starting Label Studio (first use installs it into its own venv: a minute or two)...")
-    conn = _run(server.start, path, port=port)
+    if database is not None:
+        _run(server.parse_database, database)       # a bad URL is one clear line before anything starts
+    if server.installed():
+        _say("starting Label Studio...")
+    else:
+        _say(f"installing Label Studio into {server.venv_path()} (first use: a minute or two), then starting it...")
+    conn = _run(server.start, path, port=port, database=database)
     creds_file = server.data_dir_for(path) / "credentials.json"
-    _say(f"Label Studio up at {conn.url} (PID {conn.pid}); admin login and API token in {creds_file}")
+    state = server.read_state(server.data_dir_for(path)) or {}
+    _say(f"Label Studio up at {conn.url} (PID {conn.pid}) on {server.database_label(state.get('database'))}; "
+         f"admin login and API token in {creds_file}")
 
 
 @server_app.command("stop")
@@ -80,16 +92,20 @@ def server_stop(catalog: Optional[Path] = CatalogOption) -> None:
 
 @server_app.command("status")
 def server_status(catalog: Optional[Path] = CatalogOption) -> None:
-    """URL, PID, health, instance and this catalog's projects there (never the token)."""
+    """URL, PID, database, health, instance and this catalog's projects there (never the token). Writes nothing."""
     from annotate import review, server
 
     cat = _catalog(catalog)
     conn = _run(server.connect, cat.path)
-    up = server.healthy(conn.url)
-    _say(f"url: {conn.url}\npid: {conn.pid if conn.pid else '(external server)'}\nhealth: {'UP' if up else 'DOWN'}")
-    if not up:
-        fail(str(server.unreachable(conn, ConnectionError("no answer on /health"))))
-    conn = _server(cat)
+    health = server.probe(conn)
+    _say(f"url: {conn.url}\npid: {conn.pid if conn.pid else '(external server)'}")
+    if conn.pid:
+        state = server.read_state(server.data_dir_for(cat.path)) or {}
+        _say(f"database: {server.database_label(state.get('database'))}")
+    _say(f"health: {health.word}")
+    if health.problem:
+        fail(str(health.problem))
+    conn = _server(cat, record=False)
     me = _run(server.whoami, conn)
     _say(f"instance: {conn.key} (Label Studio {server.server_version(conn)}), token of {me.get('email')}")
     for kind, (project_id, overlap) in sorted(review._projects(cat, conn.key).items()):

@@ -3,7 +3,8 @@ boot ~35 s), rooted at a temp folder in which every test makes its own catalog +
 
 The server runs with an audit hook (netaudit/sitecustomize.py) that logs any attempt to reach another host.
 Reviewer accounts (LS accounts are server-wide) are made once per session; each test registers the ones it
-needs in its own catalog. Set CINECTRL_TEST_LS_ROOT to a folder to keep (and reuse) the server between runs
+needs in its own catalog. Tests marked `both_databases` run against a second server on PostgreSQL too (a
+throwaway cluster from the distribution's package, booted only when such a test runs). Set CINECTRL_TEST_LS_ROOT to a folder to keep (and reuse) the server between runs
 while developing; it is then left running.
 """
 
@@ -11,6 +12,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +32,7 @@ from capture.catalog import Catalog
 
 _counter = itertools.count()
 NETAUDIT = Path(__file__).resolve().parent / "netaudit"
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
 PASSWORD = "pw-for-{}"
 
 
@@ -98,6 +106,82 @@ def make_catalog(root: Path, n_pairs: int, *, name: str | None = None, clip_file
     return cat
 
 
+@dataclass
+class PgCluster:
+    """A PostgreSQL cluster made with the package's initdb/pg_ctl in a temp dir: password (SCRAM) logins over TCP
+    on 127.0.0.1 only, its socket in the same dir. initdb refuses to run as root (CI runs tests as root), so then
+    everything runs as the package's `postgres` user via runuser."""
+    root: Path
+    bin: Path
+    port: int
+    user: str = "cinectrl"
+    password: str = "pg-pass-for-tests"
+    as_user: tuple[str, ...] = ()
+
+    @classmethod
+    def start(cls, root: Path) -> "PgCluster":
+        if not PG_BIN:
+            pytest.fail("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run "
+                        "scripts/install-system-deps.sh (Debian package `postgresql`)")
+        as_user: tuple[str, ...] = ()
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail("running as root and no `postgres` user to run initdb as: install the Debian package "
+                            "`postgresql` (scripts/install-system-deps.sh)")
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+            as_user = ("runuser", "-u", "postgres", "--")
+        cluster = cls(root, PG_BIN[-1].parent, server._free_port(), as_user=as_user)
+        pwfile = root / "pw"
+        pwfile.write_text(cluster.password + "\n")
+        if as_user:
+            os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+        cluster._run("initdb", "-D", str(root / "data"), "-U", cluster.user, "--pwfile", str(pwfile),
+                     "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", "--no-sync")
+        pwfile.unlink()
+        cluster._run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "postgres.log"), "-w", "-t", "60",
+                     "-o", f"-c listen_addresses=127.0.0.1 -p {cluster.port} -k {root} -c fsync=off", "start")
+        return cluster
+
+    def _run(self, tool: str, *args: str) -> str:
+        r = subprocess.run([*self.as_user, str(self.bin / tool), *args], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "PGPASSWORD": self.password}, cwd=self.root)
+        if r.returncode:
+            raise AssertionError(f"{tool} failed ({r.returncode}): {r.stderr[-800:]}")
+        return r.stdout
+
+    def create_database(self, name: str) -> str:
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name)
+        return name
+
+    def url(self, name: str) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{name}"
+
+    def sql(self, database: str, query: str) -> str:
+        return self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database,
+                         "-Atc", query).strip()
+
+    def stop(self) -> None:
+        """SIGINT (PostgreSQL's fast shutdown) to the postmaster's PID from its pid file; wait until it is gone."""
+        pid_file = self.root / "data" / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        pid = int(pid_file.read_text().split()[0])
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+
+
 def login(url: str, email: str, password: str) -> httpx.Client:
     """A browser-like session logged in through Label Studio's form (302 on success)."""
     c = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
@@ -136,23 +220,81 @@ def netaudit_log(ls_root: Path) -> Path:
     return ls_root / "netaudit.log"
 
 
-@pytest.fixture(scope="session")
-def ls_server(ls_root: Path, netaudit_log: Path):
-    anchor = ls_root / "anchor.db"
+def _start_session_server(anchor: Path, netaudit_log: Path, **kw) -> server.Connection:
     server.ensure_venv()   # installing the server (pip reaching the package index) is not the server's traffic
     env = {"PYTHONPATH": str(NETAUDIT), "CINECTRL_NETAUDIT_LOG": str(netaudit_log)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)   # read by server.start when it builds the server's environment
     try:
-        conn = server.start(anchor, boot_timeout=240)
+        return server.start(anchor, boot_timeout=400, **kw)
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.fixture(scope="session")
+def ls_server_sqlite(ls_root: Path, netaudit_log: Path):
+    anchor = ls_root / "anchor.db"
+    conn = _start_session_server(anchor, netaudit_log)
     try:
         yield conn
     finally:
         if not os.environ.get("CINECTRL_TEST_LS_ROOT"):
             server.stop(anchor)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster from the distribution's package, on 127.0.0.1 only, stopped by PID. Its
+    folder is not under pytest's (0700 root-owned) temp root: the `postgres` user must reach it."""
+    root = Path(tempfile.mkdtemp(prefix="cinectrl-pg-"))
+    try:
+        cluster = PgCluster.start(root)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ls_server_postgresql(ls_root: Path, netaudit_log: Path, pg_cluster: "PgCluster"):
+    """The same managed server on PostgreSQL (`server start --database`, a fresh database), for the catalogs in
+    ls_root/pg (its media root; `server.connect` finds it from any catalog there)."""
+    anchor = pg_root(ls_root) / "anchor.db"
+    conn = _start_session_server(anchor, netaudit_log,
+                                 database=pg_cluster.url(pg_cluster.create_database(PG_SESSION_DB)))
+    try:
+        yield conn
+    finally:
+        server.stop(anchor)
+
+
+PG_SESSION_DB = "ls_session"
+
+
+def pg_root(ls_root: Path) -> Path:
+    """Where the PostgreSQL server's catalogs live (its data dir and local-files root)."""
+    (ls_root / "pg").mkdir(exist_ok=True)
+    return ls_root / "pg"
+
+
+@pytest.fixture()
+def ls_database() -> str:
+    """sqlite, unless a test marked `both_databases` is run for postgresql too (pytest_generate_tests)."""
+    return "sqlite"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("ls_database", ["sqlite", "postgresql"])
+
+
+@pytest.fixture()
+def ls_server(request: pytest.FixtureRequest, ls_database: str) -> server.Connection:
+    """The session's server on the database this test runs against (booted once per database)."""
+    return request.getfixturevalue(f"ls_server_{ls_database}")
 
 
 @dataclass(frozen=True)
@@ -164,10 +306,24 @@ class Person:
 
 
 @pytest.fixture(scope="session")
-def people(ls_server, ls_root) -> dict[str, Person]:
+def people_sqlite(ls_server_sqlite, ls_root) -> dict[str, Person]:
+    return _make_people(ls_server_sqlite, ls_root / "accounts.db")
+
+
+@pytest.fixture(scope="session")
+def people_postgresql(ls_server_postgresql, ls_root) -> dict[str, Person]:
+    return _make_people(ls_server_postgresql, ls_root / "accounts-pg.db")
+
+
+@pytest.fixture()
+def people(request: pytest.FixtureRequest, ls_database: str) -> dict[str, Person]:
+    return request.getfixturevalue(f"people_{ls_database}")
+
+
+def _make_people(ls_server: server.Connection, accounts_db: Path) -> dict[str, Person]:
     """Reviewer accounts on the server: alice, bob, erin (annotators), carol, dave (adjudicators), eve (never
     registered in any catalog). Created through cinectrl's own account code on an anchor catalog."""
-    cat = Catalog(ls_root / "accounts.db", durable=False)
+    cat = Catalog(accounts_db, durable=False)
     conn = server.identify(ls_server)
     out = {}
     try:
@@ -183,11 +339,13 @@ def people(ls_server, ls_root) -> dict[str, Person]:
 
 
 @pytest.fixture()
-def catalog_factory(ls_root: Path):
+def catalog_factory(ls_root: Path, ls_database: str):
+    """Catalogs in the folder of the server the test runs against (ls_root, or ls_root/pg for PostgreSQL)."""
     made: list[Catalog] = []
+    root = pg_root(ls_root) if ls_database == "postgresql" else ls_root
 
     def make(n_pairs: int = 3, **kw) -> Catalog:
-        made.append(make_catalog(ls_root, n_pairs, **kw))
+        made.append(make_catalog(root, n_pairs, **kw))
         return made[-1]
 
     yield make

@@ -104,6 +104,7 @@ def test_fresh_task_has_no_verdict_and_qc_is_only_information(ls_server, catalog
     assert out.added == 0 and not cat.rows("SELECT id FROM reviews")
 
 
+@pytest.mark.both_databases
 def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     cat = catalog_factory(3)
     register(cat, ls_server, people, alice="annotator", bob="annotator", erin="annotator", carol="adjudicator",
@@ -168,6 +169,7 @@ def test_push_vote_pull_adjudicate_gate(ls_server, catalog_factory, people):
     assert r.exit_code == 0 and "nothing changed: 10 verdicts already up to date" in r.output, r.output
 
 
+@pytest.mark.both_databases
 def test_one_account_one_vote_and_forged_or_edited_verdicts_do_not_count(ls_server, catalog_factory, people):
     cat = catalog_factory(2)
     register(cat, ls_server, people, alice="annotator", bob="annotator")
@@ -323,6 +325,7 @@ def review_fields():
 
 # ------------------------------------------------------------------------------------------- projects, overlap
 
+@pytest.mark.both_databases
 def test_overlap_on_an_existing_project_updates_or_refuses(ls_server, catalog_factory, people):
     cat = catalog_factory(2)
     register(cat, ls_server, people, alice="annotator")
@@ -349,6 +352,7 @@ def test_overlap_on_an_existing_project_updates_or_refuses(ls_server, catalog_fa
     assert server.request(conn, "GET", f"/api/projects/{project_id}/").json()["maximum_annotations"] == 3
 
 
+@pytest.mark.both_databases
 def test_push_is_idempotent_and_adds_only_new_pairs(ls_server, catalog_factory):
     cat = catalog_factory(2)
     first = review.push(cat, ls_server)
@@ -402,6 +406,7 @@ def test_server_stopped_mid_push_then_rerun_completes_without_duplicates(ls_serv
     assert sorted(tasks_of(conn, res.project_id)) == list(range(1, 10))
 
 
+@pytest.mark.both_databases
 def test_media_urls_are_served_with_auth_only(ls_server, catalog_factory):
     cat = catalog_factory(1)
     res = review.push(cat, ls_server)

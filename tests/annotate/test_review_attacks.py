@@ -24,6 +24,7 @@ def add_unpushed_pair(cat) -> int:
     return cat.add_pair(sid, clips[1]["id"], clips[2]["id"], deltas={"aperture_stops": -3.0})
 
 
+@pytest.mark.both_databases
 def test_a_task_an_annotator_imports_for_an_unpushed_pair_is_never_adopted(ls_server, catalog_factory, people):
     cat = catalog_factory(2)
     register(cat, ls_server, people, alice="annotator", bob="annotator")
@@ -55,6 +56,7 @@ def test_a_task_an_annotator_imports_for_an_unpushed_pair_is_never_adopted(ls_se
     assert states(cat)[pair] == "in_review"             # an adopted pair gets its state at once
 
 
+@pytest.mark.both_databases
 def test_task_data_edited_on_the_server_is_put_back_and_verdicts_on_it_do_not_count(ls_server, catalog_factory,
                                                                                      people):
     cat = catalog_factory(2)
@@ -86,6 +88,7 @@ def test_task_data_edited_on_the_server_is_put_back_and_verdicts_on_it_do_not_co
     assert states(cat)[1] == "disputed"
 
 
+@pytest.mark.both_databases
 def test_annotations_the_gate_does_not_count_never_close_a_task(ls_server, catalog_factory, people):
     cat = catalog_factory(1)
     register(cat, ls_server, people, alice="annotator", bob="annotator", erin="annotator", dave="adjudicator")
@@ -137,6 +140,7 @@ def test_pairs_that_cannot_be_decided_are_named_with_why(ls_server, catalog_fact
     assert report.summary(cat2)["stalled"] == out.stalled
 
 
+@pytest.mark.both_databases
 def test_verdicts_deleted_on_the_server_are_reported_and_overlap_still_refused(ls_server, catalog_factory,
                                                                              people):
     cat = catalog_factory(2)
