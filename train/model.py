@@ -268,6 +268,9 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
         stray = [k for k in result.missing_keys if not model.is_new_parameter(k)]
         if stray or result.unexpected_keys:
             raise ValueError(f"base weights do not fit: missing {stray[:5]}, unexpected {result.unexpected_keys[:5]}")
+        if model.config.formulation == "bridge":    # the bridge predicts the change: none before training
+            nn.init.zeros_(model.proj_out.weight)
+            nn.init.zeros_(model.proj_out.bias)
         dtype = next(base.parameters()).dtype
         return model if dtype == torch.float32 else model.to(dtype=dtype)
 
