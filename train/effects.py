@@ -228,7 +228,8 @@ MAP_NAMES = ("blur_radius", "zoom_dx", "zoom_dy", "exposure_ev", "wb_log2_r", "w
 
 def control_maps(controls: torch.Tensor, disparity: torch.Tensor | None, frames: int, height: int,
                  width: int) -> torch.Tensor:
-    """(B, len(registry)) controls (+ (B, T, H, W) disparity or None) -> (B, len(MAP_NAMES), T, H, W) maps:
+    """(B, len(registry)) controls (+ (B, T, H, W) disparity, NaN for an item without depth, or None) ->
+    (B, len(MAP_NAMES), T, H, W) maps:
     - blur_radius: the bokeh renderer's radius (defocus_radius_px) as a fraction of the width; without depth the
       clip is taken as flat at mid disparity (the radius then only says how strongly and where focus is);
     - zoom_dx, zoom_dy: where each output pixel samples the source (zoom's centre crop), in half-widths;
@@ -242,7 +243,7 @@ def control_maps(controls: torch.Tensor, disparity: torch.Tensor | None, frames:
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     for i in range(b):
         c = {name: float(controls[i, j]) for name, j in index.items()}
-        if disparity is not None:
+        if disparity is not None and not torch.isnan(disparity[i]).any():
             disp = normalise_disparity(disparity[i:i + 1].float().to(device))[0]
             if disp.shape[-2:] != (height, width) or disp.shape[0] != frames:
                 disp = F.interpolate(disp[None, None], size=(frames, height, width), mode="trilinear")[0, 0]
