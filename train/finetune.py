@@ -64,7 +64,7 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
         m = cfg.model
         torch.manual_seed(cfg.seed)
         if m.space == "pixel":
-            vae = PixelSpace(m.pixel_factor)
+            vae = PixelSpace(m.pixel_factor, m.pixel_temporal)
         else:
             vae = AutoencoderKLWan.from_pretrained(m.vae) if m.vae else AutoencoderKLWan(**m.tiny_vae)
         latent = space_channels(vae)

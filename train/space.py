@@ -5,9 +5,11 @@ pipeline alike, so the latent normalisation is written once (here):
 - `AutoencoderKLWan` latents (Wan's VAE, or one trained by `cinectrl train autoencoder`): the posterior's mode,
   normalised per channel by the VAE config's `latents_mean` / `latents_std`. A CPU-size autoencoder caps what
   any model on its latents can give back (the lab day's measured 23.7 dB held out).
-- `PixelSpace`: the frames themselves, space-to-depth by `factor` (pixel_unshuffle per frame: 3·f² channels at
-  H/f x W/f, every frame kept). Exact round trip, so nothing caps the picture; the transformer's own patch size
-  then groups f·p pixels per token. This is what the CPU-scale configurations use.
+- `PixelSpace`: the frames themselves, space-to-depth by `factor` in space (pixel_unshuffle: H/f x W/f) and by
+  `temporal` in time, causal as Wan's VAE (4k+1 frames -> k+1 latent frames: the first frame alone, repeated to
+  fill its group, then groups of `temporal` frames), 3·temporal·f² channels. Exact round trip, so nothing caps
+  the picture, and at f = 8, temporal = 4 the transformer sees as many tokens as on the VAE's latents. This is
+  what the CPU-scale configurations use.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from diffusers.configuration_utils import register_to_config
 
 #: `[model] space` values
 SPACES = ("vae", "pixel")
+#: frames per latent frame in pixel space (4k+1 clips group evenly)
+TEMPORAL = (1, 2, 4)
 
 
 class PixelSpace(ModelMixin, ConfigMixin):
@@ -32,33 +36,40 @@ class PixelSpace(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
     @register_to_config
-    def __init__(self, factor: int = 4) -> None:
+    def __init__(self, factor: int = 8, temporal: int = 4) -> None:
         super().__init__()
         if factor < 1:
             raise ValueError(f"PixelSpace factor {factor}: must be at least 1")
+        if temporal not in TEMPORAL:
+            raise ValueError(f"PixelSpace temporal {temporal}: use one of {TEMPORAL} (4k+1 frames group evenly)")
         # a (saved) buffer: gives the module a device/dtype and a weights file diffusers' loader expects
         self.register_buffer("scale", torch.ones(()))
 
     @property
     def channels(self) -> int:
-        return 3 * self.config.factor ** 2
+        return 3 * self.config.temporal * self.config.factor ** 2
 
     def to_latents(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, 3, T, H, W) -> (B, 3f², T, H/f, W/f)."""
+        """(B, 3, T, H, W) -> (B, 3·n·f², (T-1)/n + 1, H/f, W/f) for temporal n."""
         b, c, t, h, w = video.shape
-        f = self.config.factor
+        f, n = self.config.factor, self.config.temporal
         if h % f or w % f:
             raise ValueError(f"frame size {h}x{w}: pixel space with factor {f} needs sides divisible by {f}")
-        x = video.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
+        if (t - 1) % n:
+            raise ValueError(f"{t} frames: pixel space with temporal {n} needs {n}k+1 frames")
+        video = torch.cat([video[:, :, :1].expand(-1, -1, n - 1, -1, -1), video], dim=2)   # first frame fills its group
+        groups = video.shape[2] // n
+        x = video.reshape(b, c, groups, n, h, w).permute(0, 2, 3, 1, 4, 5).reshape(b * groups, n * c, h, w)
         x = F.pixel_unshuffle(x, f)
-        return x.reshape(b, t, -1, h // f, w // f).permute(0, 2, 1, 3, 4)
+        return x.reshape(b, groups, -1, h // f, w // f).permute(0, 2, 1, 3, 4)
 
     def to_video(self, latents: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = latents.shape
-        f = self.config.factor
-        x = latents.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-        x = F.pixel_shuffle(x, f)
-        return x.reshape(b, t, 3, h * f, w * f).permute(0, 2, 1, 3, 4)
+        b, _, groups, h, w = latents.shape
+        f, n = self.config.factor, self.config.temporal
+        x = F.pixel_shuffle(latents.permute(0, 2, 1, 3, 4).reshape(b * groups, -1, h, w), f)
+        x = x.reshape(b, groups, n, 3, h * f, w * f).permute(0, 3, 1, 2, 4, 5).reshape(b, 3, groups * n, h * f, w * f)
+        first = x[:, :, :n].mean(dim=2, keepdim=True)       # the first frame's group holds n copies of it
+        return torch.cat([first, x[:, :, n:]], dim=2)
 
 
 def channels(space: torch.nn.Module) -> int:
@@ -94,7 +105,7 @@ def decode(space: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:
 
 def latent_frames(space: torch.nn.Module, frames: int) -> int:
     """How many latent frames a clip of `frames` (4k+1) frames becomes."""
-    return frames if isinstance(space, PixelSpace) else (frames - 1) // 4 + 1
+    return (frames - 1) // (space.config.temporal if isinstance(space, PixelSpace) else 4) + 1
 
 
 def space_id(space: torch.nn.Module) -> str:

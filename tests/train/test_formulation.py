@@ -35,7 +35,7 @@ def photo_clip(frames: int = 9, height: int = 480, width: int = 640) -> np.ndarr
 
 def pipeline(formulation: str, *, maps: bool = True, size=(48, 64)) -> CineCtrlPipeline:
     torch.manual_seed(0)
-    space = PixelSpace(4)
+    space = PixelSpace(4, 4)
     transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(
         "tiny", in_channels=space.channels, out_channels=space.channels), formulation=formulation,
         num_maps=8 if maps else 0)
@@ -46,11 +46,12 @@ def pipeline(formulation: str, *, maps: bool = True, size=(48, 64)) -> CineCtrlP
     return pipe
 
 
-def test_pixel_space_round_trips_exactly():
-    space = PixelSpace(4)
+@pytest.mark.parametrize("factor,temporal,shape", [(4, 1, (1, 48, 9, 8, 12)), (8, 4, (1, 768, 3, 4, 6))])
+def test_pixel_space_round_trips_exactly(factor, temporal, shape):
+    space = PixelSpace(factor, temporal)
     video = torch.rand(1, 3, 9, 32, 48) * 2 - 1
     latents = space.to_latents(video)
-    assert latents.shape == (1, 48, 9, 8, 12)
+    assert latents.shape == shape
     assert torch.equal(space.to_video(latents), video)
 
 
@@ -71,7 +72,7 @@ def test_bridge_loss_targets_the_change_from_the_source():
     """The bridge's velocity target is source - target: zero for a neutral pair, so a zero prediction is exact."""
     from train import objective as O
     model = pipeline("bridge").transformer
-    src = torch.randn(2, 48, 3, 8, 8)
+    src = torch.randn(2, 192, 3, 8, 8)
     sigmas = torch.tensor([0.3, 0.9])
     cond = {"controls": torch.zeros(2, 6), "trajectory": torch.zeros(2, 1, 12)}
     text = torch.zeros(2, 4, 32)
