@@ -154,3 +154,28 @@ def test_readme_config_trains_and_a_neutral_edit_of_a_real_photograph_keeps_the_
     edited, _ = read_video(out)
     assert edited.shape == frames.shape
     assert psnr(edited, frames) >= 30.0
+
+
+@pytest.mark.parametrize("body,named", [
+    ('[model]\nformulation = "residual"\n', "[model] formulation = 'residual'; use one of flow, bridge"),
+    ('[model]\nspace = "latent"\n', "[model] space = 'latent'; use one of vae, pixel"),
+    ('[model]\nspace = "pixel"\npixel_factor = 3\n', "[model] pixel_factor = 3"),
+    ('[model]\nspace = "pixel"\npixel_temporal = 3\n', "[model] pixel_temporal = 3; use one of 1, 2, 4"),
+    ('[model]\npretrained = "wan"\nmaps = true\n', "leave space = \"vae\", maps = false"),
+])
+def test_formulation_keys_are_checked(tmp_path, body, named):
+    from train.config import ConfigError, load_config
+    path = tmp_path / "run.toml"
+    path.write_text('name = "x"\noutput_dir = "out"\n' + body)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert named in str(err.value)
+
+
+def test_readme_config_builds_a_bridge_model_in_pixel_space_with_maps():
+    from train.config import load_config
+    from train.finetune import build_models
+    transformer, space = build_models(load_config(REPO / "examples" / "train-tiny-cpu.toml"))
+    assert isinstance(space, PixelSpace) and transformer.config.formulation == "bridge"
+    assert transformer.config.in_channels == space.channels and transformer.config.num_maps == 8
+    assert float(transformer.proj_out.weight.abs().max()) == 0.0
