@@ -295,10 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=4, help="clips per step (the same for each model)")
     parser.add_argument("--ae-steps", type=int, default=800, help="autoencoder steps (the ablation's VAE arms)")
     parser.add_argument("--scenes", type=int, default=14, help="at least 12")
-    parser.add_argument("--per-clip", type=int, default=2, help="synthetic pairs rendered per captured clip")
+    parser.add_argument("--per-clip", type=int, default=4, help="synthetic pairs rendered per reference clip of "
+                                                                   "the training scenes")
     parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=True,
                         help="also train the mixed data with one lever off at a time")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "lab-day", help="working folder (emptied)")
+    parser.add_argument("--keep-capture", action="store_true", help="keep --work's captured and reviewed lab/ "
+                        "and start at stage 3 (reruns of training and evaluation on the same data)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--size", type=int, nargs=2, default=(64, 96), metavar=("H", "W"))
     parser.add_argument("--frames", type=int, default=9)
@@ -306,9 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     work = args.work.resolve()
+    kept = args.keep_capture and (work / "lab" / "catalog.db").is_file()
     if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+        for child in work.iterdir():
+            if not (kept and child.name in ("lab", "plans")):
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    work.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {"budget": {"steps": args.steps, "batch": args.batch,
                                           "samples_per_model": args.steps * args.batch, "ae_steps": args.ae_steps},
                                "scenes": args.scenes, "stage_seconds": {}}
@@ -320,13 +326,18 @@ def main(argv: list[str] | None = None) -> int:
         stage[name] = round(time.time() - t0, 1)
         return result
 
-    log(f"1/5 capture: {args.scenes} scenes x {len(list(PLANS.glob('*.toml')))} sweep plans")
-    figures["capture"] = timed("capture", capture, work, args.scenes)
-    log("2/5 review")
-    figures["review"] = timed("review", review, work)
+    if kept:
+        log(f"1-2/5 capture and review kept from {work / 'lab'}")
+        figures["capture"] = figures["review"] = f"kept from an earlier run in {work / 'lab'}"
+    else:
+        log(f"1/5 capture: {args.scenes} scenes x {len(list(PLANS.glob('*.toml')))} sweep plans")
+        figures["capture"] = timed("capture", capture, work, args.scenes)
+        log("2/5 review")
+        figures["review"] = timed("review", review, work)
     log("3/5 synthetic pairs rendered once" + (", autoencoder" if args.ablation else ""))
     synth_out = timed("synth", cli, "train", "synth", "--from", "lab/catalog.db", "--out", str(work / "synth"),
-                      "--per-clip", str(args.per_clip), cwd=work)
+                      "--per-clip", str(args.per_clip), "--references", "--eval-fraction", str(EVAL_FRACTION),
+                      cwd=work)
     figures["synth"] = synth_out.strip().splitlines()[-1] if synth_out.strip() else ""
     if args.ablation:
         timed("autoencoder", cli, "train", "autoencoder", "--catalog", "lab/catalog.db", "--out", str(work / "vae"),

@@ -198,7 +198,7 @@ def records_from_synthetic_pairs(path: str | Path) -> list[PairRecord]:
         source, target = (Path(item[k]) if Path(item[k]).is_absolute() else path.parent / item[k]
                           for k in ("source", "target"))
         out.append(PairRecord(source, target, controls, str(item.get("scene") or source.stem),
-                              prompt=str(item.get("prompt") or ""), kind="synthetic"))
+                              prompt=str(item.get("prompt") or ""), kind="synthetic", depth=depth_sidecar(source)))
     return out
 
 
