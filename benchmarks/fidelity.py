@@ -9,13 +9,14 @@ the result).
    exposure, camera path) for each scene (varied_scene(N) on the simulated rig) -> `cinectrl capture run`;
 2. review: a local Label Studio, two scripted annotators voting through the SDK with their own accounts
    (accept unless automatic QC flagged the pair), `cinectrl review pull` -> the gate marks pairs train-ready;
-3. synthetic pairs rendered once (`cinectrl train synth`) and read from disk like captured ones, so real,
-   synthetic and mixed train at the same cost per step; for the ablation's VAE arms, `cinectrl train
-   autoencoder` with a step budget;
+3. synthetic pairs rendered once (`cinectrl train synth --references`, training scenes only) and read from disk
+   like captured ones, so real, synthetic and mixed train at the same cost per step; for the ablation's VAE
+   arms (--ae-steps), `cinectrl train autoencoder` with a step budget;
 4. three models with the same steps x batch (`cinectrl train run`): real (captured train-ready pairs), synthetic
    (simulator pairs from the same source clips), mixed (both) — source-anchored (bridge) in pixel space with
-   physical maps; with --ablation, the mixed data also trained with one lever off at a time (noise-start flow
-   on VAE latents = the paper's formulation; bridge on VAE latents; bridge in pixel space without maps);
+   physical maps; with --ablation, the mixed data also trained with one lever off at a time (the paper's
+   noise-start flow, and the bridge without maps, both in pixel space; with --ae-steps N also both formulations
+   on the latents of an autoencoder trained N steps here: the working-space lever);
 5. `cinectrl train eval` of every model against identity and the simulator on the held-out scenes' captured
    sweeps -> docs/results/fidelity/ (report, metrics.json, plots), neutral edits of held-out clips through the
    editor, the targets table and the ablation table.
@@ -108,9 +109,13 @@ def review(work: Path) -> dict[str, Any]:
 PRODUCT = {"formulation": "bridge", "space": "pixel", "maps": True}
 #: the ablation on the mixed data: one lever off at a time (same steps x batch, same held-out sweeps)
 ABLATION = {
-    "mixed-flow-vae": {"formulation": "flow", "space": "vae", "maps": False},       # the paper's, on a CPU VAE
-    "mixed-bridge-vae": {"formulation": "bridge", "space": "vae", "maps": False},
+    "mixed-flow-pixel": {"formulation": "flow", "space": "pixel", "maps": False},   # the paper's formulation
     "mixed-bridge-pixel": {"formulation": "bridge", "space": "pixel", "maps": False},
+}
+#: arms on the latents of an autoencoder trained here (`--ae-steps` > 0): the working-space lever
+VAE_ABLATION = {
+    "mixed-flow-vae": {"formulation": "flow", "space": "vae", "maps": False},       # the last lab day's model
+    "mixed-bridge-vae": {"formulation": "bridge", "space": "vae", "maps": False},
 }
 DATA = {
     "real": {"ratio": [1, 0]},
@@ -120,7 +125,7 @@ DATA = {
 
 
 def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], frames: int,
-                  ablation: bool) -> dict[str, Path]:
+                  ablation: bool, vae: bool = False) -> dict[str, Path]:
     """One TOML per model: the same steps x batch, seed, optimiser and eval split for each."""
     base: dict[str, Any] = {
         "seed": 0,
@@ -135,7 +140,8 @@ def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], 
     }
     runs = {name: (data, PRODUCT) for name, data in DATA.items()}
     if ablation:
-        runs.update({name: (DATA["mixed"], levers) for name, levers in ABLATION.items()})
+        arms = {**ABLATION, **(VAE_ABLATION if vae else {})}
+        runs.update({name: (DATA["mixed"], levers) for name, levers in arms.items()})
     out = {}
     for name, (data, levers) in runs.items():
         model = {**base["model"], **levers}
@@ -229,11 +235,12 @@ def ablation_table(metrics: dict[str, Any], neutral: dict[str, Any], training: d
     """Per model: levers, steps x batch, neutral-edit PSNR, mean CorrCoef and mean PSNR to the captured target
     over the controls (the same held-out sweeps for every row)."""
     rows = []
-    for name in ["mixed", *ABLATION, "real", "synthetic", "identity", "simulator"]:
+    arms = {**ABLATION, **VAE_ABLATION}
+    for name in ["mixed", *arms, "real", "synthetic", "identity", "simulator"]:
         axes = metrics["methods"].get(name, {}).get("axes")
         if axes is None:
             continue
-        levers = PRODUCT if name in DATA else ABLATION.get(name, {})
+        levers = PRODUCT if name in DATA else arms.get(name, {})
         corr = [axes[a]["corrcoef"] for a in TARGETS if a in axes and axes[a].get("corrcoef") is not None]
         close = [axes[a]["psnr_target"] for a in TARGETS if a in axes and axes[a].get("psnr_target") is not None]
         run = training.get(name, {})
@@ -293,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1500, help="training steps per model (the same for each)")
     parser.add_argument("--batch", type=int, default=4, help="clips per step (the same for each model)")
-    parser.add_argument("--ae-steps", type=int, default=800, help="autoencoder steps (the ablation's VAE arms)")
+    parser.add_argument("--ae-steps", type=int, default=0, help="autoencoder steps for the ablation's VAE arms "
+                                                                "(0 = no VAE arms)")
     parser.add_argument("--scenes", type=int, default=14, help="at least 12")
     parser.add_argument("--per-clip", type=int, default=4, help="synthetic pairs rendered per reference clip of "
                                                                    "the training scenes")
@@ -334,19 +342,20 @@ def main(argv: list[str] | None = None) -> int:
         figures["capture"] = timed("capture", capture, work, args.scenes)
         log("2/5 review")
         figures["review"] = timed("review", review, work)
-    log("3/5 synthetic pairs rendered once" + (", autoencoder" if args.ablation else ""))
+    vae_arms = args.ablation and args.ae_steps > 0
+    log("3/5 synthetic pairs rendered once" + (", autoencoder" if vae_arms else ""))
     synth_out = timed("synth", cli, "train", "synth", "--from", "lab/catalog.db", "--out", str(work / "synth"),
                       "--per-clip", str(args.per_clip), "--references", "--eval-fraction", str(EVAL_FRACTION),
                       cwd=work)
     figures["synth"] = synth_out.strip().splitlines()[-1] if synth_out.strip() else ""
-    if args.ablation:
+    if vae_arms:
         timed("autoencoder", cli, "train", "autoencoder", "--catalog", "lab/catalog.db", "--out", str(work / "vae"),
               "--max-steps", str(args.ae_steps), "--minutes", "600", "--size", str(args.size[0]), str(args.size[1]),
               "--eval-fraction", str(EVAL_FRACTION), cwd=work)
         figures["autoencoder"] = json.loads((work / "vae" / "autoencoder.json").read_text())["report"]
         figures["autoencoder"].pop("history", None)
     configs = train_configs(work, args.steps, args.batch, size=tuple(args.size), frames=args.frames,
-                            ablation=args.ablation)
+                            ablation=args.ablation, vae=vae_arms)
     figures["training"] = {}
     for name, path in configs.items():
         log(f"4/5 train {name}: {args.steps} steps x {args.batch}")
