@@ -63,10 +63,10 @@ def step_figures(*, tiny: bool, frames: int, height: int, width: int, steps: int
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
-    for i in range(steps):
-        g = torch.Generator().manual_seed(i)
-        noise = torch.randn(tgt.shape, generator=g).to(device)
-        sigmas = O.sample_sigmas(1, "logit_normal", 3.0, g).to(device)
+    g = torch.Generator().manual_seed(0)        # one batch for every step: a loss that moves is the update's
+    noise = torch.randn(tgt.shape, generator=g).to(device)
+    sigmas = O.sample_sigmas(1, "logit_normal", 3.0, g).to(device)
+    for _ in range(steps):
         if cuda:
             torch.cuda.synchronize()
         started = time.perf_counter()

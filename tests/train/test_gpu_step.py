@@ -21,7 +21,7 @@ def test_gpu_step_script_runs_the_tiny_configuration(tmp_path):
     assert all(loss == loss and loss > 0 for loss in figures["losses"])      # finite, a real loss
     assert figures["seconds_per_step"] > 0 and figures["peak_rss_gib"] > 0
     assert figures["latents_per_half"] == [16, 3, 4, 4] and figures["trainable_parameters"] > 0
-    assert figures["losses"][0] != figures["losses"][1]                    # the step changed the weights
+    assert figures["losses"][0] != figures["losses"][1]      # the same batch twice: the update changed the loss
 
 
 def test_gpu_step_full_size_says_it_was_not_run_without_a_gpu(tmp_path, monkeypatch):
