@@ -308,8 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=True,
                         help="also train the mixed data with one lever off at a time")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "lab-day", help="working folder (emptied)")
-    parser.add_argument("--keep-capture", action="store_true", help="keep --work's captured and reviewed lab/ "
-                        "and start at stage 3 (reruns of training and evaluation on the same data)")
+    parser.add_argument("--keep-capture", action="store_true", help="keep --work's captured lab/ and start at "
+                        "the review (stage 2)")
+    parser.add_argument("--keep-review", action="store_true", help="with --keep-capture: the lab/ is reviewed too; "
+                        "start at stage 3 (reruns of training and evaluation on the same data)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--size", type=int, nargs=2, default=(64, 96), metavar=("H", "W"))
     parser.add_argument("--frames", type=int, default=9)
@@ -335,11 +337,14 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     if kept:
-        log(f"1-2/5 capture and review kept from {work / 'lab'}")
-        figures["capture"] = figures["review"] = f"kept from an earlier run in {work / 'lab'}"
+        log(f"1/5 capture kept from {work / 'lab'}")
+        figures["capture"] = f"kept from an earlier run in {work / 'lab'}"
     else:
         log(f"1/5 capture: {args.scenes} scenes x {len(list(PLANS.glob('*.toml')))} sweep plans")
         figures["capture"] = timed("capture", capture, work, args.scenes)
+    if kept and args.keep_review:
+        figures["review"] = f"kept from an earlier run in {work / 'lab'}"
+    else:
         log("2/5 review")
         figures["review"] = timed("review", review, work)
     vae_arms = args.ablation and args.ae_steps > 0
