@@ -136,7 +136,7 @@ def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], 
         "train": {"max_steps": steps, "batch_size": batch, "lr": 5e-4, "lr_warmup_steps": min(50, steps // 10),
                   "trainable": "all", "checkpoint_every": 100_000, "keep_checkpoints": 1, "cpu": True,
                   "timestep_shift": 3.0, "trackers": []},
-        "validation": {"every": max(1, steps // 3), "max_pairs": 16, "sample_every": 0},
+        "validation": {"every": steps, "max_pairs": 8, "sample_every": 0},     # at the last step
     }
     runs = {name: (data, PRODUCT) for name, data in DATA.items()}
     if ablation:
