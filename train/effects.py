@@ -213,7 +213,7 @@ def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, see
     that says to give a depth file, so callers can skip that effect for clips without depth."""
     import numpy as np
 
-    clip = torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0).permute(0, 3, 1, 2)[None]
+    clip = torch.tensor(np.asarray(frames)).float().div(255.0).permute(0, 3, 1, 2)[None]
     disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)[None]
     out = simulate(clip, disp, controls, seed=seed, profile=profile)
     return (out[0].permute(0, 2, 3, 1).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
