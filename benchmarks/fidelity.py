@@ -137,7 +137,7 @@ def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], 
         "model": {"transformer": "small"},
         "train": {"max_steps": steps, "batch_size": batch, "lr": 5e-4, "lr_warmup_steps": min(50, steps // 10),
                   "trainable": "all", "checkpoint_every": 100_000, "keep_checkpoints": 1, "cpu": True,
-                  "timestep_shift": 3.0, "trackers": []},
+                  "timestep_shift": 3.0, "trackers": [], "identity_fraction": 0.1},
         "validation": {"every": steps, "max_pairs": 8, "sample_every": 0},     # at the last step
     }
     runs = {name: (data, PRODUCT) for name, data in DATA.items()}

@@ -82,6 +82,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     timestep_shift: float = 3.0
     weighting_scheme: str = "logit_normal"
+    identity_fraction: float = 0.0          # share of each batch turned into neutral pairs (target = source)
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])   # accelerate trackers by name
     cpu: bool = False
 
@@ -293,6 +294,8 @@ def validate(cfg: RunConfig) -> None:
     if cfg.model.vae and not (Path(cfg.model.vae) / "config.json").is_file():
         raise ConfigError(f"[model] vae = {cfg.model.vae}: no trained autoencoder there (config.json missing); make "
                           "one with `cinectrl train autoencoder --out DIR`")
+    if not 0 <= t.identity_fraction < 1:
+        raise ConfigError(f"[train] identity_fraction = {t.identity_fraction} must be in [0, 1)")
     if t.max_minutes < 0:
         raise ConfigError(f"[train] max_minutes = {t.max_minutes} must be 0 (no limit) or more")
     try:

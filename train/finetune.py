@@ -349,6 +349,8 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
                         tgt = O.latents(vae, batch["target"], batch["target_file"], cache, sampling)
                     noise = torch.randn(tgt.shape, generator=g).to(tgt.device, tgt.dtype)
                     sigmas = O.sample_sigmas(tgt.shape[0], t.weighting_scheme, t.timestep_shift, g).to(tgt.device)
+                    if t.identity_fraction > 0:
+                        batch, tgt = O.identity_pairs(batch, src, tgt, t.identity_fraction, g)
                     with accelerator.autocast():
                         loss = O.flow_matching_loss(transformer, tgt, src, text_for(batch["prompt"]), sigmas, noise,
                                                     O.conditioning(batch, transformer, tgt))

@@ -64,6 +64,23 @@ def conditioning(batch: Mapping[str, Any], model: torch.nn.Module | None = None,
     return out
 
 
+def identity_pairs(batch: Mapping[str, Any], source_latents: torch.Tensor, target_latents: torch.Tensor,
+                   fraction: float, generator: torch.Generator) -> tuple[dict[str, Any], torch.Tensor]:
+    """Turn about `fraction` of the batch into neutral pairs (target = source, neutral controls, the source's own
+    path): the model is shown that no change asked means no change (`[train] identity_fraction`)."""
+    from .model import controls_tensor, identity_trajectory
+    pick = torch.rand(target_latents.shape[0], generator=generator) < fraction
+    if not pick.any():
+        return dict(batch), target_latents
+    out = dict(batch)
+    mask = pick.to(target_latents.device)
+    target = torch.where(mask.view(-1, 1, 1, 1, 1), source_latents, target_latents)
+    out["controls"] = torch.where(pick.view(-1, 1), controls_tensor({}).to(batch["controls"]), batch["controls"])
+    traj = batch["trajectory"]
+    out["trajectory"] = torch.where(pick.view(-1, 1, 1), identity_trajectory(1, traj.shape[1]).to(traj), traj)
+    return out, target
+
+
 def physical_maps(controls: torch.Tensor, disparity: torch.Tensor | None, video_shape: tuple[int, int, int],
                   latents: torch.Tensor) -> torch.Tensor:
     """effects.control_maps at the clip's size (T, H, W), averaged down to the latents' (F, h, w) grid."""

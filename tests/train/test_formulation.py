@@ -179,3 +179,16 @@ def test_readme_config_builds_a_bridge_model_in_pixel_space_with_maps():
     assert isinstance(space, PixelSpace) and transformer.config.formulation == "bridge"
     assert transformer.config.in_channels == space.channels and transformer.config.num_maps == 8
     assert float(transformer.proj_out.weight.abs().max()) == 0.0
+
+
+def test_identity_pairs_turn_part_of_a_batch_into_neutral_pairs():
+    from train import objective as O
+    from train.model import controls_tensor, identity_trajectory
+    src, tgt = torch.zeros(64, 4, 3, 2, 2), torch.ones(64, 4, 3, 2, 2)
+    batch = {"controls": controls_tensor([{"S": 0.5}] * 64), "trajectory": torch.zeros(64, 3, 12)}
+    out, target = O.identity_pairs(batch, src, tgt, 0.25, torch.Generator().manual_seed(0))
+    picked = target.flatten(1).amax(1) == 0
+    assert 4 <= int(picked.sum()) <= 30
+    assert torch.equal(out["controls"][picked], controls_tensor({}).expand(int(picked.sum()), -1))
+    assert torch.equal(out["trajectory"][picked], identity_trajectory(int(picked.sum()), 3))
+    assert torch.equal(out["controls"][~picked], batch["controls"][~picked])
