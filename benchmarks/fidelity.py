@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         timed(f"train {name}", cli, "train", "run", str(path), cwd=work)
         summary = json.loads((work / "runs" / name / "summary.json").read_text())
         figures["training"][name] = {**{k: summary.get(k) for k in ("steps", "final_loss", "skipped_items")},
-                                     "batch": args.batch, "samples": summary.get("steps", 0) * args.batch,
+                                     "batch": args.batch, "samples": summary.get("samples"),
                                      "wall_seconds": stage[f"train {name}"],
                                      "data": {k: summary["data"].get(k) for k in ("real", "synthetic", "train",
                                                                                   "eval", "eval_scenes")},

@@ -407,7 +407,8 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
     accelerator.wait_for_everyone()
     timed = step_times[1:] or step_times                 # the first step includes warm-up
     summary = {"latent_cache": None if cache is None else {"hits": cache.hits, "misses": cache.misses},
-               "steps": step, "stopped_by_time": out_of_time,
+               "steps": step, "samples": step * samples_per_step, "samples_per_step": samples_per_step,
+               "stopped_by_time": out_of_time,
                "skipped_items": dataset.skipped.count, "skipped": dataset.skipped.reasons,
                "data": data_info, "trainable_tensors": len(trainable), "mixed_precision": precision,
                "processes": accelerator.num_processes, "distributed_type": accelerator.distributed_type.value,
