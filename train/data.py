@@ -8,6 +8,8 @@ are normalised to [-1, 1]. A missing or corrupt clip is skipped with a logged re
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import json
 import logging
@@ -85,13 +87,30 @@ def resize_crop(frames: np.ndarray, size: tuple[int, int], *, interpolation: int
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (3, T, H, W) float in [-1, 1], the VAE's input layout."""
+    frames = frames if frames.flags.writeable else frames.copy()      # cached clips are read-only
     return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
 
 
 def load_clip(path: Path, num_frames: int, size: tuple[int, int], stride: int = 1) -> np.ndarray:
+    return _sampled_clip(str(path), _stamp(path), num_frames, tuple(size), stride)[0]
+
+
+def _stamp(path: str | Path) -> tuple[int, int]:
+    """(mtime, size) of a file: a changed file is a new cache key."""
+    st = Path(path).stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=2048)
+def _sampled_clip(path: str, stamp: tuple[int, int], num_frames: int, size: tuple[int, int],
+                  stride: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A clip decoded, sampled and resized once per process (a training run reads each pair many times; the
+    decode, not the model, was most of a CPU step): (frames, read-only; the sampled indices)."""
     frames, _ = read_video(path, max_frames=None)
     idx = sample_indices(len(frames), num_frames, stride)
-    return resize_crop(frames[idx], size)
+    out = resize_crop(frames[idx], size)
+    out.flags.writeable = False
+    return out, tuple(idx)
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -115,6 +134,20 @@ def clip_poses(catalog: Any) -> dict[str, list[float]]:
             continue
         if poses:
             out[row["path"]] = [float(x) for x in poses]
+    return out
+
+
+@functools.lru_cache(maxsize=2048)
+def _sampled_disparity(clip: str, depth_file: str, stamp: tuple[int, int], indices: tuple[int, ...],
+                       size: tuple[int, int]) -> np.ndarray:
+    """1/depth of the sampled frames at the training size (the clip's sidecar, else `depth_file`), once."""
+    depth = clip_depth(clip)
+    if depth is None:
+        with np.load(depth_file) as data:
+            depth = data["depth_m"].astype(np.float32)
+    out = 1.0 / np.maximum(resize_crop(depth[[min(i, len(depth) - 1) for i in indices]], size,
+                                       interpolation=cv2.INTER_NEAREST), 1e-3)
+    out.flags.writeable = False
     return out
 
 
@@ -211,7 +244,7 @@ def records_from_synthetic_pairs(path: str | Path) -> list[PairRecord]:
         source, target = (Path(item[k]) if Path(item[k]).is_absolute() else path.parent / item[k]
                           for k in ("source", "target"))
         out.append(PairRecord(source, target, controls, str(item.get("scene") or source.stem),
-                              prompt=str(item.get("prompt") or ""), kind="synthetic"))
+                              prompt=str(item.get("prompt") or ""), kind="synthetic", depth=depth_sidecar(source)))
     return out
 
 
@@ -412,18 +445,14 @@ class PairDataset(Dataset):
         return len(self.records)
 
     def load(self, record: PairRecord) -> dict[str, Any]:
-        frames, _ = read_video(record.source, max_frames=None)
-        indices = sample_indices(len(frames), self.num_frames, self.stride)
-        source = resize_crop(frames[indices], self.size)
+        source, indices = _sampled_clip(str(record.source), _stamp(record.source), self.num_frames, self.size,
+                                        self.stride)
+        indices = list(indices)
+        disparity = None
+        if record.depth is not None:
+            disparity = _sampled_disparity(str(record.source), str(record.depth), _stamp(record.depth),
+                                           tuple(indices), self.size)
         if record.target is None:
-            disparity = None
-            if record.depth is not None:
-                depth = clip_depth(record.source)
-                if depth is None:
-                    with np.load(record.depth) as data:
-                        depth = data["depth_m"].astype(np.float32)
-                disparity = 1.0 / np.maximum(resize_crop(depth[[min(i, len(depth) - 1) for i in indices]],
-                                                         self.size, interpolation=cv2.INTER_NEAREST), 1e-3)
             target = np.asarray(self.simulate(source, record.controls, disparity=disparity), dtype=np.uint8)
         else:
             target = load_clip(record.target, self.num_frames, self.size, self.stride)
@@ -432,6 +461,8 @@ class PairDataset(Dataset):
         return {"source": to_tensor(source), "target": to_tensor(target),
                 "controls": torch.tensor(registry.vector(record.controls)),
                 "trajectory": trajectory, "prompt": record.prompt, "kind": record.kind,
+                # the source's disparity (1/depth) where it has depth: the blur map of models fed physical maps
+                "disparity": None if disparity is None else torch.tensor(disparity),
                 # files behind each clip, for the latent cache ("" = made on the fly, not cacheable)
                 "source_file": str(record.source), "target_file": str(record.target or "")}
 
@@ -480,6 +511,10 @@ def relative_trajectory(source_mm: Sequence[float] | None, target_mm: Sequence[f
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     out = {k: torch.stack([i[k] for i in items]) for k in ("source", "target", "controls", "trajectory")}
     out["prompt"] = [i["prompt"] for i in items]
+    if any(i.get("disparity") is not None for i in items):     # NaN where an item has no depth
+        like = next(i["disparity"] for i in items if i.get("disparity") is not None)
+        out["disparity"] = torch.stack([i["disparity"] if i.get("disparity") is not None
+                                        else torch.full_like(like, float("nan")) for i in items])
     for key in ("kind", "source_file", "target_file"):
         out[key] = [i[key] for i in items]
     return out

@@ -44,10 +44,14 @@ __all__ = ["ConfigError", "RunConfig", "load_config", "train", "build_models", "
 # ------------------------------------------------------------------------------------------------ model
 
 def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(transformer, vae): a trained CineCtrl model directory, a stock Wan2.1 diffusers directory (new modules
-    freshly initialised), or the tiny configuration."""
+    """(transformer, working space): a trained CineCtrl model directory, a stock Wan2.1 diffusers directory (new
+    modules freshly initialised), or a preset transformer on the configured space (VAE or pixels), formulation
+    and input maps."""
     from diffusers import AutoencoderKLWan
     check_weights(cfg)
+
+    from .effects import MAP_NAMES
+    from .space import PixelSpace, channels as space_channels, load as load_space
     if cfg.model.pretrained:
         root = Path(cfg.model.pretrained)
         config = json.loads((root / "transformer" / "config.json").read_text())
@@ -55,13 +59,19 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
             transformer = CineCtrlTransformer3DModel.from_pretrained(root / "transformer")
             check_controls(transformer, what=f"[model] pretrained = {root}")
         else:
-            transformer = CineCtrlTransformer3DModel.from_wan(root / "transformer")
-        vae = AutoencoderKLWan.from_pretrained(root / "vae")
+            transformer = CineCtrlTransformer3DModel.from_wan(root / "transformer", formulation=cfg.model.formulation)
+        vae = load_space(root / "vae")
     else:
+        m = cfg.model
         torch.manual_seed(cfg.seed)
-        transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(cfg.model.transformer,
-                                                                            **cfg.model.tiny_transformer))
-        vae = AutoencoderKLWan.from_pretrained(cfg.model.vae) if cfg.model.vae else AutoencoderKLWan(**cfg.model.tiny_vae)
+        if m.space == "pixel":
+            vae = PixelSpace(m.pixel_factor, m.pixel_temporal)
+        else:
+            vae = AutoencoderKLWan.from_pretrained(m.vae) if m.vae else AutoencoderKLWan(**m.tiny_vae)
+        latent = space_channels(vae)
+        transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(
+            m.transformer, **{"in_channels": latent, "out_channels": latent, **m.tiny_transformer}),
+            formulation=m.formulation, num_maps=len(MAP_NAMES) if m.maps else 0)
     vae.requires_grad_(False).eval()
     return transformer, vae
 
@@ -515,9 +525,11 @@ def train_micro_step(run: Run, batch: dict[str, Any], micro: int) -> tuple[torch
             tgt = O.latents(run.vae, batch["target"], batch["target_file"], run.cache, run.sampling)
         noise = torch.randn(tgt.shape, generator=g).to(tgt.device, tgt.dtype)
         sigmas = O.sample_sigmas(tgt.shape[0], t.weighting_scheme, t.timestep_shift, g).to(tgt.device)
+        if t.identity_fraction > 0:
+            batch, tgt = O.identity_pairs(batch, src, tgt, t.identity_fraction, g)
         with accelerator.autocast():
             loss = O.flow_matching_loss(run.transformer, tgt, src, run.text_for(batch["prompt"]), sigmas, noise,
-                                        O.conditioning(batch))
+                                        O.conditioning(batch, run.transformer, tgt))
         accelerator.backward(loss)
         if accelerator.sync_gradients:
             accelerator.clip_grad_norm_(run.params, t.max_grad_norm)
@@ -592,7 +604,8 @@ def finish(run: Run) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     timed = run.step_times[1:] or run.step_times                 # the first step includes warm-up
     summary = {"latent_cache": None if run.cache is None else {"hits": run.cache.hits, "misses": run.cache.misses},
-               "steps": run.step, "stopped_by_time": run.out_of_time,
+               "steps": run.step, "samples_seen": run.step * samples_per_step(run),
+               "samples_per_step": samples_per_step(run), "stopped_by_time": run.out_of_time,
                "skipped_items": run.dataset.skipped.count, "skipped": run.dataset.skipped.reasons,
                "data": run.data_info, "trainable_tensors": len(run.trainable), "mixed_precision": run.precision,
                "processes": accelerator.num_processes, "distributed_type": accelerator.distributed_type.value,
