@@ -51,6 +51,11 @@ class ModelConfig:
     tiny_transformer: dict[str, Any] = field(default_factory=dict)   # overrides of the preset's config
     tiny_vae: dict[str, Any] = field(default_factory=tiny.vae_config)
     vae: str = ""                           # a trained autoencoder (`cinectrl train autoencoder`) instead of tiny_vae
+    formulation: str = "flow"               # flow (noise -> target, the paper's) | bridge (source -> target)
+    space: str = "vae"                      # vae (tiny_vae or [model] vae) | pixel (exact; space-to-depth)
+    pixel_factor: int = 8                   # pixel space: space-to-depth factor f in space (H/f x W/f)
+    pixel_temporal: int = 4                 # pixel space: frames per latent frame (1, 2 or 4; 4 = as Wan's VAE)
+    maps: bool = False                      # feed the simulator's physical maps as extra input channels
     text_tokens: int = 16
     text_encoder: str = ""                  # local text encoder dir (UMT5 for Wan); '' = zero prompt embeddings
     prompt: str = "{scene}"                 # prompt of a pair without its own; {scene} = the pair's scene
@@ -265,6 +270,24 @@ def validate(cfg: RunConfig) -> None:
     for key in ("every", "max_pairs", "sample_every", "samples", "sample_steps"):
         if getattr(v, key) < 0:
             raise ConfigError(f"[validation] {key} = {getattr(v, key)} must be 0 or more")
+    m = cfg.model
+    from .model import FORMULATIONS
+    from .space import SPACES, TEMPORAL
+    if m.formulation not in FORMULATIONS:
+        raise ConfigError(f"[model] formulation = {m.formulation!r}; use one of {', '.join(FORMULATIONS)}")
+    if m.space not in SPACES:
+        raise ConfigError(f"[model] space = {m.space!r}; use one of {', '.join(SPACES)}")
+    if m.pixel_factor < 1 or any(s % m.pixel_factor for s in d.size):
+        raise ConfigError(f"[model] pixel_factor = {m.pixel_factor}: must be at least 1 and divide [data] size "
+                          f"{d.size}")
+    if m.pixel_temporal not in TEMPORAL:
+        raise ConfigError(f"[model] pixel_temporal = {m.pixel_temporal}; use one of {', '.join(map(str, TEMPORAL))}")
+    if m.pretrained and (m.space != "vae" or m.maps or m.vae):
+        raise ConfigError(f"[model] pretrained = {m.pretrained}: the checkpoint brings its own VAE and input "
+                          "channels; leave space = \"vae\", maps = false and vae = \"\"")
+    if m.space == "pixel" and m.vae:
+        raise ConfigError(f"[model] vae = {m.vae} with space = \"pixel\": pixel space has no autoencoder; "
+                          "remove one of them")
     if cfg.model.transformer not in tiny.PRESETS:
         raise ConfigError(f"[model] transformer = {cfg.model.transformer!r}; use one of {', '.join(tiny.PRESETS)}")
     if cfg.model.vae and not (Path(cfg.model.vae) / "config.json").is_file():

@@ -209,7 +209,7 @@ def records_from_synthetic_pairs(path: str | Path) -> list[PairRecord]:
         source, target = (Path(item[k]) if Path(item[k]).is_absolute() else path.parent / item[k]
                           for k in ("source", "target"))
         out.append(PairRecord(source, target, controls, str(item.get("scene") or source.stem),
-                              prompt=str(item.get("prompt") or ""), kind="synthetic"))
+                              prompt=str(item.get("prompt") or ""), kind="synthetic", depth=depth_sidecar(source)))
     return out
 
 
@@ -410,15 +410,15 @@ class PairDataset(Dataset):
         frames, _ = read_video(record.source, max_frames=None)
         indices = sample_indices(len(frames), self.num_frames, self.stride)
         source = resize_crop(frames[indices], self.size)
+        disparity = None
+        if record.depth is not None:
+            depth = clip_depth(record.source)
+            if depth is None:
+                with np.load(record.depth) as data:
+                    depth = data["depth_m"].astype(np.float32)
+            disparity = 1.0 / np.maximum(resize_crop(depth[[min(i, len(depth) - 1) for i in indices]],
+                                                     self.size, interpolation=cv2.INTER_NEAREST), 1e-3)
         if record.target is None:
-            disparity = None
-            if record.depth is not None:
-                depth = clip_depth(record.source)
-                if depth is None:
-                    with np.load(record.depth) as data:
-                        depth = data["depth_m"].astype(np.float32)
-                disparity = 1.0 / np.maximum(resize_crop(depth[[min(i, len(depth) - 1) for i in indices]],
-                                                         self.size, interpolation=cv2.INTER_NEAREST), 1e-3)
             target = np.asarray(self.simulate(source, record.controls, disparity=disparity), dtype=np.uint8)
         else:
             target = load_clip(record.target, self.num_frames, self.size, self.stride)
@@ -427,6 +427,8 @@ class PairDataset(Dataset):
         return {"source": to_tensor(source), "target": to_tensor(target),
                 "controls": torch.tensor(registry.vector(record.controls)),
                 "trajectory": trajectory, "prompt": record.prompt, "kind": record.kind,
+                # the source's disparity (1/depth) where it has depth: the blur map of models fed physical maps
+                "disparity": None if disparity is None else torch.from_numpy(np.ascontiguousarray(disparity)),
                 # files behind each clip, for the latent cache ("" = made on the fly, not cacheable)
                 "source_file": str(record.source), "target_file": str(record.target or "")}
 
@@ -475,6 +477,10 @@ def relative_trajectory(source_mm: Sequence[float] | None, target_mm: Sequence[f
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     out = {k: torch.stack([i[k] for i in items]) for k in ("source", "target", "controls", "trajectory")}
     out["prompt"] = [i["prompt"] for i in items]
+    if any(i.get("disparity") is not None for i in items):     # NaN where an item has no depth
+        like = next(i["disparity"] for i in items if i.get("disparity") is not None)
+        out["disparity"] = torch.stack([i["disparity"] if i.get("disparity") is not None
+                                        else torch.full_like(like, float("nan")) for i in items])
     for key in ("kind", "source_file", "target_file"):
         out[key] = [i[key] for i in items]
     return out

@@ -3,8 +3,12 @@
 `train edit`, `train eval`, `serve` and the sample edits during training all come here; sampling itself is
 `CineCtrlPipeline.__call__` (one implementation). The model was trained on clips of `card.num_frames` frames at
 `card.size`; a clip is fitted to that and back:
-- space: resized to the model's pixel count at the clip's own aspect ratio (sides multiples of 16), edited,
-  resized back to the clip's exact size;
+- space: resized to the model's pixel count at the clip's own aspect ratio (sides multiples of 16) and edited
+  there; what comes back to the clip's own size is the edit's *change*, not the model's picture: the difference
+  (model output − model input) upsampled and added to the full-resolution input (`transfer = "difference"`), or
+  the per-pixel gains (output / input) upsampled and multiplied in (`"gain"`, for edits that scale light), so
+  the clip keeps its own detail and a neutral edit gives the input back. `"resize"` (the model's output
+  upscaled) is kept for comparison only;
 - time: a clip longer than the model's window is edited in overlapping windows of the model's length, blended
   linearly across each overlap; a shorter one is padded to the next 4k+1 length by repeating its last frame and
   trimmed back.
@@ -28,6 +32,25 @@ from rigs.video import resize_frames
 
 MIN_SIDE = 16
 MAX_ASPECT = 8.0
+#: how an edit made at the model's size reaches the clip's own resolution
+TRANSFERS = ("difference", "gain", "resize")
+
+
+def transfer(frames: np.ndarray, work: np.ndarray, edited: np.ndarray, mode: str = "difference") -> np.ndarray:
+    """Carry an edit made at the model's size (`work` -> `edited`, float or uint8 (T, h, w, 3)) to `frames`
+    (T, H, W, 3) uint8 at full resolution; returns uint8."""
+    if mode not in TRANSFERS:
+        raise ValueError(f"transfer {mode!r}: use one of {', '.join(TRANSFERS)}")
+    height, width = frames.shape[1:3]
+    edited = np.asarray(edited, dtype=np.float32)
+    if mode == "resize" or (height, width) == tuple(work.shape[1:3]):
+        out = resize_frames(edited, height, width)
+    elif mode == "difference":
+        out = frames.astype(np.float32) + resize_frames(edited - work.astype(np.float32), height, width)
+    else:
+        gain = (edited + 1.0) / (work.astype(np.float32) + 1.0)
+        out = (frames.astype(np.float32) + 1.0) * resize_frames(gain, height, width) - 1.0
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 class EditRefused(ValueError):
@@ -65,7 +88,7 @@ class EditPlan:
         elif self.padded_to:
             parts[0] += f" (padded to {self.padded_to} frames by repeating the last, then trimmed back)"
         if self.resized:
-            parts.append(f"resized to {self.work_width}x{self.work_height} for the model and back to {size}")
+            parts.append(f"edited at {self.work_width}x{self.work_height} and the change carried back to {size}")
         else:
             parts.append("at the model's own size")
         return ", ".join(parts)
@@ -115,8 +138,11 @@ class ClipEditor:
     """A loaded model + the clip fitting around it. Not thread-safe (one per worker)."""
 
     def __init__(self, pipe: CineCtrlPipeline, *, steps: int = 8, seed: int = 0, overlap: int | None = None,
-                 max_frames: int | None = None) -> None:
+                 max_frames: int | None = None, transfer: str = "difference") -> None:
+        if transfer not in TRANSFERS:
+            raise ValueError(f"transfer {transfer!r}: use one of {', '.join(TRANSFERS)}")
         self.pipe, self.steps, self.seed, self.max_frames = pipe, steps, seed, max_frames
+        self.transfer = transfer
         card = pipe.card
         self.window = card.num_frames
         self.model_size = tuple(card.size) if card.size else None
@@ -163,14 +189,20 @@ class ClipEditor:
     @torch.no_grad()
     def edit(self, frames: np.ndarray, controls: Mapping[str, float], *, camera_path: CameraPath | None = None,
              prompt: str | None = None, progress: Callable[[float], None] = lambda p: None,
-             cancelled: Callable[[], bool] = lambda: False, plan: EditPlan | None = None) -> np.ndarray:
-        """(T, H, W, 3) uint8 -> (T, H, W, 3) uint8, the same length and size."""
+             cancelled: Callable[[], bool] = lambda: False, plan: EditPlan | None = None,
+             depth: np.ndarray | None = None) -> np.ndarray:
+        """(T, H, W, 3) uint8 -> (T, H, W, 3) uint8, the same length and size. `depth` (T, H, W), when the clip
+        has one, feeds the blur map of a model trained with physical maps."""
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise EditRefused(f"frames of shape {frames.shape}: expected (T, H, W, 3) RGB")
         plan = plan or self.plan(*frames.shape[:3])
         poses = camera_path.per_frame(plan.frames) if camera_path is not None else None
         work = resize_frames(frames, plan.work_height, plan.work_width)
+        disparity = None
+        if depth is not None:
+            disparity = 1.0 / np.maximum(resize_frames(np.asarray(depth, np.float32), plan.work_height,
+                                                       plan.work_width), 1e-3)
         context = self.context(prompt)
         total_steps = len(plan.windows) * self.steps
         done = [0]
@@ -189,9 +221,12 @@ class ClipEditor:
             if plan.padded_to:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], plan.padded_to - len(chunk), axis=0)])
             trajectory = latent_trajectory(poses, start, len(chunk), plan.frames).unsqueeze(0)
+            disp = None
+            if disparity is not None:
+                disp = disparity[[min(i, len(disparity) - 1) for i in range(start, start + len(chunk))]]
             out = self.pipe(video=chunk, controls=dict(controls), trajectory=trajectory, prompt_embeds=context,
                             num_inference_steps=self.steps, generator=torch.Generator().manual_seed(self.seed),
-                            output_type="np", callback_on_step_end=on_step)[0]
+                            output_type="np", callback_on_step_end=on_step, disparity=disp)[0]
             if cancelled():
                 raise Cancelled
             out = out[: end - start] * 255.0
@@ -200,19 +235,18 @@ class ClipEditor:
             w = _blend_weights(start, end, plan.frames, before, after)
             acc[start:end] += out * w[:, None, None, None]
             weight[start:end] += w
-        result = np.clip(np.rint(acc / weight[:, None, None, None]), 0, 255).astype(np.uint8)
-        result = resize_frames(result, plan.height, plan.width)
+        result = transfer(frames, work, acc / weight[:, None, None, None], self.transfer)
         progress(1.0)
         return result
 
     def __call__(self, frames: np.ndarray, controls: Mapping[str, float], *,
                  camera_path: CameraPath | None = None, depth: np.ndarray | None = None) -> np.ndarray:
-        """The `Editor` form train/evaluate.py calls (a model needs no depth: it sees only the clip)."""
-        return self.edit(frames, controls, camera_path=camera_path)
+        """The `Editor` form train/evaluate.py calls (depth reaches only a model fed physical maps)."""
+        return self.edit(frames, controls, camera_path=camera_path, depth=depth)
 
 
 def load_editor(model_dir: str | Path, device: str = "cpu", *, steps: int = 8, seed: int = 0,
-                overlap: int | None = None, max_frames: int | None = None) -> ClipEditor:
+                overlap: int | None = None, max_frames: int | None = None, transfer: str = "difference") -> ClipEditor:
     """A `ClipEditor` over the one loader (`train.pipeline.load_pipeline`)."""
     return ClipEditor(load_pipeline(model_dir, device), steps=steps, seed=seed, overlap=overlap,
-                      max_frames=max_frames)
+                      max_frames=max_frames, transfer=transfer)

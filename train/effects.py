@@ -25,6 +25,7 @@ from rigs import optics
 BOKEH_LAYERS = 12
 HIGHLIGHT_THRESHOLD = 220.0 / 255.0   # BokehMe's demo: bright out-of-focus pixels become brighter "bokeh balls"
 HIGHLIGHT_GAIN = 1.4
+SCENE_KELVIN = 5500.0                  # the scene light colour_temperature shifts the white balance from
 
 
 def _linear(frames: torch.Tensor, profile=None) -> torch.Tensor:
@@ -128,7 +129,7 @@ def exposure(frames: torch.Tensor, S: float, profile=None) -> torch.Tensor:
     return _encoded(_linear(frames, profile) * 2.0 ** (S * optics.EV_MAX), profile)
 
 
-def colour_temperature(frames: torch.Tensor, T: float, scene_kelvin: float = 5500.0, profile=None) -> torch.Tensor:
+def colour_temperature(frames: torch.Tensor, T: float, scene_kelvin: float = SCENE_KELVIN, profile=None) -> torch.Tensor:
     """T · MIRED_MAX mired shift of the camera's white balance from the scene's: the ideal gains
     (optics.white_balance_gains), or the profile's measured ones."""
     camera_kelvin = 1e6 / (1e6 / scene_kelvin + T * optics.MIRED_MAX)
@@ -216,3 +217,45 @@ def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, see
     disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)[None]
     out = simulate(clip, disp, controls, seed=seed, profile=profile)
     return (out[0].permute(0, 2, 3, 1).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+
+
+# ------------------------------------------------------------------------------------------------ physical maps
+
+#: The per-pixel maps the model can be given besides the scalar controls (Generative Photography feeds such
+#: physical embeddings): each is the simulator's own quantity for the asked controls, zero at neutral controls.
+MAP_NAMES = ("blur_radius", "zoom_dx", "zoom_dy", "exposure_ev", "wb_log2_r", "wb_log2_g", "wb_log2_b", "iso_stops")
+
+
+def control_maps(controls: torch.Tensor, disparity: torch.Tensor | None, frames: int, height: int,
+                 width: int) -> torch.Tensor:
+    """(B, len(registry)) controls (+ (B, T, H, W) disparity, NaN for an item without depth, or None) ->
+    (B, len(MAP_NAMES), T, H, W) maps:
+    - blur_radius: the bokeh renderer's radius (defocus_radius_px) as a fraction of the width; without depth the
+      clip is taken as flat at mid disparity (the radius then only says how strongly and where focus is);
+    - zoom_dx, zoom_dy: where each output pixel samples the source (zoom's centre crop), in half-widths;
+    - exposure_ev: ΔEV of S; wb_log2_*: log2 of the white-balance gains of T; iso_stops: the gain of ISO."""
+    b = controls.shape[0]
+    device = controls.device
+    index = {name: i for i, name in enumerate(registry.NAMES)}
+    out = torch.zeros(b, len(MAP_NAMES), frames, height, width, device=device)
+    ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    for i in range(b):
+        c = {name: float(controls[i, j]) for name, j in index.items()}
+        if disparity is not None and not torch.isnan(disparity[i]).any():
+            disp = normalise_disparity(disparity[i:i + 1].float().to(device))[0]
+            if disp.shape[-2:] != (height, width) or disp.shape[0] != frames:
+                disp = F.interpolate(disp[None, None], size=(frames, height, width), mode="trilinear")[0, 0]
+        else:
+            disp = torch.full((frames, height, width), 0.5, device=device)
+        out[i, 0] = defocus_radius_px(disp, c["K"], c["d_f"], width) / width
+        ratio = optics.crop_ratio(1.0, 1.0 + c["f"] * (optics.ZOOM_MAX - 1.0))
+        out[i, 1] = gx * (ratio - 1.0)
+        out[i, 2] = gy * (ratio - 1.0)
+        out[i, 3] = c["S"] * optics.EV_MAX
+        camera_kelvin = 1e6 / (1e6 / SCENE_KELVIN + c["T"] * optics.MIRED_MAX)
+        for k, gain in enumerate(optics.white_balance_gains(SCENE_KELVIN, camera_kelvin)):
+            out[i, 4 + k] = math.log2(gain)
+        out[i, 7] = c["ISO"] * optics.ISO_STOPS_MAX
+    return out

@@ -41,9 +41,13 @@ __all__ = ["ConfigError", "RunConfig", "load_config", "train", "build_models", "
 # ------------------------------------------------------------------------------------------------ model
 
 def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(transformer, vae): a trained CineCtrl model directory, a stock Wan2.1 diffusers directory (new modules
-    freshly initialised), or the tiny configuration."""
+    """(transformer, working space): a trained CineCtrl model directory, a stock Wan2.1 diffusers directory (new
+    modules freshly initialised), or a preset transformer on the configured space (VAE or pixels), formulation
+    and input maps."""
     from diffusers import AutoencoderKLWan
+
+    from .effects import MAP_NAMES
+    from .space import PixelSpace, channels as space_channels, load as load_space
     if cfg.model.pretrained:
         root = Path(cfg.model.pretrained)
         if not (root / "transformer" / "config.json").is_file() or not (root / "vae").is_dir():
@@ -54,13 +58,19 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
             transformer = CineCtrlTransformer3DModel.from_pretrained(root / "transformer")
             check_controls(transformer, what=f"[model] pretrained = {root}")
         else:
-            transformer = CineCtrlTransformer3DModel.from_wan(root / "transformer")
-        vae = AutoencoderKLWan.from_pretrained(root / "vae")
+            transformer = CineCtrlTransformer3DModel.from_wan(root / "transformer", formulation=cfg.model.formulation)
+        vae = load_space(root / "vae")
     else:
+        m = cfg.model
         torch.manual_seed(cfg.seed)
-        transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(cfg.model.transformer,
-                                                                            **cfg.model.tiny_transformer))
-        vae = AutoencoderKLWan.from_pretrained(cfg.model.vae) if cfg.model.vae else AutoencoderKLWan(**cfg.model.tiny_vae)
+        if m.space == "pixel":
+            vae = PixelSpace(m.pixel_factor, m.pixel_temporal)
+        else:
+            vae = AutoencoderKLWan.from_pretrained(m.vae) if m.vae else AutoencoderKLWan(**m.tiny_vae)
+        latent = space_channels(vae)
+        transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(
+            m.transformer, **{"in_channels": latent, "out_channels": latent, **m.tiny_transformer}),
+            formulation=m.formulation, num_maps=len(MAP_NAMES) if m.maps else 0)
     vae.requires_grad_(False).eval()
     return transformer, vae
 
@@ -344,7 +354,7 @@ def train(cfg: RunConfig, *, resume: bool = False, simulate=None) -> dict[str, A
                     sigmas = O.sample_sigmas(tgt.shape[0], t.weighting_scheme, t.timestep_shift, g).to(tgt.device)
                     with accelerator.autocast():
                         loss = O.flow_matching_loss(transformer, tgt, src, text_for(batch["prompt"]), sigmas, noise,
-                                                    O.conditioning(batch))
+                                                    O.conditioning(batch, transformer, tgt))
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(params, t.max_grad_norm)

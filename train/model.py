@@ -13,7 +13,6 @@ Why this shape (see docs/model.md):
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -22,6 +21,7 @@ from torch import nn
 from diffusers import WanTransformer3DModel
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.attention_dispatch import dispatch_attention_fn
+from diffusers.models.embeddings import get_timestep_embedding
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
 from rigs import controls as registry
@@ -30,14 +30,18 @@ from rigs import controls as registry
 CONTROL_NAMES = registry.NAMES
 #: Trainable-set modes understood by `CineCtrlTransformer3DModel.set_trainable`.
 TRAINABLE_MODES = ("new", "new+self_attn", "lora", "all")
+#: What the model is trained to do (`[model] formulation`): "flow" = the paper's flow matching from noise to the
+#: target; "bridge" = source-anchored flow from the source to the target (the model predicts the change, and
+#: its output projection starts at zero, so an untrained model returns the source exactly).
+FORMULATIONS = ("flow", "bridge")
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
-    """Sin/cos features of scalars in about [-1, 1] (scaled so small control steps move the embedding)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=values.device) / half)
-    args = values.float().unsqueeze(-1) * 1000.0 * freqs
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    """Cos/sin features of scalars in about [-1, 1], any shape -> (..., dim): diffusers' timestep embedding of
+    1000·value (scaled so small control steps move the embedding)."""
+    flat = get_timestep_embedding(values.float().reshape(-1) * 1000.0, dim, flip_sin_to_cos=True,
+                                  downscale_freq_shift=0, max_period=max_period)
+    return flat.reshape(*values.shape, dim)
 
 
 class _ConditionStore:
@@ -166,8 +170,13 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
         num_control_tokens: int = 4,
         control_freq_dim: int = 64,
         control_names: tuple[str, ...] | list[str] = CONTROL_NAMES,
+        formulation: str = "flow",
+        num_maps: int = 0,
     ) -> None:
-        # every parent argument repeated explicitly: from_config forwards only named parameters (model.md §5)
+        if formulation not in FORMULATIONS:
+            raise ValueError(f"formulation {formulation!r}: use one of {', '.join(FORMULATIONS)}")
+        # every parent argument repeated explicitly: from_config forwards only named parameters (model.md §5);
+        # physical maps (num_maps channels) enter the patch embedding beside the latents
         super().__init__(patch_size=patch_size, num_attention_heads=num_attention_heads,
                          attention_head_dim=attention_head_dim, in_channels=in_channels, out_channels=out_channels,
                          text_dim=text_dim, freq_dim=freq_dim, ffn_dim=ffn_dim, num_layers=num_layers,
@@ -178,18 +187,31 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
             raise ValueError(f"num_controls={num_controls} but control_names lists {len(control_names)} "
                              f"({', '.join(control_names)})")
         dim = num_attention_heads * attention_head_dim
+        if num_maps:
+            self.patch_embedding = nn.Conv3d(in_channels + num_maps, dim, kernel_size=patch_size, stride=patch_size)
         self._conditions = _ConditionStore()
         self.camera_encoder = CameraEncoder(dim, camera_dim)
         self.photo_encoder = PhotoEncoder(dim, num_controls, num_control_tokens, control_freq_dim)
         for block in self.blocks:
             block.attn2.set_processor(CineCtrlCrossAttnProcessor(dim, eps, self._conditions))
+        if formulation == "bridge":          # predicts the change from the source: none at the start
+            nn.init.zeros_(self.proj_out.weight)
+            nn.init.zeros_(self.proj_out.bias)
 
     # ------------------------------------------------------------------ forward
     def forward(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
                 encoder_hidden_states_image: torch.Tensor | None = None, return_dict: bool = True,
                 attention_kwargs: dict[str, Any] | None = None, controls: torch.Tensor | None = None,
                 trajectory: torch.Tensor | None = None, camera_strength: float | torch.Tensor = 1.0,
-                photo_strength: float | torch.Tensor = 1.0):
+                photo_strength: float | torch.Tensor = 1.0, maps: torch.Tensor | None = None):
+        """`maps` (B, num_maps, F, H, W) on the latent grid of one half: given to the target half; the source
+        half gets zeros (None = all zeros, e.g. a model trained without maps' inputs)."""
+        if self.config.num_maps:
+            b, _, frames2, h, w = hidden_states.shape
+            half = torch.zeros(b, self.config.num_maps, frames2 // 2, h, w, dtype=hidden_states.dtype,
+                               device=hidden_states.device)
+            target_maps = half if maps is None else maps.to(half)
+            hidden_states = torch.cat([hidden_states, torch.cat([target_maps, half], dim=2)], dim=1)
         store = self._conditions
         store.camera = self.camera_encoder(trajectory.to(hidden_states.device)) if trajectory is not None else None
         store.photo = self.photo_encoder(controls.to(hidden_states.device)) if controls is not None else None
@@ -246,6 +268,9 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
         stray = [k for k in result.missing_keys if not model.is_new_parameter(k)]
         if stray or result.unexpected_keys:
             raise ValueError(f"base weights do not fit: missing {stray[:5]}, unexpected {result.unexpected_keys[:5]}")
+        if model.config.formulation == "bridge":    # the bridge predicts the change: none before training
+            nn.init.zeros_(model.proj_out.weight)
+            nn.init.zeros_(model.proj_out.bias)
         dtype = next(base.parameters()).dtype
         return model if dtype == torch.float32 else model.to(dtype=dtype)
 

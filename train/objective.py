@@ -1,43 +1,37 @@
-"""The training objective (Wan / ReCamMaster flow matching) and the latents it works on.
+"""The training objective and the latents it works on.
 
-Shared by the training step and the validation loss so both measure the same thing: `x_t = (1-σ)x0 + σε`
-on the target half of `[target_noisy | source_clean]`, the model called with `timestep = 1000σ`, MSE against the
-velocity `ε − x0` on the target half only.
+Shared by the training step and the validation loss so both measure the same thing: `x_t = (1-σ)x0 + σ·x1` on
+the target half of `[target_t | source_clean]`, the model called with `timestep = 1000σ`, MSE against the
+velocity `x1 − x0` on the target half only. The start point x1 is the model's formulation:
+- "flow" (Wan / ReCamMaster / the paper): x1 = noise ε, sampling starts from noise;
+- "bridge" (source-anchored, as InDI / I2SB without the noise): x1 = the source's latents, sampling starts from
+  the source, and the model learns only the change (velocity = source − target; zero for neutral controls).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from . import data as D
-
-
-def encode(vae: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
-    """Normalised VAE latents (argmax of the posterior, as Wan pipelines do)."""
-    latents = vae.encode(video.to(vae.dtype)).latent_dist.mode()
-    mean = torch.tensor(vae.config.latents_mean, dtype=latents.dtype).view(1, -1, 1, 1, 1).to(latents.device)
-    std = torch.tensor(vae.config.latents_std, dtype=latents.dtype).view(1, -1, 1, 1, 1).to(latents.device)
-    return (latents - mean) / std
+from . import space
 
 
 def vae_id(vae: torch.nn.Module) -> str:
-    return hashlib.sha256(json.dumps(dict(vae.config), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return space.space_id(vae)
 
 
 def latents(vae: torch.nn.Module, video: torch.Tensor, files: list[str], cache: D.LatentCache | None,
             sampling: Mapping[str, Any]) -> torch.Tensor:
     """Encode a batch; with a cache, file-backed clips are encoded once (keyed by file hash + sampling + VAE)."""
-    device = next(vae.parameters()).device
+    device = vae.device
     if cache is None:
-        return encode(vae, video.to(device))
+        return space.encode(vae, video)
     out = []
     for i, path in enumerate(files):
-        one = lambda i=i: encode(vae, video[i:i + 1].to(device))  # noqa: E731
+        one = lambda i=i: space.encode(vae, video[i:i + 1])  # noqa: E731
         out.append(cache.get_or_compute(path, one, **sampling).to(device) if path else one())
     return torch.cat(out)
 
@@ -58,19 +52,52 @@ def fixed_sigmas(points: int, shift: float) -> torch.Tensor:
     return shift_sigmas((torch.arange(points, dtype=torch.float32) + 0.5) / points, shift)
 
 
-def conditioning(batch: Mapping[str, Any]) -> dict[str, Any]:
-    """The CineCtrl transformer's condition inputs from a collated batch."""
-    return {"controls": batch["controls"], "trajectory": batch["trajectory"]}
+def conditioning(batch: Mapping[str, Any], model: torch.nn.Module | None = None,
+                 latents: torch.Tensor | None = None) -> dict[str, Any]:
+    """The CineCtrl transformer's condition inputs from a collated batch; for a model fed physical maps, the
+    simulator's maps of the batch's controls (and the source's disparity when the batch has it) on the grid of
+    `latents` (one half)."""
+    out = {"controls": batch["controls"], "trajectory": batch["trajectory"]}
+    if _config(model).get("num_maps") and latents is not None:
+        out["maps"] = physical_maps(batch["controls"], batch.get("disparity"), tuple(batch["source"].shape[2:]),
+                                    latents)
+    return out
+
+
+def physical_maps(controls: torch.Tensor, disparity: torch.Tensor | None, video_shape: tuple[int, int, int],
+                  latents: torch.Tensor) -> torch.Tensor:
+    """effects.control_maps at the clip's size (T, H, W), averaged down to the latents' (F, h, w) grid."""
+    from .effects import control_maps
+    frames, height, width = video_shape
+    maps = control_maps(controls.float(), disparity, frames, height, width)
+    maps = F.adaptive_avg_pool3d(maps, tuple(latents.shape[2:]))
+    return maps.to(latents.device, latents.dtype)
+
+
+def _config(model: torch.nn.Module | None) -> Mapping[str, Any]:
+    """The model's config through a DDP/DeepSpeed wrapper ({} for None)."""
+    return getattr(model, "config", None) or getattr(getattr(model, "module", None), "config", None) or {}
+
+
+def formulation(model: torch.nn.Module) -> str:
+    return _config(model).get("formulation", "flow")
+
+
+def start_point(kind: str, noise: torch.Tensor, source_latents: torch.Tensor) -> torch.Tensor:
+    """Where the path from the target starts at σ = 1 (and sampling begins): noise, or the source."""
+    return source_latents if kind == "bridge" else noise
 
 
 def flow_matching_loss(model: torch.nn.Module, target_latents: torch.Tensor, source_latents: torch.Tensor,
                        text: torch.Tensor, sigmas: torch.Tensor, noise: torch.Tensor,
                        conditions: Mapping[str, Any]) -> torch.Tensor:
-    """MSE of the predicted velocity (noise - x0) on the target half only; the source half stays clean."""
+    """MSE of the predicted velocity (x1 - x0) on the target half only; the source half stays clean. x1 is the
+    noise ("flow") or the source's latents ("bridge"), as the model's config says."""
+    start = start_point(formulation(model), noise, source_latents)
     s = sigmas.view(-1, 1, 1, 1, 1).to(target_latents.dtype)
-    noisy = (1 - s) * target_latents + s * noise
+    noisy = (1 - s) * target_latents + s * start
     frames = target_latents.shape[2]
     hidden = torch.cat([noisy, source_latents], dim=2)
     pred = model(hidden_states=hidden, timestep=sigmas * 1000, encoder_hidden_states=text, return_dict=False,
                  **conditions)[0]
-    return F.mse_loss(pred[:, :, :frames].float(), (noise - target_latents).float())
+    return F.mse_loss(pred[:, :, :frames].float(), (start - target_latents).float())

@@ -1,7 +1,10 @@
 """CineCtrlPipeline: source video + photographic controls (+ trajectory, + prompt) -> edited video.
 
-ReCamMaster-style sampling: the target half `[target_noisy | source_clean]` is denoised with a flow-matching
-scheduler while the source half stays the clean VAE latents of the input; only the target half is decoded.
+ReCamMaster-style sampling: the target half `[target_t | source_clean]` is integrated with a flow-matching
+scheduler while the source half stays the clean latents of the input; only the target half is decoded. The
+target half starts from noise ("flow", the paper's formulation) or from the source itself ("bridge": the model
+moves the source by the asked change; neutral controls on an untrained model give the source back). The working
+space is the model's `vae/`: a Wan VAE or the exact pixel space (train/space.py).
 Guidance is split per branch (three passes batched together when any scale != 1):
   pred = uncond + camera_guidance * (camera_only - uncond) + photo_guidance * (full - camera_only)
 with the negative prompt in `uncond` (text guidance rides with the camera term, as in ReCamMaster's single CFG).
@@ -18,7 +21,7 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 
-from . import textenc
+from . import objective, space, textenc
 from .model import CineCtrlTransformer3DModel, check_controls, controls_tensor, identity_trajectory
 
 CARD = "cinectrl.json"
@@ -97,20 +100,11 @@ class CineCtrlPipeline(DiffusionPipeline):
         if h % 16 or w % 16:
             raise ValueError(f"frame size {h}x{w}: height and width must be multiples of 16")
 
-    def _latent_stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = torch.tensor(self.vae.config.latents_mean, dtype=like.dtype, device=like.device).view(1, -1, 1, 1, 1)
-        std = torch.tensor(self.vae.config.latents_std, dtype=like.dtype, device=like.device).view(1, -1, 1, 1, 1)
-        return mean, std
-
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
-        latents = self.vae.encode(video.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
-        mean, std = self._latent_stats(latents)
-        return (latents - mean) / std
+        return space.encode(self.vae, video)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        mean, std = self._latent_stats(latents)
-        video = self.vae.decode((latents * std + mean).to(self.vae.dtype)).sample
-        return ((video.float().clamp(-1, 1) + 1) / 2)
+        return space.decode(self.vae, latents)
 
     def encode_prompt(self, prompt: str | list[str], max_sequence_length: int = 512) -> torch.Tensor:
         if self.text_encoder is None or self.tokenizer is None:
@@ -133,8 +127,9 @@ class CineCtrlPipeline(DiffusionPipeline):
                  camera_strength: float = 1.0, photo_strength: float = 1.0,
                  generator: torch.Generator | None = None, output_type: str = "np",
                  callback_on_step_end: Callable[..., dict] | None = None, max_sequence_length: int = 512,
-                 return_dict: bool = False):
-        """Returns frames (B, T, H, W, 3) float in [0, 1] ("np"), a (B, 3, T, H, W) tensor ("pt") or latents."""
+                 return_dict: bool = False, disparity: torch.Tensor | np.ndarray | None = None):
+        """Returns frames (B, T, H, W, 3) float in [0, 1] ("np"), a (B, 3, T, H, W) tensor ("pt") or latents.
+        `disparity` (T, H, W) of the clip feeds the blur map of a model trained with physical maps."""
         self._interrupt = False
         device = self.transformer.device
         dtype = self.transformer.dtype
@@ -152,12 +147,13 @@ class CineCtrlPipeline(DiffusionPipeline):
         else:
             ctrl = (controls if isinstance(controls, torch.Tensor) else controls_tensor(dict(controls)))
             ctrl = ctrl.to(device).expand(batch, -1)
-        traj = identity_trajectory(batch, latent_frames) if trajectory is None else trajectory
+        poses = (source.shape[2] - 1) // 4 + 1        # one pose per 4 frames + 1, whatever the working space
+        traj = identity_trajectory(batch, poses) if trajectory is None else trajectory
         if traj.ndim == 2:
             traj = traj.unsqueeze(0)
-        if traj.shape[1] != latent_frames:
-            raise ValueError(f"trajectory has {traj.shape[1]} poses; this clip has {latent_frames} latent frames "
-                             "(one pose per 4 frames + 1)")
+        if traj.shape[1] != poses:
+            raise ValueError(f"trajectory has {traj.shape[1]} poses; this clip of {source.shape[2]} frames takes "
+                             f"{poses} (one pose per 4 frames + 1)")
         traj = traj.to(device).expand(batch, -1, -1)
 
         guided = camera_guidance != 1.0 or photo_guidance != 1.0
@@ -174,8 +170,16 @@ class CineCtrlPipeline(DiffusionPipeline):
             traj_in = traj.repeat(3, 1, 1)
         else:
             text, cam_s, photo_s, ctrl_in, traj_in = prompt_embeds, camera_strength, photo_strength, ctrl, traj
+        extra = {}
+        if self.transformer.config.get("num_maps"):
+            disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)
+            disp = None if disp is None else disp.reshape(-1, *disp.shape[-3:]).expand(batch, -1, -1, -1)
+            neutral = controls_tensor({}).to(device).expand(batch, -1)
+            maps = objective.physical_maps(neutral if ctrl is None else ctrl, disp, tuple(source.shape[2:]), src_latents)
+            extra["maps"] = maps.repeat(3, 1, 1, 1, 1) if guided else maps
 
-        latents = torch.randn(src_latents.shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        noise = torch.randn(src_latents.shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        latents = objective.start_point(objective.formulation(self.transformer), noise, src_latents).clone()
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         self._num_timesteps = len(timesteps)
@@ -187,8 +191,8 @@ class CineCtrlPipeline(DiffusionPipeline):
                 hidden = torch.cat([latents, src_latents], dim=2).repeat(copies, 1, 1, 1, 1)
                 pred = self.transformer(hidden_states=hidden, timestep=t.expand(hidden.shape[0]),
                                         encoder_hidden_states=text, controls=ctrl_in, trajectory=traj_in,
-                                        camera_strength=cam_s, photo_strength=photo_s,
-                                        return_dict=False)[0][:, :, :latent_frames]
+                                        camera_strength=cam_s, photo_strength=photo_s, return_dict=False,
+                                        **extra)[0][:, :, :latent_frames]
                 if guided:
                     uncond, cam_only, full = pred.chunk(3)
                     pred = uncond + camera_guidance * (cam_only - uncond) + photo_guidance * (full - cam_only)
@@ -244,7 +248,7 @@ def load_pipeline(path: str | Path, device: str | torch.device = "cpu", **compon
     root = check_model_dir(path)
     transformer = components.get("transformer") or CineCtrlTransformer3DModel.from_pretrained(root / "transformer")
     check_controls(transformer, what=f"model {root}")
-    vae = components.get("vae") or AutoencoderKLWan.from_pretrained(root / "vae")
+    vae = components.get("vae") or space.load(root / "vae")
     scheduler = components.get("scheduler")
     if scheduler is None:
         if (root / "scheduler" / "scheduler_config.json").is_file():

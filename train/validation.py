@@ -49,7 +49,8 @@ def validation_loss(accelerator: Any, model: torch.nn.Module, vae: torch.nn.Modu
         k = len(sigmas)                                   # all noise levels of one pair in one batch
         g = torch.Generator().manual_seed(seed * 100_003 + index)
         noise = torch.randn((k, *tgt.shape[1:]), generator=g).to(tgt.device, tgt.dtype)
-        conditions = {name: value.repeat(k, *[1] * (value.ndim - 1)) for name, value in O.conditioning(batch).items()}
+        conditions = {name: value.repeat(k, *[1] * (value.ndim - 1))
+                      for name, value in O.conditioning(batch, model, tgt).items()}
         with accelerator.autocast():
             loss = O.flow_matching_loss(model, tgt.repeat(k, 1, 1, 1, 1), src.repeat(k, 1, 1, 1, 1),
                                         text_for(batch["prompt"] * k), sigmas.to(tgt.device), noise, conditions)

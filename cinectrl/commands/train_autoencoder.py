@@ -12,6 +12,8 @@ from ._common import CatalogOption, console, fail, resolve_catalog
 def autoencoder(out: Path = typer.Option(..., "--out", help="Directory for the trained VAE (diffusers format)."),
                 catalog: Path = CatalogOption,
                 minutes: float = typer.Option(5.0, "--minutes", min=0.1, help="Training time budget."),
+                max_steps: int = typer.Option(100_000, "--max-steps", min=1, help="Step budget (whichever of "
+                                              "--minutes and --max-steps comes first stops it)."),
                 target_psnr: float = typer.Option(30.0, "--target-psnr", help="Stop once held-out scenes' "
                                                   "reconstruction reaches this PSNR (dB)."),
                 size: tuple[int, int] = typer.Option((64, 96), "--size", help="Height and width the clips are "
@@ -39,7 +41,7 @@ def autoencoder(out: Path = typer.Option(..., "--out", help="Directory for the t
     held_out = D.eval_scenes({scene for scene, _ in sources}, eval_fraction)
     train_clips = [p for scene, p in sources if scene not in held_out]
     heldout_clips = [p for scene, p in sources if scene in held_out]
-    cfg = A.AutoencoderConfig(size=tuple(size), minutes=minutes, target_psnr=target_psnr, seed=seed,
+    cfg = A.AutoencoderConfig(size=tuple(size), minutes=minutes, max_steps=max_steps, target_psnr=target_psnr, seed=seed,
                               vae=dict(A.CONFIGS[config]))
     console.print(f"autoencoder: {len(train_clips)} training clips, {len(heldout_clips)} held-out clips "
                   f"(scenes {', '.join(sorted(held_out)) or 'none'}), up to {minutes:g} min")

@@ -26,7 +26,12 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
                                                       "calibration export`) to simulate in; default: each clip's own "
                                                       "body + lens profile from the catalog, if measured"),
           ideal: bool = typer.Option(False, "--ideal", help="simulate with the ideal camera even where a profile "
-                                                            "exists")) -> None:
+                                                            "exists"),
+          references: bool = typer.Option(False, "--references", help="only the sessions' reference clips (the "
+                                          "sources of the catalog's pairs), not every sweep member"),
+          eval_fraction: Optional[float] = typer.Option(None, "--eval-fraction", help="leave out the scenes `train "
+                                                        "run` holds out at this eval_fraction (the same hash split)"))\
+        -> None:
     """Simulated pairs: each catalog clip + random controls -> a target clip (train/effects.py), in the linear
     space of the clip's calibrated body + lens (its response, white balance and noise) when it has a profile. A
     clip that cannot be used is skipped and reported; train on the result with
@@ -50,12 +55,20 @@ def synth(catalog: Optional[Path] = typer.Option(None, "--from", help="catalog w
             given = CalibrationProfile.from_json(profile_file.read_text(encoding="utf-8"), where=str(profile_file))
         except (OSError, CalibrationInputError) as exc:
             fail(str(exc))
+    from train.data import catalog_sources, eval_scenes
     with open_catalog(path, readonly=True) as cat:
         clips = catalog_clips(cat, with_session=True)
+        if references:
+            keep = {str(p) for _, p, _ in catalog_sources(cat)}
+            clips = [c for c in clips if str(c[1]) in keep]
         found = {sid: (None if ideal or sid is None else profiles.for_session(cat, sid))
                  for sid in {sid for _, _, sid in clips}}
+    if eval_fraction is not None:
+        held_out = eval_scenes({scene for scene, _, _ in clips}, eval_fraction)
+        clips = [c for c in clips if c[0] not in held_out]
     if not clips:
-        fail(f"catalog {path}: no clips to simulate from (capture a session first)")
+        fail(f"catalog {path}: no clips to simulate from (capture a session first"
+             + (", or drop --references/--eval-fraction" if references or eval_fraction is not None else "") + ")")
     camera = {clip: given if given is not None else found[sid] for _, clip, sid in clips}
     report = make_pairs([(scene, clip) for scene, clip, _ in clips], out, per_clip=per_clip, seed=seed, depth=depth,
                         profile_for=camera.get)
