@@ -2,7 +2,7 @@
 
 Real pairs come from the catalog's train-ready pairs (or, with `reviewed_only = false`, also unreviewed pairs
 whose QC passed); synthetic pairs are pre-rendered by `cinectrl train synth` (its pairs.json) or made on the fly
-by the effect simulator from source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same resize/crop and
+by the effect simulator from source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same fit to the model's size (`rigs.video.fit_frames`) and
 are normalised to [-1, 1]. A missing or corrupt clip is skipped with a logged reason and counted, never a crash.
 """
 
@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -25,7 +24,7 @@ from capture.catalog import sha256_file
 from rigs import controls as registry
 
 from .metrics import CAMERA_PATH
-from rigs.video import VideoError, probe, read_video
+from rigs.video import VideoError, fit_frames, probe, read_video
 
 log = logging.getLogger(__name__)
 CONTROL_NAMES = registry.NAMES
@@ -54,6 +53,8 @@ class PairRecord:
     target_poses_mm: list[float] | None = None   # ... and of each target frame (None: the source's path)
     depth: Path | None = None        # true-depth sidecar of the source (bokeh and focus need it)
     reviewed: bool = True            # False: admitted by `[data] reviewed_only = false` (QC passed, not reviewed)
+    shard: Any = None                # train.shards.ShardSample: the clips are in a shard, fetched when loaded
+    frames: int = 0                  # frames of the shorter clip, as the export probed them (shard records)
 
 
 def check_num_frames(num_frames: int) -> None:
@@ -72,16 +73,10 @@ def sample_indices(available: int, num_frames: int, stride: int = 1, start: int 
     return [start + i * stride for i in range(num_frames)]
 
 
-def resize_crop(frames: np.ndarray, size: tuple[int, int], *, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    """Scale so the clip covers (H, W), then centre-crop: the same box for every clip of the same shape
-    (depth maps go through the same box with INTER_NEAREST)."""
-    h, w = size
-    src_h, src_w = frames.shape[1:3]
-    scale = max(h / src_h, w / src_w)
-    new_h, new_w = max(h, round(src_h * scale)), max(w, round(src_w * scale))
-    y0, x0 = (new_h - h) // 2, (new_w - w) // 2
-    return np.stack([cv2.resize(f, (new_w, new_h), interpolation=interpolation)[y0:y0 + h, x0:x0 + w]
-                     for f in frames])
+def fit_clip(frames: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:
+    """A clip (or depth maps, `nearest`) fitted to the model's (H, W) by `rigs.video.fit_frames`: the one fit
+    training, evaluation and the editor share (aspect kept, edge-padded, never stretched or cropped)."""
+    return fit_frames(frames, size, nearest=nearest)[0]
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -92,7 +87,7 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 def load_clip(path: Path, num_frames: int, size: tuple[int, int], stride: int = 1) -> np.ndarray:
     frames, _ = read_video(path, max_frames=None)
     idx = sample_indices(len(frames), num_frames, stride)
-    return resize_crop(frames[idx], size)
+    return fit_clip(frames[idx], size)
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -384,6 +379,11 @@ class PairDataset(Dataset):
         self.records = [r for r in records if self._usable(r)]
 
     def _usable(self, record: PairRecord) -> bool:
+        if record.shard is not None:                 # probed by the export; fetched only when loaded
+            if record.frames < self.num_frames:
+                self.skipped.add(str(record.source), f"{record.frames} frames < {self.num_frames}")
+                return False
+            return True
         if record.target is None and self.simulate is None:
             self.skipped.add(str(record.source), "synthetic pair but no simulator given")
             return False
@@ -407,17 +407,19 @@ class PairDataset(Dataset):
         return len(self.records)
 
     def load(self, record: PairRecord) -> dict[str, Any]:
+        if record.shard is not None:
+            record = record.shard.materialise(record)
         frames, _ = read_video(record.source, max_frames=None)
         indices = sample_indices(len(frames), self.num_frames, self.stride)
-        source = resize_crop(frames[indices], self.size)
+        source = fit_clip(frames[indices], self.size)
         disparity = None
         if record.depth is not None:
             depth = clip_depth(record.source)
             if depth is None:
                 with np.load(record.depth) as data:
                     depth = data["depth_m"].astype(np.float32)
-            disparity = 1.0 / np.maximum(resize_crop(depth[[min(i, len(depth) - 1) for i in indices]],
-                                                     self.size, interpolation=cv2.INTER_NEAREST), 1e-3)
+            disparity = 1.0 / np.maximum(fit_clip(depth[[min(i, len(depth) - 1) for i in indices]],
+                                                  self.size, nearest=True), 1e-3)
         if record.target is None:
             target = np.asarray(self.simulate(source, record.controls, disparity=disparity), dtype=np.uint8)
         else:

@@ -108,7 +108,7 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     profile, note = _evaluation_profile(profile_file, catalog_path, ideal)
     simulate = calibrated.profiled_simulator(profile) if profile is not None else None
     methods = {**editors, "identity": E.identity, "simulator": E.simulator_editor(simulate)}
-    result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile))
+    result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile), size=size)
     result["notes"] = notes + [note] + result["notes"]
     paths_out = E.write_report(result, out)
     typer.echo(json.dumps({m: {a: v["corrcoef"] for a, v in d["axes"].items()}
