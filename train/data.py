@@ -459,9 +459,10 @@ def latent_frame_indices(num_frames: int) -> list[int]:
 def offsets_trajectory(offsets_mm: Sequence[float]) -> torch.Tensor:
     """Per latent frame, the target camera's pose relative to the source camera at the same instant:
     train.camera_path.slider_pose of each slider offset (the slider moves the camera along its x axis), the
-    relation `train edit` and `serve` take a requested camera path in."""
-    from .camera_path import slider_pose
-    return torch.tensor(np.stack([slider_pose(float(o)).reshape(12) for o in offsets_mm]), dtype=torch.float32)
+    relation `train edit` and `serve` take a requested camera path in, in the model's translation unit
+    (`train.camera_path.model_trajectory`)."""
+    from .camera_path import model_trajectory, slider_pose
+    return model_trajectory(np.stack([slider_pose(float(o)) for o in offsets_mm]))
 
 
 def relative_trajectory(source_mm: Sequence[float] | None, target_mm: Sequence[float] | None,
