@@ -265,6 +265,10 @@ def validate(cfg: RunConfig) -> None:
     if d.shards and d.catalog:
         raise ConfigError(f"[data] shards = {d.shards!r} and catalog = {d.catalog!r}: give one (the shards are an "
                           "export of a catalog's pairs)")
+    if d.shards and d.synthetic_from_catalog:
+        raise ConfigError(f"[data] shards = {d.shards!r} with synthetic_from_catalog = true: shards carry pairs, "
+                          "not the catalog's reference clips; render them first (`cinectrl train synth`) and use "
+                          "synthetic_pairs")
     if len(d.size) != 2 or any(s < 16 or s % 16 for s in d.size):
         raise ConfigError(f"[data] size = {d.size}: give [height, width], each a multiple of 16")
     if len(d.ratio) != 2 or min(d.ratio) < 0 or sum(d.ratio) == 0:

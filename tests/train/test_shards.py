@@ -122,3 +122,14 @@ def test_two_processes_train_from_shards_with_the_catalogs_losses(catalog, tmp_p
     from_shards = run("shards", f'shards = "{(tmp_path / "shards").as_uri()}"', 1)
     assert len(from_catalog) == 4 and from_shards == from_catalog
     assert any((tmp_path / "runs" / "shards" / "shard-cache").glob("*.mp4"))        # fetched into OUTPUT/shard-cache
+
+
+def test_shards_beside_a_catalog_or_catalog_clips_are_refused():
+    from train.config import ConfigError, RunConfig, validate
+    cfg = RunConfig(name="x", output_dir="/tmp/x")
+    cfg.data.shards, cfg.data.catalog = "s3://bucket/lab-shards", "lab/catalog.db"
+    with pytest.raises(ConfigError, match=r"\[data\] shards = .* and catalog = .*give one"):
+        validate(cfg)
+    cfg.data.catalog, cfg.data.synthetic_from_catalog = "", True
+    with pytest.raises(ConfigError, match="synthetic_from_catalog"):
+        validate(cfg)
