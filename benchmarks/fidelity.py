@@ -167,7 +167,7 @@ def neutral_edits(model_dir: Path, work: Path, frames: int, limit: int = 6) -> d
     from train.editor import load_editor
     from train.metrics import psnr
     from train.pipeline import ModelCard
-    from train.videoio import read_video
+    from rigs.video import read_video
     held_out = set(ModelCard.read(model_dir).extra.get("eval_scenes") or [])
     with open_catalog(work / "lab" / "catalog.db", readonly=True) as cat:
         clips = [p for scene, p, _ in D.catalog_sources(cat) if scene in held_out][:limit]

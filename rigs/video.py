@@ -16,6 +16,13 @@ clips, training reads and writes clips: one module, so they cannot disagree. Wha
   under the real name.
 
 `resize_frames` is the one frame resize (never cropped) that the editor, evaluation and proxies share.
+`fit_frames` is the one way a clip is fitted to a model's frame size, the same for training data, evaluation and
+the editor (`train edit`, `serve`): scaled by one factor (aspect kept) to the largest box inside the model's
+(H, W), centred, the rest padded by repeating the edge pixels. Pad, not cover-and-crop: an edit must change
+every pixel of the clip, and a crop would leave the borders outside the model's view, with no change to carry
+back to them; padding keeps the whole picture in view at the geometry the model was trained on (no stretch).
+Edge padding rather than black so blur and zoom near the border see plausible content, not a hard black edge.
+`Fit.content` cuts the clip's own box back out (what evaluation measures and the editor carries back).
 """
 
 from __future__ import annotations
@@ -92,6 +99,55 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     shrink = height * width < frames.shape[1] * frames.shape[2]
     mode = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
     return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in frames])
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Where a clip sits in a model frame of (height, width): its content box (top, left, box_h, box_w)."""
+    height: int
+    width: int
+    top: int
+    left: int
+    box_h: int
+    box_w: int
+
+    @property
+    def padded(self) -> bool:
+        return (self.box_h, self.box_w) != (self.height, self.width)
+
+    def content(self, frames: np.ndarray) -> np.ndarray:
+        """The clip's own box of fitted frames (T, height, width, ...) -> (T, box_h, box_w, ...)."""
+        return frames[:, self.top:self.top + self.box_h, self.left:self.left + self.box_w]
+
+
+def fit_box(height: int, width: int, size: tuple[int, int]) -> Fit:
+    """The box a (height, width) clip takes in a model frame of `size` = (H, W): aspect kept, centred."""
+    mh, mw = int(size[0]), int(size[1])
+    scale = min(mh / height, mw / width)
+    bh, bw = min(mh, max(1, round(height * scale))), min(mw, max(1, round(width * scale)))
+    return Fit(mh, mw, (mh - bh) // 2, (mw - bw) // 2, bh, bw)
+
+
+def fit_frames(frames: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> tuple[np.ndarray, Fit]:
+    """(T, h, w[, C]) -> (T, H, W[, C]) fitted to the model's `size` (see the module docstring) and its `Fit`.
+    `nearest` for maps that must not be blended (depth)."""
+    frames = np.asarray(frames)
+    fit = fit_box(frames.shape[1], frames.shape[2], size)
+    if nearest:
+        box = np.stack([cv2.resize(f, (fit.box_w, fit.box_h), interpolation=cv2.INTER_NEAREST) for f in frames])
+    else:
+        box = resize_frames(frames, fit.box_h, fit.box_w)
+    if not fit.padded:
+        return box, fit
+    pad = [(0, 0), (fit.top, fit.height - fit.box_h - fit.top), (fit.left, fit.width - fit.box_w - fit.left)]
+    pad += [(0, 0)] * (box.ndim - 3)
+    return np.pad(box, pad, mode="edge"), fit
+
+
+def fit_content(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The clip as the model sees its content: `fit_frames` without the padding (what evaluation measures)."""
+    fitted, fit = fit_frames(frames, size)
+    return fit.content(fitted)
 
 
 def read_still(path: str | Path) -> np.ndarray:

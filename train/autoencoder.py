@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from . import tiny
-from .data import resize_crop, sample_indices, to_tensor
+from .data import fit_clip, sample_indices, to_tensor
 from .metrics import psnr
 from rigs.video import VideoError, read_video
 
@@ -82,7 +82,7 @@ def _clip_tensors(paths: Sequence[Path], cfg: AutoencoderConfig) -> list[np.ndar
         if len(frames) < cfg.num_frames:
             log.warning("autoencoder: %s skipped: %d frames < %d", path, len(frames), cfg.num_frames)
             continue
-        out.append(resize_crop(frames, cfg.size))
+        out.append(fit_clip(frames, cfg.size))
     return out
 
 

@@ -22,6 +22,13 @@ import torch
 MAX_KEYFRAMES = 10_000
 MAX_OFFSET_MM = 10_000.0          # a slider longer than 10 m is a typo
 MM_PER_M = 1000.0
+#: The unit of camera translation the model reads, in metres: the scale of a slider rig's moves between passes
+#: (the lab day sweeps 0-60 mm, the demo 0-40 mm). In metres a 40 mm offset entered the pose as 0.04 beside
+#: rotation entries of order 1, so camera paths did nothing; in this unit it is 0.8. `model_trajectory` is the
+#: one place it is applied: training data (`train.data.offsets_trajectory`), edits (`latent_trajectory`: `train
+#: edit`, `serve`, evaluation, sample edits) all reach the model through it. (ReCamMaster rescales its
+#: Unreal poses the same way, by 1/100.)
+TRANSLATION_SCALE_M = 0.05
 
 
 class CameraPathError(ValueError):
@@ -143,6 +150,13 @@ def _poses(values: Any) -> np.ndarray:
     return np.stack(out)
 
 
+def model_trajectory(poses: np.ndarray) -> torch.Tensor:
+    """(..., 3, 4) relative poses, t in metres -> (..., 12) as the model reads them: t in TRANSLATION_SCALE_M."""
+    poses = np.array(poses, dtype=np.float64, copy=True)
+    poses[..., :, 3] /= TRANSLATION_SCALE_M
+    return torch.from_numpy(poses.reshape(*poses.shape[:-2], 12)).float()
+
+
 def latent_trajectory(poses: np.ndarray | None, start: int, frames: int, available: int) -> torch.Tensor:
     """(latent_frames, 12) for a window of `frames` frames from `start`: latent frame j reads the pose of frame
     start + 4j (clamped to the clip's `available` frames); None = identity (static relative path)."""
@@ -151,4 +165,4 @@ def latent_trajectory(poses: np.ndarray | None, start: int, frames: int, availab
     if poses is None:
         return identity_trajectory(1, latent)[0]
     idx = [min(start + 4 * j, available - 1) for j in range(latent)]
-    return torch.from_numpy(poses[idx].reshape(latent, 12)).float()
+    return model_trajectory(poses[idx])

@@ -94,6 +94,8 @@ class DataConfig:
     eval_fraction: float = 0.2
     latent_cache: str = ""                  # directory for cached VAE latents and prompt embeddings ('' = off)
     num_workers: int = 0                    # DataLoader worker processes (decode + simulate off the main process)
+    shards: str = ""                        # a dataset export (folder or fsspec URL; instead of catalog) ('' = none)
+    shard_cache: str = ""                   # local folder for clips fetched from shards ('' = OUTPUT/shard-cache)
 
 
 @dataclass
@@ -284,6 +286,9 @@ def resolve_paths(cfg: RunConfig, base: Path) -> None:
     cfg.output_dir = _absolute(cfg.output_dir, base)
     d, m = cfg.data, cfg.model
     d.catalog, d.latent_cache = _absolute(d.catalog, base), _absolute(d.latent_cache, base)
+    if d.shards and "://" not in d.shards:
+        d.shards = _absolute(d.shards, base)
+    d.shard_cache = _absolute(d.shard_cache, base)
     d.synthetic_pairs = [_absolute(p, base) for p in d.synthetic_pairs]
     d.synthetic_sources = [s if Path(s).is_absolute() else str(base.resolve() / s) for s in d.synthetic_sources]
     m.pretrained, m.text_encoder = _absolute(m.pretrained, base), _absolute(m.text_encoder, base)
@@ -334,6 +339,13 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"[train] lr_warmup_steps = {t.lr_warmup_steps} must be between 0 and max_steps "
                           f"({t.max_steps})")
     check_trackers(t.trackers)
+    if d.shards and d.catalog:
+        raise ConfigError(f"[data] shards = {d.shards!r} and catalog = {d.catalog!r}: give one (the shards are an "
+                          "export of a catalog's pairs)")
+    if d.shards and d.synthetic_from_catalog:
+        raise ConfigError(f"[data] shards = {d.shards!r} with synthetic_from_catalog = true: shards carry pairs, "
+                          "not the catalog's reference clips; render them first (`cinectrl train synth`) and use "
+                          "synthetic_pairs")
     if len(d.size) != 2 or any(s < 16 or s % 16 for s in d.size):
         raise ConfigError(f"[data] size = {d.size}: give [height, width], each a multiple of 16")
     if len(d.ratio) != 2 or min(d.ratio) < 0 or sum(d.ratio) == 0:

@@ -2,7 +2,7 @@
 
 Real pairs come from the catalog's train-ready pairs (or, with `reviewed_only = false`, also unreviewed pairs
 whose QC passed); synthetic pairs are pre-rendered by `cinectrl train synth` (its pairs.json) or made on the fly
-by the effect simulator from source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same resize/crop and
+by the effect simulator from source clips. Clips are decoded with PyAV, `4k+1` frames are sampled, both clips get the same fit to the model's size (`rigs.video.fit_frames`) and
 are normalised to [-1, 1]. A missing or corrupt clip is skipped with a logged reason and counted, never a crash.
 """
 
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -26,7 +25,7 @@ from torch.utils.data import Dataset
 from capture.catalog import sha256_file
 from rigs import controls as registry
 from rigs.statistics import CAMERA_PATH
-from rigs.video import VideoError, probe, read_video
+from rigs.video import VideoError, fit_frames, probe, read_video
 
 log = logging.getLogger(__name__)
 CONTROL_NAMES = registry.NAMES
@@ -55,6 +54,8 @@ class PairRecord:
     target_poses_mm: list[float] | None = None   # ... and of each target frame (None: the source's path)
     depth: Path | None = None        # true-depth sidecar of the source (bokeh and focus need it)
     reviewed: bool = True            # False: admitted by `[data] reviewed_only = false` (QC passed, not reviewed)
+    shard: Any = None                # train.shards.ShardSample: the clips are in a shard, fetched when loaded
+    frames: int = 0                  # frames of the shorter clip, as the export probed them (shard records)
 
 
 def check_num_frames(num_frames: int) -> None:
@@ -73,16 +74,10 @@ def sample_indices(available: int, num_frames: int, stride: int = 1, start: int 
     return [start + i * stride for i in range(num_frames)]
 
 
-def resize_crop(frames: np.ndarray, size: tuple[int, int], *, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    """Scale so the clip covers (H, W), then centre-crop: the same box for every clip of the same shape
-    (depth maps go through the same box with INTER_NEAREST)."""
-    h, w = size
-    src_h, src_w = frames.shape[1:3]
-    scale = max(h / src_h, w / src_w)
-    new_h, new_w = max(h, round(src_h * scale)), max(w, round(src_w * scale))
-    y0, x0 = (new_h - h) // 2, (new_w - w) // 2
-    return np.stack([cv2.resize(f, (new_w, new_h), interpolation=interpolation)[y0:y0 + h, x0:x0 + w]
-                     for f in frames])
+def fit_clip(frames: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:
+    """A clip (or depth maps, `nearest`) fitted to the model's (H, W) by `rigs.video.fit_frames`: the one fit
+    training, evaluation and the editor share (aspect kept, edge-padded, never stretched or cropped)."""
+    return fit_frames(frames, size, nearest=nearest)[0]
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -108,7 +103,7 @@ def _sampled_clip(path: str, stamp: tuple[int, int], num_frames: int, size: tupl
     decode, not the model, was most of a CPU step): (frames, read-only; the sampled indices)."""
     frames, _ = read_video(path, max_frames=None)
     idx = sample_indices(len(frames), num_frames, stride)
-    out = resize_crop(frames[idx], size)
+    out = fit_clip(frames[idx], size)
     out.flags.writeable = False
     return out, tuple(idx)
 
@@ -145,8 +140,7 @@ def _sampled_disparity(clip: str, depth_file: str, stamp: tuple[int, int], indic
     if depth is None:
         with np.load(depth_file) as data:
             depth = data["depth_m"].astype(np.float32)
-    out = 1.0 / np.maximum(resize_crop(depth[[min(i, len(depth) - 1) for i in indices]], size,
-                                       interpolation=cv2.INTER_NEAREST), 1e-3)
+    out = 1.0 / np.maximum(fit_clip(depth[[min(i, len(depth) - 1) for i in indices]], size, nearest=True), 1e-3)
     out.flags.writeable = False
     return out
 
@@ -422,6 +416,11 @@ class PairDataset(Dataset):
         self.records = [r for r in records if self._usable(r)]
 
     def _usable(self, record: PairRecord) -> bool:
+        if record.shard is not None:                 # probed by the export; fetched only when loaded
+            if record.frames < self.num_frames:
+                self.skipped.add(str(record.source), f"{record.frames} frames < {self.num_frames}")
+                return False
+            return True
         if record.target is None and self.simulate is None:
             self.skipped.add(str(record.source), "synthetic pair but no simulator given")
             return False
@@ -445,6 +444,8 @@ class PairDataset(Dataset):
         return len(self.records)
 
     def load(self, record: PairRecord) -> dict[str, Any]:
+        if record.shard is not None:
+            record = record.shard.materialise(record)
         source, indices = _sampled_clip(str(record.source), _stamp(record.source), self.num_frames, self.size,
                                         self.stride)
         indices = list(indices)
@@ -491,9 +492,10 @@ def latent_frame_indices(num_frames: int) -> list[int]:
 def offsets_trajectory(offsets_mm: Sequence[float]) -> torch.Tensor:
     """Per latent frame, the target camera's pose relative to the source camera at the same instant:
     train.camera_path.slider_pose of each slider offset (the slider moves the camera along its x axis), the
-    relation `train edit` and `serve` take a requested camera path in."""
-    from .camera_path import slider_pose
-    return torch.tensor(np.stack([slider_pose(float(o)).reshape(12) for o in offsets_mm]), dtype=torch.float32)
+    relation `train edit` and `serve` take a requested camera path in, in the model's translation unit
+    (`train.camera_path.model_trajectory`)."""
+    from .camera_path import model_trajectory, slider_pose
+    return model_trajectory(np.stack([slider_pose(float(o)) for o in offsets_mm]))
 
 
 def relative_trajectory(source_mm: Sequence[float] | None, target_mm: Sequence[float] | None,

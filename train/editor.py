@@ -3,8 +3,9 @@
 `train edit`, `train eval`, `serve` and the sample edits during training all come here; sampling itself is
 `CineCtrlPipeline.__call__` (one implementation). The model was trained on clips of `card.num_frames` frames at
 `card.size`; a clip is fitted to that and back:
-- space: resized to the model's pixel count at the clip's own aspect ratio (sides multiples of 16) and edited
-  there; what comes back to the clip's own size is the edit's *change*, not the model's picture: the difference
+- space: fitted to the model's own frame size by `rigs.video.fit_frames`, the one fit training data and
+  evaluation use too (aspect kept, the rest edge-padded: the model sees the geometry it was trained on, never a
+  stretched picture), and edited there; the clip's own box is cut back out, and what comes back to the clip's own size is the edit's *change*, not the model's picture: the difference
   (model output − model input) upsampled and added to the full-resolution input (`transfer = "difference"`), or
   the per-pixel gains (output / input) upsampled and multiplied in (`"gain"`, for edits that scale light), so
   the clip keeps its own detail and a neutral edit gives the input back. `"resize"` (the model's output
@@ -28,7 +29,7 @@ import torch
 
 from .camera_path import CameraPath, latent_trajectory
 from .pipeline import CineCtrlPipeline, load_pipeline
-from rigs.video import resize_frames
+from rigs.video import Fit, fit_box, fit_frames, resize_frames
 
 MIN_SIDE = 16
 MAX_ASPECT = 8.0
@@ -71,6 +72,12 @@ class EditPlan:
     window: int                              # frames per model call
     windows: list[tuple[int, int]] = field(default_factory=list)   # [start, end) in input frames
     padded_to: int | None = None             # a short clip padded to this 4k+1 length (repeating its last frame)
+    content: list[int] = field(default_factory=list)   # the clip's box in the work frame: top, left, height, width
+
+    @property
+    def fit(self) -> Fit:
+        return Fit(self.work_height, self.work_width, *self.content) if self.content else \
+            fit_box(self.height, self.width, (self.work_height, self.work_width))
 
     @property
     def resized(self) -> bool:
@@ -88,7 +95,9 @@ class EditPlan:
         elif self.padded_to:
             parts[0] += f" (padded to {self.padded_to} frames by repeating the last, then trimmed back)"
         if self.resized:
-            parts.append(f"edited at {self.work_width}x{self.work_height} and the change carried back to {size}")
+            fit = self.fit
+            where = (f" (the clip at {fit.box_w}x{fit.box_h}, edge-padded; aspect kept)" if fit.padded else "")
+            parts.append(f"edited at {self.work_width}x{self.work_height}{where} and the change carried back to {size}")
         else:
             parts.append("at the model's own size")
         return ", ".join(parts)
@@ -101,17 +110,11 @@ class EditPlan:
 
 
 def work_size(height: int, width: int, model_size: tuple[int, int] | None) -> tuple[int, int]:
-    """About the model's pixel count at the clip's aspect ratio: the shorter side from the area, the longer one
-    from the aspect, both rounded to multiples of 16 (at least 16)."""
-    area = float(model_size[0] * model_size[1]) if model_size else float(height * width)
-    aspect = width / height
-    if aspect >= 1:
-        h = max(MIN_SIDE, round(math.sqrt(area / aspect) / 16) * 16)
-        w = max(MIN_SIDE, round(h * aspect / 16) * 16)
-    else:
-        w = max(MIN_SIDE, round(math.sqrt(area * aspect) / 16) * 16)
-        h = max(MIN_SIDE, round(w / aspect / 16) * 16)
-    return int(h), int(w)
+    """The frame size edits are made at: the model's own (what it was trained on; the clip is fitted into it by
+    `rigs.video.fit_frames`), or, for a model that records none, the clip's sides rounded to multiples of 16."""
+    if model_size:
+        return int(model_size[0]), int(model_size[1])
+    return max(MIN_SIDE, round(height / 16) * 16), max(MIN_SIDE, round(width / 16) * 16)
 
 
 def windows(frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -170,10 +173,14 @@ class ClipEditor:
             raise EditRefused(f"frames of {width}x{height}: aspect ratio {aspect:.1f}:1 is beyond "
                               f"{MAX_ASPECT:g}:1; crop the clip first")
         wh, ww = work_size(height, width, self.model_size)
+        box = fit_box(height, width, (wh, ww))
+        content = [box.top, box.left, box.box_h, box.box_w]
         if self.window is not None and frames > self.window:
-            return EditPlan(frames, height, width, wh, ww, self.window, windows(frames, self.window, self.overlap))
+            return EditPlan(frames, height, width, wh, ww, self.window, windows(frames, self.window, self.overlap),
+                            content=content)
         length = ((frames - 1 + 3) // 4) * 4 + 1            # the next 4k+1 (Wan's VAE)
-        return EditPlan(frames, height, width, wh, ww, length, [(0, frames)], length if length != frames else None)
+        return EditPlan(frames, height, width, wh, ww, length, [(0, frames)], length if length != frames else None,
+                        content=content)
 
     # ------------------------------------------------------------------ editing
     def context(self, prompt: str | None) -> torch.Tensor:
@@ -198,11 +205,11 @@ class ClipEditor:
             raise EditRefused(f"frames of shape {frames.shape}: expected (T, H, W, 3) RGB")
         plan = plan or self.plan(*frames.shape[:3])
         poses = camera_path.per_frame(plan.frames) if camera_path is not None else None
-        work = resize_frames(frames, plan.work_height, plan.work_width)
+        work, fit = fit_frames(frames, (plan.work_height, plan.work_width))
         disparity = None
         if depth is not None:
-            disparity = 1.0 / np.maximum(resize_frames(np.asarray(depth, np.float32), plan.work_height,
-                                                       plan.work_width), 1e-3)
+            disparity = 1.0 / np.maximum(fit_frames(np.asarray(depth, np.float32), (plan.work_height, plan.work_width),
+                                                    nearest=True)[0], 1e-3)
         context = self.context(prompt)
         total_steps = len(plan.windows) * self.steps
         done = [0]
@@ -235,7 +242,8 @@ class ClipEditor:
             w = _blend_weights(start, end, plan.frames, before, after)
             acc[start:end] += out * w[:, None, None, None]
             weight[start:end] += w
-        result = transfer(frames, work, acc / weight[:, None, None, None], self.transfer)
+        edited = fit.content(acc / weight[:, None, None, None])
+        result = transfer(frames, fit.content(work), edited, self.transfer)
         progress(1.0)
         return result
 

@@ -93,18 +93,21 @@ class Sweep:
         return Sweep(self.axis, view(self.source), members, self.depth, self.scene, self.session,
                      self.reference_kind, self.pixel_area, self.focus)
 
-    def resized(self, size: tuple[int, int] | None) -> "Sweep":
-        """The sweep at (H, W), scaled and centre-cropped as train/data.py prepares clips for a model, so a
-        model is evaluated at the resolution it works at (and every method with it)."""
-        if size is None or tuple(self.source.shape[1:3]) == tuple(size):
+    def fitted(self, size: tuple[int, int] | None) -> "Sweep":
+        """The sweep as a model of (H, W) sees its content: `rigs.video.fit_frames` (the one fit training data
+        and the editor use) without the padding, so every method is measured at the resolution the model works
+        at. The methods themselves edit the clips at their captured size, as `train edit` and `serve` do."""
+        if size is None:
             return self
-        import cv2
-        from .data import resize_crop
-        members = [Member(m.value, m.controls, resize_crop(m.clip, size), m.offset_mm, m.label) for m in self.members]
-        depth = None if self.depth is None else resize_crop(self.depth, size, interpolation=cv2.INTER_NEAREST)
+        from rigs.video import fit_content, fit_frames
+        members = [Member(m.value, m.controls, fit_content(m.clip, size), m.offset_mm, m.label) for m in self.members]
+        depth = None
+        if self.depth is not None:
+            fitted, fit = fit_frames(self.depth, size, nearest=True)
+            depth = fit.content(fitted)
         src_h, src_w = self.source.shape[1:3]
-        area = self.pixel_area * max(size[0] / src_h, size[1] / src_w) ** -2    # resize_crop's scale
-        return Sweep(self.axis, resize_crop(self.source, size), members, depth, self.scene, self.session,
+        area = self.pixel_area * min(size[0] / src_h, size[1] / src_w) ** -2    # the fit's one scale factor
+        return Sweep(self.axis, fit_content(self.source, size), members, depth, self.scene, self.session,
                      self.reference_kind, area, self.focus)
 
 
@@ -319,14 +322,21 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
              simulator_methods: Iterable[str] = ("simulator",),
              view: Callable[[np.ndarray], np.ndarray] | None = None,
              held_out: Mapping[str, Iterable[str] | None] | None = None,
-             trained_on_ok: bool = False) -> dict[str, Any]:
-    """Every figure for every method; per axis the means over its sweeps. `view` maps every clip before it is
-    measured (train/calibrated.py: a calibrated camera's linear space); methods still edit the body's frames.
-    `held_out[method]`: the scenes that model never trained on (None: unknown). A model is scored only on its own
-    held-out scenes; with `trained_on_ok` (`--all-scenes`) it is also scored on the others, and each such sweep
-    and the per-axis summary say so (`trained_on`)."""
+             trained_on_ok: bool = False, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Every figure for every method; per axis the means over its sweeps. Methods edit each sweep's clips at
+    their captured size (a model through its `ClipEditor`, the path `train edit` and `serve` take); with `size`
+    (the model's (H, W)) every clip and output is then measured as the model sees it (`Sweep.fitted`). `view`
+    maps every clip before it is measured (train/calibrated.py: a calibrated camera's linear space); methods
+    still edit the body's frames. `held_out[method]`: the scenes that model never trained on (None: unknown). A
+    model is scored only on its own held-out scenes; with `trained_on_ok` (`--all-scenes`) it is also scored on
+    the others, and each such sweep and the per-axis summary say so (`trained_on`)."""
     lpips_model, lpips_note = M.lpips_status()
-    measured = [s.viewed(view) for s in sweeps]
+    measured = [s.fitted(size).viewed(view) for s in sweeps]
+    if size is not None:
+        from rigs.video import fit_content
+        fit_out = lambda clip: fit_content(clip, size)  # noqa: E731
+    else:
+        fit_out = lambda clip: clip  # noqa: E731
     yardstick = captured_response(measured)
     result: dict[str, Any] = {
         "axes": list(AXES), "statistics": dict(AXIS_STATISTIC), "notes": [lpips_note], "methods": {},
@@ -351,8 +361,9 @@ def evaluate(sweeps: Sequence[Sweep], methods: Mapping[str, Editor], *,
                 continue
             try:
                 extra = {"pixel_area": sweep.pixel_area} if name in simulators else {}
-                outputs = [_like(np.asarray(editor(sweep.source, m.controls, camera_path=_camera_path(sweep, m),
-                                                   depth=sweep.depth, **extra)), sweep.source.shape)
+                outputs = [fit_out(_like(np.asarray(editor(sweep.source, m.controls,
+                                                           camera_path=_camera_path(sweep, m), depth=sweep.depth,
+                                                           **extra)), sweep.source.shape))
                            for m in sweep.members]
             except CannotEdit as exc:
                 skipped.append({"axis": sweep.axis, "scene": sweep.scene, "why": str(exc)})
@@ -419,8 +430,10 @@ def build_sweeps(catalog_path: str | Path | None = None, *, scenes: Iterable[str
     if missing and not clips:
         notes.append(f"no sweep of {', '.join(missing)}: nothing captured them")
     if size is not None:
-        notes.append(f"evaluated at {size[0]}x{size[1]} (the model's resolution; clips scaled and centre-cropped)")
-    return [s.resized(size) for s in sweeps], notes
+        notes.append(f"edited at the captured size through each model's editor (as `train edit` and `serve`); "
+                     f"measured as a {size[0]}x{size[1]} model sees the clips (rigs.video.fit_frames: aspect kept, "
+                     "padding left out)")
+    return sweeps, notes
 
 
 def _camera_path(sweep: Sweep, member: Member) -> Any:

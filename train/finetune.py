@@ -116,6 +116,14 @@ def build_records(cfg: RunConfig) -> tuple[list[D.PairRecord], list[D.PairRecord
             all_scenes = set(D.session_scenes(cat).values())
             if cfg.data.synthetic_from_catalog:
                 sources += D.catalog_sources(cat)
+    elif cfg.data.shards:
+        from .shards import ShardError, records_from_shards
+        cache = cfg.data.shard_cache or str(Path(cfg.output_dir) / "shard-cache")
+        try:
+            real, all_scenes, manifest = records_from_shards(cfg.data.shards, cache)
+        except ShardError as exc:
+            raise ConfigError(str(exc)) from None
+        left_out = dict(manifest.get("left_out") or {})
     synthetic: list[D.PairRecord] = []
     for path in cfg.data.synthetic_pairs:
         try:

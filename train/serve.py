@@ -89,8 +89,10 @@ class Plan(BaseModel):
     frames: int
     width: int
     height: int
-    work_width: int = Field(description="width the model edits at (the model's pixel count, the clip's aspect)")
+    work_width: int = Field(description="width the model edits at (the model's own frame size)")
     work_height: int
+    content: list[int] = Field(default_factory=list, description="the clip's box in that frame: top, left, height, "
+                               "width (aspect kept, the rest edge-padded; rigs.video.fit_frames)")
     window: int = Field(description="frames per model call")
     windows: list[list[int]] = Field(description="[start, end) frame ranges, overlapping and blended")
     padded_to: int | None = Field(description="a short clip's length padded to 4k+1, trimmed back after")

@@ -256,12 +256,32 @@ def _show_asset(cat, ref: str, with_tags: bool, as_json: bool) -> None:
             _plain(f"  {key}: {str(value)[:200]}")
 
 
+def _export_dataset(catalog: Optional[Path], output: Optional[Path], max_shard_mb: float,
+                    include_unreviewed: bool) -> None:
+    from train.shards import ShardError, export_dataset
+    if output is None:
+        fail(f"--what {DATASET}: give --output DIR (a new folder for the shards and manifest.json)")
+    path = resolve_catalog(catalog)
+    if not path.is_file():
+        fail(f"catalog {path} not found (give --catalog)")
+    try:
+        manifest = export_dataset(path, output, reviewed_only=not include_unreviewed,
+                                  max_shard_bytes=int(max_shard_mb * 1024 * 1024))
+    except ShardError as exc:
+        fail(str(exc))
+    size = sum(s["bytes"] for s in manifest["shards"])
+    _plain(f"{manifest['pairs']} pairs in {len(manifest['shards'])} shard(s), {size / 1e6:.1f} MB -> {output} "
+           f"(manifest.json; {len(manifest['left_out'])} pair(s) left out)")
+
+
 class ExportFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
+    webdataset = "webdataset"
 
 
-ExportWhat = Enum("ExportWhat", {name: name for name in EXPORTS}, type=str)   # one per capture.export entry
+DATASET = "dataset"      # the training pairs as WebDataset shards (train/shards.py), not a flat record export
+ExportWhat = Enum("ExportWhat", {**{name: name for name in EXPORTS}, DATASET: DATASET}, type=str)
 
 
 @app.command("export")
@@ -270,16 +290,27 @@ def export(
     fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format", help="jsonl or csv."),
     what: ExportWhat = typer.Option("assets", "--what",
                                     help=", ".join(f"{e.name} (one record per {e.one_record_per})"
-                                                   for e in EXPORTS.values()) + "."),
+                                                   for e in EXPORTS.values())
+                                    + f", {DATASET} (the training pairs as shards; --format webdataset)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout ('-': "
-                                          "stdout). The reviews export (e-mails, notes) is made readable by you "
-                                          "only.", show_default=False),
+                                          "stdout; a folder for --what dataset). The reviews export (e-mails, "
+                                          "notes) is made readable by you only.", show_default=False),
     schema: bool = typer.Option(False, "--schema", help="Print the fields (name, type, unit, meaning) and exit."),
+    max_shard_mb: float = typer.Option(1024.0, "--max-shard-mb", help="--what dataset: bytes per shard at most."),
+    include_unreviewed: bool = typer.Option(False, "--include-unreviewed", help="--what dataset: also pairs not "
+                                            "reviewed yet whose QC passed (as [data] reviewed_only = false)."),
 ) -> None:
     """Flat records for pandas / spreadsheets: absolute paths, one column per setting, control and delta,
-    booleans as true/false, absent values empty (CSV) or null (JSONL). docs/catalog.md lists every field."""
+    booleans as true/false, absent values empty (CSV) or null (JSONL). docs/catalog.md lists every field.
+    `--what dataset --format webdataset --output DIR`: the training pairs as tar shards + manifest.json."""
     from capture.export import schema_markdown
 
+    if (what.value == DATASET) != (fmt is ExportFormat.webdataset):
+        fail(f"--what {what.value} --format {fmt.value}: the webdataset format is for --what {DATASET} only, and "
+             f"--what {DATASET} needs --format webdataset")
+    if what.value == DATASET:
+        _export_dataset(catalog, output, max_shard_mb, include_unreviewed)
+        return
     spec = EXPORTS[what.value]
     if schema:
         print(schema_markdown(spec))

@@ -115,7 +115,7 @@ def evaluate(model: list[str] = typer.Option(..., "--model", help="Model directo
     simulate = calibrated.profiled_simulator(profile) if profile is not None else None
     methods = {**editors, "identity": E.identity, "simulator": E.simulator_editor(simulate)}
     result = E.evaluate(sweeps, methods, view=calibrated.view_for(profile), held_out=held_out,
-                        trained_on_ok=all_scenes)
+                        trained_on_ok=all_scenes, size=size)
     result["notes"] = notes + [note] + result["notes"]
     paths_out = E.write_report(result, out)
     for method, data in result["methods"].items():         # each CorrCoef with its sweeps and their sizes

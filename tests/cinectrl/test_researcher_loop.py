@@ -38,9 +38,10 @@ def test_readme_demo_to_a_served_edit(tmp_path):
                               timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     else:                                   # the same commands the script runs, with this interpreter's cinectrl
-        plan = str(REPO / "examples" / "aperture-sweep.toml")
-        cli("capture", "plan", plan, "--catalog", str(lab / "catalog.db"), env=env, cwd=tmp_path)
-        cli("capture", "run", plan, "--catalog", str(lab / "catalog.db"), env=env, cwd=tmp_path)
+        for name in ("aperture-sweep.toml", "camera-path.toml"):     # the script's default plans
+            plan = str(REPO / "examples" / name)
+            cli("capture", "plan", plan, "--catalog", str(lab / "catalog.db"), env=env, cwd=tmp_path)
+            cli("capture", "run", plan, "--catalog", str(lab / "catalog.db"), env=env, cwd=tmp_path)
     assert (lab / "catalog.db").is_file()
 
     # 2. train with the example config, placed as in the repository (its paths are relative to it)

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from train.camera_path import CameraPathError, latent_trajectory, load, parse
+from train.camera_path import TRANSLATION_SCALE_M, CameraPathError, latent_trajectory, load, parse
 
 
 def test_slider_offsets_become_x_translations_in_metres():
@@ -45,7 +46,8 @@ def test_one_pose_per_latent_frame_of_a_window():
     poses = parse({"slider_mm": [0, 100]}).per_frame(11)
     traj = latent_trajectory(poses, start=2, frames=9, available=11)
     assert traj.shape == (3, 12)
-    np.testing.assert_allclose(traj[:, 3].numpy(), [0.02, 0.06, 0.1], atol=1e-7)   # frames 2, 6, 10
+    # frames 2, 6, 10: 20, 60, 100 mm in the model's translation unit (TRANSLATION_SCALE_M)
+    np.testing.assert_allclose(traj[:, 3].numpy(), np.array([0.02, 0.06, 0.1]) / TRANSLATION_SCALE_M, atol=1e-6)
     identity = latent_trajectory(None, 0, 9, 9)
     np.testing.assert_allclose(identity[0].numpy(), [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0])
 
@@ -75,3 +77,13 @@ def test_files_and_inline_json_from_the_command_line(tmp_path):
     with pytest.raises(CameraPathError, match="no such file"):
         load(str(tmp_path / "missing.json"))
     assert parse(None) is None and parse("{}") is None
+
+
+def test_slider_offsets_in_the_captured_range_carry_weight_in_data_and_edits_alike():
+    """40 mm (the demo's path) enters the model at order 1 beside the rotation entries (not 0.04 as metres),
+    and training data and edits give the model the same numbers for the same offset."""
+    from train.data import relative_trajectory
+    edit = latent_trajectory(parse({"slider_mm": [40]}).per_frame(9), 0, 9, 9)
+    data = relative_trajectory([0.0] * 9, [40.0] * 9, list(range(9)), 3)
+    assert torch.equal(edit, data)
+    assert 0.5 <= float(edit[0, 3]) <= 2.0 and float(edit[0, 0]) == 1.0

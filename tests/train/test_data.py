@@ -24,13 +24,13 @@ def test_sample_indices_and_frame_rule():
         D.sample_indices(5, 9)
 
 
-def test_resize_crop_is_consistent():
+def test_fit_clip_is_consistent():
     clip = textured_clip(frames=2, size=64)
     wide = np.concatenate([clip, clip], axis=2)                       # 64 x 128
-    out = D.resize_crop(wide, (32, 32))
+    out = D.fit_clip(wide, (32, 32))
     assert out.shape == (2, 32, 32, 3)
-    a, b = D.resize_crop(clip, (24, 40)), D.resize_crop(simple_edit(clip, {"S": 0.3}), (24, 40))
-    assert np.array_equal(D.resize_crop(clip, (24, 40)), a) and a.shape == b.shape == (2, 24, 40, 3)
+    a, b = D.fit_clip(clip, (24, 40)), D.fit_clip(simple_edit(clip, {"S": 0.3}), (24, 40))
+    assert np.array_equal(D.fit_clip(clip, (24, 40)), a) and a.shape == b.shape == (2, 24, 40, 3)
     t = D.to_tensor(a)
     assert t.shape == (3, 2, 24, 40) and -1.0 <= float(t.min()) and float(t.max()) <= 1.0
 

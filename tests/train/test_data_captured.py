@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from capture.catalog import open_catalog
 from cinectrl.main import app
 from train import data as D
+from train.camera_path import TRANSLATION_SCALE_M
 from train import evaluate as E
 
 PLAN = """
@@ -81,17 +82,19 @@ def test_captured_pairs_carry_poses_depth_and_the_reference_controls(catalog):
     assert trajectory.shape == (3, 12)
     rotation = trajectory[:, [0, 1, 2, 4, 5, 6, 8, 9, 10]]
     assert torch.equal(rotation, torch.tensor([1., 0, 0, 0, 1, 0, 0, 0, 1]).repeat(3, 1))
-    # the same planned path in both passes: the offsets are what pass timing left, frame by frame (in metres)
+    # the same planned path in both passes: the offsets are what pass timing left, frame by frame (in the
+    # model's translation unit, train.camera_path.TRANSLATION_SCALE_M)
     record = records[0]
     expected = [t - s for s, t in zip(record.source_poses_mm, record.target_poses_mm)]
-    assert trajectory[:, 3].tolist() == pytest.approx([expected[i] / 1000 for i in (0, 4, 8)], abs=1e-6)
+    assert trajectory[:, 3].tolist() == pytest.approx([expected[i] / 1000 / TRANSLATION_SCALE_M for i in (0, 4, 8)], abs=1e-5)
     assert any(e != 0 for r in records for e in (t - s for s, t in zip(r.source_poses_mm, r.target_poses_mm)))
 
 
 def test_relative_trajectory_offsets_and_fallback():
     traj = D.relative_trajectory([0, 1, 2, 3, 4, 5, 6, 7, 8], [20, 21, 22, 23, 24, 25, 26, 27, 28.5],
                                  list(range(9)), 3)
-    assert traj[:, 3].tolist() == pytest.approx([0.020, 0.020, 0.0205])
+    assert traj[:, 3].tolist() == pytest.approx([0.020 / TRANSLATION_SCALE_M, 0.020 / TRANSLATION_SCALE_M,
+                                                 0.0205 / TRANSLATION_SCALE_M])
     assert torch.equal(D.relative_trajectory(None, [1.0], list(range(9)), 3), D.identity_trajectory(3))
     assert D.latent_frame_indices(9) == [0, 4, 8] and D.latent_frame_indices(17) == [0, 4, 8, 12, 16]
 

@@ -129,7 +129,7 @@ def test_readme_config_trains_and_a_neutral_edit_of_a_real_photograph_keeps_the_
     """examples/train-tiny-cpu.toml as the README runs it (`cinectrl train run`, then `cinectrl train edit` with
     neutral controls), trained briefly on pairs simulated from a 640x480 clip of a real photograph: the edit
     comes back >= 30 dB from the input (issue 25 item 1)."""
-    from train.videoio import read_video, write_video
+    from rigs.video import read_video, write_video
     clip = photo_clip()
     source = tmp_path / "photo.mp4"
     write_video(source, clip, fps=12)

@@ -146,7 +146,8 @@ def test_output_has_the_inputs_length_and_size_or_is_refused_up_front(tmp_path, 
         assert r.status_code == 202, r.text
         plan = r.json()["plan"]
         assert plan["frames"] == 25 and (plan["width"], plan["height"]) == (96, 64)
-        assert len(plan["windows"]) > 1 and "resized" in plan["description"]
+        assert len(plan["windows"]) > 1 and "carried back to 96x64" in plan["description"]
+        assert plan["content"] == [5, 0, 21, 32]          # fitted into the model's 32x32, aspect kept
         done = wait_final(client, r.json()["id"])
         assert done["status"] == "succeeded", done
         assert done["result"] == {"frames": 25, "width": 96, "height": 64, "fps": 12.0}
