@@ -9,7 +9,7 @@ import torch
 from diffusers.optimization import get_scheduler
 
 from train import autoencoder as A
-from train.videoio import write_video
+from rigs.video import write_video
 
 from .conftest import textured_clip
 

@@ -20,7 +20,7 @@ from train import validation as V
 from train.config import load_config
 from train.editor import load_editor
 from train.model import CineCtrlTransformer3DModel
-from train.videoio import read_video, write_video
+from rigs.video import read_video, write_video
 
 from .conftest import TINY_CONFIG, make_pair_catalog, textured_clip
 
