@@ -36,6 +36,34 @@ def exiftool() -> str:
 
 
 @pytest.fixture
+def gap_catalog() -> Callable[[Path], Path]:
+    """Makes a catalog file with the last migration but not the one before (written between two migrations that
+    landed out of order): `gap_catalog(path)` -> path."""
+    import time
+
+    from capture.catalog import _statements
+    from capture.schema import MIGRATIONS
+
+    def make(path: Path) -> Path:
+        skipped = MIGRATIONS[-2]
+        conn = sqlite3.connect(path)
+        for m in MIGRATIONS:
+            if m is skipped:
+                continue
+            for statement in _statements(m.sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?,?,?)", (m.version, m.description, time.time()))
+            if m.version == 1:
+                conn.execute("INSERT INTO catalog_info VALUES ('station_id', 'gapstation01')")
+        conn.execute(f"PRAGMA user_version = {MIGRATIONS[-1].version}")
+        conn.commit()
+        conn.close()
+        return path
+
+    return make
+
+
+@pytest.fixture
 def future_catalog() -> Callable[[Path, int], Path]:
     """Makes a catalog whose schema is `ahead` versions newer than this cinectrl's (as a newer release would
     leave it): `future_catalog(path, ahead)` -> path."""

@@ -345,29 +345,12 @@ def test_kill_9_mid_ingest_leaves_a_sound_catalog_and_a_rerun_completes(tmp_path
     assert cat.counts()["assets"] == len(files) and cat.integrity_check() == "ok"
 
 
-def test_a_migration_the_file_skipped_is_applied(tmp_path):
+def test_a_migration_the_file_skipped_is_applied(tmp_path, gap_catalog):
     """A file written between the landing of two migrations numbered out of order (it has the last but not the
     one before) gets the one it lacks; reading commands ask for the upgrade instead of failing on a missing
     table."""
-    import sqlite3
-    import time as _time
-
-    from capture.catalog import Catalog, CatalogError, _statements
-    from capture.schema import MIGRATIONS
-    path = tmp_path / "gap.db"
-    skipped = MIGRATIONS[-2]
-    conn = sqlite3.connect(path)
-    for m in MIGRATIONS:
-        if m is skipped:
-            continue
-        for statement in _statements(m.sql):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_migrations VALUES (?,?,?)", (m.version, m.description, _time.time()))
-        if m.version == 1:
-            conn.execute("INSERT INTO catalog_info VALUES ('station_id', 'gapstation01')")
-    conn.execute(f"PRAGMA user_version = {MIGRATIONS[-1].version}")
-    conn.commit()
-    conn.close()
+    from capture.catalog import Catalog, CatalogError
+    path = gap_catalog(tmp_path / "gap.db")
     with pytest.raises(CatalogError, match="upgrade it once"):
         Catalog(path, readonly=True)
     with Catalog(path) as cat:

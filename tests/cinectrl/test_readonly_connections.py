@@ -5,12 +5,11 @@ migration the file had skipped."""
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 from typer.testing import CliRunner
 
-from capture.catalog import Catalog, _statements
+from capture.catalog import Catalog
 from capture.schema import MIGRATIONS
 from cinectrl.main import app
 
@@ -80,27 +79,8 @@ def test_a_read_only_catalog_refuses_writes(lab):  # noqa: F811
         assert _write_attempt(cat.conn) == READONLY
 
 
-def _gap_catalog(path):
-    """A file with the last migration but not the one before (written between two migrations that landed out
-    of order)."""
-    skipped = MIGRATIONS[-2]
-    conn = sqlite3.connect(path)
-    for m in MIGRATIONS:
-        if m is skipped:
-            continue
-        for statement in _statements(m.sql):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_migrations VALUES (?,?,?)", (m.version, m.description, time.time()))
-        if m.version == 1:
-            conn.execute("INSERT INTO catalog_info VALUES ('station_id', 'gapstation02')")
-    conn.execute(f"PRAGMA user_version = {MIGRATIONS[-1].version}")
-    conn.commit()
-    conn.close()
-
-
-def test_upgrade_says_it_applied_a_skipped_migration(tmp_path):
-    db = tmp_path / "gap.db"
-    _gap_catalog(db)
+def test_upgrade_says_it_applied_a_skipped_migration(tmp_path, gap_catalog):
+    db = gap_catalog(tmp_path / "gap.db")
     result = runner.invoke(app, ["catalog", "upgrade", "--catalog", str(db)])
     assert result.exit_code == 0, result.output
     last = MIGRATIONS[-1].version
