@@ -21,8 +21,6 @@ AXES = {"S": ("exposure", 3), "T": ("colour", 3), "f": ("zoom", 3), "ISO": ("iso
 GAPS = {
     "ISO": "CorrCoef 0.92-0.94 (slope 1.13): the noise estimate of one 96x64 clip wobbles by ~0.05 in log sigma "
            "against steps of 0.1-0.4",
-    "K": "CorrCoef 0.88 (slope 1.01): in scene 0 (K 0.04-0.32) the captured sharpness rises from f/16 to f/5.6, "
-         "as the clipped highlights spread into bokeh balls the simulator cannot recover from the clipped reference",
 }
 
 
