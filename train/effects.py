@@ -26,6 +26,7 @@ from rigs import optics
 BOKEH_LAYERS = 12
 HIGHLIGHT_THRESHOLD = 220.0 / 255.0   # BokehMe's demo: bright out-of-focus pixels become brighter "bokeh balls"
 HIGHLIGHT_GAIN = 1.4
+HIGHLIGHT_FULL_RADIUS_PX = 1.0        # the boost grows with the blur radius and is full from this radius on
 SCENE_KELVIN = 5500.0                  # the scene light colour_temperature shifts the white balance from
 
 
@@ -74,9 +75,12 @@ def _fft_blur(img: torch.Tensor, radius: float) -> torch.Tensor:
 
 
 def _highlights(linear: torch.Tensor, radius: torch.Tensor, profile=None) -> torch.Tensor:
+    """Bright pixels gain up to HIGHLIGHT_GAIN as their blur radius grows to HIGHLIGHT_FULL_RADIUS_PX: a clipped
+    highlight's lost energy shows as it spreads, so the boost rises with K continuously (a boost switched on at
+    a radius makes the picture's sharpness jump along a bokeh sweep where the camera's changes smoothly)."""
     bright = _encoded(linear, profile).amax(dim=-3, keepdim=True) > HIGHLIGHT_THRESHOLD
-    defocused = (radius > 1.0).unsqueeze(-3)
-    return torch.where(bright & defocused, linear * HIGHLIGHT_GAIN, linear)
+    spread = (radius / HIGHLIGHT_FULL_RADIUS_PX).clamp(0.0, 1.0).unsqueeze(-3)
+    return torch.where(bright, linear * (1.0 + (HIGHLIGHT_GAIN - 1.0) * spread), linear)
 
 
 def bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: float, d_f: float, gamma: float = 2.2,

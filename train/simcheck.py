@@ -28,9 +28,13 @@ from rigs.video import read_video
 PLANS = Path(__file__).resolve().parents[1] / "examples" / "lab-day"
 
 
-def shoot_plan(plan_path: str | Path, seed: int, *, frames: int = 3, clip_size: tuple[int, int] = (192, 128),
-               size: tuple[int, int] = (64, 96)) -> list[E.Sweep]:
-    """Every sweep of one plan on `varied` scene `seed` (clips clip_size W x H, evaluated at size H x W)."""
+#: (H, W) the lab day's model works at: every clip and edit is measured fitted to it, as `train eval` measures
+EVAL_SIZE = (64, 96)
+
+
+def shoot_plan(plan_path: str | Path, seed: int, *, frames: int = 3, clip_size: tuple[int, int] = (192, 128)
+               ) -> list[E.Sweep]:
+    """Every sweep of one plan on `varied` scene `seed`, at the captured size clip_size (W x H)."""
     plan = load_plan(plan_path)
     options = dict(plan.camera_options)
     options.update(seed=seed, clip_width=clip_size[0], clip_height=clip_size[1])
@@ -65,7 +69,7 @@ def shoot_plan(plan_path: str | Path, seed: int, *, frames: int = 3, clip_size: 
             chosen = [E.Member(float(members[i][axis]), {k: float(members[i][k]) for k in registry.NAMES},
                                clips[members[i]["combo"]][0]) for i in idx]
             sweeps.append(E.Sweep(axis, clips[reference][0], chosen, clips[reference][1], f"varied {seed}",
-                                  plan.session.get("name", ""), focus=float(members[0]["d_f"])).resized(size))
+                                  plan.session.get("name", ""), focus=float(members[0]["d_f"])))
     return sweeps
 
 
@@ -74,6 +78,8 @@ def lab_sweeps(plans: Iterable[str], seeds: Sequence[int], **kwargs: Any) -> lis
     return [s for name in plans for seed in seeds for s in shoot_plan(PLANS / f"{name}.toml", seed, **kwargs)]
 
 
-def simulator_check(sweeps: Sequence[E.Sweep]) -> dict[str, Any]:
-    """`train.evaluate.evaluate` of the ideal simulator on the sweeps: per axis CorrCoef and slope ratio."""
-    return E.evaluate(sweeps, {"simulator": E.simulator_editor()})["methods"]["simulator"]
+def simulator_check(sweeps: Sequence[E.Sweep], size: tuple[int, int] | None = EVAL_SIZE) -> dict[str, Any]:
+    """`train.evaluate.evaluate` of the ideal simulator on the sweeps: per axis CorrCoef and slope ratio. The
+    simulator edits each reference at its captured size (as `train eval` has every method edit), and clips and
+    edits are measured fitted to `size` (H, W)."""
+    return E.evaluate(sweeps, {"simulator": E.simulator_editor()}, size=size)["methods"]["simulator"]

@@ -29,6 +29,22 @@ def test_bokeh_sharpness_decreases_with_k():
     assert all(a > b for a, b in zip(values, values[1:])), values
 
 
+def test_a_spreading_highlight_dims_steadily_with_k():
+    """A clipped highlight's boost rises with its blur radius, so its peak dims steadily as K grows: no rise where
+    the radius crosses a pixel (a boost switched on at 1 px made the simulator's sharpness jump along a bokeh
+    sweep where the camera's changes smoothly; tests/train/test_statistics_see_controls.py holds the sweep)."""
+    h, w = 32, 64
+    img = torch.full((1, 1, 3, h, w), 0.3)
+    img[..., 8::8, 8::8] = 1.0                                      # clipped specular points
+    disp = torch.ones(1, 1, h, w)
+    disp[..., 0, 0] = 0.0                                           # a depth range; every other pixel at delta_n = 1
+    per_k = w * E.optics.K_MAX_FRACTION                             # blur radius (px) per unit K at delta_n = 1, d_f = 0
+    peak = [float(E.bokeh(img, disp, r / per_k, 0.0)[..., 16, 16].mean()) for r in (0.8, 0.9, 0.99, 1.01, 1.1, 1.2)]
+    assert all(a > b for a, b in zip(peak, peak[1:])), peak
+    boosted = E.bokeh(img, disp, 2.0 / per_k, 0.0)[..., 16, 16].mean()
+    assert float(boosted) > float(E.bokeh(img.clamp(max=0.8), disp, 2.0 / per_k, 0.0)[..., 16, 16].mean())
+
+
 def test_exposure_brightness_monotonic():
     img, _ = scene()
     values = [float(E.exposure(img, s).mean()) for s in (-0.8, -0.3, 0.0, 0.3, 0.8)]
