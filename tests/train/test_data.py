@@ -123,3 +123,17 @@ def test_records_from_catalog_only_train_ready(tmp_path):
     assert rec.pair_id == ready and rec.scene == "kitchen" and rec.controls["S"] == 0.5
     assert rec.controls["ISO"] == 0.25 and set(rec.controls) == set(D.CONTROL_NAMES)
     assert rec.source.resolve() == clips[0].resolve() and rec.target.resolve() == clips[1].resolve()
+
+
+def test_a_rewritten_clip_is_read_again_not_served_from_the_decode_cache(tmp_path):
+    import numpy as np
+
+    from train.data import load_clip
+    from train.videoio import write_video
+    path = tmp_path / "clip.mp4"
+    write_video(path, np.full((9, 32, 32, 3), 40, np.uint8), fps=12)
+    first = load_clip(path, 9, (32, 32))
+    write_video(path, np.full((9, 32, 32, 3), 200, np.uint8), fps=12)
+    second = load_clip(path, 9, (32, 32))
+    assert abs(float(first.mean()) - 40) < 3 and abs(float(second.mean()) - 200) < 3
+    assert not first.flags.writeable                  # shared between reads: nobody may write into it
