@@ -90,14 +90,14 @@ def load_clip(path: Path, num_frames: int, size: tuple[int, int], stride: int = 
     return _sampled_clip(str(path), _stamp(path), num_frames, tuple(size), stride)[0]
 
 
-def _stamp(path: str | Path) -> tuple[int, int]:
-    """(mtime, size) of a file: a changed file is a new cache key."""
+def _stamp(path: str | Path) -> tuple[int, ...]:
+    """(inode, mtime, ctime, size) of a file: a changed or replaced file is a new cache key."""
     st = Path(path).stat()
-    return st.st_mtime_ns, st.st_size
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
 
 @functools.lru_cache(maxsize=2048)
-def _sampled_clip(path: str, stamp: tuple[int, int], num_frames: int, size: tuple[int, int],
+def _sampled_clip(path: str, stamp: tuple[int, ...], num_frames: int, size: tuple[int, int],
                   stride: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """A clip decoded, sampled and resized once per process (a training run reads each pair many times; the
     decode, not the model, was most of a CPU step): (frames, read-only; the sampled indices)."""
@@ -133,7 +133,7 @@ def clip_poses(catalog: Any) -> dict[str, list[float]]:
 
 
 @functools.lru_cache(maxsize=2048)
-def _sampled_disparity(clip: str, depth_file: str, stamp: tuple[int, int], indices: tuple[int, ...],
+def _sampled_disparity(clip: str, depth_file: str, stamp: tuple[int, ...], indices: tuple[int, ...],
                        size: tuple[int, int]) -> np.ndarray:
     """1/depth of the sampled frames at the training size (the clip's sidecar, else `depth_file`), once."""
     depth = clip_depth(clip)

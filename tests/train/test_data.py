@@ -136,3 +136,17 @@ def test_training_reads_train_ready_pairs_through_the_review_gates_door(tmp_path
         cat.set_pair_state(1, review_state="in_review", train_ready=True)
         assert [p["pair_id"] for p in train_ready_pairs(cat)] == [2]
         assert [r.pair_id for r in D.records_from_catalog(cat)] == [2]
+
+
+def test_a_rewritten_clip_is_read_again_not_served_from_the_decode_cache(tmp_path):
+    import numpy as np
+
+    from train.data import load_clip
+    from rigs.video import write_video
+    path = tmp_path / "clip.mp4"
+    write_video(path, np.full((9, 32, 32, 3), 40, np.uint8), fps=12)
+    first = load_clip(path, 9, (32, 32))
+    write_video(path, np.full((9, 32, 32, 3), 200, np.uint8), fps=12)
+    second = load_clip(path, 9, (32, 32))
+    assert abs(float(first.mean()) - 40) < 3 and abs(float(second.mean()) - 200) < 3
+    assert not first.flags.writeable                  # shared between reads: nobody may write into it
