@@ -106,7 +106,7 @@ def missing_outputs(ledger: Ledger, session_id: int) -> list[str]:
     have = len(ledger.pairs(session_id))
     if have < expected_pairs(len(combos)):
         missing.append(f"{expected_pairs(len(combos)) - have} pair(s)")
-    for name in (f"outputs/{CONTACT_SHEET}", REPORT):
+    for name in (f"outputs/{sweepkit.FILE_NAME}", f"outputs/{CONTACT_SHEET}", REPORT):
         if not (session_dir / name).is_file():
             missing.append(name)
     return missing

@@ -65,7 +65,7 @@ def _declared() -> set[str]:
 
 def _third_party_imports(path: Path) -> set[str]:
     # the tests' own helper modules, wherever under tests/ they live (some are shared across folders)
-    local = {p.stem for p in (REPO / "tests").rglob("*.py")} | set(PROJECT_PACKAGES) | {"tests"}
+    local = {p.stem for p in (REPO / "tests").rglob("*.py")} | set(PROJECT_PACKAGES) | {"tests", "benchmarks"}
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):

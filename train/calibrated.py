@@ -70,7 +70,7 @@ def breathing_scales(frames: list[np.ndarray], *, height: int = 480) -> np.ndarr
     `height` px tall): the focus breathing a real lens shows, 1-2 % per step."""
     import cv2  # noqa: PLC0415
 
-    from .metrics import zoom_factor  # noqa: PLC0415
+    from rigs.statistics import zoom_factor  # noqa: PLC0415
 
     small = [cv2.resize(f, (round(f.shape[1] * height / f.shape[0]), height), interpolation=cv2.INTER_AREA)
              if f.shape[0] > height else f for f in frames]

@@ -15,6 +15,7 @@ from capture.ledger import Ledger
 from capture.owner import LOCK_NAME
 from capture.plan import parse_plan
 from capture.report import CONTACT_SHEET, REPORT, missing_outputs
+from capture.sweeps import FILE_NAME as SWEEPS_FILE
 from capture.session import RunnerOptions, SessionRunner
 
 from .conftest import tiny_sim
@@ -44,9 +45,10 @@ def _take(catalog: Path, *, new_take: bool):
 
 
 def _files_on_disk(folder: Path) -> set[Path]:
-    """Media the session holds (the contact sheet and report are found by their fixed names, not catalogued)."""
+    """Media the session holds (the sweep responses, contact sheet and report are found by their fixed names, not
+    catalogued)."""
     return {p.resolve() for p in folder.rglob("*")
-            if p.is_file() and p.name not in (LOCK_NAME, CONTACT_SHEET, REPORT)}
+            if p.is_file() and p.name not in (LOCK_NAME, SWEEPS_FILE, CONTACT_SHEET, REPORT)}
 
 
 def test_a_byte_identical_retake_owns_its_files(tmp_path):
