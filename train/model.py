@@ -221,8 +221,12 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
 
     # ------------------------------------------------------------------ parameters
     def new_module_names(self) -> list[str]:
-        """Parameter-name prefixes of the modules CineCtrl adds to Wan."""
-        return ["camera_encoder.", "photo_encoder."] + [f"blocks.{i}.attn2.processor." for i in range(len(self.blocks))]
+        """Parameter-name prefixes of the modules CineCtrl adds to Wan. Under the bridge formulation the output
+        projection is re-initialised to zero (the model predicts a change: none before training), so it is new
+        too: frozen at zero it would block every gradient and the model could never leave the identity."""
+        bridge = ["proj_out."] if self.config.formulation == "bridge" else []
+        return ["camera_encoder.", "photo_encoder."] + bridge + [f"blocks.{i}.attn2.processor."
+                                                                  for i in range(len(self.blocks))]
 
     def is_new_parameter(self, name: str) -> bool:
         return any(name.startswith(p) for p in self.new_module_names())

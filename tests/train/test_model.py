@@ -77,6 +77,25 @@ def test_gradients_reach_only_new_modules(pair):
             assert p.grad is None, name
 
 
+def test_a_bridge_model_learns_with_the_new_set():
+    """The bridge formulation zeroes the output projection; left frozen (outside "new") it blocks every gradient,
+    so the README config (`trainable = "new"`) trained nothing and camera paths could never act."""
+    torch.manual_seed(0)
+    model = CineCtrlTransformer3DModel(**TINY, formulation="bridge")
+    names = model.set_trainable("new")
+    assert any(n.startswith("proj_out.") for n in names)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    x, want = inputs(), torch.randn(2, 16, 6, 8, 8, generator=torch.Generator().manual_seed(1))
+    for _ in range(3):          # the zero-init chain: proj_out, then the branches' to_out, then their K/V
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(**x, return_dict=False)[0], want).backward()
+        opt.step()
+    for name, p in model.named_parameters():
+        if name in names:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert run(model.eval(), x).abs().max() > 0         # it left the identity
+
+
 def test_self_attention_mode_and_lora(pair):
     _, model = pair
     names = model.set_trainable("new+self_attn")
