@@ -150,19 +150,34 @@ def _poses(values: Any) -> np.ndarray:
     return np.stack(out)
 
 
-def model_trajectory(poses: np.ndarray) -> torch.Tensor:
-    """(..., 3, 4) relative poses, t in metres -> (..., 12) as the model reads them: t in TRANSLATION_SCALE_M."""
+def model_trajectory(poses: np.ndarray, unit_m: float = TRANSLATION_SCALE_M) -> torch.Tensor:
+    """(..., 3, 4) relative poses, t in metres -> (..., 12) as the model reads them: t in `unit_m` (training uses
+    TRANSLATION_SCALE_M and records it in the model card; edits pass the card's, `translation_unit`)."""
     poses = np.array(poses, dtype=np.float64, copy=True)
-    poses[..., :, 3] /= TRANSLATION_SCALE_M
+    poses[..., :, 3] /= unit_m
     return torch.from_numpy(poses.reshape(*poses.shape[:-2], 12)).float()
 
 
-def latent_trajectory(poses: np.ndarray | None, start: int, frames: int, available: int) -> torch.Tensor:
+def latent_trajectory(poses: np.ndarray | None, start: int, frames: int, available: int,
+                      unit_m: float = TRANSLATION_SCALE_M) -> torch.Tensor:
     """(latent_frames, 12) for a window of `frames` frames from `start`: latent frame j reads the pose of frame
-    start + 4j (clamped to the clip's `available` frames); None = identity (static relative path)."""
+    start + 4j (clamped to the clip's `available` frames), t in `unit_m`; None = identity (static relative path)."""
     from .model import identity_trajectory
     latent = (frames - 1) // 4 + 1
     if poses is None:
         return identity_trajectory(1, latent)[0]
     idx = [min(start + 4 * j, available - 1) for j in range(latent)]
-    return model_trajectory(poses[idx])
+    return model_trajectory(poses[idx], unit_m)
+
+
+def translation_unit(card_unit_m: Any, *, what: str = "model") -> float:
+    """The translation unit (m) a model was trained with, from its card's `translation_unit_m`: a model trained
+    with another unit is read in its own (not this code's TRANSLATION_SCALE_M); a card that records none (written
+    before the card kept it) is read in TRANSLATION_SCALE_M, the unit those models were trained with."""
+    if card_unit_m is None:
+        return TRANSLATION_SCALE_M
+    if isinstance(card_unit_m, bool) or not isinstance(card_unit_m, (int, float)) or not math.isfinite(card_unit_m) \
+            or card_unit_m <= 0:
+        raise CameraPathError(f"{what}: cinectrl.json translation_unit_m = {card_unit_m!r}: expected a positive "
+                              f"number of metres (this cinectrl trains with {TRANSLATION_SCALE_M})")
+    return float(card_unit_m)

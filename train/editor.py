@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .camera_path import CameraPath, latent_trajectory
+from .camera_path import CameraPath, latent_trajectory, translation_unit
 from .pipeline import CineCtrlPipeline, load_pipeline
 from rigs.video import Fit, fit_box, fit_frames, resize_frames
 
@@ -154,6 +154,7 @@ class ClipEditor:
         if self.window is not None and not 0 <= overlap < self.window:
             raise ValueError(f"overlap {overlap}: must be between 0 and {self.window - 1} (the model's window - 1)")
         self.overlap = overlap
+        self.translation_unit_m = translation_unit(card.translation_unit_m)   # camera paths in the model's unit
         self._context: dict[str, torch.Tensor] = {}
 
     @property
@@ -227,7 +228,7 @@ class ClipEditor:
             chunk = work[start:end]
             if plan.padded_to:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], plan.padded_to - len(chunk), axis=0)])
-            trajectory = latent_trajectory(poses, start, len(chunk), plan.frames).unsqueeze(0)
+            trajectory = latent_trajectory(poses, start, len(chunk), plan.frames, self.translation_unit_m).unsqueeze(0)
             disp = None
             if disparity is not None:
                 disp = disparity[[min(i, len(disparity) - 1) for i in range(start, start + len(chunk))]]

@@ -655,11 +655,13 @@ def _sample_editor(cfg: RunConfig, vae, embeddings: textenc.PromptEmbeddings, sa
     """A ClipEditor over the model being trained (no copy): the same inference path `train edit` uses."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
+    from .camera_path import TRANSLATION_SCALE_M
     from .editor import ClipEditor
     from .pipeline import CineCtrlPipeline, ModelCard
     pipe = CineCtrlPipeline(transformer=accelerator.unwrap_model(transformer), vae=vae,
                             scheduler=FlowMatchEulerDiscreteScheduler(shift=cfg.train.timestep_shift))
-    pipe.card = ModelCard(num_frames=cfg.data.num_frames, size=list(cfg.data.size), text_tokens=cfg.model.text_tokens)
+    pipe.card = ModelCard(num_frames=cfg.data.num_frames, size=list(cfg.data.size), text_tokens=cfg.model.text_tokens,
+                          translation_unit_m=TRANSLATION_SCALE_M)
     pipe.set_progress_bar_config(disable=True)
     editor = ClipEditor(pipe, steps=cfg.validation.sample_steps, seed=cfg.seed)
     for sample in samples:

@@ -34,13 +34,15 @@ class ModelDirError(FileNotFoundError):
 @dataclass
 class ModelCard:
     """What a model directory says about how it was trained (`cinectrl.json`): the clip length and size it
-    saw, the prompt token count, how text was conditioned. Edits follow it (windows, resize)."""
+    saw, the prompt token count, how text was conditioned, the unit its camera paths' translations were in.
+    Edits follow it (windows, resize, camera paths)."""
 
     num_frames: int | None = None               # None: unknown (a bare save_pretrained) -> clips edited whole
     size: list[int] | None = None               # [height, width]; None -> the clip's own size (multiples of 16)
     text_tokens: int = 16
     text_conditioning: str = "zeros"            # "zeros" | "text encoder ..."
     prompt: str = ""                            # the training prompt template
+    translation_unit_m: float | None = None     # camera-path translation unit the model read (camera_path.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -262,6 +264,11 @@ def load_pipeline(path: str | Path, device: str | torch.device = "cpu", **compon
     pipe = CineCtrlPipeline(transformer=transformer.eval(), vae=vae.eval(), scheduler=scheduler, text_encoder=encoder,
                             tokenizer=tokenizer)
     pipe.card = ModelCard.read(root)
+    from .camera_path import CameraPathError, translation_unit
+    try:
+        translation_unit(pipe.card.translation_unit_m, what=f"model {root}")
+    except CameraPathError as exc:
+        raise ModelDirError(str(exc)) from None
     pipe.root = root
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)

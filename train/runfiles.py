@@ -122,6 +122,7 @@ def save_model_dir(transformer: Any, vae: Any, cfg: Any, model_dir: Path, *, tex
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from . import textenc
+    from .camera_path import TRANSLATION_SCALE_M
     from .pipeline import CineCtrlPipeline, ModelCard
     if getattr(transformer, "peft_config", None):          # LoRA: merge into the weights the loader reads
         transformer.fuse_lora()
@@ -134,6 +135,7 @@ def save_model_dir(transformer: Any, vae: Any, cfg: Any, model_dir: Path, *, tex
                             text_encoder=encoder, tokenizer=tokenizer)
     pipe.card = ModelCard(num_frames=cfg.data.num_frames, size=list(cfg.data.size), text_tokens=cfg.model.text_tokens,
                           text_conditioning=text_conditioning, prompt=cfg.model.prompt,
+                          translation_unit_m=TRANSLATION_SCALE_M,
                           extra={"trained_by": cfg.name, "code_version": code_version(),
                                  "weights": "ema" if cfg.train.ema else "raw", "step": step,
                                  "eval_scenes": list((data_info or {}).get("eval_scenes") or []),

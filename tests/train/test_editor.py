@@ -142,3 +142,26 @@ def test_a_save_pretrained_pipeline_is_loaded_the_same_way(model_dir, tmp_path):
     assert again.card.num_frames == 9 and again.card.size == [32, 32]
     editor = ClipEditor(again, steps=1)
     assert editor.plan(25, 64, 96).windows == load_editor(model_dir, steps=1).plan(25, 64, 96).windows
+
+
+def test_camera_paths_reach_the_model_in_the_unit_its_card_records(model_dir, tmp_path):
+    """`train run` records the translation unit model_trajectory used (50 mm); edits read a requested path in the
+    card's unit, so a model trained with another unit is not misread in this code's; a bad unit is refused."""
+    from train.camera_path import TRANSLATION_SCALE_M
+    card = json.loads((model_dir / "cinectrl.json").read_text())
+    assert card["translation_unit_m"] == TRANSLATION_SCALE_M == 0.05
+    other = tmp_path / "metres"
+    shutil.copytree(model_dir, other)
+    (other / "cinectrl.json").write_text(json.dumps({**card, "translation_unit_m": 1.0}))
+    seen = {}
+    for name, root in (("card", model_dir), ("metres", other)):
+        editor = load_editor(root, steps=1)
+        hook = editor.pipe.transformer.camera_encoder.register_forward_pre_hook(
+            lambda module, args, name=name: seen.setdefault(name, args[0].clone()))
+        editor.edit(textured_clip(frames=9, size=32), {}, camera_path=parse({"slider_mm": [40]}))
+        hook.remove()
+    assert float(seen["card"][0, 0, 3]) == pytest.approx(0.8)       # 40 mm in units of 50 mm
+    assert float(seen["metres"][0, 0, 3]) == pytest.approx(0.04)    # 40 mm in metres, as that model was trained
+    (other / "cinectrl.json").write_text(json.dumps({**card, "translation_unit_m": 0}))
+    with pytest.raises(ModelDirError, match="translation_unit_m = 0"):
+        load_pipeline(other)
