@@ -22,10 +22,10 @@ import torch
 
 SIZE = 32                 # the model's frame size (and the clips')
 FRAMES = 5                # 4k+1: two latent frames (one pose each)
-PX_PER_MM = 0.2           # image shift per mm of slider at SIZE: +-20 mm -> -+4 px (one token), +-40 -> -+8
-OFFSETS_MM = (-40.0, -20.0, 20.0, 40.0)
+PX_PER_MM = 0.1           # image shift per mm of slider at SIZE: +-40 mm -> -+4 px (one token of the model)
+OFFSETS_MM = (-40.0, 40.0)
 BASE_MM = 100.0           # where the source pass sits on the slider
-TRAIN_SCENES = 8
+TRAIN_SCENES = 16
 HELD_OUT_SEEDS = (1001, 1002, 1003)
 
 
@@ -111,7 +111,7 @@ sample_every = 0
 """
 
 #: what the test trains (a tiny model; see the module docstring and docs/training.md "Camera path")
-RUN = dict(frames=FRAMES, size=SIZE, factor=2, heads=4, head_dim=32, ffn=256, steps=300, batch=8, lr=2e-3)
+RUN = dict(frames=FRAMES, size=SIZE, factor=2, heads=4, head_dim=32, ffn=256, steps=300, batch=8, lr=3e-3)
 #: a shift within 35 % of the asked pixels, the right way, counts as moved "by the asked offset"
 TOLERANCE = 0.35
 IDENTITY_PX = 0.5
@@ -152,6 +152,7 @@ def translations(model_dir: Path) -> dict[float | None, list[float]]:
 def test_a_model_trained_on_camera_path_pairs_moves_a_held_out_clip_by_the_asked_offset(trained):
     moved = translations(trained)
     report = {k: [round(v, 2) for v in vs] for k, vs in moved.items()}
+    print(f"translation (px) of the held-out clips' edits per asked offset (mm): {report}")
     assert max(abs(v) for v in moved[None]) < IDENTITY_PX, f"the identity path moved the clip: {report}"
     for offset in OFFSETS_MM:
         want = -offset * PX_PER_MM                 # the camera moves right: the picture moves left
