@@ -56,6 +56,7 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
         root = Path(cfg.model.pretrained)
         config = json.loads((root / "transformer" / "config.json").read_text())
         if config.get("_class_name") == CineCtrlTransformer3DModel.__name__:
+            check_translation_unit(root)
             transformer = CineCtrlTransformer3DModel.from_pretrained(root / "transformer")
             check_controls(transformer, what=f"[model] pretrained = {root}")
         else:
@@ -74,6 +75,18 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
             formulation=m.formulation, num_maps=len(MAP_NAMES) if m.maps else 0)
     vae.requires_grad_(False).eval()
     return transformer, vae
+
+
+def check_translation_unit(root: Path) -> None:
+    """A CineCtrl model fine-tuned further reads camera paths in the unit this code trains with; one trained with
+    another (its card's `translation_unit_m`) would silently read every pair's trajectory at another scale."""
+    from .camera_path import TRANSLATION_SCALE_M
+    from .pipeline import ModelCard
+    unit = ModelCard.read(root).translation_unit_m
+    if unit is not None and unit != TRANSLATION_SCALE_M:
+        raise ConfigError(f"[model] pretrained = {root}: its camera paths were trained in units of {unit} m "
+                          f"(cinectrl.json translation_unit_m); this cinectrl trains in {TRANSLATION_SCALE_M} m. "
+                          "Start from a model trained in that unit, or from a stock Wan")
 
 
 class EpochSampler(Sampler[int]):

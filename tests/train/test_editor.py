@@ -165,3 +165,16 @@ def test_camera_paths_reach_the_model_in_the_unit_its_card_records(model_dir, tm
     (other / "cinectrl.json").write_text(json.dumps({**card, "translation_unit_m": 0}))
     with pytest.raises(ModelDirError, match="translation_unit_m = 0"):
         load_pipeline(other)
+
+
+def test_fine_tuning_a_model_trained_in_another_translation_unit_is_refused(model_dir, tmp_path):
+    from train.config import ConfigError, ModelConfig, RunConfig
+    from train.finetune import build_models
+    other = tmp_path / "metres"
+    shutil.copytree(model_dir, other)
+    card = json.loads((other / "cinectrl.json").read_text())
+    cfg = RunConfig(name="again", output_dir=str(tmp_path / "out"), model=ModelConfig(pretrained=str(other)))
+    build_models(cfg)                                   # its own unit: accepted
+    (other / "cinectrl.json").write_text(json.dumps({**card, "translation_unit_m": 1.0}))
+    with pytest.raises(ConfigError, match="trained in units of 1.0 m"):
+        build_models(cfg)
