@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,6 +40,7 @@ def main() -> dict:
     figures = {
         "run": dict(T.RUN), "px_per_mm": T.PX_PER_MM, "train_scenes": T.TRAIN_SCENES,
         "held_out_scenes": len(T.HELD_OUT_SEEDS), "train_seconds": round(train_s, 1),
+        "torch_threads": torch.get_num_threads(),
         "identity_px": [round(v, 3) for v in moved[None]],
     }
     for offset in T.OFFSETS_MM:
