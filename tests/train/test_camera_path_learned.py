@@ -12,7 +12,6 @@ at 32x32). Offsets both ways; the held-out scenes are never trained on.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
