@@ -13,7 +13,9 @@
 4. The real corpus (tests/data/real-sweeps/, or --corpus DIR): every exposure bracket calibrated in sample
    (fitted curve, ideal camera, OpenCV's bare Debevec) and held out (calibrate on every other exposure, predict
    the other half's +-1-stop neighbours, the nearest existing ones, through train/effects.exposure); the
-   white-balance series held out the same way; breathing held out on every focus stack.
+   white-balance series held out the same way; breathing held out on every focus stack. Each bracket's ceiling
+   (rigs/calibration/ceiling.py: the one curve fitted on the held-out pairs themselves) classifies it: one-curve
+   (target <= 0.5 x ideal) or not describable by one curve, and why (then: within 0.1 of OpenCV's, <= 1).
 
 Targets: calibrated exposure error <= 1/2 of the ideal's; focal length within 1 %, WB gains within 2 %,
 response within 2 % of full scale. Writes docs/results/benchmarks/calibration.json.
@@ -24,6 +26,7 @@ response within 2 % of full scale. Writes docs/results/benchmarks/calibration.js
 from __future__ import annotations
 
 import math
+import os
 import sys
 import tempfile
 import time
@@ -115,7 +118,7 @@ def real_corpus(corpus: Path) -> dict:
     from rigs.calibration import white_balance as W
     from train.calibrated import held_out_breathing
 
-    out: dict = {"corpus": str(corpus.relative_to(REPO) if corpus.is_relative_to(REPO) else corpus),
+    out: dict = {"corpus": os.path.relpath(corpus, REPO),          # repo-relative, wherever the checkout is
                  "exposure": {}, "white_balance": {}, "breathing": {}}
     for folder in sorted(p for p in corpus.iterdir() if (p / "sweep.toml").is_file()):
         meta = tomllib.loads((folder / "sweep.toml").read_text())
@@ -131,11 +134,14 @@ def real_corpus(corpus: Path) -> dict:
                 "in_sample": {k: fit[k] for k in ("ideal_mae", "calibrated_mae", "ratio", "opencv_mae",
                                                   "opencv_ratio", "pairs", "curve_from", "shifts")},
                 "held_out": {k: held[k] for k in ("profile_mae", "ideal_mae", "ratio", "opencv_mae", "opencv_ratio",
-                                                  "pairs")},
+                                                  "pairs", "meets")},
+                "ceiling": held["ceiling"],
                 "held_out_splits": held["splits"], "seconds": round(time.perf_counter() - started, 1)}
-            h = held
+            h, top = held, held["ceiling"]
             print(f"{folder.name}: held out profile {h['profile_mae']:.2f} / ideal {h['ideal_mae']:.2f} levels -> "
-                  f"ratio {h['ratio']:.2f} (OpenCV {h['opencv_ratio']:.2f}); in sample ratio {fit['ratio']:.2f}")
+                  f"ratio {h['ratio']:.2f} (OpenCV {h['opencv_ratio']:.2f}); one curve at best "
+                  f"{top['oracle_ratio']:.2f} -> {top['class']} ({top['rule']}: {'met' if h['meets'] else 'MISSED'}); "
+                  f"in sample ratio {fit['ratio']:.2f}")
         elif meta["axis"] == "kelvin":
             frames, _ = frames_from_files(paths, given={"kelvin": [float(v) for v in meta["values"]]})
             wb = W.held_out_white_balance(frames)
@@ -195,7 +201,9 @@ def main() -> None:
         "defocus_error_ratio": defocus_cal / defocus_ideal,
         "profile_version": profile.version, "calibration_seconds": calibration_s, "plan_seconds": seconds,
         "real": real,
-        "targets": {"exposure_mae_ratio": "<= 0.5", "real held_out ratio": "<= 0.5, or within 0.1 of OpenCV's",
+        "targets": {"exposure_mae_ratio": "<= 0.5",
+                    "real held_out ratio": "<= 0.5 where ceiling.class is one-curve; "
+                                           "else within 0.1 of OpenCV's and <= 1",
                     "focal_error_calibrated": "<= 0.01",
                     "wb_gain_error_calibrated": "<= 0.02", "response_error_calibrated_of_full_scale": "<= 0.02"},
     }
