@@ -101,24 +101,24 @@ def pointwise_floor(stats: PairStats) -> float:
     return table_mae(pointwise_tables(stats), stats)
 
 
-def _from_knots(params: np.ndarray) -> np.ndarray:
+def _from_knots(params: np.ndarray, knots: np.ndarray = KNOTS) -> np.ndarray:
     """Monotone log-light at the knots from unconstrained steps (code 255 at 0), interpolated to 256 codes."""
     steps = np.logaddexp(0.0, params)                    # softplus: every step down is positive
     logs = -np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])   # at KNOTS[1:] ... 255
     codes = np.arange(CODES)
-    out = np.exp(np.interp(codes, KNOTS[1:], logs))
+    out = np.exp(np.interp(codes, knots[1:], logs))
     out[0] = 0.0
     return out
 
 
-def _to_knots(column: np.ndarray) -> np.ndarray:
-    logs = np.log(np.maximum(column[KNOTS[1:]], 1e-9))
+def _to_knots(column: np.ndarray, knots: np.ndarray = KNOTS) -> np.ndarray:
+    logs = np.log(np.maximum(column[knots[1:]], 1e-9))
     steps = np.maximum(-np.diff(logs), 1e-4)
     return np.log(np.expm1(steps))                       # inverse softplus
 
 
 def oracle_curve(stats: PairStats, starts: Sequence[ResponseCurve], predict: Callable | None = None,
-                 *, iterations: int = 1500) -> tuple[ResponseCurve, float]:
+                 *, iterations: int = 1500, knots: np.ndarray = KNOTS) -> tuple[ResponseCurve, float]:
     """The one curve that predicts these pairs best (per channel, 13 monotone knots in log light, Powell on the
     exact error from the histograms), started from each of `starts`; never worse than the best start."""
     best = min(starts, key=lambda c: mae(c, stats, predict))
@@ -128,17 +128,17 @@ def oracle_curve(stats: PairStats, starts: Sequence[ResponseCurve], predict: Cal
 
         def loss(params: np.ndarray, c: int = c) -> float:
             trial = table.copy()
-            trial[:, c] = _from_knots(params)
+            trial[:, c] = _from_knots(params, knots)
             t = predicted_codes(ResponseCurve(trial), one.gains, predict)[:, c:c + 1]
             err = np.abs(t[..., :, None] - np.arange(CODES, dtype=np.float64))
             return float((err * one.joint).sum() / one.pixels)
 
-        start = min((_to_knots(s.linear[:, c]) for s in starts), key=loss)
+        start = min((_to_knots(s.linear[:, c], knots) for s in starts), key=loss)
         result = minimize(loss, start, method="Powell", options={"maxfev": iterations, "xtol": 1e-3, "ftol": 1e-5})
         if result.fun < loss(start):
-            table[:, c] = _from_knots(result.x)
+            table[:, c] = _from_knots(result.x, knots)
         else:
-            table[:, c] = _from_knots(start)
+            table[:, c] = _from_knots(start, knots)
     candidate = ResponseCurve(table, "oracle")
     fitted = mae(candidate, stats, predict)
     best_start = mae(best, stats, predict)
