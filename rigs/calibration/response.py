@@ -173,7 +173,8 @@ def check_bracket(frames: Sequence[Frame], *, aligned: bool = True, min_span: fl
 
 
 SMOOTHER = (10.0, 100.0)  # the stiffer smoothness priors tried besides the given one (the fit keeps the best)
-TIE_MARGIN = 1.05         # in-sample errors within this factor of the best are a tie: the stiffest curve is kept
+TIE_MARGIN = 1.05         # in-sample errors within this factor of the best are a tie: the stiffest curve is kept ...
+COARSE_STEP_STOPS = 1.0   # ... and the stiffer priors tried, when the bracket's median step is coarser than this
 WORSE_MARGIN = 1.05       # a curve erring more than this times the ideal camera's error is refused (an sRGB body
                           # fits to the ideal camera's error within about 1 %: that is a calibration, not a failure)
 
@@ -254,10 +255,12 @@ def fit_response(frames: Sequence[Frame], *, method: str = "debevec", samples: i
     thin = [c for c in range(3) if measured[c] < MIN_MEASURED_CODES and max(measured) >= MIN_MEASURED_CODES]
     candidates = [(ResponseCurve(_keep_ideal(_anchor_top(_smooth(table)), thin), method), "re-measured"),
                   (ResponseCurve(_keep_ideal(_fill_unseen(raw) / _fill_unseen(raw)[-1], thin), method), "solver")]
-    # and Debevec with a stiffer smoothness prior: with steps of 2 stops or more, the data pin the curve only at
-    # codes a step's ratio apart and the solver's default smoothing lets it wave in between (right in sample,
-    # off for a 1-stop prediction: the simulated body's held-out ratio 0.73 at lambda 10, 0.22 at 100)
-    if method == "debevec":
+    # and, where the steps are coarser than a stop, Debevec with a stiffer smoothness prior: the data pin the curve
+    # only at codes a step's ratio apart and the solver's default smoothing lets it wave in between (right in
+    # sample, off for a 1-stop prediction: the simulated body's held-out ratio 0.73 at lambda 10, 0.22 at 100).
+    # A finer bracket measures the codes in between; there the stiff prior only bends the shoulder.
+    coarse = float(np.median(np.diff(np.sort(np.log2(exposures))))) > COARSE_STEP_STOPS
+    if method == "debevec" and coarse:
         for stiffer in SMOOTHER:
             solver = cv2.createCalibrateDebevec(samples=samples, lambda_=smoothness * stiffer, random=False)
             stiff = solver.process(images, np.asarray(exposures, np.float32))[:, 0, :].astype(np.float64)
@@ -265,12 +268,12 @@ def fit_response(frames: Sequence[Frame], *, method: str = "debevec", samples: i
             candidates.append((ResponseCurve(_keep_ideal(_anchor_top(stiff), thin), method),
                                f"solver, smoothness x{stiffer:g}"))
     scored = [(exposure_prediction_error(prepared, c, pairs=pairs, step=step), c, how) for c, how in candidates]
-    # candidates in order of stiffness; where the bracket cannot tell them apart (within TIE_MARGIN of the best
-    # in sample) the stiffest wins: the data say nothing against the smoother curve, and between a step's codes
-    # the wavier one is a guess (the simulated body's 2-stop half: 2.30 vs 2.35 levels in sample, 7.2 vs 2.1 held
-    # out at 1 stop)
+    # candidates in order of stiffness; in a coarse bracket those within TIE_MARGIN of the best in sample are a tie
+    # and the stiffest wins: the data say nothing against the smoother curve, and between a step's codes the
+    # wavier one is a guess (the simulated body's 2-stop half: 2.30 vs 2.35 levels in sample, 7.2 vs 2.1 held out
+    # at 1 stop)
     best = min(item[0]["mae"] for item in scored)
-    fitted, curve, source = [item for item in scored if item[0]["mae"] <= TIE_MARGIN * best][-1]
+    fitted, curve, source = [item for item in scored if item[0]["mae"] <= (TIE_MARGIN if coarse else 1) * best][-1]
     figures = {"frames": len(frames), "span_stops": math.log2(max(exposures) / min(exposures)), "method": method,
                "shifts": [list(s) for s in prepared.shifts], "picture_share": float(prepared.valid.mean()),
                "flat_share": flat_share, "curve_from": source, "measured_codes": measured,
