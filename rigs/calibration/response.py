@@ -524,10 +524,18 @@ def held_out_error(frames: Sequence[Frame], *, method: str = "debevec", stops: S
         if ceiling:
             stats.append(ceiling_mod.pair_stats(whole, pairs, step=step))
             starts += [curve, reference]
+            if refused:          # the oracle may start anywhere: from the curve the refusal kept out, too
+                starts.append(fit_response([whole.frames[i] for i in half], method=method, force=True,
+                                           min_span=HELD_OUT_MIN_SPAN)[0])
     profile, ideal, opencv = (sums[k] / count for k in ("profile", "ideal", "opencv"))
     out = {"profile_mae": profile, "ideal_mae": ideal, "opencv_mae": opencv, "ratio": profile / ideal,
            "opencv_ratio": opencv / ideal, "pairs": used, "pixels": count, "splits": splits}
-    if ceiling:
+    if ceiling:           # and from the fits on every frame (the oracle is fitted on the held-out pairs anyway)
+        starts.append(opencv_curve(frames, exposures))
+        try:
+            starts.append(fit_response(frames, method=method, force=True)[0])
+        except CalibrationInputError:        # the whole bracket fails a check its halves passed: no such start
+            pass
         out["ceiling"] = ceiling_mod.measure(whole, ceiling_mod.merge(*stats), starts, predict=predict, step=step)
         out["meets"] = ceiling_mod.meets(out["ceiling"], out["ratio"], out["opencv_ratio"])
     return out
