@@ -506,11 +506,12 @@ def held_out_error(frames: Sequence[Frame], *, method: str = "debevec", stops: S
     for half in (order[0::2], order[1::2]):
         rest = [i for i in order if i not in half]
         try:
-            curve, _ = fit_response([whole.frames[i] for i in half], method=method, force=force,
-                                    min_span=HELD_OUT_MIN_SPAN)
-            refused = ""
+            curve, fitted = fit_response([whole.frames[i] for i in half], method=method, force=force,
+                                         min_span=HELD_OUT_MIN_SPAN)
+            refused, measured = "", fitted["measured_codes"]
         except (WorseThanIdeal, Underdetermined) as exc:   # nothing stored: the toolkit goes on with the ideal camera
             curve, refused = SRGB, type(exc).__name__
+            measured = exc.measured if isinstance(exc, Underdetermined) else exc.figures["measured_codes"]
         reference = opencv_curve([frames[i] for i in half], [exposures[i] for i in half])
         pairs = neighbour_pairs(exposures, stops, targets=rest)
         split = {name: exposure_prediction_error(whole, c, pairs=pairs, predict=predict, step=step)
@@ -519,7 +520,7 @@ def held_out_error(frames: Sequence[Frame], *, method: str = "debevec", stops: S
             sums[name] += result["mae"] * result["pixels"]
         count += split["ideal"]["pixels"]
         used += split["ideal"]["pairs"]
-        splits.append({"fitted_on": [frames[i].name for i in half], "refused": refused,
+        splits.append({"fitted_on": [frames[i].name for i in half], "refused": refused, "measured_codes": measured,
                        **{f"{k}_mae": v["mae"] for k, v in split.items()}})
         if ceiling:
             stats.append(ceiling_mod.pair_stats(whole, pairs, step=step))
