@@ -42,7 +42,7 @@ MEASUREMENTS: dict[str, Measurement] = {m.name: m for m in (
     Measurement("response", "response curve", "an exposure bracket of a static scene (a grey step chart is best)",
                 {"method": Option("debevec", str, f"solver: {' or '.join(METHODS)}"),
                  "force": Option(False, bool, "store the curve even when it predicts the bracket worse than the ideal "
-                                              "sRGB camera")},
+                                              "sRGB camera, or its frames are too far apart to measure it")},
                 lambda frames, profile, o: fit_response(frames, method=o["method"], force=o["force"])),
     Measurement("white_balance", "white balance per kelvin", "a grey card under one light, at each white-balance setting",
                 {"illuminant_kelvin": Option(5500.0, float, "colour temperature of the light on the card"),
