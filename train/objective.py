@@ -129,13 +129,9 @@ def anchor_latents(model: torch.nn.Module, vae: torch.nn.Module, batch: Mapping[
     latents exactly). Under no_grad; at the model's working size."""
     if formulation(model) != "bridge" or anchor_kind(model) != "simulator":
         return source_latents
-    from .model import controls_tensor
-    controls = batch["controls"]
-    with torch.no_grad():
-        video = anchor_video(model, batch["source"], controls, batch.get("disparity"))
-        encoded = space.encode(vae, video).to(source_latents)
-    neutral = (controls == controls_tensor({}).to(controls)).all(dim=1).to(source_latents.device)
-    return torch.where(neutral.view(-1, 1, 1, 1, 1), source_latents, encoded)
+    with torch.no_grad():      # (simulate_batch returns items with neutral controls unchanged: the source's latents)
+        video = anchor_video(model, batch["source"], batch["controls"], batch.get("disparity"))
+        return space.encode(vae, video).to(source_latents)
 
 
 def start_point(kind: str, noise: torch.Tensor, anchor_latents: torch.Tensor) -> torch.Tensor:
