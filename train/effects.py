@@ -46,7 +46,7 @@ FLAT_DISPARITY = 0.5
 
 def normalise_disparity(disparity: torch.Tensor) -> torch.Tensor:
     """Min-max over each clip (all its frames), not per frame: d_f then means the same depth in every frame.
-    A clip with no depth variation sits at FLAT_DISPARITY."""
+    A clip with no depth variation (or NaN: no depth) sits at FLAT_DISPARITY."""
     flat = disparity.flatten(1)
     lo, hi = flat.min(1).values, flat.max(1).values
     shape = (-1,) + (1,) * (disparity.ndim - 1)
@@ -58,8 +58,8 @@ def normalise_disparity(disparity: torch.Tensor) -> torch.Tensor:
 def clip_disparity(disparity: torch.Tensor | None, frames: int, height: int, width: int,
                    device: torch.device | str = "cpu") -> torch.Tensor:
     """One clip's normalised disparity (T, H, W) on a (frames, height, width) grid: its own depth's where it has
-    one (no NaN), else flat at FLAT_DISPARITY."""
-    if disparity is None or torch.isnan(disparity).any():
+    one, else flat at FLAT_DISPARITY (an item without depth, NaN in a collated batch, normalises to flat too)."""
+    if disparity is None:
         return torch.full((frames, height, width), FLAT_DISPARITY, device=device)
     disp = normalise_disparity(disparity[None].float().to(device))[0]
     if disp.shape != (frames, height, width):

@@ -144,6 +144,18 @@ def test_editor_renders_the_simulator_at_the_clips_own_resolution(asked, floor):
         assert psnr(edited, want) >= psnr(lowres, want) + 3.0
 
 
+def test_the_editor_measures_the_change_from_the_anchor_the_model_started_from():
+    """Over windows and padding (13 frames of 640x400 into a 9-frame 48x64 model) with ISO noise, the change the
+    editor carries over is exactly the model's correction: the model starts from the editor's own render, so an
+    untrained model's edit is the full-resolution render (a pipeline rendering its own anchor per window draws
+    other noise, and that difference would land on the clip: ~32 dB)."""
+    clip = photo_clip(13, 400, 640)
+    asked = {"ISO": 0.8}
+    edited = ClipEditor(anchored_pipeline(), steps=2).edit(clip, asked)
+    want = as_uint8(simulate_batch(as_video(clip), controls_tensor(asked), None))
+    assert psnr(edited, want) >= 45.0 and psnr(edited, clip) < 40.0
+
+
 @pytest.mark.parametrize("body,named", [
     ('[model]\nanchor = "simulator"\n', '[model] anchor = \'simulator\' needs formulation = "bridge"'),
     ('[model]\nformulation = "bridge"\nanchor = "render"\n', "[model] anchor = 'render'; use one of source, simulator"),
