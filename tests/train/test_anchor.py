@@ -68,6 +68,15 @@ def test_untrained_simulator_anchored_model_returns_the_simulators_render():
     assert psnr(source_anchored, clip) >= 35.0
 
 
+def test_the_simulator_at_neutral_controls_is_the_source():
+    """What the anchor rests on: every effect at its neutral value returns the clip (>= 50 dB; no skip here)."""
+    from train.effects import simulate
+    clip = photo_clip(5, 48, 64)
+    frames = torch.from_numpy(clip).float().div(255).permute(0, 3, 1, 2)[None]
+    out = simulate(frames, None, {})
+    assert psnr((out[0].permute(0, 2, 3, 1).numpy() * 255), clip.astype(np.float32)) >= 50.0
+
+
 def test_anchor_uses_the_clips_disparity_and_the_flat_rule_without_it():
     """Bokeh in the anchor follows the clip's own depth (near blurred, far sharp when focused far); a clip
     without depth is blurred uniformly by the flat mid-disparity rule the physical maps use."""
