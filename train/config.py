@@ -361,15 +361,14 @@ def validate(cfg: RunConfig) -> None:
         if getattr(v, key) < 0:
             raise ConfigError(f"[validation] {key} = {getattr(v, key)} must be 0 or more")
     m = cfg.model
-    from .model import ANCHORS, FORMULATIONS
+    from .model import FORMULATIONS, check_anchor
     from .space import SPACES, TEMPORAL
     if m.formulation not in FORMULATIONS:
         raise ConfigError(f"[model] formulation = {m.formulation!r}; use one of {', '.join(FORMULATIONS)}")
-    if m.anchor not in ANCHORS:
-        raise ConfigError(f"[model] anchor = {m.anchor!r}; use one of {', '.join(ANCHORS)}")
-    if m.anchor != "source" and m.formulation != "bridge":
-        raise ConfigError(f"[model] anchor = {m.anchor!r} needs formulation = \"bridge\" (formulation = "
-                          f"{m.formulation!r} starts from noise); set formulation = \"bridge\" or anchor = \"source\"")
+    try:
+        check_anchor(m.formulation, m.anchor)
+    except ValueError as exc:
+        raise ConfigError(f"[model] {exc}") from None
     if m.space not in SPACES:
         raise ConfigError(f"[model] space = {m.space!r}; use one of {', '.join(SPACES)}")
     if m.pixel_factor < 1 or any(s % m.pixel_factor for s in d.size):

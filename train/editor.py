@@ -13,7 +13,7 @@
 - anchor: for a model whose bridge starts from the effect simulator (`[model] anchor = "simulator"`), the
   simulator renders the asked controls at the clip's OWN resolution and only the model's learned correction
   (its output − the simulator's render at the model's size) is upsampled and carried over, so bokeh, zoom and
-  exposure act on the clip's own detail (`anchored`);
+  exposure act on the clip's own detail (`objective.simulator_anchored`);
 - time: a clip longer than the model's window is edited in overlapping windows of the model's length, blended
   linearly across each overlap; a shorter one is padded to the next 4k+1 length by repeating its last frame and
   trimmed back.
@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from . import objective
 from .camera_path import CameraPath, latent_trajectory
 from .pipeline import CineCtrlPipeline, load_pipeline
 from rigs.video import Fit, fit_box, fit_frames, resize_frames
@@ -62,18 +63,11 @@ def simulated(pipe: CineCtrlPipeline, frames: np.ndarray, controls: Mapping[str,
               disparity: np.ndarray | None) -> np.ndarray:
     """`objective.anchor_video` (the bridge's start: the source, or the simulator's render) of uint8 frames
     (T, H, W, 3) at their own size, with the clip's disparity (T, H, W) or the flat rule; uint8 back."""
-    from . import objective
     from .model import controls_tensor
     video = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]
     disp = None if disparity is None else torch.as_tensor(np.asarray(disparity, np.float32))[None]
     out = objective.anchor_video(pipe.transformer, video, controls_tensor(dict(controls)), disp)
     return ((out[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-
-
-def anchored(pipe: CineCtrlPipeline) -> bool:
-    """Whether the model's bridge starts from the simulator's render (its change is then taken from that)."""
-    from . import objective
-    return objective.formulation(pipe.transformer) == "bridge" and objective.anchor_kind(pipe.transformer) == "simulator"
 
 
 class EditRefused(ValueError):
@@ -236,12 +230,13 @@ class ClipEditor:
         # simulator-anchored model the simulator's render of the asked controls (rendered on the clip's own box,
         # then edge-padded as the clip was, so zoom and blur see the clip's geometry)
         reference, work_reference = frames, fit.content(work)
-        if anchored(self.pipe):
+        anchored = objective.simulator_anchored(self.pipe.transformer)
+        if anchored:
             reference = simulated(self.pipe, frames, controls, None if depth is None else
                                   1.0 / np.maximum(np.asarray(depth, np.float32)[: len(frames)], 1e-3))
             work_reference = simulated(self.pipe, work_reference, controls,
                                        None if disparity is None else fit.content(disparity))
-        work_anchor = fit_frames(work_reference, (plan.work_height, plan.work_width))[0] if anchored(self.pipe) else None
+        work_anchor = fit_frames(work_reference, (plan.work_height, plan.work_width))[0] if anchored else None
         context = self.context(prompt)
         total_steps = len(plan.windows) * self.steps
         done = [0]

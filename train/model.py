@@ -43,10 +43,10 @@ ANCHORS = ("source", "simulator")
 def check_anchor(formulation: str, anchor: str) -> None:
     """The (formulation, anchor) pairs a model can have; ValueError naming the fix otherwise."""
     if anchor not in ANCHORS:
-        raise ValueError(f"anchor {anchor!r}: use one of {', '.join(ANCHORS)}")
+        raise ValueError(f"anchor = {anchor!r}; use one of {', '.join(ANCHORS)}")
     if anchor != "source" and formulation != "bridge":
-        raise ValueError(f"anchor {anchor!r} needs formulation \"bridge\" (a {formulation!r} model starts from noise); "
-                         "set formulation = \"bridge\" or anchor = \"source\"")
+        raise ValueError(f"anchor = {anchor!r} needs formulation = \"bridge\" (formulation = {formulation!r} starts "
+                         "from noise); set formulation = \"bridge\" or anchor = \"source\"")
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:

@@ -108,13 +108,18 @@ def anchor_kind(model: torch.nn.Module) -> str:
     return _config(model).get("anchor", "source")
 
 
+def simulator_anchored(model: torch.nn.Module) -> bool:
+    """A bridge that starts from the simulator's render (the model learns the simulator's error)."""
+    return formulation(model) == "bridge" and anchor_kind(model) == "simulator"
+
+
 def anchor_video(model: torch.nn.Module, video: torch.Tensor, controls: torch.Tensor,
                  disparity: torch.Tensor | None) -> torch.Tensor:
     """The clip the bridge starts from, (B, 3, T, H, W) in [-1, 1]: the source itself, or for an anchor =
     "simulator" model the simulator's render of `controls` (its disparity where given, else the flat rule; ISO
     noise seeded 0; the camera path is not simulated). The one anchor training, the pipeline and the editor
     use."""
-    if formulation(model) != "bridge" or anchor_kind(model) != "simulator":
+    if not simulator_anchored(model):
         return video
     from .effects import simulate_batch
     with torch.no_grad():
@@ -127,7 +132,7 @@ def anchor_latents(model: torch.nn.Module, vae: torch.nn.Module, batch: Mapping[
     """The bridge's start point for a collated batch in the working space: the source's latents, or the encoded
     simulator render of the batch's controls (items with neutral controls, e.g. identity pairs: the source's
     latents exactly). Under no_grad; at the model's working size."""
-    if formulation(model) != "bridge" or anchor_kind(model) != "simulator":
+    if not simulator_anchored(model):
         return source_latents
     with torch.no_grad():      # (simulate_batch returns items with neutral controls unchanged: the source's latents)
         video = anchor_video(model, batch["source"], batch["controls"], batch.get("disparity"))
@@ -146,7 +151,7 @@ def flow_matching_loss(model: torch.nn.Module, target_latents: torch.Tensor, sou
     """MSE of the predicted velocity (x1 - x0) on the target half only; the source half stays clean. x1 is the
     noise ("flow") or the bridge's anchor ("bridge": `anchor`, from `anchor_latents`; the source's latents when
     not given), as the model's config says."""
-    if anchor is None and formulation(model) == "bridge" and anchor_kind(model) == "simulator":
+    if anchor is None and simulator_anchored(model):
         raise ValueError("a model with anchor = \"simulator\" needs the anchor's latents: pass "
                          "anchor=objective.anchor_latents(model, vae, batch, source_latents)")
     start = start_point(formulation(model), noise, source_latents if anchor is None else anchor)
