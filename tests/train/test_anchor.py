@@ -212,3 +212,8 @@ def test_training_and_validation_start_from_the_anchor(tmp_path):
         assert f'"anchor": "{anchor}"' in config
     assert results["simulator"][0] < 0.5 * results["source"][0]
     assert results["simulator"][1] < 0.5 * results["source"][1]
+
+
+def test_the_transformer_refuses_an_anchor_without_the_bridge():
+    with pytest.raises(ValueError, match='needs formulation = "bridge"'):
+        CineCtrlTransformer3DModel(**tiny.transformer_config("tiny"), formulation="flow", anchor="simulator")
