@@ -132,7 +132,8 @@ DATA = {
 
 
 def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], frames: int,
-                  ablation: bool, vae: bool = False, arms: list[str] | None = None) -> dict[str, Path]:
+                  ablation: bool, vae: bool = False, arms: list[str] | None = None,
+                  only: list[str] | None = None) -> dict[str, Path]:
     """One TOML per model: the same steps x batch, seed, optimiser and eval split for each."""
     base: dict[str, Any] = {
         "seed": 0,
@@ -145,7 +146,7 @@ def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], 
                   "timestep_shift": 3.0, "trackers": [], "identity_fraction": 0.1},
         "validation": {"every": steps, "max_pairs": 8, "sample_every": 0},     # at the last step
     }
-    runs = {name: (data, PRODUCT) for name, data in DATA.items()}
+    runs = {name: (data, PRODUCT) for name, data in DATA.items() if not only or name in only}
     if ablation:
         chosen = {**ABLATION, **(VAE_ABLATION if vae else {})}
         runs.update({name: (DATA["mixed"], levers) for name, levers in chosen.items() if not arms or name in arms})
@@ -318,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also train the mixed data with one lever off at a time")
     parser.add_argument("--arms", nargs="+", choices=[*ABLATION, *VAE_ABLATION], default=None,
                         help="with --ablation: only these arms (default: all)")
+    parser.add_argument("--only", nargs="+", choices=list(DATA), default=None,
+                        help="train only these of real / synthetic / mixed (e.g. a rerun after a data fix)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "lab-day", help="working folder (emptied)")
     parser.add_argument("--keep-capture", action="store_true", help="keep --work's captured lab/ and start at "
                         "the review (stage 2)")
@@ -371,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["autoencoder"] = json.loads((work / "vae" / "autoencoder.json").read_text())["report"]
         figures["autoencoder"].pop("history", None)
     configs = train_configs(work, args.steps, args.batch, size=tuple(args.size), frames=args.frames,
-                            ablation=args.ablation, vae=vae_arms, arms=args.arms)
+                            ablation=args.ablation, vae=vae_arms, arms=args.arms, only=args.only)
     figures["training"] = {}
     for name, path in configs.items():
         log(f"4/5 train {name}: {args.steps} steps x {args.batch}")
