@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     work = args.work.resolve()
+    args.out = args.out.resolve()          # the CLI runs in --work: a relative --out means from here
     kept = args.keep_capture and (work / "lab" / "catalog.db").is_file()
     if work.exists():
         for child in work.iterdir():
