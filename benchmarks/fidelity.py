@@ -3,7 +3,7 @@ through the CLI, with one budget in training steps x batch (not minutes: a share
 the result).
 
     .venv/bin/python benchmarks/fidelity.py [--steps 1500] [--batch 4] [--scenes 14] [--work runs/lab-day]
-                                            [--ablation | --no-ablation]
+                                            [--ablation | --no-ablation] [--arms mixed-source ...]
 
 1. capture: the sweep plans under examples/lab-day/ (bokeh, focus, zoom, exposure, colour, ISO at constant
    exposure, camera path) for each scene (varied_scene(N) on the simulated rig) -> `cinectrl capture run`;
@@ -13,10 +13,13 @@ the result).
    like captured ones, so real, synthetic and mixed train at the same cost per step; for the ablation's VAE
    arms (--ae-steps), `cinectrl train autoencoder` with a step budget;
 4. three models with the same steps x batch (`cinectrl train run`): real (captured train-ready pairs), synthetic
-   (simulator pairs from the same source clips), mixed (both) — source-anchored (bridge) in pixel space with
-   physical maps; with --ablation, the mixed data also trained with one lever off at a time (the paper's
-   noise-start flow, and the bridge without maps, both in pixel space; with --ae-steps N also both formulations
-   on the latents of an autoencoder trained N steps here: the working-space lever);
+   (simulator pairs from the same source clips), mixed (both) — a bridge in pixel space with physical maps that
+   starts from the effect simulator's render of the asked controls (`anchor = "simulator"`: the model learns
+   only what the simulator gets wrong); with --ablation, the mixed data also trained with one lever off at a
+   time (the source-anchored bridge, the previous product; the anchored bridge without maps; the paper's
+   noise-start flow; `--arms` picks some; with --ae-steps N also both formulations on the latents of an
+   autoencoder trained N steps here: the working-space lever). The untrained anchored model is the simulator
+   alone: the `simulator` row;
 5. `cinectrl train eval` of every model against identity and the simulator on the held-out scenes' captured
    sweeps -> docs/results/fidelity/ (report, metrics.json, plots), neutral edits of held-out clips through the
    editor, the targets table and the ablation table.
@@ -107,17 +110,19 @@ def review(work: Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ 3-4. train
 
-#: the product: source-anchored bridge in exact pixel space with the simulator's physical maps
-PRODUCT = {"formulation": "bridge", "space": "pixel", "maps": True}
+#: the product: a bridge in exact pixel space with the simulator's physical maps, starting from the simulator's
+#: render of the asked controls (the model learns the simulator's error)
+PRODUCT = {"formulation": "bridge", "space": "pixel", "maps": True, "anchor": "simulator"}
 #: the ablation on the mixed data: one lever off at a time (same steps x batch, same held-out sweeps)
 ABLATION = {
-    "mixed-flow-pixel": {"formulation": "flow", "space": "pixel", "maps": False},   # the paper's formulation
-    "mixed-bridge-pixel": {"formulation": "bridge", "space": "pixel", "maps": False},
+    "mixed-source": {"formulation": "bridge", "space": "pixel", "maps": True, "anchor": "source"},  # the last product
+    "mixed-bridge-pixel": {"formulation": "bridge", "space": "pixel", "maps": False, "anchor": "simulator"},
+    "mixed-flow-pixel": {"formulation": "flow", "space": "pixel", "maps": False, "anchor": "source"},  # the paper's
 }
 #: arms on the latents of an autoencoder trained here (`--ae-steps` > 0): the working-space lever
 VAE_ABLATION = {
-    "mixed-flow-vae": {"formulation": "flow", "space": "vae", "maps": False},       # the last lab day's model
-    "mixed-bridge-vae": {"formulation": "bridge", "space": "vae", "maps": False},
+    "mixed-flow-vae": {"formulation": "flow", "space": "vae", "maps": False, "anchor": "source"},
+    "mixed-bridge-vae": {"formulation": "bridge", "space": "vae", "maps": False, "anchor": "simulator"},
 }
 DATA = {
     "real": {"ratio": [1, 0]},
@@ -127,7 +132,8 @@ DATA = {
 
 
 def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], frames: int,
-                  ablation: bool, vae: bool = False) -> dict[str, Path]:
+                  ablation: bool, vae: bool = False, arms: list[str] | None = None,
+                  only: list[str] | None = None) -> dict[str, Path]:
     """One TOML per model: the same steps x batch, seed, optimiser and eval split for each."""
     base: dict[str, Any] = {
         "seed": 0,
@@ -140,10 +146,10 @@ def train_configs(work: Path, steps: int, batch: int, *, size: tuple[int, int], 
                   "timestep_shift": 3.0, "trackers": [], "identity_fraction": 0.1},
         "validation": {"every": steps, "max_pairs": 8, "sample_every": 0},     # at the last step
     }
-    runs = {name: (data, PRODUCT) for name, data in DATA.items()}
+    runs = {name: (data, PRODUCT) for name, data in DATA.items() if not only or name in only}
     if ablation:
-        arms = {**ABLATION, **(VAE_ABLATION if vae else {})}
-        runs.update({name: (DATA["mixed"], levers) for name, levers in arms.items()})
+        chosen = {**ABLATION, **(VAE_ABLATION if vae else {})}
+        runs.update({name: (DATA["mixed"], levers) for name, levers in chosen.items() if not arms or name in arms})
     out = {}
     for name, (data, levers) in runs.items():
         model = {**base["model"], **levers}
@@ -259,12 +265,13 @@ def ablation_table(metrics: dict[str, Any], neutral: dict[str, Any], training: d
 
 def ablation_markdown(rows: list[dict]) -> str:
     fmt = lambda v, p=2: "–" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
-    head = ("| model | formulation | space | maps | steps x batch | neutral edit dB | mean CorrCoef | "
-            "mean dB to captured target |\n|---|---|---|---|---|---|---|---|")
+    head = ("| model | formulation | anchor | space | maps | steps x batch | neutral edit dB | mean CorrCoef | "
+            "mean dB to captured target |\n|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         sxb = f"{r['steps']} x {r['batch']}" if r.get("steps") else "–"
-        lines.append(f"| {r['model']} | {r.get('formulation', '–')} | {r.get('space', '–')} | "
+        anchor = r.get("anchor", "–") if r.get("formulation") == "bridge" else "–"
+        lines.append(f"| {r['model']} | {r.get('formulation', '–')} | {anchor} | {r.get('space', '–')} | "
                      f"{r.get('maps', '–')} | {sxb} | {fmt(r['neutral_psnr'], 1)} | {fmt(r['mean_corrcoef'])} | "
                      f"{fmt(r['mean_psnr_target'], 1)} |")
     return "\n".join(lines) + "\n"
@@ -310,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                    "the training scenes")
     parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=True,
                         help="also train the mixed data with one lever off at a time")
+    parser.add_argument("--arms", nargs="+", choices=[*ABLATION, *VAE_ABLATION], default=None,
+                        help="with --ablation: only these arms (default: all)")
+    parser.add_argument("--only", nargs="+", choices=list(DATA), default=None,
+                        help="train only these of real / synthetic / mixed (e.g. a rerun after a data fix)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "lab-day", help="working folder (emptied)")
     parser.add_argument("--keep-capture", action="store_true", help="keep --work's captured lab/ and start at "
                         "the review (stage 2)")
@@ -322,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     work = args.work.resolve()
+    args.out = args.out.resolve()          # the CLI runs in --work: a relative --out means from here
     kept = args.keep_capture and (work / "lab" / "catalog.db").is_file()
     if work.exists():
         for child in work.iterdir():
@@ -363,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["autoencoder"] = json.loads((work / "vae" / "autoencoder.json").read_text())["report"]
         figures["autoencoder"].pop("history", None)
     configs = train_configs(work, args.steps, args.batch, size=tuple(args.size), frames=args.frames,
-                            ablation=args.ablation, vae=vae_arms)
+                            ablation=args.ablation, vae=vae_arms, arms=args.arms, only=args.only)
     figures["training"] = {}
     for name, path in configs.items():
         log(f"4/5 train {name}: {args.steps} steps x {args.batch}")

@@ -106,6 +106,7 @@ class ModelConfig:
     tiny_vae: dict[str, Any] = field(default_factory=tiny.vae_config)
     vae: str = ""                           # a trained autoencoder (`cinectrl train autoencoder`) instead of tiny_vae
     formulation: str = "flow"               # flow (noise -> target, the paper's) | bridge (source -> target)
+    anchor: str = "source"                  # bridge start: source (the clip) | simulator (train/effects.py's render)
     space: str = "vae"                      # vae (tiny_vae or [model] vae) | pixel (exact; space-to-depth)
     pixel_factor: int = 8                   # pixel space: space-to-depth factor f in space (H/f x W/f)
     pixel_temporal: int = 4                 # pixel space: frames per latent frame (1, 2 or 4; 4 = as Wan's VAE)
@@ -360,10 +361,14 @@ def validate(cfg: RunConfig) -> None:
         if getattr(v, key) < 0:
             raise ConfigError(f"[validation] {key} = {getattr(v, key)} must be 0 or more")
     m = cfg.model
-    from .model import FORMULATIONS
+    from .model import FORMULATIONS, check_anchor
     from .space import SPACES, TEMPORAL
     if m.formulation not in FORMULATIONS:
         raise ConfigError(f"[model] formulation = {m.formulation!r}; use one of {', '.join(FORMULATIONS)}")
+    try:
+        check_anchor(m.formulation, m.anchor)
+    except ValueError as exc:
+        raise ConfigError(f"[model] {exc}") from None
     if m.space not in SPACES:
         raise ConfigError(f"[model] space = {m.space!r}; use one of {', '.join(SPACES)}")
     if m.pixel_factor < 1 or any(s % m.pixel_factor for s in d.size):

@@ -10,6 +10,10 @@
   the per-pixel gains (output / input) upsampled and multiplied in (`"gain"`, for edits that scale light), so
   the clip keeps its own detail and a neutral edit gives the input back. `"resize"` (the model's output
   upscaled) is kept for comparison only;
+- anchor: for a model whose bridge starts from the effect simulator (`[model] anchor = "simulator"`), the
+  simulator renders the asked controls at the clip's OWN resolution and only the model's learned correction
+  (its output − the simulator's render at the model's size) is upsampled and carried over, so bokeh, zoom and
+  exposure act on the clip's own detail (`objective.simulator_anchored`);
 - time: a clip longer than the model's window is edited in overlapping windows of the model's length, blended
   linearly across each overlap; a shorter one is padded to the next 4k+1 length by repeating its last frame and
   trimmed back.
@@ -27,6 +31,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from . import objective
 from .camera_path import CameraPath, latent_trajectory, translation_unit
 from .pipeline import CineCtrlPipeline, load_pipeline
 from rigs.video import Fit, fit_box, fit_frames, resize_frames
@@ -52,6 +57,17 @@ def transfer(frames: np.ndarray, work: np.ndarray, edited: np.ndarray, mode: str
         gain = (edited + 1.0) / (work.astype(np.float32) + 1.0)
         out = (frames.astype(np.float32) + 1.0) * resize_frames(gain, height, width) - 1.0
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def simulated(pipe: CineCtrlPipeline, frames: np.ndarray, controls: Mapping[str, float],
+              disparity: np.ndarray | None) -> np.ndarray:
+    """`objective.anchor_video` (the bridge's start: the source, or the simulator's render) of uint8 frames
+    (T, H, W, 3) at their own size, with the clip's disparity (T, H, W) or the flat rule; uint8 back."""
+    from .model import controls_tensor
+    video = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]
+    disp = None if disparity is None else torch.as_tensor(np.asarray(disparity, np.float32))[None]
+    out = objective.anchor_video(pipe.transformer, video, controls_tensor(dict(controls)), disp)
+    return ((out[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
 class EditRefused(ValueError):
@@ -211,6 +227,17 @@ class ClipEditor:
         if depth is not None:
             disparity = 1.0 / np.maximum(fit_frames(np.asarray(depth, np.float32), (plan.work_height, plan.work_width),
                                                     nearest=True)[0], 1e-3)
+        # the clip the change is measured from, at the model's size and at the clip's own: the source, or for a
+        # simulator-anchored model the simulator's render of the asked controls (rendered on the clip's own box,
+        # then edge-padded as the clip was, so zoom and blur see the clip's geometry)
+        reference, work_reference = frames, fit.content(work)
+        anchored = objective.simulator_anchored(self.pipe.transformer)
+        if anchored:
+            reference = simulated(self.pipe, frames, controls, None if depth is None else
+                                  1.0 / np.maximum(np.asarray(depth, np.float32)[: len(frames)], 1e-3))
+            work_reference = simulated(self.pipe, work_reference, controls,
+                                       None if disparity is None else fit.content(disparity))
+        work_anchor = fit_frames(work_reference, (plan.work_height, plan.work_width))[0] if anchored else None
         context = self.context(prompt)
         total_steps = len(plan.windows) * self.steps
         done = [0]
@@ -226,15 +253,18 @@ class ClipEditor:
         weight = np.zeros(plan.frames, dtype=np.float64)
         for k, (start, end) in enumerate(plan.windows):
             chunk = work[start:end]
+            anchor = None if work_anchor is None else work_anchor[start:end]
             if plan.padded_to:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], plan.padded_to - len(chunk), axis=0)])
+                if anchor is not None:
+                    anchor = np.concatenate([anchor, np.repeat(anchor[-1:], plan.padded_to - len(anchor), axis=0)])
             trajectory = latent_trajectory(poses, start, len(chunk), plan.frames, self.translation_unit_m).unsqueeze(0)
             disp = None
             if disparity is not None:
                 disp = disparity[[min(i, len(disparity) - 1) for i in range(start, start + len(chunk))]]
             out = self.pipe(video=chunk, controls=dict(controls), trajectory=trajectory, prompt_embeds=context,
                             num_inference_steps=self.steps, generator=torch.Generator().manual_seed(self.seed),
-                            output_type="np", callback_on_step_end=on_step, disparity=disp)[0]
+                            output_type="np", callback_on_step_end=on_step, disparity=disp, anchor=anchor)[0]
             if cancelled():
                 raise Cancelled
             out = out[: end - start] * 255.0
@@ -244,7 +274,7 @@ class ClipEditor:
             acc[start:end] += out * w[:, None, None, None]
             weight[start:end] += w
         edited = fit.content(acc / weight[:, None, None, None])
-        result = transfer(frames, fit.content(work), edited, self.transfer)
+        result = transfer(reference, work_reference, edited, self.transfer)
         progress(1.0)
         return result
 

@@ -39,12 +39,32 @@ def _encoded(linear: torch.Tensor, profile=None) -> torch.Tensor:
     return optics.srgb_encode(linear) if profile is None else profile.to_encoded(linear, channel_axis=-3)
 
 
+#: the normalised disparity of a clip without depth (or a flat one): mid-range, so its blur follows |0.5 − d_f|;
+#: the one rule the bokeh renderer, the physical maps and the bridge's simulator anchor share
+FLAT_DISPARITY = 0.5
+
+
 def normalise_disparity(disparity: torch.Tensor) -> torch.Tensor:
-    """Min-max over each clip (all its frames), not per frame: d_f then means the same depth in every frame."""
+    """Min-max over each clip (all its frames), not per frame: d_f then means the same depth in every frame.
+    A clip with no depth variation (or NaN: no depth) sits at FLAT_DISPARITY."""
     flat = disparity.flatten(1)
     lo, hi = flat.min(1).values, flat.max(1).values
     shape = (-1,) + (1,) * (disparity.ndim - 1)
-    return (disparity - lo.view(shape)) / (hi - lo).clamp_min(1e-8).view(shape)
+    span = (hi - lo).view(shape)
+    return torch.where(span > 1e-8, (disparity - lo.view(shape)) / span.clamp_min(1e-8),
+                       torch.full_like(disparity, FLAT_DISPARITY))
+
+
+def clip_disparity(disparity: torch.Tensor | None, frames: int, height: int, width: int,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """One clip's normalised disparity (T, H, W) on a (frames, height, width) grid: its own depth's where it has
+    one, else flat at FLAT_DISPARITY (an item without depth, NaN in a collated batch, normalises to flat too)."""
+    if disparity is None:
+        return torch.full((frames, height, width), FLAT_DISPARITY, device=device)
+    disp = normalise_disparity(disparity[None].float().to(device))[0]
+    if disp.shape != (frames, height, width):
+        disp = F.interpolate(disp[None, None], size=(frames, height, width), mode="trilinear")[0, 0]
+    return disp
 
 
 def defocus_radius_px(disp_n: torch.Tensor, K: float, d_f: float, width_px: int) -> torch.Tensor:
@@ -251,6 +271,26 @@ def simulate(frames: torch.Tensor, disparity: torch.Tensor | None, controls: Map
     return out
 
 
+def simulate_batch(video: torch.Tensor, controls: torch.Tensor, disparity: torch.Tensor | None, *,
+                   seed: int = 0) -> torch.Tensor:
+    """The simulator's render of each item's controls in the working spaces' form: (B, 3, T, H, W) in [-1, 1] +
+    (B, len(registry)) controls (+ (B, T, H, W) disparity, NaN for an item without depth, or None) -> the same
+    form. Bokeh uses the item's disparity, else the flat rule (`clip_disparity`); ISO noise is seeded by `seed`
+    (deterministic); items with neutral controls come back unchanged. One simulate per item (controls differ)."""
+    neutral = torch.tensor(registry.vector({}), dtype=controls.dtype, device=controls.device)
+    b, _, t, h, w = video.shape
+    out = video.clone()
+    for i in range(b):
+        if torch.equal(controls[i], neutral):
+            continue
+        c = {name: float(controls[i, j]) for j, name in enumerate(registry.NAMES)}
+        disp = clip_disparity(None if disparity is None else disparity[i], t, h, w, video.device)
+        frames = ((video[i:i + 1].float() + 1) / 2).clamp(0, 1).permute(0, 2, 1, 3, 4)       # (1, T, 3, H, W)
+        rendered = simulate(frames, disp[None], c, seed=seed).clamp(0, 1)
+        out[i] = (rendered[0].permute(1, 0, 2, 3) * 2 - 1).to(out.dtype)
+    return out
+
+
 def simulate_uint8(frames, controls: Mapping[str, float], *, disparity=None, seed: int = 0, profile=None,
                    pixel_area: float = 1.0):
     """`simulate` in the form the data pipeline and evaluation use: (T, H, W, 3) uint8 frames in and out.
@@ -277,7 +317,7 @@ def control_maps(controls: torch.Tensor, disparity: torch.Tensor | None, frames:
     """(B, len(registry)) controls (+ (B, T, H, W) disparity, NaN for an item without depth, or None) ->
     (B, len(MAP_NAMES), T, H, W) maps:
     - blur_radius: the bokeh renderer's radius (defocus_radius_px) as a fraction of the width; without depth the
-      clip is taken as flat at mid disparity (the radius then only says how strongly and where focus is);
+      clip is taken as flat at FLAT_DISPARITY (the radius then only says how strongly and where focus is);
     - zoom_dx, zoom_dy: where each output pixel samples the source (zoom's centre crop), in half-widths;
     - exposure_ev: ΔEV of S; wb_log2_*: log2 of the white-balance gains of T; iso_stops: the gain of ISO."""
     b = controls.shape[0]
@@ -289,12 +329,7 @@ def control_maps(controls: torch.Tensor, disparity: torch.Tensor | None, frames:
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     for i in range(b):
         c = {name: float(controls[i, j]) for name, j in index.items()}
-        if disparity is not None and not torch.isnan(disparity[i]).any():
-            disp = normalise_disparity(disparity[i:i + 1].float().to(device))[0]
-            if disp.shape[-2:] != (height, width) or disp.shape[0] != frames:
-                disp = F.interpolate(disp[None, None], size=(frames, height, width), mode="trilinear")[0, 0]
-        else:
-            disp = torch.full((frames, height, width), 0.5, device=device)
+        disp = clip_disparity(None if disparity is None else disparity[i], frames, height, width, device)
         out[i, 0] = defocus_radius_px(disp, c["K"], c["d_f"], width) / width
         ratio = optics.crop_ratio(1.0, 1.0 + c["f"] * (optics.ZOOM_MAX - 1.0))
         out[i, 1] = gx * (ratio - 1.0)

@@ -60,7 +60,8 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
             transformer = CineCtrlTransformer3DModel.from_pretrained(root / "transformer")
             check_controls(transformer, what=f"[model] pretrained = {root}")
         else:
-            transformer = CineCtrlTransformer3DModel.from_wan(root / "transformer", formulation=cfg.model.formulation)
+            transformer = CineCtrlTransformer3DModel.from_wan(root / "transformer", formulation=cfg.model.formulation,
+                                                              anchor=cfg.model.anchor)
         vae = load_space(root / "vae")
     else:
         m = cfg.model
@@ -72,7 +73,7 @@ def build_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
         latent = space_channels(vae)
         transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(
             m.transformer, **{"in_channels": latent, "out_channels": latent, **m.tiny_transformer}),
-            formulation=m.formulation, num_maps=len(MAP_NAMES) if m.maps else 0)
+            formulation=m.formulation, num_maps=len(MAP_NAMES) if m.maps else 0, anchor=m.anchor)
     vae.requires_grad_(False).eval()
     return transformer, vae
 
@@ -548,9 +549,10 @@ def train_micro_step(run: Run, batch: dict[str, Any], micro: int) -> tuple[torch
         sigmas = O.sample_sigmas(tgt.shape[0], t.weighting_scheme, t.timestep_shift, g).to(tgt.device)
         if t.identity_fraction > 0:
             batch, tgt = O.identity_pairs(batch, src, tgt, t.identity_fraction, g)
+        start = O.anchor_latents(run.transformer, run.vae, batch, src)     # after identity pairs: neutral = source
         with accelerator.autocast():
             loss = O.flow_matching_loss(run.transformer, tgt, src, run.text_for(batch["prompt"]), sigmas, noise,
-                                        O.conditioning(batch, run.transformer, tgt))
+                                        O.conditioning(batch, run.transformer, tgt), anchor=start)
         accelerator.backward(loss)
         if accelerator.sync_gradients:
             accelerator.clip_grad_norm_(run.params, t.max_grad_norm)

@@ -34,6 +34,19 @@ TRAINABLE_MODES = ("new", "new+self_attn", "lora", "all")
 #: target; "bridge" = source-anchored flow from the source to the target (the model predicts the change, and
 #: its output projection starts at zero, so an untrained model returns the source exactly).
 FORMULATIONS = ("flow", "bridge")
+#: Where the bridge starts (`[model] anchor`): "source" = the source clip itself; "simulator" = the effect
+#: simulator's render of the asked controls (train/effects.py), so the model learns only what the simulator gets
+#: wrong and an untrained model returns the simulator's render. Bridge only.
+ANCHORS = ("source", "simulator")
+
+
+def check_anchor(formulation: str, anchor: str) -> None:
+    """The (formulation, anchor) pairs a model can have; ValueError naming the fix otherwise."""
+    if anchor not in ANCHORS:
+        raise ValueError(f"anchor = {anchor!r}; use one of {', '.join(ANCHORS)}")
+    if anchor != "source" and formulation != "bridge":
+        raise ValueError(f"anchor = {anchor!r} needs formulation = \"bridge\" (formulation = {formulation!r} starts "
+                         "from noise); set formulation = \"bridge\" or anchor = \"source\"")
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
@@ -172,9 +185,11 @@ class CineCtrlTransformer3DModel(WanTransformer3DModel):
         control_names: tuple[str, ...] | list[str] = CONTROL_NAMES,
         formulation: str = "flow",
         num_maps: int = 0,
+        anchor: str = "source",
     ) -> None:
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation {formulation!r}: use one of {', '.join(FORMULATIONS)}")
+        check_anchor(formulation, anchor)
         # every parent argument repeated explicitly: from_config forwards only named parameters (model.md §5);
         # physical maps (num_maps channels) enter the patch embedding beside the latents
         super().__init__(patch_size=patch_size, num_attention_heads=num_attention_heads,

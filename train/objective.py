@@ -6,6 +6,9 @@ velocity `x1 − x0` on the target half only. The start point x1 is the model's 
 - "flow" (Wan / ReCamMaster / the paper): x1 = noise ε, sampling starts from noise;
 - "bridge" (source-anchored, as InDI / I2SB without the noise): x1 = the source's latents, sampling starts from
   the source, and the model learns only the change (velocity = source − target; zero for neutral controls).
+  With `anchor = "simulator"` the bridge starts from the effect simulator's render of the asked controls
+  (`anchor_latents`): the model learns only what the simulator gets wrong (velocity = anchor − target), an
+  untrained model returns the simulator's render, and neutral controls still give the source back.
 """
 
 from __future__ import annotations
@@ -100,17 +103,58 @@ def formulation(model: torch.nn.Module) -> str:
     return _config(model).get("formulation", "flow")
 
 
-def start_point(kind: str, noise: torch.Tensor, source_latents: torch.Tensor) -> torch.Tensor:
-    """Where the path from the target starts at σ = 1 (and sampling begins): noise, or the source."""
-    return source_latents if kind == "bridge" else noise
+def anchor_kind(model: torch.nn.Module) -> str:
+    """Where the model's bridge starts: "source" or "simulator" (`[model] anchor`)."""
+    return _config(model).get("anchor", "source")
+
+
+def simulator_anchored(model: torch.nn.Module) -> bool:
+    """A bridge that starts from the simulator's render (the model learns the simulator's error)."""
+    return formulation(model) == "bridge" and anchor_kind(model) == "simulator"
+
+
+def anchor_video(model: torch.nn.Module, video: torch.Tensor, controls: torch.Tensor,
+                 disparity: torch.Tensor | None) -> torch.Tensor:
+    """The clip the bridge starts from, (B, 3, T, H, W) in [-1, 1]: the source itself, or for an anchor =
+    "simulator" model the simulator's render of `controls` (its disparity where given, else the flat rule; ISO
+    noise seeded 0; the camera path is not simulated). The one anchor training, the pipeline and the editor
+    use."""
+    if not simulator_anchored(model):
+        return video
+    from .effects import simulate_batch
+    with torch.no_grad():
+        return simulate_batch(video.float(), controls.float().to(video.device),
+                              None if disparity is None else disparity.to(video.device)).to(video.dtype)
+
+
+def anchor_latents(model: torch.nn.Module, vae: torch.nn.Module, batch: Mapping[str, Any],
+                   source_latents: torch.Tensor) -> torch.Tensor:
+    """The bridge's start point for a collated batch in the working space: the source's latents, or the encoded
+    simulator render of the batch's controls (items with neutral controls, e.g. identity pairs: the source's
+    latents exactly). Under no_grad; at the model's working size."""
+    if not simulator_anchored(model):
+        return source_latents
+    with torch.no_grad():      # (simulate_batch returns items with neutral controls unchanged: the source's latents)
+        video = anchor_video(model, batch["source"], batch["controls"], batch.get("disparity"))
+        return space.encode(vae, video).to(source_latents)
+
+
+def start_point(kind: str, noise: torch.Tensor, anchor_latents: torch.Tensor) -> torch.Tensor:
+    """Where the path from the target starts at σ = 1 (and sampling begins): noise, or the bridge's anchor (the
+    source's latents, or the simulator's render: `anchor_latents`)."""
+    return anchor_latents if kind == "bridge" else noise
 
 
 def flow_matching_loss(model: torch.nn.Module, target_latents: torch.Tensor, source_latents: torch.Tensor,
                        text: torch.Tensor, sigmas: torch.Tensor, noise: torch.Tensor,
-                       conditions: Mapping[str, Any]) -> torch.Tensor:
+                       conditions: Mapping[str, Any], anchor: torch.Tensor | None = None) -> torch.Tensor:
     """MSE of the predicted velocity (x1 - x0) on the target half only; the source half stays clean. x1 is the
-    noise ("flow") or the source's latents ("bridge"), as the model's config says."""
-    start = start_point(formulation(model), noise, source_latents)
+    noise ("flow") or the bridge's anchor ("bridge": `anchor`, from `anchor_latents`; the source's latents when
+    not given), as the model's config says."""
+    if anchor is None and simulator_anchored(model):
+        raise ValueError("a model with anchor = \"simulator\" needs the anchor's latents: pass "
+                         "anchor=objective.anchor_latents(model, vae, batch, source_latents)")
+    start = start_point(formulation(model), noise, source_latents if anchor is None else anchor)
     s = sigmas.view(-1, 1, 1, 1, 1).to(target_latents.dtype)
     noisy = (1 - s) * target_latents + s * start
     frames = target_latents.shape[2]

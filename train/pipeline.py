@@ -129,9 +129,13 @@ class CineCtrlPipeline(DiffusionPipeline):
                  camera_strength: float = 1.0, photo_strength: float = 1.0,
                  generator: torch.Generator | None = None, output_type: str = "np",
                  callback_on_step_end: Callable[..., dict] | None = None, max_sequence_length: int = 512,
-                 return_dict: bool = False, disparity: torch.Tensor | np.ndarray | None = None):
+                 return_dict: bool = False, disparity: torch.Tensor | np.ndarray | None = None,
+                 anchor: Any = None):
         """Returns frames (B, T, H, W, 3) float in [0, 1] ("np"), a (B, 3, T, H, W) tensor ("pt") or latents.
-        `disparity` (T, H, W) of the clip feeds the blur map of a model trained with physical maps."""
+        `disparity` (T, H, W) of the clip feeds the blur map of a model trained with physical maps and the
+        simulator anchor's bokeh. `anchor` (same form as `video`): the clip an anchor = "simulator" bridge starts
+        from when the caller rendered it already (the editor does, to carry the change to full size); by
+        default `objective.anchor_video` of the source."""
         self._interrupt = False
         device = self.transformer.device
         dtype = self.transformer.dtype
@@ -173,15 +177,18 @@ class CineCtrlPipeline(DiffusionPipeline):
         else:
             text, cam_s, photo_s, ctrl_in, traj_in = prompt_embeds, camera_strength, photo_strength, ctrl, traj
         extra = {}
+        disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)
+        disp = None if disp is None else disp.reshape(-1, *disp.shape[-3:]).expand(batch, -1, -1, -1)
+        asked = controls_tensor({}).to(device).expand(batch, -1) if ctrl is None else ctrl
         if self.transformer.config.get("num_maps"):
-            disp = None if disparity is None else torch.as_tensor(np.asarray(disparity), dtype=torch.float32)
-            disp = None if disp is None else disp.reshape(-1, *disp.shape[-3:]).expand(batch, -1, -1, -1)
-            neutral = controls_tensor({}).to(device).expand(batch, -1)
-            maps = objective.physical_maps(neutral if ctrl is None else ctrl, disp, tuple(source.shape[2:]), src_latents)
+            maps = objective.physical_maps(asked, disp, tuple(source.shape[2:]), src_latents)
             extra["maps"] = maps.repeat(3, 1, 1, 1, 1) if guided else maps
 
+        start = self._video_tensor(anchor) if anchor is not None else \
+            objective.anchor_video(self.transformer, source, asked, disp)
+        anchor_latents = src_latents if start is source else self.encode_video(start).to(device, dtype)
         noise = torch.randn(src_latents.shape, generator=generator, dtype=torch.float32).to(device, dtype)
-        latents = objective.start_point(objective.formulation(self.transformer), noise, src_latents).clone()
+        latents = objective.start_point(objective.formulation(self.transformer), noise, anchor_latents).clone()
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         self._num_timesteps = len(timesteps)

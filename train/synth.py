@@ -98,7 +98,9 @@ def make_pairs(clips: Iterable[tuple[str, Path]], out: Path, *, per_clip: int = 
         for i in range(per_clip):
             controls = random_controls(rng, allowed)
             target = effects.simulate_uint8(frames, controls, disparity=disparity, seed=seed + i, profile=profile)
-            dest = write_video(out / f"{clip.stem}_{i}.mp4", target, fps)
+            # clips of different sessions share stems (c000_f0000_p0000.mp4): the clip's number in this run makes
+            # each target its own file (a shared name let a later session's render overwrite an earlier pair's)
+            dest = write_video(out / f"{report.clips:04d}-{clip.stem}_{i}.mp4", target, fps)
             report.pairs.append({"source": _relative(clip, out), "target": _relative(dest, out), "controls": controls,
                                  "scene": scene, "depth": disparity is not None,
                                  "camera": profile.label if profile is not None else "ideal",

@@ -51,9 +51,11 @@ def validation_loss(accelerator: Any, model: torch.nn.Module, vae: torch.nn.Modu
         noise = torch.randn((k, *tgt.shape[1:]), generator=g).to(tgt.device, tgt.dtype)
         conditions = {name: value.repeat(k, *[1] * (value.ndim - 1))
                       for name, value in O.conditioning(batch, model, tgt).items()}
+        start = O.anchor_latents(model, vae, batch, src)
         with accelerator.autocast():
             loss = O.flow_matching_loss(model, tgt.repeat(k, 1, 1, 1, 1), src.repeat(k, 1, 1, 1, 1),
-                                        text_for(batch["prompt"] * k), sigmas.to(tgt.device), noise, conditions)
+                                        text_for(batch["prompt"] * k), sigmas.to(tgt.device), noise, conditions,
+                                        anchor=start.repeat(k, 1, 1, 1, 1))
         if real:
             total += torch.tensor([loss.item(), 1.0], dtype=torch.float64, device=total.device)
     model.train(was_training)

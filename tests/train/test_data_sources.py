@@ -141,3 +141,28 @@ def test_bad_synthetic_pairs_file_is_one_line(tmp_path):
     config.write_text(f'name = "x"\noutput_dir = "o"\n[data]\nsynthetic_pairs = ["{bad}"]\n[train]\ncpu = true\n')
     r = CliRunner().invoke(app, ["train", "run", str(config)])
     assert r.exit_code == 4 and "entry 0" in r.output and "K" in r.output and "Traceback" not in r.output
+
+
+def test_synth_gives_every_pair_its_own_target_when_clips_share_a_name(tmp_path):
+    """Sessions name their clips alike (c000_f0000_p0000.mp4 in every session folder): each pair's target must be
+    the render of its own source, not another session's that overwrote it."""
+    import numpy as np
+    from rigs.video import read_video, write_video
+    from train.metrics import psnr
+    from train.synth import make_pairs
+    clips = []
+    for k, level in enumerate((40, 200)):
+        folder = tmp_path / f"session{k}"
+        folder.mkdir()
+        frames = np.full((5, 32, 32, 3), level, np.uint8)
+        frames[:, 8:24, 8:24] = 255 - level
+        clips.append((f"scene{k}", write_video(folder / "c000_f0000_p0000.mp4", frames, 8)))
+    report = make_pairs(clips, tmp_path / "out", per_clip=1)
+    targets = [tmp_path / "out" / p["target"] for p in report.pairs]
+    assert len(set(targets)) == 2
+    for pair, target in zip(report.pairs, targets):
+        source, _ = read_video(Path(pair["source"]) if Path(pair["source"]).is_absolute()
+                               else tmp_path / "out" / pair["source"])
+        rendered, _ = read_video(target)
+        others = [read_video(t)[0] for t in targets if t != target]
+        assert all(psnr(rendered, source) > psnr(o, source) for o in others)
