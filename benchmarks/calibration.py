@@ -115,6 +115,7 @@ def real_corpus(corpus: Path) -> dict:
     import cv2
 
     from capture.calibration import frames_from_files
+    from rigs.calibration import heldout as H
     from rigs.calibration import response as R
     from rigs.calibration import white_balance as W
     from train.calibrated import held_out_breathing
@@ -129,7 +130,7 @@ def real_corpus(corpus: Path) -> dict:
         if meta["axis"] == "shutter":
             frames, camera = frames_from_files(paths)
             _, fit = R.fit_response(frames, force=True)
-            held = R.held_out_error(frames, predict=through_effects)
+            held = H.held_out_error(frames, predict=through_effects)
             out["exposure"][folder.name] = {
                 "body": f"{camera['make']} {camera['model']}".strip(), "frames": len(frames),
                 "in_sample": {k: fit[k] for k in ("ideal_mae", "calibrated_mae", "ratio", "opencv_mae",
@@ -162,6 +163,7 @@ def simulated_ceiling(shots) -> dict:
     """The held-out test and its classification on the body with a secret (one curve by construction: its 1-stop
     subset of the out-of-sample bracket), on the same frames with light changing across the frame between
     exposures (every other frame 15 % brighter on one side, the others on the other), and with heavy noise."""
+    from rigs.calibration import heldout as H
     from rigs.calibration import response as R
     from rigs.calibration.inputs import Frame
 
@@ -177,7 +179,7 @@ def simulated_ceiling(shots) -> dict:
                        f.settings) for f in frames]}
     out = {}
     for name, case in cases.items():
-        held = R.held_out_error(case, predict=through_effects)
+        held = H.held_out_error(case, predict=through_effects)
         top = held["ceiling"]
         out[name] = {"ratio": held["ratio"], "opencv_ratio": held["opencv_ratio"], "meets": held["meets"],
                      **{k: top[k] for k in ("oracle_ratio", "floor_ratio", "floor_coherent_share", "class")}}

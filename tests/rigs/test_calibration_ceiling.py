@@ -19,6 +19,7 @@ from simframes import bracket  # noqa: E402
 
 from rigs import optics  # noqa: E402
 from rigs.calibration import ceiling as C  # noqa: E402
+from rigs.calibration import heldout as H  # noqa: E402
 from rigs.calibration import response as R  # noqa: E402
 from rigs.calibration.inputs import Frame  # noqa: E402
 
@@ -55,7 +56,7 @@ def test_scores_from_histograms_equal_the_prediction_error(sim_bracket):
 
 @pytest.mark.timeout(600)
 def test_a_body_with_one_curve_is_classified_so_and_meets_half_the_ideal(sim_bracket):
-    result = R.held_out_error(sim_bracket, predict=through_effects)
+    result = H.held_out_error(sim_bracket, predict=through_effects)
     top = result["ceiling"]
     print({k: v for k, v in result.items() if k != "splits"})
     assert top["class"] == "one-curve" and top["oracle_ratio"] <= C.ONE_CURVE_TARGET
@@ -72,7 +73,7 @@ def test_light_that_changes_across_the_frame_is_not_one_curve(sim_bracket):
     ramp = np.linspace(-0.5, 0.5, sim_bracket[0].image.shape[1])[None, :, None]
     frames = [Frame(np.clip(f.image * (1 + 0.3 * ramp * (-1) ** i), 0, 255).astype(np.uint8), f.name, f.settings)
               for i, f in enumerate(sim_bracket)]
-    result = R.held_out_error(frames, predict=through_effects)
+    result = H.held_out_error(frames, predict=through_effects)
     top = result["ceiling"]
     print({k: v for k, v in top.items() if "by_brightness" not in k})
     assert top["oracle_ratio"] > C.ONE_CURVE_TARGET
@@ -85,7 +86,7 @@ def test_heavy_noise_is_the_noise_floor(sim_bracket):
     rng = np.random.default_rng(0)
     frames = [Frame(np.clip(f.image + rng.normal(0, 12, f.image.shape), 0, 255).astype(np.uint8), f.name,
                     f.settings) for f in sim_bracket]
-    result = R.held_out_error(frames, predict=through_effects)
+    result = H.held_out_error(frames, predict=through_effects)
     top = result["ceiling"]
     print({k: v for k, v in top.items() if "by_brightness" not in k})
     assert top["oracle_ratio"] > C.ONE_CURVE_TARGET and top["class"] == "noise floor"

@@ -26,6 +26,7 @@ from capture.calibration import frames_from_files
 from rigs import optics
 from rigs.calibration import bracket as B
 from rigs.calibration import ceiling as C
+from rigs.calibration import heldout as H
 from rigs.calibration import response as R
 from rigs.calibration import white_balance as W
 from rigs.calibration.inputs import CalibrationInputError
@@ -68,7 +69,7 @@ def test_every_real_bracket_is_accepted_and_beats_the_ideal_camera_in_sample(rea
 @pytest.mark.timeout(900)
 def test_held_out_prediction_on_every_real_bracket(real_bracket):
     name, frames = real_bracket
-    result = R.held_out_error(frames, predict=through_effects)
+    result = H.held_out_error(frames, predict=through_effects)
     top = result["ceiling"]
     print(name, {k: v for k, v in result.items() if k not in ("splits", "ceiling")},
           {k: v for k, v in top.items() if "by_brightness" not in k})
@@ -95,8 +96,8 @@ def test_frames_too_far_apart_to_measure_the_curve_are_refused():
     half = [frames[i] for i in np.argsort(exposures)[0::2]]
     with pytest.raises(R.Underdetermined, match=r"only \d+ of the 196 codes 30-225 are measured in any channel .*"
                                                r"2 frames over 5\.9 stops .* --force"):
-        R.fit_response(half, min_span=R.HELD_OUT_MIN_SPAN)
-    curve, figures = R.fit_response(half, min_span=R.HELD_OUT_MIN_SPAN, force=True)
+        R.fit_response(half, min_span=H.HELD_OUT_MIN_SPAN)
+    curve, figures = R.fit_response(half, min_span=H.HELD_OUT_MIN_SPAN, force=True)
     assert max(figures["measured_codes"]) < R.MIN_MEASURED_CODES
     whole = R.prepare(frames, exposures, R.WHAT)
     rest = [int(i) for i in np.argsort(exposures)[1::2]]
@@ -113,7 +114,7 @@ def test_a_channel_the_bracket_barely_measures_keeps_the_ideal_curve():
     frames = load("exposure-rx100m6-night-1")
     exposures = R.bracket_exposures(frames)
     half = [frames[i] for i in np.argsort(exposures)[1::2]]
-    curve, figures = R.fit_response(half, min_span=R.HELD_OUT_MIN_SPAN)
+    curve, figures = R.fit_response(half, min_span=H.HELD_OUT_MIN_SPAN)
     print(figures["measured_codes"], figures["ideal_channels"])
     assert figures["measured_codes"][2] < R.MIN_MEASURED_CODES <= figures["measured_codes"][1]
     assert figures["ideal_channels"] == "B" and np.allclose(curve.linear[:, 2], R.SRGB.linear[:, 2])
