@@ -428,8 +428,7 @@ def clip_translation(clip: np.ndarray, ctx: Context) -> float:
     """Median horizontal translation (px) against the source, averaged over frames, with the clip's magnification
     (zoom, focus breathing; `zoom_factor` on the middle frames) taken out of the source first: a centred zoom
     moves no content sideways, but its radial flow, uncompensated, reads as a shift of whichever side has more
-    features (a 1.8x centre zoom of a real photograph read as 12.6 px), which made every zoom edit "leak" into
-    the camera path."""
+    features, which made every zoom edit "leak" into the camera path."""
     if ctx.source is None:
         raise ValueError("translation needs the sweep's source clip")
     frames, source = _frames(clip), _frames(ctx.source)

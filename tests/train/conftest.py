@@ -24,6 +24,16 @@ def textured_clip(seed: int = 0, frames: int = 5, size: int = 64) -> np.ndarray:
     return np.stack([base[i:i + size, i:i + size] for i in range(frames)])
 
 
+def config_error(tmp_path, body: str) -> str:
+    """The ConfigError message `load_config` gives for a minimal run config plus `body`."""
+    from train.config import ConfigError, load_config
+    path = tmp_path / "run.toml"
+    path.write_text('name = "x"\noutput_dir = "out"\n' + body)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    return str(err.value)
+
+
 def foreign_clip(path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv444p", fps: int = 8):
     """A clip as another tool writes it (a codec or pixel format rigs/video.py never writes: ffv1, 4:4:4 at an odd
     size): PyAV directly, because the project's one writer refuses to make these."""

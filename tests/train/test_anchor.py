@@ -20,6 +20,7 @@ from train import space as S
 from train.space import PixelSpace
 
 from .test_formulation import photo_clip
+from .conftest import config_error
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -170,13 +171,9 @@ def test_the_editor_measures_the_change_from_the_anchor_the_model_started_from()
     ('[model]\nformulation = "bridge"\nanchor = "render"\n', "[model] anchor = 'render'; use one of source, simulator"),
 ])
 def test_anchor_key_is_checked(tmp_path, body, named):
-    from train.config import ConfigError, load_config
-    path = tmp_path / "run.toml"
-    path.write_text('name = "x"\noutput_dir = "out"\n' + body)
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert named in str(err.value)
-    assert "set formulation" in str(err.value) or "use one of" in str(err.value)
+    message = config_error(tmp_path, body)
+    assert named in message
+    assert "set formulation" in message or "use one of" in message
 
 
 def test_a_saved_model_remembers_its_anchor(tmp_path):

@@ -21,6 +21,7 @@ from train.metrics import psnr
 from train.model import CineCtrlTransformer3DModel
 from train.pipeline import CineCtrlPipeline, ModelCard
 from train.space import PixelSpace
+from .conftest import config_error
 
 REPO = Path(__file__).resolve().parents[2]
 PHOTO = REPO / "tests" / "data" / "camera-files" / "jpeg" / "Canon_40D.jpg"
@@ -164,12 +165,7 @@ def test_readme_config_trains_and_a_neutral_edit_of_a_real_photograph_keeps_the_
     ('[model]\npretrained = "wan"\nmaps = true\n', "leave space = \"vae\", maps = false"),
 ])
 def test_formulation_keys_are_checked(tmp_path, body, named):
-    from train.config import ConfigError, load_config
-    path = tmp_path / "run.toml"
-    path.write_text('name = "x"\noutput_dir = "out"\n' + body)
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert named in str(err.value)
+    assert named in config_error(tmp_path, body)
 
 
 def test_readme_config_builds_a_bridge_model_in_pixel_space_with_maps():
