@@ -27,7 +27,7 @@ import sqlite_utils
 from rigs.camera import values as _values
 
 from .catalog_file import (CatalogError, CatalogVersionError, check_is_catalog, connect, connect_readonly,
-                           open_problem)
+                           open_problem, use_write_ahead_log)
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 ROLES = ("aperture", "shutter", "iso", "white_balance", "kelvin", "focus", "focal")
@@ -133,7 +133,7 @@ class Catalog:
                 self._check_readable_version()
                 self.conn.execute("PRAGMA query_only=1")
             else:
-                self.conn.execute("PRAGMA journal_mode=WAL")
+                use_write_ahead_log(self.conn)
                 self.conn.execute("PRAGMA foreign_keys=ON")
         # FULL: a committed frame survives a power cut, not only a process crash.
         self.durable = durable and not readonly

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -26,6 +27,24 @@ def connect(path: Path) -> sqlite3.Connection:
                                cached_statements=256)
     except sqlite3.Error as exc:
         raise CatalogError(f"cannot open catalog {path}: {exc}") from None
+
+
+def use_write_ahead_log(conn: sqlite3.Connection, *, patience_s: float = 30.0) -> None:
+    """Switch the file to WAL, waiting out a process that is creating or converting the same file.
+
+    SQLite can answer this pragma "database is locked" at once, without its busy timeout, while another process
+    is converting a new file to WAL (seen when two `capture run`s start a new catalog at the same instant). The
+    switch is idempotent, so it is retried for as long as the connection's own timeout would have waited."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
@@ -70,8 +89,14 @@ def check_is_catalog(conn: sqlite3.Connection, path: Path) -> bool:
     """Raise CatalogError unless the file is a cinectrl catalog or an empty database; True when empty.
     Reads only: runs before anything (even the journal mode) is written."""
     try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        # One read transaction, so both answers come from the same snapshot: read apart, a process that creates
+        # the catalog at the same instant can commit between them (version 0, tables present: "not a catalog").
+        conn.execute("BEGIN")
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        finally:
+            conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         raise CatalogError(open_problem(path, exc)) from None
     if not tables and version == 0:

@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
+from capture.catalog_file import use_write_ahead_log
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -50,7 +52,7 @@ class JobQueue:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        use_write_ahead_log(self._conn)     # a second process opening a new jobs.db waits its turn
         self._conn.execute("PRAGMA synchronous=NORMAL")   # WAL: survives a process crash; fsync at checkpoints
         # per-step progress and cancel flags live in memory (a commit per sampling step cost ~5 ms each);
         # progress reaches the database at most every `persist_every_s`

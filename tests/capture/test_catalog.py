@@ -239,6 +239,72 @@ def test_not_a_catalog_and_missing_catalog_are_clear_errors(tmp_path):
         Catalog(tmp_path)
 
 
+def test_a_catalog_created_by_another_process_mid_check_is_not_called_foreign(tmp_path):
+    """Two `capture run`s starting a new catalog at the same instant: the second's "is this a catalog?" check
+    reads the schema version and the table list, and the first commits its migrations in between. Read apart,
+    that looked like another application's database (version 0, tables present) and the second run was
+    refused; read in one snapshot, it sees either the empty file or the finished catalog."""
+    import threading
+    from capture.catalog_file import check_is_catalog, connect
+
+    path = tmp_path / "lab" / "catalog.db"
+    path.parent.mkdir()
+    path.touch()
+    created = threading.Event()
+
+    def create() -> None:
+        Catalog(path).close()
+        created.set()
+
+    class OtherProcessCommitsBetweenReads:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn, self.reads = conn, 0
+
+        def execute(self, sql: str, *args):
+            cursor = self.conn.execute(sql, *args)
+            if sql.startswith(("PRAGMA user_version", "SELECT")):
+                self.reads += 1
+                if self.reads == 1:
+                    rows = cursor.fetchall()
+                    threading.Thread(target=create, daemon=True).start()
+                    created.wait(1.0)             # the creator is done here unless this check holds its snapshot
+                    return iter(rows) if sql.startswith("SELECT") else _Rows(rows)
+            return cursor
+
+    class _Rows(list):
+        def fetchone(self):
+            return self[0]
+
+    conn = connect(path)
+    try:
+        assert check_is_catalog(OtherProcessCommitsBetweenReads(conn), path) is True
+    finally:
+        conn.close()
+    assert created.wait(40)                        # and the creator finished once the check let go
+    Catalog(path).close()
+
+
+def test_a_new_catalog_being_written_by_another_process_is_waited_for_not_refused(tmp_path):
+    """While another process holds the write lock of a file that is not yet in WAL mode (a `capture run` creating
+    the catalog), SQLite answers the switch to WAL "database is locked" at once, without its busy timeout; this
+    made the second of two simultaneous runs fail instead of waiting its turn."""
+    import threading
+    from capture.catalog_file import connect
+
+    path = tmp_path / "lab" / "catalog.db"
+    path.parent.mkdir()
+    path.touch()
+    other = connect(path)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.5, lambda: other.execute("ROLLBACK")).start()
+    try:
+        with Catalog(path) as cat:
+            assert cat.schema_version == SCHEMA_VERSION
+    finally:
+        time.sleep(0.6)
+        other.close()
+
+
 # ------------------------------------------------------------------------------------------------ processes
 
 def _write_jpegs(folder: Path, n: int) -> list[Path]:
