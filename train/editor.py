@@ -23,7 +23,6 @@ What cannot work (no frames, sides under 16 px, an extreme aspect ratio, more fr
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
