@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -92,20 +91,12 @@ def prediction_error(shots, profile) -> dict:
             gap = math.log2(t_target / t_source)
             if i == j or not any(abs(abs(gap) - s) < 0.1 for s in (1.0, 2.0)):
                 continue
-            clip = torch.from_numpy(np.array(source)).float().div(255).permute(2, 0, 1)[None, None]
-            predicted = effects.exposure(clip, gap / optics.EV_MAX, profile=profile)
-            predicted = (predicted[0, 0].permute(1, 2, 0).clamp(0, 1) * 255).numpy()
+            predicted = effects.exposure_image(source, t_target / t_source, profile)
             keep = (source > 3) & (source < 252) & (target > 3) & (target < 252)
             total += float(np.abs(predicted - target)[keep].sum())
             count += int(keep.sum())
             pairs += 1
     return {"mae": total / count, "pairs": pairs}
-
-
-def through_effects(image: np.ndarray, gain: float, curve) -> np.ndarray:
-    clip = torch.from_numpy(np.ascontiguousarray(image)).float().div(255).permute(2, 0, 1)[None, None]
-    out = effects.exposure(clip, math.log2(gain) / optics.EV_MAX, profile=curve)
-    return (out[0, 0].permute(1, 2, 0).clamp(0, 1) * 255).numpy()
 
 
 def real_corpus(corpus: Path) -> dict:
@@ -130,7 +121,7 @@ def real_corpus(corpus: Path) -> dict:
         if meta["axis"] == "shutter":
             frames, camera = frames_from_files(paths)
             _, fit = R.fit_response(frames, force=True)
-            held = H.held_out_error(frames, predict=through_effects)
+            held = H.held_out_error(frames, predict=effects.exposure_image)
             out["exposure"][folder.name] = {
                 "body": f"{camera['make']} {camera['model']}".strip(), "frames": len(frames),
                 "in_sample": {k: fit[k] for k in ("ideal_mae", "calibrated_mae", "ratio", "opencv_mae",
@@ -164,7 +155,6 @@ def simulated_ceiling(shots) -> dict:
     subset of the out-of-sample bracket), on the same frames with light changing across the frame between
     exposures (every other frame 15 % brighter on one side, the others on the other), and with heavy noise."""
     from rigs.calibration import heldout as H
-    from rigs.calibration import response as R
     from rigs.calibration.inputs import Frame
 
     frames = [Frame(image, f"bracket{i:02d}", {"shutter": t}) for i, (t, image) in enumerate(shots[::3])]
@@ -179,7 +169,7 @@ def simulated_ceiling(shots) -> dict:
                        f.settings) for f in frames]}
     out = {}
     for name, case in cases.items():
-        held = H.held_out_error(case, predict=through_effects)
+        held = H.held_out_error(case, predict=effects.exposure_image)
         top = held["ceiling"]
         out[name] = {"ratio": held["ratio"], "opencv_ratio": held["opencv_ratio"], "meets": held["meets"],
                      **{k: top[k] for k in ("oracle_ratio", "floor_ratio", "floor_coherent_share", "class")}}

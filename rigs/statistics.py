@@ -59,9 +59,14 @@ def _depth_frames(depth: np.ndarray | None, n: int, shape: tuple[int, int]) -> n
     return np.stack(maps)
 
 
+def disparity(depth: np.ndarray) -> np.ndarray:
+    """1/depth (metres), with depth floored at 1 mm so a zero or missing depth reads as very near, not infinite."""
+    return 1.0 / np.maximum(depth, 1e-3)
+
+
 def normalised_disparity(depth: np.ndarray) -> np.ndarray:
     """1/depth min-max normalised over the whole clip (1 = nearest), as the control mapping defines d_f."""
-    disp = 1.0 / np.maximum(np.asarray(depth, dtype=np.float32), 1e-3)
+    disp = disparity(np.asarray(depth, dtype=np.float32))
     lo, hi = float(disp.min()), float(disp.max())
     return (disp - lo) / max(hi - lo, 1e-8)
 

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from capture.catalog import sha256_file
 from rigs import controls as registry
 from rigs.statistics import CAMERA_PATH
+from rigs.statistics import disparity as depth_disparity
 from rigs.video import VideoError, fit_frames, probe, read_video
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _sampled_disparity(clip: str, depth_file: str, stamp: tuple[int, ...], indic
     if depth is None:
         with np.load(depth_file) as data:
             depth = data["depth_m"].astype(np.float32)
-    out = 1.0 / np.maximum(fit_clip(depth[[min(i, len(depth) - 1) for i in indices]], size, nearest=True), 1e-3)
+    out = depth_disparity(fit_clip(depth[[min(i, len(depth) - 1) for i in indices]], size, nearest=True))
     out.flags.writeable = False
     return out
 

@@ -33,6 +33,7 @@ import torch
 from . import objective
 from .camera_path import CameraPath, latent_trajectory, translation_unit
 from .pipeline import CineCtrlPipeline, load_pipeline
+from rigs.statistics import disparity as depth_disparity
 from rigs.video import Fit, fit_box, fit_frames, resize_frames
 
 MIN_SIDE = 16
@@ -224,8 +225,8 @@ class ClipEditor:
         work, fit = fit_frames(frames, (plan.work_height, plan.work_width))
         disparity = None
         if depth is not None:
-            disparity = 1.0 / np.maximum(fit_frames(np.asarray(depth, np.float32), (plan.work_height, plan.work_width),
-                                                    nearest=True)[0], 1e-3)
+            disparity = depth_disparity(fit_frames(np.asarray(depth, np.float32), (plan.work_height, plan.work_width),
+                                                   nearest=True)[0])
         # the clip the change is measured from, at the model's size and at the clip's own: the source, or for a
         # simulator-anchored model the simulator's render of the asked controls (rendered on the clip's own box,
         # then edge-padded as the clip was, so zoom and blur see the clip's geometry)
@@ -233,7 +234,7 @@ class ClipEditor:
         anchored = objective.simulator_anchored(self.pipe.transformer)
         if anchored:
             reference = simulated(self.pipe, frames, controls, None if depth is None else
-                                  1.0 / np.maximum(np.asarray(depth, np.float32)[: len(frames)], 1e-3))
+                                  depth_disparity(np.asarray(depth, np.float32)[: len(frames)]))
             work_reference = simulated(self.pipe, work_reference, controls,
                                        None if disparity is None else fit.content(disparity))
         work_anchor = fit_frames(work_reference, (plan.work_height, plan.work_width))[0] if anchored else None

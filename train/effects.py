@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -152,6 +153,15 @@ def reference_scatter_bokeh(frames: torch.Tensor, disparity: torch.Tensor, K: fl
 def exposure(frames: torch.Tensor, S: float, profile=None) -> torch.Tensor:
     """ΔEV = S · EV_MAX (optics' mapping): linearise, scale by 2^ΔEV, clip at the sensor's full well, re-encode."""
     return _encoded(_linear(frames, profile) * 2.0 ** (S * optics.EV_MAX), profile)
+
+
+def exposure_image(image: np.ndarray, gain: float, curve) -> np.ndarray:
+    """`exposure` of one (H, W, 3) uint8 image by a gain (not a control value), with `curve` as the profile, as
+    float codes: the prediction the calibration's held-out test scores a curve with (its `predict`), so the
+    curve is judged on the path the simulator edits with."""
+    clip = torch.from_numpy(np.ascontiguousarray(image)).float().div(255).permute(2, 0, 1)[None, None]
+    out = exposure(clip, math.log2(gain) / optics.EV_MAX, profile=curve)
+    return (out[0, 0].permute(1, 2, 0).clamp(0, 1) * 255).numpy()
 
 
 def colour_temperature(frames: torch.Tensor, T: float, scene_kelvin: float = SCENE_KELVIN, profile=None) -> torch.Tensor:

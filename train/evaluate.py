@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -235,7 +234,7 @@ def simulator_editor(simulate: Callable[..., np.ndarray] | None = None) -> Edito
                 import cv2
                 maps = np.stack([cv2.resize(d, (frames.shape[2], frames.shape[1]), interpolation=cv2.INTER_NEAREST)
                                  for d in maps])
-            disparity = 1.0 / np.maximum(maps, 1e-3)
+            disparity = S.disparity(maps)
         elif controls.get("K", 0.0) > 0:
             raise CannotEdit("bokeh needs the source's depth, and this sweep has none")
         return simulate(frames, dict(controls), disparity=disparity, pixel_area=pixel_area)

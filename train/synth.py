@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from rigs import controls as registry
+from rigs.statistics import disparity as depth_disparity
 
 from . import effects
 from rigs.video import VideoError, read_video, write_video
@@ -85,7 +86,7 @@ def make_pairs(clips: Iterable[tuple[str, Path]], out: Path, *, per_clip: int = 
         disparity = None
         if depth_file is not None:
             try:
-                disparity = 1.0 / np.maximum(load_depth(Path(depth_file), frames), 1e-3)
+                disparity = depth_disparity(load_depth(Path(depth_file), frames))
             except ValueError as exc:
                 report.skipped[str(clip)] = str(exc)
                 continue

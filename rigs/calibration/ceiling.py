@@ -93,9 +93,9 @@ def pointwise_tables(stats: PairStats) -> np.ndarray:
 
 
 def table_mae(tables: np.ndarray, stats: PairStats) -> float:
-    """Mean absolute error of predicting with per-pair code tables (P, 3, 256)."""
+    """Mean absolute error of predicting with per-pair code tables (P, C, 256), over the C channels `stats` holds."""
     err = np.abs(tables[..., :, None] - np.arange(CODES, dtype=np.float64))
-    return float((err * stats.joint).sum() / (3 * stats.pixels))
+    return float((err * stats.joint).sum() / (tables.shape[1] * stats.pixels))
 
 
 def pointwise_floor(stats: PairStats) -> float:
@@ -133,9 +133,7 @@ def oracle_curve(stats: PairStats, starts: Sequence[ResponseCurve], predict: Cal
         def loss(params: np.ndarray, c: int = c) -> float:
             trial = table.copy()
             trial[:, c] = _from_knots(params, knots)
-            t = predicted_codes(ResponseCurve(trial), one.gains, predict)[:, c:c + 1]
-            err = np.abs(t[..., :, None] - np.arange(CODES, dtype=np.float64))
-            return float((err * one.joint).sum() / one.pixels)
+            return table_mae(predicted_codes(ResponseCurve(trial), one.gains, predict)[:, c:c + 1], one)
 
         start = min((_to_knots(s.linear[:, c], knots) for s in starts), key=loss)
         result = minimize(loss, start, method="Powell", options={"maxfev": iterations, "xtol": 1e-3, "ftol": 1e-5})

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import ceiling as ceiling_mod
 from .response import (SRGB, WHAT, CalibrationInputError, Frame, Underdetermined, WorseThanIdeal, bracket_exposures,
-                       exposure_prediction_error, fit_response, neighbour_pairs, opencv_curve, prepare)
+                       exposure_prediction_error, fit_response, neighbour_pairs, opencv_curve, pixel_step, prepare)
 
 
 HELD_OUT_MIN_SPAN = 1.0  # half of a +-1.3 EV bracket spans 1.4 stops
@@ -31,7 +31,7 @@ def held_out_error(frames: Sequence[Frame], *, method: str = "debevec", stops: S
     exposures = bracket_exposures(frames)
     whole = prepare(frames, exposures, WHAT)
     order = [int(i) for i in np.argsort(exposures)]
-    step = 2 if whole.valid.size > 200_000 else 1
+    step = pixel_step(whole.valid.size)
     sums = {"profile": 0.0, "ideal": 0.0, "opencv": 0.0}
     count, used, splits, stats, starts = 0, 0, [], [], [SRGB]
     for half in (order[0::2], order[1::2]):

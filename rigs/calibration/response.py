@@ -243,7 +243,7 @@ def fit_response(frames: Sequence[Frame], *, method: str = "debevec", samples: i
     if not force and max(measured) < MIN_MEASURED_CODES:
         raise Underdetermined(measured, math.log2(max(exposures) / min(exposures)), len(frames))
     raw = solver.process(images, np.asarray(exposures, np.float32))[:, 0, :].astype(np.float64)   # arbitrary scale
-    step = 2 if images[0].shape[0] * images[0].shape[1] > 200_000 else 1     # small frames: every pixel counts
+    step = pixel_step(images[0].shape[0] * images[0].shape[1])
     table, flat_share = _remeasure(images, exposures, _fill_unseen(raw), mask=prepared.valid[rows, cols], step=step)
     pairs = neighbour_pairs(exposures)
     ideal = exposure_prediction_error(prepared, SRGB, pairs=pairs, step=step)
@@ -285,6 +285,12 @@ def fit_response(frames: Sequence[Frame], *, method: str = "debevec", samples: i
     if not force and fitted["mae"] > WORSE_MARGIN * ideal["mae"]:
         raise WorseThanIdeal(figures)
     return curve, figures
+
+
+def pixel_step(pixels: int) -> int:
+    """The stride the prediction error samples frames with: every other pixel of a large frame (its error is as
+    well measured at a quarter of the cost), every pixel of a small one (every pixel counts)."""
+    return 2 if pixels > 200_000 else 1
 
 
 def _keep_ideal(table: np.ndarray, channels: Sequence[int]) -> np.ndarray:

@@ -7,7 +7,6 @@ by tests/rigs/test_calibration_real.py."""
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -17,21 +16,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from simframes import bracket  # noqa: E402
 
-from rigs import optics  # noqa: E402
 from rigs.calibration import ceiling as C  # noqa: E402
 from rigs.calibration import heldout as H  # noqa: E402
 from rigs.calibration import response as R  # noqa: E402
 from rigs.calibration.inputs import Frame  # noqa: E402
+from train.effects import exposure_image  # noqa: E402
 
 
-def through_effects(image: np.ndarray, gain: float, curve) -> np.ndarray:
-    """The effect simulator's exposure path (train/effects.exposure) with the curve as the profile."""
-    torch = pytest.importorskip("torch")
-    from train import effects
-
-    clip = torch.from_numpy(np.ascontiguousarray(image)).float().div(255).permute(2, 0, 1)[None, None]
-    out = effects.exposure(clip, math.log2(gain) / optics.EV_MAX, profile=curve)
-    return (out[0, 0].permute(1, 2, 0).clamp(0, 1) * 255).numpy()
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +40,14 @@ def test_scores_from_histograms_equal_the_prediction_error(sim_bracket):
     stats = C.pair_stats(whole, pairs, step=2)
     curve = R.opencv_curve(sim_bracket, exposures)
     for c in (R.SRGB, curve):
-        direct = R.exposure_prediction_error(whole, c, pairs=pairs, step=2, predict=through_effects)
-        assert C.mae(c, stats, through_effects) == pytest.approx(direct["mae"], rel=1e-9)
+        direct = R.exposure_prediction_error(whole, c, pairs=pairs, step=2, predict=exposure_image)
+        assert C.mae(c, stats, exposure_image) == pytest.approx(direct["mae"], rel=1e-9)
         assert stats.pixels == direct["pixels"]
 
 
 @pytest.mark.timeout(600)
 def test_a_body_with_one_curve_is_classified_so_and_meets_half_the_ideal(sim_bracket):
-    result = H.held_out_error(sim_bracket, predict=through_effects)
+    result = H.held_out_error(sim_bracket, predict=exposure_image)
     top = result["ceiling"]
     print({k: v for k, v in result.items() if k != "splits"})
     assert top["class"] == "one-curve" and top["oracle_ratio"] <= C.ONE_CURVE_TARGET
@@ -73,7 +64,7 @@ def test_light_that_changes_across_the_frame_is_not_one_curve(sim_bracket):
     ramp = np.linspace(-0.5, 0.5, sim_bracket[0].image.shape[1])[None, :, None]
     frames = [Frame(np.clip(f.image * (1 + 0.3 * ramp * (-1) ** i), 0, 255).astype(np.uint8), f.name, f.settings)
               for i, f in enumerate(sim_bracket)]
-    result = H.held_out_error(frames, predict=through_effects)
+    result = H.held_out_error(frames, predict=exposure_image)
     top = result["ceiling"]
     print({k: v for k, v in top.items() if "by_brightness" not in k})
     assert top["oracle_ratio"] > C.ONE_CURVE_TARGET
@@ -86,7 +77,7 @@ def test_heavy_noise_is_the_noise_floor(sim_bracket):
     rng = np.random.default_rng(0)
     frames = [Frame(np.clip(f.image + rng.normal(0, 12, f.image.shape), 0, 255).astype(np.uint8), f.name,
                     f.settings) for f in sim_bracket]
-    result = H.held_out_error(frames, predict=through_effects)
+    result = H.held_out_error(frames, predict=exposure_image)
     top = result["ceiling"]
     print({k: v for k, v in top.items() if "by_brightness" not in k})
     assert top["oracle_ratio"] > C.ONE_CURVE_TARGET and top["class"] == "noise floor"

@@ -14,7 +14,6 @@ held-out test is an expected failure with those figures. The figures of each run
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -23,13 +22,13 @@ import numpy as np
 import pytest
 
 from capture.calibration import frames_from_files
-from rigs import optics
 from rigs.calibration import bracket as B
 from rigs.calibration import ceiling as C
 from rigs.calibration import heldout as H
 from rigs.calibration import response as R
 from rigs.calibration import white_balance as W
 from rigs.calibration.inputs import CalibrationInputError
+from train.effects import exposure_image
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "real-sweeps"
 BRACKETS = ("exposure-stlouis-canon-s3is", "exposure-rx100m6-night-1", "exposure-rx100m6-night-2")
@@ -41,16 +40,6 @@ def load(folder: str):
     given = {"kelvin": meta["values"]} if meta["axis"] == "kelvin" else {}   # exposure: from each file's EXIF
     frames, _ = frames_from_files(paths, given=given)
     return frames
-
-
-def through_effects(image: np.ndarray, gain: float, curve) -> np.ndarray:
-    """The effect simulator's exposure path (train/effects.exposure) with the curve as the profile."""
-    torch = pytest.importorskip("torch")
-    from train import effects
-
-    clip = torch.from_numpy(np.ascontiguousarray(image)).float().div(255).permute(2, 0, 1)[None, None]
-    out = effects.exposure(clip, math.log2(gain) / optics.EV_MAX, profile=curve)
-    return (out[0, 0].permute(1, 2, 0).clamp(0, 1) * 255).numpy()
 
 
 @pytest.fixture(scope="module", params=BRACKETS)
@@ -69,7 +58,7 @@ def test_every_real_bracket_is_accepted_and_beats_the_ideal_camera_in_sample(rea
 @pytest.mark.timeout(900)
 def test_held_out_prediction_on_every_real_bracket(real_bracket):
     name, frames = real_bracket
-    result = H.held_out_error(frames, predict=through_effects)
+    result = H.held_out_error(frames, predict=exposure_image)
     top = result["ceiling"]
     print(name, {k: v for k, v in result.items() if k not in ("splits", "ceiling")},
           {k: v for k, v in top.items() if "by_brightness" not in k})
@@ -102,8 +91,8 @@ def test_frames_too_far_apart_to_measure_the_curve_are_refused():
     whole = R.prepare(frames, exposures, R.WHAT)
     rest = [int(i) for i in np.argsort(exposures)[1::2]]
     pairs = R.neighbour_pairs(exposures, (1.0,), targets=rest)
-    forced = R.exposure_prediction_error(whole, curve, pairs=pairs, step=2, predict=through_effects)
-    ideal = R.exposure_prediction_error(whole, R.SRGB, pairs=pairs, step=2, predict=through_effects)
+    forced = R.exposure_prediction_error(whole, curve, pairs=pairs, step=2, predict=exposure_image)
+    ideal = R.exposure_prediction_error(whole, R.SRGB, pairs=pairs, step=2, predict=exposure_image)
     print(forced, ideal)
     assert forced["mae"] > ideal["mae"]
 

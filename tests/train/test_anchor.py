@@ -15,28 +15,17 @@ from train.editor import ClipEditor
 from train.effects import simulate_batch
 from train.metrics import psnr
 from train.model import CineCtrlTransformer3DModel, controls_tensor
-from train.pipeline import CineCtrlPipeline, ModelCard
+from train.pipeline import CineCtrlPipeline
 from train import space as S
-from train.space import PixelSpace
 
-from .test_formulation import photo_clip
+from .test_formulation import photo_clip, pipeline
 from .conftest import config_error
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def anchored_pipeline(anchor: str = "simulator", size=(48, 64)) -> CineCtrlPipeline:
-    from diffusers import FlowMatchEulerDiscreteScheduler
-    torch.manual_seed(0)
-    space = PixelSpace(4, 4)
-    transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(
-        "tiny", in_channels=space.channels, out_channels=space.channels), formulation="bridge", num_maps=8,
-        anchor=anchor)
-    pipe = CineCtrlPipeline(transformer=transformer.eval(), vae=space,
-                            scheduler=FlowMatchEulerDiscreteScheduler(shift=3))
-    pipe.card = ModelCard(num_frames=9, size=list(size), text_tokens=4)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return pipeline("bridge", size=size, anchor=anchor)
 
 
 def as_video(frames: np.ndarray) -> torch.Tensor:

@@ -34,12 +34,12 @@ def photo_clip(frames: int = 9, height: int = 480, width: int = 640) -> np.ndarr
     return np.stack([image[i:i + height, i:i + width] for i in range(frames)])
 
 
-def pipeline(formulation: str, *, maps: bool = True, size=(48, 64)) -> CineCtrlPipeline:
+def pipeline(formulation: str, *, maps: bool = True, size=(48, 64), anchor: str = "source") -> CineCtrlPipeline:
     torch.manual_seed(0)
     space = PixelSpace(4, 4)
     transformer = CineCtrlTransformer3DModel(**tiny.transformer_config(
         "tiny", in_channels=space.channels, out_channels=space.channels), formulation=formulation,
-        num_maps=8 if maps else 0)
+        num_maps=8 if maps else 0, anchor=anchor)
     from diffusers import FlowMatchEulerDiscreteScheduler
     pipe = CineCtrlPipeline(transformer=transformer.eval(), vae=space, scheduler=FlowMatchEulerDiscreteScheduler(shift=3))
     pipe.card = ModelCard(num_frames=9, size=list(size), text_tokens=4)
